@@ -1,0 +1,72 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Timeouts of the admin HTTP server. The write timeout leaves room for a
+// CPU profile or trace (pprof refuses ?seconds= at or beyond it).
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 2 * time.Minute
+	idleTimeout       = time.Minute
+	maxHeaderBytes    = 16 << 10
+)
+
+// Listener is a running admin server.
+type Listener struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// Serve binds addr (an error here is returned, so a taken port fails the
+// start) and serves h on it in the background until Stop.
+func Serve(addr string, h http.Handler, log *zap.Logger) (*Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	l := &Listener{
+		ln:   ln,
+		done: make(chan struct{}),
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          zap.NewStdLog(log.Named("admin")),
+		},
+	}
+	go func() {
+		defer close(l.done)
+		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", zap.Error(err))
+		}
+	}()
+	return l, nil
+}
+
+// Addr is the bound address (useful when addr asked for port 0).
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Stop closes the listener, lets requests in flight finish until ctx ends,
+// then closes what is left. It returns ctx's error if it had to force.
+func (l *Listener) Stop(ctx context.Context) error {
+	err := l.srv.Shutdown(ctx)
+	if err != nil {
+		l.srv.Close()
+	}
+	<-l.done
+	return err
+}

@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// AdminSample is what the server's admin listener tells about itself.
+type AdminSample struct {
+	Goroutines  int64 `json:"goroutines"`
+	Connections int64 `json:"connections"`
+}
+
+// ReadAdmin fetches /metrics (go_goroutines) and /health (connections) from
+// a wsedge admin listener at addr (host:port).
+func ReadAdmin(ctx context.Context, addr string) (AdminSample, error) {
+	var s AdminSample
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	metrics, err := get(ctx, "http://"+addr+"/metrics")
+	if err != nil {
+		return s, err
+	}
+	g, ok := promValue(metrics, "go_goroutines")
+	if !ok {
+		return s, fmt.Errorf("admin %s: no go_goroutines in /metrics", addr)
+	}
+	s.Goroutines = int64(g)
+	health, err := get(ctx, "http://"+addr+"/health")
+	if err != nil {
+		return s, err
+	}
+	var h struct {
+		Connections int64 `json:"connections"`
+	}
+	if err := json.Unmarshal(health, &h); err != nil {
+		return s, fmt.Errorf("admin %s /health: %w", addr, err)
+	}
+	s.Connections = h.Connections
+	return s, nil
+}
+
+func get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, fmt.Errorf("admin %s: %w", url, err)
+	}
+	return b, nil
+}
+
+// promValue finds an unlabelled sample "name value" in Prometheus text.
+func promValue(text []byte, name string) (float64, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		f := bytes.Fields(line)
+		if len(f) >= 2 && string(f[0]) == name {
+			v, err := strconv.ParseFloat(string(f[1]), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ChurnConfig is the churn scenario: Cycles connect / upgrade / close
+// handshake cycles, Concurrency at a time, in two halves; the server is
+// sampled before, between and after (Settle after each half).
+type ChurnConfig struct {
+	Common
+	Cycles, Concurrency int
+	Settle              time.Duration
+}
+
+// ServerState is a server snapshot (-1 where unknown).
+type ServerState struct {
+	RSS         int64 `json:"rss_bytes"`
+	FDs         int   `json:"fds"`
+	Threads     int   `json:"threads"`
+	Goroutines  int64 `json:"goroutines"`
+	Connections int64 `json:"connections"`
+}
+
+// ChurnResult is what the churn scenario measured. A leak shows as growth
+// from Mid to After (the first half warms pools and heaps up).
+type ChurnResult struct {
+	Cycles       int64       `json:"cycles"` // close handshakes completed
+	Failed       int64       `json:"failed"`
+	Dropped      int64       `json:"dropped"`
+	Seconds      float64     `json:"seconds"`
+	CyclesPerSec float64     `json:"cycles_per_s"`
+	Handshake    Latency     `json:"handshake"`
+	Before       ServerState `json:"before"`
+	Mid          ServerState `json:"mid"`
+	After        ServerState `json:"after"`
+	Causes       Causes      `json:"failures,omitempty"`
+	Interrupted  bool        `json:"interrupted,omitempty"`
+}
+
+// Churn runs the churn scenario.
+func Churn(ctx context.Context, cfg ChurnConfig) (ChurnResult, error) {
+	var r ChurnResult
+	if cfg.Cycles <= 0 {
+		return r, fmt.Errorf("churn: cycles must be > 0")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 100
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 2 * time.Second
+	}
+	r.Before = cfg.serverState(ctx)
+	hs := NewHistogram()
+	start := time.Now()
+	r.Causes = Causes{}
+	for half, n := range []int{cfg.Cycles / 2, cfg.Cycles - cfg.Cycles/2} {
+		if ctx.Err() != nil {
+			break
+		}
+		ec := cfg.engineConfig()
+		ec.Churn = true
+		e, err := NewEngine(ec)
+		if err != nil {
+			return r, fmt.Errorf("churn: %w", err)
+		}
+		p := progressOf(cfg.Progress)
+		p.Start(cfg.label(fmt.Sprintf("churn %d/2", half+1)), int64(n))
+		e.Churn(n, cfg.Concurrency)
+		t0, last := time.Now(), int64(0)
+		lastT := t0
+		waitFor(ctx, 10*time.Minute, 100*time.Millisecond, func() bool {
+			k := e.Counters()
+			return k.Closed+k.Failed+k.Dropped >= int64(n)
+		}, func() {
+			k := e.Counters()
+			now := time.Now()
+			done := k.Closed + k.Failed + k.Dropped
+			p.Update(done, fmt.Sprintf("%s %s cycles/s failed %d", cfg.label("churn"), si(Rate(done-last, now.Sub(lastT))), k.Failed))
+			last, lastT = done, now
+		})
+		p.Done()
+		f := e.Close()
+		r.Cycles += f.Counters.Closed
+		r.Failed += f.Counters.Failed
+		r.Dropped += f.Counters.Dropped
+		r.Causes.Add(f.Causes)
+		hs.Merge(f.Handshake)
+		sleepCtx(ctx, cfg.Settle)
+		if half == 0 {
+			r.Mid = cfg.serverState(ctx)
+		} else {
+			r.After = cfg.serverState(ctx)
+		}
+	}
+	d := time.Since(start)
+	r.Seconds = d.Seconds()
+	r.CyclesPerSec = Rate(r.Cycles, d)
+	r.Handshake = Summarize(hs)
+	r.Interrupted = ctx.Err() != nil
+	return r, nil
+}
+
+func (c *Common) serverState(ctx context.Context) ServerState {
+	s := ServerState{RSS: -1, FDs: -1, Threads: -1, Goroutines: -1, Connections: -1}
+	if p, ok := c.procSample(); ok {
+		s.RSS, s.FDs, s.Threads = p.RSS, p.FDs, p.Threads
+	}
+	if c.AdminAddr != "" {
+		if a, err := ReadAdmin(context.WithoutCancel(ctx), c.AdminAddr); err == nil {
+			s.Goroutines, s.Connections = a.Goroutines, a.Connections
+		}
+	}
+	return s
+}

@@ -1,0 +1,92 @@
+// Command wsedge runs a WebSocket edge node. Configuration comes from flags
+// and WSEDGE_* environment variables (wsedge -h lists them; FLAGS.md too).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/admin"
+	"github.com/wsedge/wsedge/metrics"
+	"github.com/wsedge/wsedge/server"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // could not start, or a forced stop
+	exitUsage = 2 // bad flag or environment value
+)
+
+func main() {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr, sigs))
+}
+
+// run is the whole program: parse, start, serve until a stop signal, drain.
+func run(args []string, env func(string) (string, bool), stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	opts, err := parseConfig(args, env)
+	switch {
+	case errors.Is(err, errHelp):
+		printUsage(stdout)
+		return exitOK
+	case errors.Is(err, errVersion):
+		fmt.Fprintf(stdout, "wsedge %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "wsedge: %v\n", err)
+		return exitUsage
+	}
+
+	log, err := newLogger(&opts, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsedge: %v\n", err)
+		return exitUsage
+	}
+	defer log.Sync()
+
+	m := metrics.New()
+	srv, err := server.New(opts, log, m)
+	if err != nil {
+		log.Error("cannot create the server", zap.Error(err))
+		return exitFail
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start the server", zap.Error(err))
+		return exitFail
+	}
+	fields := []zap.Field{zap.String("version", version), zap.Stringer("listen", srv.Addr())}
+	var adm *admin.Listener
+	if opts.AdminAddr != "" {
+		adm, err = admin.Serve(opts.AdminAddr, admin.Handler(srv, m), log)
+		if err != nil {
+			log.Error("cannot start the admin listener", zap.Error(err))
+			srv.Close()
+			return exitFail
+		}
+		fields = append(fields, zap.Stringer("admin_listen", adm.Addr()))
+	}
+	log.Info("wsedge started", append(fields, zap.Object("config", configFields{&opts}))...)
+
+	code := serve(srv, &opts, log, sigs)
+	if adm != nil {
+		// The admin listener outlives the drain so /health reports it and
+		// /metrics can be scraped until the end.
+		ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
+		if err := adm.Stop(ctx); err != nil {
+			log.Warn("admin listener stop", zap.Error(err))
+		}
+		cancel()
+	}
+	log.Info("wsedge stopped", zap.Int("exit_code", code))
+	return code
+}

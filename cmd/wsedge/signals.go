@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/server"
+)
+
+// adminStopTimeout bounds the wait for in-flight admin requests at exit.
+const adminStopTimeout = 2 * time.Second
+
+// node is what serve needs of *server.Server (an interface so tests can
+// drive the signal handling without sockets).
+type node interface {
+	Shutdown(ctx context.Context) error
+	Close()
+	ReloadTLS() error
+}
+
+// serve waits for signals: SIGHUP reloads TLS; SIGTERM or SIGINT drains the
+// node within -shutdown-timeout and returns exitOK; a second stop signal
+// during the drain closes everything at once and returns exitFail.
+func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			reloadTLS(n, o, log)
+		case syscall.SIGTERM, syscall.SIGINT:
+			log.Info("draining", zap.Stringer("signal", sig), zap.Duration("timeout", o.ShutdownTimeout))
+			return drain(n, o, log, sigs)
+		}
+	}
+	return exitOK // sigs closed: nothing more will come
+}
+
+func reloadTLS(n node, o *server.Options, log *zap.Logger) {
+	if o.TLSCert == "" {
+		log.Info("SIGHUP: TLS is not configured, nothing to reload")
+		return
+	}
+	if err := n.ReloadTLS(); err != nil {
+		log.Error("SIGHUP: TLS reload failed, keeping the previous certificate", zap.Error(err))
+		return
+	}
+	log.Info("SIGHUP: TLS certificate reloaded", zap.String("tls-cert", o.TLSCert))
+}
+
+func drain(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {
+	ctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- n.Shutdown(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				// The drain ran to its deadline and the rest was forced:
+				// still the orderly end the operator asked for.
+				log.Warn("drain ended with force", zap.Error(err))
+			} else {
+				log.Info("drained")
+			}
+			return exitOK
+		case sig, ok := <-sigs:
+			if !ok {
+				sigs = nil // closed: wait for the drain alone
+				continue
+			}
+			if sig == syscall.SIGHUP {
+				continue
+			}
+			log.Warn("second stop signal: closing now", zap.Stringer("signal", sig))
+			n.Close()
+			cancel()
+			<-done
+			return exitFail
+		}
+	}
+}

@@ -1,0 +1,349 @@
+package codec
+
+import (
+	"encoding/binary"
+	"math"
+	"unicode/utf8"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+// Config is shared by every Decoder of a server (or of a client): decoders
+// keep a pointer to it, so it must not change while they use it.
+type Config struct {
+	// MaxMessageSize is the inclusive limit on an assembled data message
+	// (the sum of its fragments); 0 means unlimited. A frame whose header
+	// shows the limit would be passed is refused with CloseTooBig before
+	// its payload arrives.
+	MaxMessageSize int64
+
+	// Client selects the side: false (server) requires every incoming frame
+	// to be masked, true (client) requires them to be unmasked.
+	Client bool
+
+	// Pool supplies the buffers fragmented messages are assembled in;
+	// nil means bytebufferpool's default pool.
+	Pool *bytebufferpool.Pool
+}
+
+// Handler receives what Feed decodes. Payload slices alias the buffer given
+// to Feed (or the assembly buffer of a fragmented message) and are valid only
+// during the call. A non-nil error aborts Feed, which returns it unchanged;
+// the frame that was being delivered counts as consumed.
+type Handler interface {
+	// OnMessage gets a whole data message; op is OpText or OpBinary, and
+	// text has been validated as UTF-8.
+	OnMessage(op OpCode, payload []byte) error
+	OnPing(payload []byte) error
+	OnPong(payload []byte) error
+	// OnClose gets a validated close frame; code is CloseNoStatus when the
+	// close payload was empty. Feed stops after it.
+	OnClose(code CloseCode, reason []byte) error
+}
+
+// Decoder is one connection's incremental frame decoder. Its zero value
+// (after Init) holds no buffer; it holds one only while a fragmented message
+// is being assembled. It is not safe for concurrent use.
+type Decoder struct {
+	cfg *Config
+	// asm assembles a fragmented message; nil unless one is in progress.
+	asm *bytebufferpool.ByteBuffer
+	// need is the size of the unfinished frame at the start of the
+	// unconsumed tail, header included, once its header has arrived.
+	need int
+	// done counts payload bytes of that unfinished frame already unmasked
+	// in place (and UTF-8 checked): the caller presents them again.
+	done int
+	// text validates the current text message across frames and prefixes.
+	text UTF8
+	// msg is the opcode of the fragmented message in progress, or 0.
+	msg     OpCode
+	stopped bool
+}
+
+// Init prepares d to decode with cfg (nil: server side, no size limit).
+func (d *Decoder) Init(cfg *Config) {
+	d.Reset()
+	d.cfg = cfg
+}
+
+// Reset returns the assembly buffer, if any, and makes d ready for a new
+// connection with the same Config.
+func (d *Decoder) Reset() {
+	d.release()
+	*d = Decoder{cfg: d.cfg}
+}
+
+// Need returns how many bytes, counted from the start of the unconsumed
+// tail, the current unfinished frame occupies in total; 0 when there is no
+// unfinished frame or its length has not arrived yet. A caller can size a
+// buffer for a big frame with it.
+func (d *Decoder) Need() int { return d.need }
+
+// InMessage reports whether a fragmented message has started and not ended
+// (its assembly buffer is held): a read deadline should be running.
+func (d *Decoder) InMessage() bool { return d.msg != 0 }
+
+// Stopped reports whether a close frame or a protocol error ended decoding.
+func (d *Decoder) Stopped() bool { return d.stopped }
+
+// Feed decodes the complete frames at the start of buf, calling h for each
+// message and control frame, and returns how many bytes it consumed. The
+// rest of buf (an unfinished frame, which Feed may have partly unmasked in
+// place) must be presented again, unchanged and followed by the bytes read
+// next, at the following Feed. A protocol violation returns an *Error (the
+// consumed count then stops before the offending frame) and stops the
+// decoder; so does a close frame, after OnClose. A Handler error is returned
+// as is, with the frame it was given counted as consumed.
+func (d *Decoder) Feed(buf []byte, h Handler) (consumed int, err error) {
+	if d.stopped {
+		return 0, ErrStopped
+	}
+	d.need = 0
+	for consumed < len(buf) {
+		n, err := d.frame(buf[consumed:], h)
+		consumed += n
+		if err != nil || n == 0 || d.stopped {
+			return consumed, err
+		}
+	}
+	return consumed, nil
+}
+
+// frame decodes the frame at the start of b. It returns its length once it
+// was delivered (or assembled), 0 if it is unfinished. Checks run in the
+// order of the bytes they need, so the verdict on a byte sequence does not
+// depend on how it was split between Feeds.
+func (d *Decoder) frame(b []byte, h Handler) (int, error) {
+	b0 := b[0]
+	if b0&bitsRSV != 0 {
+		return d.fail(CloseProtocolError, "reserved bits set without an extension")
+	}
+	fin := b0&bitFin != 0
+	op := OpCode(b0 & 0x0F)
+	switch op {
+	case OpContinuation:
+		if d.msg == 0 {
+			return d.fail(CloseProtocolError, "continuation frame without a message to continue")
+		}
+	case OpText, OpBinary:
+		if d.msg != 0 {
+			return d.fail(CloseProtocolError, "new data frame inside a fragmented message")
+		}
+	case OpClose, OpPing, OpPong:
+		if !fin {
+			return d.fail(CloseProtocolError, "fragmented control frame")
+		}
+	default:
+		return d.fail(CloseProtocolError, "reserved opcode")
+	}
+	if len(b) < 2 {
+		return 0, nil
+	}
+
+	b1 := b[1]
+	masked := b1&bitMask != 0
+	if masked == d.client() {
+		if masked {
+			return d.fail(CloseProtocolError, "masked frame from the server")
+		}
+		return d.fail(CloseProtocolError, "unmasked frame from a client")
+	}
+	n := uint64(b1 & 0x7F)
+	hl := 2
+	switch n {
+	case 126:
+		if op.IsControl() {
+			return d.fail(CloseProtocolError, "control frame payload over 125 bytes")
+		}
+		if len(b) < 4 {
+			return 0, nil
+		}
+		n, hl = uint64(binary.BigEndian.Uint16(b[2:4])), 4
+	case 127:
+		if op.IsControl() {
+			return d.fail(CloseProtocolError, "control frame payload over 125 bytes")
+		}
+		if len(b) < 3 {
+			return 0, nil
+		}
+		if b[2]&0x80 != 0 {
+			return d.fail(CloseProtocolError, "64-bit payload length with the top bit set")
+		}
+		if len(b) < 10 {
+			return 0, nil
+		}
+		n, hl = binary.BigEndian.Uint64(b[2:10]), 10
+	}
+	if masked {
+		hl += 4
+	}
+	if !op.IsControl() {
+		// n <= 2^63-1 here, so the sum cannot wrap.
+		total := n + uint64(d.assembled())
+		if limit := d.limit(); limit > 0 && total > uint64(limit) {
+			return d.fail(CloseTooBig, "message too big")
+		}
+		if n > uint64(math.MaxInt-hl) {
+			return d.fail(CloseTooBig, "frame too big to buffer")
+		}
+	}
+	size := hl + int(n)
+	if len(b) < hl {
+		d.need = size
+		return 0, nil
+	}
+
+	var key [4]byte
+	if masked {
+		key = [4]byte(b[hl-4 : hl])
+	}
+	p := b[hl:]
+	complete := len(p) >= int(n)
+	if complete {
+		p = p[:n]
+	}
+	if d.done > len(p) {
+		d.stop()
+		return 0, ErrTailChanged
+	}
+
+	if op.IsControl() {
+		if !complete {
+			d.need = size // at most 131 bytes: wait for all of it
+			return 0, nil
+		}
+		return d.control(op, p, masked, key, size, h)
+	}
+
+	// Data frame: unmask and check whatever part of the payload is new,
+	// complete or not, so bad text is refused before the rest arrives.
+	text := op == OpText || (op == OpContinuation && d.msg == OpText)
+	q := p[d.done:]
+	if masked {
+		maskBytes(key, d.done, q)
+	}
+	d.done = len(p)
+	if text && !d.text.Write(q) {
+		return d.fail(CloseInvalidPayload, "invalid UTF-8 in a text message")
+	}
+	if !complete {
+		d.need = size
+		return 0, nil
+	}
+	d.done = 0
+
+	if fin && text && !d.text.Complete() {
+		return d.fail(CloseInvalidPayload, "text message ends inside a UTF-8 character")
+	}
+	switch {
+	case op != OpContinuation && fin: // a whole message: deliver in place
+		d.text.Reset()
+		return size, h.OnMessage(op, p)
+	case op != OpContinuation: // first fragment
+		d.msg = op
+		d.asm = d.pool().Get()
+		d.asm.B = append(d.asm.B, p...)
+		return size, nil
+	case !fin:
+		d.asm.B = append(d.asm.B, p...)
+		return size, nil
+	}
+	// Last fragment.
+	asm, mop := d.asm, d.msg
+	asm.B = append(asm.B, p...)
+	d.asm, d.msg = nil, 0
+	d.text.Reset()
+	err := h.OnMessage(mop, asm.B)
+	d.pool().Put(asm)
+	return size, err
+}
+
+// control delivers a complete control frame of size bytes.
+func (d *Decoder) control(op OpCode, p []byte, masked bool, key [4]byte, size int, h Handler) (int, error) {
+	if masked {
+		maskBytes(key, 0, p)
+	}
+	switch op {
+	case OpPing:
+		return size, h.OnPing(p)
+	case OpPong:
+		return size, h.OnPong(p)
+	}
+	code, reason := CloseNoStatus, p[:0]
+	switch {
+	case len(p) == 1:
+		return d.fail(CloseProtocolError, "close payload of 1 byte")
+	case len(p) >= 2:
+		code, reason = CloseCode(binary.BigEndian.Uint16(p)), p[2:]
+		if !ValidCloseCode(code) {
+			return d.fail(CloseProtocolError, "invalid close code")
+		}
+		if !utf8.Valid(reason) {
+			return d.fail(CloseInvalidPayload, "invalid UTF-8 in the close reason")
+		}
+	}
+	d.stop()
+	return size, h.OnClose(code, reason)
+}
+
+func (d *Decoder) fail(code CloseCode, reason string) (int, error) {
+	d.stop()
+	return 0, protocolError(code, reason)
+}
+
+// stop ends decoding for good and gives the assembly buffer back at once.
+func (d *Decoder) stop() {
+	d.release()
+	d.stopped = true
+	d.need, d.done, d.msg = 0, 0, 0
+	d.text.Reset()
+}
+
+func (d *Decoder) release() {
+	if d.asm != nil {
+		d.pool().Put(d.asm)
+		d.asm = nil
+	}
+}
+
+func (d *Decoder) assembled() int {
+	if d.asm == nil {
+		return 0
+	}
+	return len(d.asm.B)
+}
+
+func (d *Decoder) client() bool { return d.cfg != nil && d.cfg.Client }
+
+func (d *Decoder) limit() int64 {
+	if d.cfg == nil {
+		return 0
+	}
+	return d.cfg.MaxMessageSize
+}
+
+// pool hides the choice between the configured and the default pool.
+type pool struct{ p *bytebufferpool.Pool }
+
+func (d *Decoder) pool() pool {
+	if d.cfg == nil {
+		return pool{}
+	}
+	return pool{d.cfg.Pool}
+}
+
+func (p pool) Get() *bytebufferpool.ByteBuffer {
+	if p.p == nil {
+		return bytebufferpool.Get()
+	}
+	return p.p.Get()
+}
+
+func (p pool) Put(b *bytebufferpool.ByteBuffer) {
+	if p.p == nil {
+		bytebufferpool.Put(b)
+		return
+	}
+	p.p.Put(b)
+}

@@ -1,0 +1,87 @@
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics holds every metric the server exports. Create it with New.
+type Metrics struct {
+	ConnectionsActive prometheus.Gauge
+	ConnectionsTotal  prometheus.Counter
+	Rejected          *prometheus.CounterVec // reason
+	Closes            *prometheus.CounterVec // code
+	Timeouts          *prometheus.CounterVec // kind: handshake, idle, read, write
+
+	MessagesReceived prometheus.Counter
+	MessagesSent     prometheus.Counter
+	BytesReceived    prometheus.Counter
+	BytesSent        prometheus.Counter
+	SlowConsumers    prometheus.Counter
+
+	PingsSent     prometheus.Counter
+	PongsReceived prometheus.Counter
+	PingRTT       prometheus.Histogram
+	Handshake     prometheus.Histogram
+
+	Registry *prometheus.Registry
+}
+
+// New creates the metrics in a fresh registry (one per server, so tests can
+// run several servers in one process).
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	f := factory{r}
+	m := &Metrics{
+		Registry:          r,
+		ConnectionsActive: f.gauge("wsedge_connections_active", "Open WebSocket and pre-upgrade connections."),
+		ConnectionsTotal:  f.counter("wsedge_connections_total", "Connections accepted since start."),
+		Rejected:          f.counterVec("wsedge_connections_rejected_total", "Connections refused before the upgrade, by reason.", "reason"),
+		Closes:            f.counterVec("wsedge_closes_total", "WebSocket closes sent by the server, by close code.", "code"),
+		Timeouts:          f.counterVec("wsedge_timeouts_total", "Connections closed by a timeout, by kind (handshake, idle, read, write).", "kind"),
+		MessagesReceived:  f.counter("wsedge_messages_received_total", "Complete data messages received."),
+		MessagesSent:      f.counter("wsedge_messages_sent_total", "Data messages queued to clients."),
+		BytesReceived:     f.counter("wsedge_bytes_received_total", "Bytes read from client sockets."),
+		BytesSent:         f.counter("wsedge_bytes_sent_total", "Bytes written to client sockets."),
+		SlowConsumers:     f.counter("wsedge_slow_consumers_total", "Connections closed because their write queue passed -write-queue."),
+		PingsSent:         f.counter("wsedge_pings_sent_total", "Heartbeat pings sent."),
+		PongsReceived:     f.counter("wsedge_pongs_received_total", "Pongs received."),
+		PingRTT: f.histogram("wsedge_ping_rtt_seconds", "Round trip of heartbeat pings.",
+			prometheus.ExponentialBuckets(0.0001, 4, 10)),
+		Handshake: f.histogram("wsedge_handshake_seconds", "From accept to the upgrade response.",
+			prometheus.ExponentialBuckets(0.0001, 4, 10)),
+	}
+	return m
+}
+
+// CloseCode counts a close frame sent with code.
+func (m *Metrics) CloseCode(code uint16) {
+	m.Closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+}
+
+type factory struct{ r prometheus.Registerer }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
+}
+
+func (f factory) counterVec(name, help, label string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	f.r.MustRegister(h)
+	return h
+}

@@ -1,0 +1,183 @@
+package poller
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/wsedge/wsedge/codec"
+	"github.com/wsedge/wsedge/timerwheel"
+)
+
+// Conn is one accepted connection. Methods marked "loop only" may be called
+// only from Handler callbacks; the write methods are safe from any goroutine.
+type Conn struct {
+	timer timerwheel.Entry[*Conn]
+	loop  *loop
+	ctx   any
+
+	// Loop-owned state: touched only by the loop goroutine.
+	leftover   *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
+	lastRead   int64
+	deadline   int64
+	need       int
+	remote     netip.AddrPort
+	fd         int32
+	loopClosed bool
+	lingering  bool
+
+	// Write state, guarded by mu.
+	mu           sync.Mutex
+	q            *outQueue
+	queued       int
+	blockedSince int64
+	closed       bool
+	armed        bool // EPOLLOUT is registered
+	closeAfter   bool // half-close once the queue drains
+}
+
+// Context returns the value set with SetContext.
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext attaches the handler's per-connection state. Loop only.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// RemoteAddr is the TCP peer's address.
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// LoopID is the index of the loop that owns the connection, so handlers can
+// keep per-loop scratch state without locks.
+func (c *Conn) LoopID() int { return c.loop.id }
+
+// Do runs fn on the connection's loop goroutine (at once is never: it is
+// queued, and runs even if the connection has closed meanwhile).
+func (c *Conn) Do(fn func()) { c.loop.post(task{kind: taskFunc, fn: fn}) }
+
+// Closed reports whether the loop has closed the socket. Loop only.
+func (c *Conn) Closed() bool { return c.loopClosed }
+
+// Fd is the socket's descriptor (for logs and tests).
+func (c *Conn) Fd() int { return int(c.fd) }
+
+// LastRead is the loop time of the last successful read. Loop only.
+func (c *Conn) LastRead() int64 { return c.lastRead }
+
+// Now is the poller's monotonic clock in nanoseconds.
+func (c *Conn) Now() int64 { return c.loop.p.Now() }
+
+// Buffered is the number of unconsumed input bytes held. Loop only.
+func (c *Conn) Buffered() int {
+	if c.leftover == nil {
+		return 0
+	}
+	return len(c.leftover.B)
+}
+
+// SetNeed tells the loop how many bytes, counted from the start of the
+// unconsumed input, the current frame needs in all, so a frame larger than
+// the loop's buffer is read straight into a buffer of its size. Loop only.
+func (c *Conn) SetNeed(n int) { c.need = n }
+
+// SetTimer asks for OnTimer at the loop time at (0 cancels). Loop only.
+func (c *Conn) SetTimer(at int64) {
+	c.deadline = at
+	c.loop.schedule(c)
+}
+
+// Timer returns the deadline set with SetTimer (0 if none). Loop only.
+func (c *Conn) Timer() int64 { return c.deadline }
+
+// Write queues a copy of b.
+func (c *Conn) Write(b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf, err := c.ownTail(len(b))
+	if err != nil {
+		return err
+	}
+	buf.B = append(buf.B, b...)
+	return nil
+}
+
+// WriteMessage queues op and payload as one final, unmasked frame; the
+// payload is copied, so the caller may reuse it at once.
+func (c *Conn) WriteMessage(op codec.OpCode, payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf, err := c.ownTail(codec.FrameSize(len(payload)))
+	if err != nil {
+		return err
+	}
+	buf.B = codec.AppendHeader(buf.B, op, true, len(payload))
+	buf.B = append(buf.B, payload...)
+	return nil
+}
+
+// WriteFrame queues an encoded frame by reference. The bytes must not change
+// afterwards: a broadcast queues the same frame to every subscriber.
+func (c *Conn) WriteFrame(frame []byte) error {
+	if len(frame) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.admit(len(frame)); err != nil {
+		return err
+	}
+	c.q.segs = append(c.q.segs, seg{shared: frame})
+	return nil
+}
+
+// Flush writes what is queued with one writev. It never blocks: what the
+// socket does not take stays queued and goes out on EPOLLOUT.
+func (c *Conn) Flush() error {
+	c.mu.Lock()
+	err := c.flushLocked()
+	linger := err == nil && c.closeAfter && c.q == nil && !c.closed
+	c.mu.Unlock()
+	if err != nil && err != ErrClosed {
+		c.loop.post(task{kind: taskClose, c: c, err: err})
+	} else if linger {
+		c.loop.post(task{kind: taskFunc, fn: func() { c.loop.linger(c) }})
+	}
+	return err
+}
+
+// CloseAfterFlush ends the connection gracefully: once everything queued so
+// far is written, the write side is shut (FIN) and the socket is closed when
+// the peer closes too, or after the linger timeout. Later writes fail with
+// ErrClosed.
+func (c *Conn) CloseAfterFlush() {
+	c.mu.Lock()
+	c.closeAfter = true
+	c.mu.Unlock()
+	c.Flush()
+}
+
+// Close closes the connection at once, dropping what is queued; err is
+// reported to OnClose.
+func (c *Conn) Close(err error) {
+	c.loop.post(task{kind: taskClose, c: c, err: err})
+}
+
+// flushFromLoop flushes on the loop goroutine and acts on the result there.
+func (c *Conn) flushFromLoop() {
+	if c.loopClosed {
+		return
+	}
+	c.mu.Lock()
+	if c.q == nil && !c.armed && !c.closeAfter {
+		c.mu.Unlock()
+		return
+	}
+	err := c.flushLocked()
+	linger := err == nil && c.closeAfter && c.q == nil
+	c.mu.Unlock()
+	switch {
+	case err != nil:
+		c.loop.closeConn(c, err)
+	case linger && !c.lingering:
+		c.loop.linger(c)
+	}
+}

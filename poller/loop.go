@@ -1,0 +1,406 @@
+package poller
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsedge/wsedge/timerwheel"
+)
+
+// acceptBatch bounds the accepts done per wakeup so that a connection flood
+// cannot starve the reads of established connections on the same loop.
+const acceptBatch = 64
+
+type taskKind uint8
+
+const (
+	taskFunc taskKind = iota
+	taskClose
+	taskFlush
+	taskRetime
+	taskStop
+)
+
+// task is work posted to a loop from another goroutine.
+type task struct {
+	kind taskKind
+	c    *Conn
+	err  error
+	fn   func()
+}
+
+type loop struct {
+	p     *Poller
+	id    int
+	epfd  int
+	efd   int
+	buf   []byte
+	conns []*Conn // indexed by fd; only this loop's connections
+	wheel *timerwheel.Wheel[*Conn]
+	count atomic.Int64
+
+	mu      sync.Mutex
+	tasks   []task
+	spare   []task
+	woken   atomic.Bool
+	stopped bool
+
+	leftovers bytebufferpool.Pool
+}
+
+func newLoop(p *Poller, id int) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("poller: epoll_create: %w", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("poller: eventfd: %w", err)
+	}
+	l := &loop{p: p, id: id, epfd: epfd, efd: efd, buf: make([]byte, p.cfg.ReadBuffer)}
+	l.wheel = timerwheel.New[*Conn](p.cfg.Tick, p.Now())
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
+		l.closeFds()
+		return nil, fmt.Errorf("poller: watch eventfd: %w", err)
+	}
+	// EPOLLEXCLUSIVE: a new connection wakes one loop, not all of them.
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.lnFd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(p.lnFd)}); err != nil {
+		l.closeFds()
+		return nil, fmt.Errorf("poller: watch listener: %w", err)
+	}
+	return l, nil
+}
+
+func (l *loop) closeFds() {
+	if l.epfd >= 0 {
+		unix.Close(l.epfd)
+		l.epfd = -1
+	}
+	if l.efd >= 0 {
+		unix.Close(l.efd)
+		l.efd = -1
+	}
+}
+
+// post queues a task for the loop and wakes it. Safe from any goroutine.
+func (l *loop) post(t task) {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		if t.fn != nil {
+			t.fn() // the loop is gone; Each must still return
+		}
+		return
+	}
+	l.tasks = append(l.tasks, t)
+	l.mu.Unlock()
+	if l.woken.CompareAndSwap(false, true) {
+		var one = [8]byte{1}
+		_, _ = unix.Write(l.efd, one[:])
+	}
+}
+
+func (l *loop) run() {
+	events := make([]unix.EpollEvent, 256)
+	tick := l.p.cfg.Tick
+	timeoutMs := int(tick / time.Millisecond)
+	if timeoutMs < 1 {
+		timeoutMs = 1
+	}
+	nextTick := l.p.Now() + int64(tick)
+	for {
+		n, err := unix.EpollWait(l.epfd, events, timeoutMs)
+		if err != nil && err != unix.EINTR {
+			panic(fmt.Sprintf("poller: epoll_wait: %v", err)) // only EBADF/EFAULT/EINVAL: a bug
+		}
+		now := l.p.Now()
+		for i := 0; i < n; i++ {
+			ev := &events[i]
+			fd := int(ev.Fd)
+			switch {
+			case fd == l.efd:
+				if l.runTasks(now) {
+					return
+				}
+			case fd == l.p.lnFd:
+				l.accept(now)
+			default:
+				if fd >= len(l.conns) {
+					continue
+				}
+				c := l.conns[fd]
+				if c == nil {
+					continue
+				}
+				if ev.Events&unix.EPOLLOUT != 0 {
+					c.flushFromLoop()
+				}
+				if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.loopClosed {
+					l.read(c, now)
+				}
+			}
+		}
+		if now >= nextTick {
+			l.wheel.Advance(now, l.fire)
+			nextTick = now + int64(tick)
+		}
+	}
+}
+
+// runTasks drains posted tasks; it reports true when the loop must exit.
+func (l *loop) runTasks(now int64) bool {
+	var b [8]byte
+	_, _ = unix.Read(l.efd, b[:])
+	l.woken.Store(false)
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	l.mu.Unlock()
+	stop := false
+	for i := range tasks {
+		t := &tasks[i]
+		switch t.kind {
+		case taskFunc:
+			t.fn()
+		case taskClose:
+			l.closeConn(t.c, t.err)
+		case taskFlush:
+			t.c.flushFromLoop()
+		case taskRetime:
+			if !t.c.loopClosed {
+				l.schedule(t.c)
+			}
+		case taskStop:
+			stop = true
+		}
+		*t = task{}
+	}
+	l.mu.Lock()
+	l.spare = tasks[:0]
+	l.mu.Unlock()
+	if stop {
+		l.shutdown()
+	}
+	return stop
+}
+
+func (l *loop) shutdown() {
+	for _, c := range l.conns {
+		if c != nil {
+			l.closeConn(c, ErrShutdown)
+		}
+	}
+	l.mu.Lock()
+	l.stopped = true
+	rest := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	for _, t := range rest {
+		if t.fn != nil {
+			t.fn()
+		}
+	}
+}
+
+func (l *loop) accept(now int64) {
+	for i := 0; i < acceptBatch; i++ {
+		fd, sa, err := unix.Accept4(l.p.lnFd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			// EAGAIN: another loop took it or nothing left. EMFILE and
+			// friends: leave it in the backlog and try on the next wakeup.
+			return
+		}
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		c := &Conn{fd: int32(fd), loop: l, remote: sockaddrToAddrPort(sa), lastRead: now}
+		c.timer.Value = c
+		for fd >= len(l.conns) {
+			l.conns = append(l.conns, make([]*Conn, len(l.conns)+1024)...)
+		}
+		l.conns[fd] = c
+		l.count.Add(1)
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+			l.closeConn(c, fmt.Errorf("poller: watch connection: %w", err))
+			continue
+		}
+		l.p.h.OnOpen(c)
+		if !c.loopClosed {
+			c.flushFromLoop()
+		}
+	}
+}
+
+func (l *loop) read(c *Conn, now int64) {
+	var data []byte
+	var n int
+	var err error
+	fd := int(c.fd)
+	if c.lingering {
+		// Closing: the answer is sent; discard input until the peer's FIN.
+		n, err = unix.Read(fd, l.buf)
+		if n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			l.closeConn(c, nil)
+		}
+		return
+	}
+	left, own := 0, false
+	if c.leftover != nil {
+		left = len(c.leftover.B)
+	}
+	switch {
+	case left == 0:
+		n, err = unix.Read(fd, l.buf)
+		if n > 0 {
+			data = l.buf[:n]
+		}
+	case c.need <= len(l.buf):
+		copy(l.buf, c.leftover.B)
+		n, err = unix.Read(fd, l.buf[left:])
+		if n > 0 {
+			data = l.buf[:left+n]
+		}
+	default:
+		// A frame larger than the loop buffer: read straight into the
+		// connection's own buffer, grown once to the frame's size.
+		b := c.leftover.B
+		if cap(b) < c.need {
+			nb := make([]byte, left, c.need)
+			copy(nb, b)
+			b = nb
+		}
+		n, err = unix.Read(fd, b[left:cap(b)])
+		if n > 0 {
+			data = b[:left+n]
+			own = true
+		}
+		c.leftover.B = b[:left]
+	}
+	if n == 0 && err == nil {
+		l.closeConn(c, ErrPeerClosed)
+		return
+	}
+	if err != nil {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		l.closeConn(c, fmt.Errorf("poller: read: %w", err))
+		return
+	}
+	c.lastRead = now
+	c.need = 0
+	consumed, herr := l.p.h.OnData(c, data)
+	if c.loopClosed {
+		return
+	}
+	if herr != nil {
+		l.closeConn(c, herr)
+		return
+	}
+	rest := data[consumed:]
+	switch {
+	case len(rest) == 0:
+		if c.leftover != nil {
+			l.leftovers.Put(c.leftover)
+			c.leftover = nil
+		}
+		c.need = 0
+	case own:
+		// data lives in the leftover buffer itself: shift the tail down.
+		c.leftover.B = data[:copy(data, rest)]
+	default:
+		if c.leftover == nil {
+			c.leftover = l.leftovers.Get()
+		}
+		c.leftover.B = append(c.leftover.B[:0], rest...)
+	}
+	if c.need < len(rest) {
+		c.need = len(rest)
+	}
+	c.flushFromLoop()
+}
+
+// fire runs for every wheel entry that came due.
+func (l *loop) fire(e *timerwheel.Entry[*Conn]) {
+	c := e.Value
+	if c.loopClosed {
+		return
+	}
+	now := l.p.Now()
+	if wt := l.p.cfg.WriteTimeout; wt > 0 {
+		c.mu.Lock()
+		since := c.blockedSince
+		c.mu.Unlock()
+		if since != 0 && now-since >= int64(wt) {
+			l.closeConn(c, ErrWriteTimeout)
+			return
+		}
+	}
+	if c.lingering {
+		l.closeConn(c, nil)
+		return
+	}
+	if c.deadline != 0 && now >= c.deadline {
+		c.deadline = 0
+		l.p.h.OnTimer(c, now)
+		if c.loopClosed {
+			return
+		}
+		c.flushFromLoop()
+	}
+	l.schedule(c)
+}
+
+// schedule arms the connection's wheel entry at its earliest deadline.
+func (l *loop) schedule(c *Conn) {
+	at := c.deadline
+	if wt := l.p.cfg.WriteTimeout; wt > 0 {
+		c.mu.Lock()
+		since := c.blockedSince
+		c.mu.Unlock()
+		if since != 0 && (at == 0 || since+int64(wt) < at) {
+			at = since + int64(wt)
+		}
+	}
+	if at == 0 {
+		l.wheel.Cancel(&c.timer)
+		return
+	}
+	l.wheel.Schedule(&c.timer, at)
+}
+
+// closeConn closes the socket and forgets the connection. Loop goroutine only.
+func (l *loop) closeConn(c *Conn, err error) {
+	if c.loopClosed {
+		return
+	}
+	c.loopClosed = true
+	c.mu.Lock()
+	c.closed = true
+	c.releaseQueue()
+	c.mu.Unlock()
+	l.wheel.Cancel(&c.timer)
+	if c.leftover != nil {
+		l.leftovers.Put(c.leftover)
+		c.leftover = nil
+	}
+	l.conns[c.fd] = nil
+	l.count.Add(-1)
+	unix.Close(int(c.fd)) // also removes it from the epoll set
+	l.p.h.OnClose(c, err)
+}
+
+func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}

@@ -1,0 +1,209 @@
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
+)
+
+// Config sets up a Poller. Zero values pick the documented defaults.
+type Config struct {
+	// Loops is the number of event loops; 0 means GOMAXPROCS.
+	Loops int
+	// ReadBuffer is the size of each loop's shared read buffer; 0 means 64 KiB.
+	ReadBuffer int
+	// WriteQueue bounds the bytes queued for one connection; past it the
+	// connection is closed as a slow consumer. 0 means unbounded.
+	WriteQueue int
+	// WriteTimeout closes a connection whose queued bytes could not be
+	// written for this long. 0 disables it.
+	WriteTimeout time.Duration
+	// Tick is the resolution of the timer wheels; 0 means 100ms.
+	Tick time.Duration
+	// LingerTimeout bounds how long a half-closed connection waits for the
+	// peer's FIN after its last bytes went out; 0 means 2s.
+	LingerTimeout time.Duration
+}
+
+// Handler receives a connection's events. Every method runs on the
+// connection's loop goroutine, one at a time per loop, so it must never
+// block: it queues writes (Conn.WriteMessage and friends) and returns.
+type Handler interface {
+	// OnOpen runs once for each accepted connection, before any read.
+	OnOpen(c *Conn)
+	// OnData runs with the connection's unconsumed bytes followed by the
+	// bytes just read. It returns how many bytes it consumed; the loop keeps
+	// the rest and presents them again, unchanged, before the next bytes. buf
+	// must not be retained. A non-nil error closes the connection at once.
+	OnData(c *Conn, buf []byte) (consumed int, err error)
+	// OnTimer runs when the deadline set with Conn.SetTimer comes due.
+	OnTimer(c *Conn, now int64)
+	// OnClose runs once, after the socket is closed; err says why (nil for
+	// an orderly close).
+	OnClose(c *Conn, err error)
+}
+
+// Errors that end connections. Callers branch on them with errors.Is.
+var (
+	ErrClosed       = errors.New("connection closed")
+	ErrSlowConsumer = errors.New("slow consumer: write queue bound exceeded")
+	ErrWriteTimeout = errors.New("write timeout: queued data could not be written in time")
+	ErrPeerClosed   = errors.New("peer closed the connection")
+	ErrShutdown     = errors.New("server shutting down")
+)
+
+// Poller is a set of event loops serving one listening socket.
+type Poller struct {
+	cfg     Config
+	h       Handler
+	loops   []*loop
+	lnFile  *os.File
+	lnFd    int
+	addr    net.Addr
+	start   time.Time
+	wg      sync.WaitGroup
+	closeMu sync.Mutex
+	stopped bool
+
+	queues sync.Pool           // *outQueue, lent to connections with queued data
+	bufs   bytebufferpool.Pool // owned output bytes
+}
+
+// Listen opens addr and prepares the loops; Serve starts them.
+func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
+	if cfg.Loops <= 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	if cfg.ReadBuffer <= 0 {
+		cfg.ReadBuffer = 64 << 10
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.LingerTimeout <= 0 {
+		cfg.LingerTimeout = 2 * time.Second
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("poller: listen %s: %w", addr, err)
+	}
+	p := &Poller{cfg: cfg, h: h, addr: ln.Addr(), start: time.Now()}
+	p.queues.New = func() any { return new(outQueue) }
+	// Take the socket out of the Go runtime's netpoller: File dups the
+	// descriptor, and closing the listener leaves our dup the only one.
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		return nil, fmt.Errorf("poller: listener fd: %w", err)
+	}
+	p.lnFile = f
+	p.lnFd = int(f.Fd())
+	if err := unix.SetNonblock(p.lnFd, true); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("poller: nonblock listener: %w", err)
+	}
+	for i := 0; i < cfg.Loops; i++ {
+		l, err := newLoop(p, i)
+		if err != nil {
+			p.closeLoops()
+			f.Close()
+			return nil, err
+		}
+		p.loops = append(p.loops, l)
+	}
+	return p, nil
+}
+
+// Addr is the address the Poller listens on.
+func (p *Poller) Addr() net.Addr { return p.addr }
+
+// Config returns the effective configuration (defaults filled in).
+func (p *Poller) Config() Config { return p.cfg }
+
+// Now is the monotonic clock the loops use for Conn timestamps, in nanoseconds.
+func (p *Poller) Now() int64 { return int64(time.Since(p.start)) }
+
+// Serve runs the loops until Stop. It returns at once; use Wait to block.
+func (p *Poller) Serve() {
+	for _, l := range p.loops {
+		p.wg.Add(1)
+		go func(l *loop) {
+			defer p.wg.Done()
+			l.run()
+		}(l)
+	}
+}
+
+// StopAccepting closes the listening socket; established connections live on.
+func (p *Poller) StopAccepting() {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if p.lnFile == nil {
+		return
+	}
+	for _, l := range p.loops {
+		// Deregister explicitly: the descriptor is watched by every loop.
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.lnFd, nil)
+	}
+	p.lnFile.Close()
+	p.lnFile = nil
+}
+
+// Each runs fn for every open connection, on that connection's loop.
+// It returns once fn has run everywhere.
+func (p *Poller) Each(fn func(c *Conn)) {
+	var wg sync.WaitGroup
+	for _, l := range p.loops {
+		wg.Add(1)
+		l.post(task{fn: func() {
+			defer wg.Done()
+			for _, c := range l.conns {
+				if c != nil && !c.loopClosed {
+					fn(c)
+				}
+			}
+		}})
+	}
+	wg.Wait()
+}
+
+// Len is the number of open connections (a racy sum, for reporting).
+func (p *Poller) Len() int {
+	n := 0
+	for _, l := range p.loops {
+		n += int(l.count.Load())
+	}
+	return n
+}
+
+// Stop closes the listener and every connection, stops the loops and waits
+// for them. OnClose runs for each connection with ErrShutdown.
+func (p *Poller) Stop() {
+	p.StopAccepting()
+	p.closeMu.Lock()
+	if p.stopped {
+		p.closeMu.Unlock()
+		p.wg.Wait()
+		return
+	}
+	p.stopped = true
+	p.closeMu.Unlock()
+	for _, l := range p.loops {
+		l.post(task{kind: taskStop})
+	}
+	p.wg.Wait()
+	p.closeLoops()
+}
+
+func (p *Poller) closeLoops() {
+	for _, l := range p.loops {
+		l.closeFds()
+	}
+}

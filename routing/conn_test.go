@@ -1,0 +1,91 @@
+package routing
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/wsedge/wsedge/codec"
+)
+
+var errFakeClosed = errors.New("fake conn: closed")
+
+// fakeConn records what routing writes. WriteMessage payloads are copied (as the real conn
+// does); WriteFrame frames are kept by reference so tests can check that they are shared.
+type fakeConn struct {
+	mu        sync.Mutex
+	msgs      [][]byte // WriteMessage payloads and WriteFrame frames, in order (frames raw)
+	frames    [][]byte // WriteFrame frames only
+	flushes   int
+	closed    bool
+	closeCode codec.CloseCode
+	// limit, when > 0, makes writes fail once that many writes were accepted (slow consumer).
+	limit int
+	// discard keeps only counters (benchmarks).
+	discard bool
+	writes  int
+}
+
+func (f *fakeConn) WriteMessage(op codec.OpCode, p []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.admit(); err != nil {
+		return err
+	}
+	if !f.discard {
+		f.msgs = append(f.msgs, append([]byte(nil), p...))
+	}
+	return nil
+}
+
+func (f *fakeConn) WriteFrame(frame []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.admit(); err != nil {
+		return err
+	}
+	if !f.discard {
+		f.frames = append(f.frames, frame)
+	}
+	return nil
+}
+
+func (f *fakeConn) admit() error {
+	if f.closed {
+		return errFakeClosed
+	}
+	if f.limit > 0 && f.writes >= f.limit {
+		f.closed, f.closeCode = true, codec.ClosePolicyViolation
+		return errFakeClosed
+	}
+	f.writes++
+	return nil
+}
+
+func (f *fakeConn) Flush() error {
+	f.mu.Lock()
+	f.flushes++
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeConn) Close(code codec.CloseCode, reason string) {
+	f.mu.Lock()
+	f.closed, f.closeCode = true, code
+	f.mu.Unlock()
+}
+
+func (f *fakeConn) replies() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, len(f.msgs))
+	for i, m := range f.msgs {
+		out[i] = string(m)
+	}
+	return out
+}
+
+func (f *fakeConn) frameCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.frames)
+}

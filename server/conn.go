@@ -1,0 +1,468 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/codec"
+	"github.com/wsedge/wsedge/limits"
+	"github.com/wsedge/wsedge/poller"
+	"github.com/wsedge/wsedge/routing"
+)
+
+type connState uint8
+
+const (
+	stHandshake connState = iota // waiting for the HTTP upgrade request
+	stOpen                       // WebSocket open
+	stClosing                    // we sent a close frame; waiting for the peer's
+	stDone                       // answer sent (refusal or close reply); socket ending
+)
+
+var (
+	errHandshakeTimeout = errors.New("handshake timeout")
+	errCloseTimeout     = errors.New("close handshake timeout")
+)
+
+// wsConn is the WebSocket state of one connection. Its fields belong to the
+// connection's loop goroutine, except closeSent, which writers from the
+// worker pool read.
+type wsConn struct {
+	s    *Server
+	c    *poller.Conn
+	dec  codec.Decoder
+	sess *routing.Session
+	ip   netip.Addr // key whose caps this connection holds (valid when capHeld)
+	msg  limits.MsgBucket
+
+	opened  int64 // loop clock at accept
+	pingAt  int64 // when the unanswered ping went out (0: none outstanding)
+	frameAt int64 // when the partial input now held started arriving
+	closeAt int64 // stClosing: when to give up on the peer's close frame
+
+	state     connState
+	ep        endpoint
+	capHeld   bool
+	upgraded  bool
+	closeSent atomic.Bool
+}
+
+// OnOpen admits a new connection: draining, then (for peers not behind a
+// trusted proxy) the per-IP rate and caps, before anything is read.
+func (s *Server) OnOpen(c *poller.Conn) {
+	now := c.Now()
+	w := &wsConn{s: s, c: c, opened: now}
+	c.SetContext(w)
+	s.m.ConnectionsTotal.Inc()
+	s.m.ConnectionsActive.Inc()
+	if s.draining.Load() {
+		w.refuse(limits.ReasonDraining, 0)
+		return
+	}
+	peer := c.RemoteAddr().Addr()
+	if !s.trusted.Contains(peer) {
+		if r, ra := s.adm.Admit(peer); r != limits.ReasonNone {
+			w.refuse(r, retrySeconds(ra))
+			return
+		}
+		w.ip, w.capHeld = peer, true
+	}
+	if d := s.opts.HandshakeTimeout; d > 0 {
+		c.SetTimer(now + int64(d))
+	}
+}
+
+// OnData feeds the handshake parser or the frame decoder.
+func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
+	w := c.Context().(*wsConn)
+	n := 0
+	if w.state == stHandshake {
+		n = w.handshake(buf)
+		if w.state == stHandshake || n == len(buf) {
+			return n, nil
+		}
+	}
+	if w.state == stDone {
+		return len(buf), nil
+	}
+	m, err := w.dec.Feed(buf[n:], w)
+	n += m
+	s.m.BytesReceived.Add(float64(m))
+	if err != nil {
+		var pe *codec.Error
+		if errors.As(err, &pe) {
+			w.fail(pe.Code, pe.Reason)
+			return len(buf), nil
+		}
+		if err == errStop {
+			return len(buf), nil
+		}
+		return n, err
+	}
+	if n < len(buf) {
+		// A partial frame stays behind: size the buffer for it and start
+		// the read timeout when it is new.
+		c.SetNeed(w.dec.Need())
+		if w.frameAt == 0 {
+			w.frameAt = c.Now()
+			if rt := s.opts.ReadTimeout; rt > 0 {
+				if at := w.frameAt + int64(rt); c.Timer() == 0 || at < c.Timer() {
+					c.SetTimer(at)
+				}
+			}
+		}
+	} else {
+		w.frameAt = 0
+	}
+	return n, nil
+}
+
+// errStop ends a Feed after the connection was closed from a callback.
+var errStop = errors.New("stop")
+
+// handshake consumes the upgrade request once it is complete.
+func (w *wsConn) handshake(buf []byte) int {
+	s := w.s
+	end := headEnd(buf)
+	if end < 0 {
+		switch {
+		case len(buf) > s.opts.MaxHeaderBytes:
+			w.refuse(limits.ReasonBadRequest, 0)
+		case !looksLikeHTTP(buf):
+			w.refuse(limits.ReasonBadRequest, 0)
+		}
+		return len(buf) * boolInt(w.state == stDone)
+	}
+	h, ok := parseHead(buf[:end])
+	switch {
+	case !ok:
+		w.refuse(limits.ReasonBadRequest, 0)
+		return len(buf)
+	case string(h.path) == "/health" && string(h.method) == "GET":
+		status, body := s.Health()
+		w.answer(appendHTTPResponse(nil, status, "application/json", body))
+		return len(buf)
+	case string(h.path) == s.opts.Path:
+		w.ep = epWS
+	case s.opts.EchoPath != "" && string(h.path) == s.opts.EchoPath:
+		w.ep = epEcho
+	default:
+		w.refuse(limits.ReasonNotFound, 0)
+		return len(buf)
+	}
+	if !h.upgrade && string(h.method) == "GET" {
+		w.refuse(limits.ReasonNotWebSocket, 0)
+		return len(buf)
+	}
+	up := s.ups[w.c.LoopID()]
+	resp, reason := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
+	if up.admittedOK {
+		w.ip, w.capHeld = up.admitted, true
+	}
+	if reason != limits.ReasonNone {
+		s.refused(reason, w.c.RemoteAddr().String())
+		w.answer(resp)
+		return len(buf)
+	}
+	if err := w.c.Write(resp); err != nil {
+		w.state = stDone
+		return len(buf)
+	}
+	w.state = stOpen
+	w.upgraded = true
+	w.dec.Init(&s.codec)
+	s.open.Add(1)
+	now := w.c.Now()
+	s.m.Handshake.Observe(time.Duration(now - w.opened).Seconds())
+	if w.ep == epWS {
+		ip := w.ip
+		if !w.capHeld {
+			ip = w.c.RemoteAddr().Addr()
+		}
+		w.sess = s.router.Open(w, ip)
+	}
+	w.rearm(now)
+	return end
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// refuse answers with the refusal's plain HTTP response and ends the
+// connection.
+func (w *wsConn) refuse(r limits.Reason, retryAfter int) {
+	w.s.refused(r, w.c.RemoteAddr().String())
+	w.answer(appendRefusal(nil, r, retryAfter))
+}
+
+// answer sends a final HTTP response and half-closes after it.
+func (w *wsConn) answer(resp []byte) {
+	w.state = stDone
+	_ = w.c.Write(resp)
+	w.c.SetTimer(0)
+	w.c.CloseAfterFlush()
+}
+
+// OnMessage receives a complete data message (codec.Handler).
+func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
+	s := w.s
+	s.m.MessagesReceived.Inc()
+	if w.state != stOpen || s.draining.Load() {
+		return nil // closing: data is no longer processed
+	}
+	if s.msgRate.PerSecond > 0 {
+		switch w.msg.Check(w.c.Now(), &s.msgRate) {
+		case limits.VerdictRateLimited:
+			if w.ep == epWS {
+				w.writeFrame(codec.OpText, routing.AppendError(nil, nil, routing.CodeRateLimited, "message rate limit exceeded"))
+			}
+			return nil
+		case limits.VerdictClose:
+			w.fail(codec.ClosePolicyViolation, "message rate limit exceeded")
+			return errStop
+		}
+	}
+	if w.ep == epEcho {
+		w.writeFrame(op, p)
+		return nil
+	}
+	if op != codec.OpText {
+		w.fail(codec.CloseUnsupportedData, "binary messages are not supported on this endpoint")
+		return errStop
+	}
+	s.router.Dispatch(w.sess, op, p)
+	return nil
+}
+
+func (w *wsConn) writeFrame(op codec.OpCode, p []byte) {
+	if err := w.c.WriteMessage(op, p); err == nil {
+		w.s.m.MessagesSent.Inc()
+		w.s.m.BytesSent.Add(float64(codec.FrameSize(len(p))))
+	} else if errors.Is(err, poller.ErrSlowConsumer) {
+		w.s.m.SlowConsumers.Inc()
+	}
+}
+
+// OnPing answers with a pong carrying the same payload.
+func (w *wsConn) OnPing(p []byte) error {
+	if w.state == stOpen {
+		_ = w.c.WriteMessage(codec.OpPong, p)
+	}
+	return nil
+}
+
+// OnPong records the heartbeat's round trip when it answers our ping.
+func (w *wsConn) OnPong(p []byte) error {
+	w.s.m.PongsReceived.Inc()
+	if len(p) == 8 && w.pingAt != 0 {
+		if sent := int64(binary.BigEndian.Uint64(p)); sent == w.pingAt {
+			w.s.m.PingRTT.Observe(time.Duration(w.c.Now() - sent).Seconds())
+		}
+		w.pingAt = 0
+	}
+	return nil
+}
+
+// OnClose completes the close handshake: an answer to the peer's close, or
+// the end of the one we started. Either way the server then closes TCP.
+func (w *wsConn) OnClose(code codec.CloseCode, reason []byte) error {
+	if w.state == stOpen {
+		if code == codec.CloseNoStatus {
+			code = codec.CloseNormal
+		}
+		w.sendClose(code, "")
+	}
+	w.state = stDone
+	w.c.SetTimer(0)
+	w.c.CloseAfterFlush()
+	return errStop
+}
+
+// sendClose queues a close frame after what is already queued.
+func (w *wsConn) sendClose(code codec.CloseCode, reason string) {
+	if w.closeSent.Swap(true) {
+		return
+	}
+	w.s.m.CloseCode(uint16(code))
+	var b [128]byte
+	_ = w.c.Write(codec.AppendClose(b[:0], code, reason))
+}
+
+// fail ends the connection after a violation: the close frame, then TCP.
+func (w *wsConn) fail(code codec.CloseCode, reason string) {
+	if w.state == stDone {
+		return
+	}
+	w.sendClose(code, reason)
+	w.state = stDone
+	w.c.SetTimer(0)
+	w.c.CloseAfterFlush()
+	w.s.log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
+}
+
+// closeWith starts a close handshake: the peer has closeWait (or until
+// deadline) to answer before the socket is closed anyway.
+func (w *wsConn) closeWith(code codec.CloseCode, reason string, deadline int64) {
+	if w.state != stOpen {
+		return
+	}
+	w.sendClose(code, reason)
+	w.state = stClosing
+	w.closeAt = deadline
+	w.c.SetTimer(deadline)
+	w.c.Flush()
+}
+
+// drain is the shutdown path for one connection. Loop only.
+func (w *wsConn) drain(deadline int64) {
+	switch w.state {
+	case stHandshake:
+		w.refuse(limits.ReasonDraining, 0)
+	case stOpen:
+		w.closeWith(codec.CloseGoingAway, "server shutting down", deadline)
+	}
+}
+
+// OnTimer enforces the handshake, idle and read timeouts and sends pings.
+func (s *Server) OnTimer(c *poller.Conn, now int64) {
+	w := c.Context().(*wsConn)
+	switch w.state {
+	case stHandshake:
+		if d := s.opts.HandshakeTimeout; d > 0 && now-w.opened >= int64(d) {
+			s.m.Timeouts.WithLabelValues("handshake").Inc()
+			s.refused(limits.ReasonHandshakeTimeout, c.RemoteAddr().String())
+			w.state = stDone
+			c.Close(errHandshakeTimeout)
+		}
+		return
+	case stClosing:
+		if now >= w.closeAt {
+			c.Close(errCloseTimeout)
+		}
+		return
+	case stDone:
+		return
+	}
+	last := c.LastRead()
+	if d := s.opts.IdleTimeout; d > 0 && now-last >= int64(d) {
+		s.m.Timeouts.WithLabelValues("idle").Inc()
+		w.closeWith(codec.CloseGoingAway, "idle timeout", now+int64(closeWait))
+		return
+	}
+	if d := s.opts.ReadTimeout; d > 0 && w.frameAt != 0 && c.Buffered() > 0 && now-w.frameAt >= int64(d) {
+		s.m.Timeouts.WithLabelValues("read").Inc()
+		w.fail(codec.ClosePolicyViolation, "read timeout")
+		return
+	}
+	if d := s.opts.PingInterval; d > 0 && now-last >= int64(d) && (w.pingAt == 0 || now-w.pingAt >= int64(d)) {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(now))
+		if c.WriteMessage(codec.OpPing, b[:]) == nil {
+			w.pingAt = now
+			s.m.PingsSent.Inc()
+		}
+	}
+	w.rearm(now)
+}
+
+// rearm sets the connection's single timer to its next deadline: the
+// earliest of the next ping, the idle timeout and the read timeout.
+func (w *wsConn) rearm(now int64) {
+	o := &w.s.opts
+	last := w.c.LastRead()
+	next := int64(0)
+	earliest := func(at int64) {
+		if at > 0 && (next == 0 || at < next) {
+			next = at
+		}
+	}
+	if o.IdleTimeout > 0 {
+		earliest(last + int64(o.IdleTimeout))
+	}
+	if d := int64(o.PingInterval); d > 0 {
+		earliest(max(last, w.pingAt) + d)
+	}
+	if o.ReadTimeout > 0 && w.frameAt != 0 {
+		earliest(w.frameAt + int64(o.ReadTimeout))
+	}
+	if next != 0 && next <= now {
+		next = now + 1
+	}
+	w.c.SetTimer(next)
+}
+
+// OnClose releases everything the connection held, exactly once.
+func (s *Server) OnClose(c *poller.Conn, err error) {
+	w, ok := c.Context().(*wsConn)
+	if !ok {
+		return
+	}
+	s.m.ConnectionsActive.Dec()
+	if w.capHeld {
+		w.capHeld = false
+		s.adm.Release(w.ip)
+	}
+	if w.sess != nil {
+		s.router.Closed(w.sess)
+		w.sess = nil
+	}
+	w.dec.Reset()
+	if errors.Is(err, poller.ErrSlowConsumer) {
+		s.m.SlowConsumers.Inc()
+	}
+	if errors.Is(err, poller.ErrWriteTimeout) {
+		s.m.Timeouts.WithLabelValues("write").Inc()
+	}
+	if w.upgraded {
+		s.open.Add(-1)
+	}
+}
+
+// The routing.Conn side, used by handlers on the worker pool.
+
+// WriteMessage queues a message for the client.
+func (w *wsConn) WriteMessage(op codec.OpCode, p []byte) error {
+	if w.closeSent.Load() {
+		return poller.ErrClosed
+	}
+	err := w.c.WriteMessage(op, p)
+	if err == nil {
+		w.s.m.MessagesSent.Inc()
+		w.s.m.BytesSent.Add(float64(codec.FrameSize(len(p))))
+	}
+	return err
+}
+
+// WriteFrame queues a shared, encoded frame (a broadcast).
+func (w *wsConn) WriteFrame(frame []byte) error {
+	if w.closeSent.Load() {
+		return poller.ErrClosed
+	}
+	err := w.c.WriteFrame(frame)
+	if err == nil {
+		w.s.m.MessagesSent.Inc()
+		w.s.m.BytesSent.Add(float64(len(frame)))
+	}
+	return err
+}
+
+// Flush writes what is queued.
+func (w *wsConn) Flush() error { return w.c.Flush() }
+
+// Close closes the connection with code (from any goroutine).
+func (w *wsConn) Close(code codec.CloseCode, reason string) {
+	w.c.Do(func() {
+		if !w.c.Closed() {
+			w.fail(code, reason)
+		}
+	})
+}

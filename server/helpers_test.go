@@ -1,0 +1,49 @@
+package server
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// testOptions are the defaults with limits loose enough for tests, on a
+// loopback port of the kernel's choosing.
+func testOptions() Options {
+	o := Defaults()
+	o.Addr = "127.0.0.1:0"
+	o.AdminAddr = ""
+	o.Loops = 2
+	o.MaxConnsPerIP = 0
+	o.ConnRate = 0
+	return o
+}
+
+// startServer runs a real server until the test ends.
+func startServer(t testing.TB, o Options) *Server {
+	t.Helper()
+	s, err := New(o, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func wsURL(s *Server, path string) string { return "ws://" + s.Addr().String() + path }
+
+// rawDial opens a plain TCP connection to the server.
+func rawDial(t testing.TB, s *Server) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Options configures a whole wsedge node: one struct, filled from flags and
+// the environment by cmd/wsedge and passed down explicitly. For every count or
+// rate limit, 0 switches that limit off.
+type Options struct {
+	Addr      string // listen address for WebSocket clients
+	AdminAddr string // metrics, health and pprof; "" disables
+	Path      string // JSON protocol endpoint
+	EchoPath  string // echo endpoint; "" disables
+
+	Loops   int // event loops; 0 = GOMAXPROCS
+	Workers int // worker pool size; 0 = 4 x GOMAXPROCS
+	Queue   int // worker queue bound (messages)
+
+	MaxConns      int     // global connection cap
+	MaxConnsPerIP int     // per-IP connection cap
+	ConnRate      float64 // new connections per minute per IP
+	ConnBurst     int     // token bucket burst
+	RateTableSize int     // IPs tracked by the connection-rate table
+
+	AllowedOrigins string // comma list; "" = no Origin or same host; "*" = any
+	TrustedProxies string // CIDRs whose X-Forwarded-For is believed
+
+	MaxMessageSize int64   // bytes, inclusive
+	MsgRate        float64 // inbound messages per second per connection
+	MsgBurst       int
+	WriteQueue     int // bytes queued per connection before it is dropped
+
+	PingInterval     time.Duration
+	IdleTimeout      time.Duration
+	ReadTimeout      time.Duration
+	WriteTimeout     time.Duration
+	HandshakeTimeout time.Duration
+	ShutdownTimeout  time.Duration
+
+	TLSCert string
+	TLSKey  string
+
+	LogLevel  string
+	LogFormat string
+	Broker    string // "" in-process, or nats://host:port
+
+	// Tick is the timer wheel resolution; 0 derives it from the timeouts
+	// (a tenth of the shortest, between 1ms and 1s). Not a flag: tests set it.
+	Tick time.Duration
+	// MaxHeaderBytes bounds the HTTP upgrade request head; 0 means 8 KiB.
+	MaxHeaderBytes int
+}
+
+// Defaults returns the documented defaults of every option.
+func Defaults() Options {
+	return Options{
+		Addr:             ":8080",
+		AdminAddr:        "127.0.0.1:9090",
+		Path:             "/ws",
+		EchoPath:         "/echo",
+		Queue:            4096,
+		MaxConns:         1000000,
+		MaxConnsPerIP:    10,
+		ConnRate:         60,
+		ConnBurst:        10,
+		RateTableSize:    100000,
+		MaxMessageSize:   64 << 10,
+		WriteQueue:       1 << 20,
+		PingInterval:     30 * time.Second,
+		IdleTimeout:      5 * time.Minute,
+		ReadTimeout:      30 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		HandshakeTimeout: 5 * time.Second,
+		ShutdownTimeout:  30 * time.Second,
+		LogLevel:         "info",
+		LogFormat:        "json",
+	}
+}
+
+// Validate reports the first inconsistent option as one clear line.
+func (o *Options) Validate() error {
+	switch {
+	case o.Path == "" || o.Path[0] != '/':
+		return fmt.Errorf("-path: %q must start with /", o.Path)
+	case o.EchoPath != "" && o.EchoPath[0] != '/':
+		return fmt.Errorf("-echo-path: %q must start with /", o.EchoPath)
+	case o.EchoPath == o.Path:
+		return errors.New("-echo-path must differ from -path")
+	case o.Path == "/health" || o.EchoPath == "/health":
+		return errors.New("/health is reserved for the health check")
+	case (o.TLSCert == "") != (o.TLSKey == ""):
+		if o.TLSCert == "" {
+			return errors.New("-tls-key given without -tls-cert")
+		}
+		return errors.New("-tls-cert given without -tls-key")
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{
+		{"-loops", float64(o.Loops)}, {"-workers", float64(o.Workers)}, {"-queue", float64(o.Queue)},
+		{"-max-conns", float64(o.MaxConns)}, {"-max-conns-per-ip", float64(o.MaxConnsPerIP)},
+		{"-conn-rate", o.ConnRate}, {"-conn-burst", float64(o.ConnBurst)},
+		{"-max-message-size", float64(o.MaxMessageSize)}, {"-msg-rate", o.MsgRate},
+		{"-msg-burst", float64(o.MsgBurst)}, {"-write-queue", float64(o.WriteQueue)},
+		{"-ping-interval", float64(o.PingInterval)}, {"-idle-timeout", float64(o.IdleTimeout)},
+		{"-read-timeout", float64(o.ReadTimeout)}, {"-write-timeout", float64(o.WriteTimeout)},
+		{"-handshake-timeout", float64(o.HandshakeTimeout)}, {"-shutdown-timeout", float64(o.ShutdownTimeout)},
+	} {
+		if c.v < 0 {
+			return fmt.Errorf("%s: must not be negative", c.name)
+		}
+	}
+	if o.ConnRate > 0 && o.ConnBurst == 0 {
+		return errors.New("-conn-burst must be at least 1 when -conn-rate is on")
+	}
+	if o.MsgRate > 0 && o.MsgBurst == 0 {
+		return errors.New("-msg-burst must be at least 1 when -msg-rate is on")
+	}
+	return nil
+}
+
+// tick picks the timer wheel resolution: fine enough for the shortest
+// timeout, coarse enough to cost nothing.
+func (o *Options) tick() time.Duration {
+	if o.Tick > 0 {
+		return o.Tick
+	}
+	shortest := time.Second * 10
+	for _, d := range []time.Duration{o.PingInterval, o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.HandshakeTimeout} {
+		if d > 0 && d < shortest {
+			shortest = d
+		}
+	}
+	t := shortest / 10
+	return min(max(t, time.Millisecond), time.Second)
+}

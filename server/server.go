@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/codec"
+	"github.com/wsedge/wsedge/limits"
+	"github.com/wsedge/wsedge/metrics"
+	"github.com/wsedge/wsedge/poller"
+	"github.com/wsedge/wsedge/routing"
+)
+
+// closeWait bounds how long a connection we sent a close frame to may take
+// to answer with its own before the socket is closed anyway.
+const closeWait = 2 * time.Second
+
+// Server is a wsedge node: event loops, edge limits, codec and router.
+type Server struct {
+	opts    Options
+	log     *zap.Logger
+	m       *metrics.Metrics
+	poll    *poller.Poller
+	router  *routing.Router
+	origins *limits.Origins
+	trusted *limits.Trusted
+	adm     *limits.Admission
+	sampler *limits.Sampler
+	codec   codec.Config
+	msgRate limits.MsgRateConfig
+	ups     []*upgrader
+
+	started  time.Time
+	draining atomic.Bool
+	open     atomic.Int64 // upgraded WebSocket connections
+}
+
+// New checks opts and builds a server; Start binds and runs it.
+func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 8 << 10
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if m == nil {
+		m = metrics.New()
+	}
+	origins, err := limits.ParseOrigins(opts.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("-allowed-origins: %w", err)
+	}
+	trusted, err := limits.ParseTrustedProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	s := &Server{
+		opts:    opts,
+		log:     log,
+		m:       m,
+		origins: origins,
+		trusted: trusted,
+		sampler: limits.NewSampler(10),
+		codec:   codec.Config{MaxMessageSize: opts.MaxMessageSize},
+		msgRate: limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
+	}
+	s.adm = limits.NewAdmission(limits.AdmissionConfig{
+		ConnPerMinute:  opts.ConnRate,
+		ConnBurst:      opts.ConnBurst,
+		MaxConns:       opts.MaxConns,
+		MaxConnsPerIP:  opts.MaxConnsPerIP,
+		RateMaxEntries: opts.RateTableSize,
+	})
+	s.router = routing.New(routing.Options{Workers: opts.Workers, Queue: opts.Queue, Logger: log})
+	routing.RegisterBuiltins(s.router)
+	return s, nil
+}
+
+// Router is where applications register their own message types.
+func (s *Server) Router() *routing.Router { return s.router }
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.m }
+
+// Options returns the effective options.
+func (s *Server) Options() Options { return s.opts }
+
+// Start binds opts.Addr and starts the event loops. It returns at once.
+func (s *Server) Start() error {
+	p, err := poller.Listen(s.opts.Addr, poller.Config{
+		Loops:        s.opts.Loops,
+		WriteQueue:   s.opts.WriteQueue,
+		WriteTimeout: s.opts.WriteTimeout,
+		Tick:         s.opts.tick(),
+	}, s)
+	if err != nil {
+		return err
+	}
+	s.poll = p
+	for i := 0; i < p.Config().Loops; i++ {
+		s.ups = append(s.ups, newUpgrader(s))
+	}
+	s.started = time.Now()
+	p.Serve()
+	return nil
+}
+
+// Addr is the bound WebSocket address (after Start).
+func (s *Server) Addr() net.Addr { return s.poll.Addr() }
+
+// Connections is the number of upgraded WebSocket connections.
+func (s *Server) Connections() int { return int(s.open.Load()) }
+
+// Health answers /health: 200 while serving, 503 once draining.
+func (s *Server) Health() (status int, body []byte) {
+	st, status := "ok", 200
+	if s.draining.Load() {
+		st, status = "draining", 503
+	}
+	body = append(body, `{"status":"`...)
+	body = append(body, st...)
+	body = append(body, `","connections":`...)
+	body = strconv.AppendInt(body, s.open.Load(), 10)
+	body = append(body, `,"sockets":`...)
+	sockets := 0
+	if s.poll != nil {
+		sockets = s.poll.Len()
+	}
+	body = strconv.AppendInt(body, int64(sockets), 10)
+	body = append(body, `,"queued":`...)
+	body = strconv.AppendInt(body, int64(s.router.Queued()), 10)
+	body = append(body, `,"uptime_seconds":`...)
+	body = strconv.AppendInt(body, int64(time.Since(s.started).Seconds()), 10)
+	return status, append(body, "}\n"...)
+}
+
+// Shutdown drains the node: it stops accepting, lets the worker queue run
+// dry, sends every connection what was queued for it followed by a 1001
+// close, waits for the peers' close frames until ctx ends, then closes
+// whatever is left. /health answers 503 from the first moment on.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.poll == nil {
+		return nil
+	}
+	s.draining.Store(true)
+	s.poll.StopAccepting()
+	// Messages already accepted are handled first, so their replies and
+	// publishes go out before the close frames.
+	for s.router.Queued() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	deadline := time.Now().Add(s.opts.ShutdownTimeout)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d
+	}
+	wait := time.Until(deadline)
+	s.poll.Each(func(c *poller.Conn) {
+		if w, ok := c.Context().(*wsConn); ok {
+			w.drain(c.Now() + int64(wait))
+		}
+	})
+	for s.poll.Len() > 0 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	err := ctx.Err()
+	s.Close()
+	if err != nil && s.poll.Len() > 0 {
+		return fmt.Errorf("shutdown: %d connections force-closed: %w", s.poll.Len(), err)
+	}
+	return nil
+}
+
+// Close stops everything at once.
+func (s *Server) Close() {
+	s.draining.Store(true)
+	if s.poll != nil {
+		s.poll.Stop()
+	}
+	s.router.Close()
+}
+
+// ReloadTLS re-reads the certificate and key.
+func (s *Server) ReloadTLS() error {
+	if s.opts.TLSCert == "" {
+		return errors.New("TLS is not configured (-tls-cert, -tls-key)")
+	}
+	return errors.New("TLS is not supported by this build yet")
+}
+
+// refused counts and logs (sampled) a refusal.
+func (s *Server) refused(r limits.Reason, peer string) {
+	s.m.Rejected.WithLabelValues(string(r)).Inc()
+	if ok, suppressed := s.sampler.Allow(r, time.Now().UnixNano()); ok {
+		s.log.Info("connection refused", zap.String("reason", string(r)), zap.String("peer", peer), zap.Uint64("suppressed_since_last", suppressed))
+	}
+}

@@ -1,0 +1,167 @@
+package timerwheel
+
+import (
+	"math/bits"
+	"time"
+)
+
+const (
+	slotBits      = 6
+	slotsPerLevel = 1 << slotBits
+	slotMask      = slotsPerLevel - 1
+	// levels*slotBits >= 64, so every distance between two uint64 ticks has a
+	// level and no deadline needs clamping.
+	levels     = 11
+	wheelSlots = levels * slotsPerLevel
+	// dueList holds entries scheduled for a tick the wheel has already
+	// reached; the next Advance moves them to firingList and fires them, so
+	// that entries made due while it fires wait for the Advance after.
+	dueList    = wheelSlots
+	firingList = wheelSlots + 1
+	lists      = wheelSlots + 2
+)
+
+// Wheel is a hierarchical timing wheel of entries whose Value is a T.
+//
+// A Wheel is not safe for concurrent use: it belongs to one goroutine (an
+// event loop), which alone calls its methods and the methods of its entries.
+type Wheel[T any] struct {
+	heads      [lists]*Entry[T]
+	occupied   [levels]uint64 // bit s of occupied[l]: slot s of level l is non-empty
+	levelsUsed uint32         // bit l: occupied[l] != 0
+	cur        uint64         // ticks since origin that Advance has reached
+	origin     int64
+	tick       uint64
+	n          int
+	advancing  bool
+}
+
+// New returns an empty wheel whose ticks last tick, starting at now.
+// now and every later time given to the wheel are nanoseconds on one clock,
+// e.g. time.Now().UnixNano() or a monotonic reading. New panics if tick <= 0.
+func New[T any](tick time.Duration, now int64) *Wheel[T] {
+	if tick <= 0 {
+		panic("timerwheel: tick must be positive")
+	}
+	return &Wheel[T]{origin: now, tick: uint64(tick)}
+}
+
+// Len returns the number of scheduled entries.
+func (w *Wheel[T]) Len() int { return w.n }
+
+// Schedule arranges for e to fire at the first Advance whose now is at or
+// after at rounded up to the tick grid. If e is already scheduled it is moved.
+// A time whose tick the wheel has already passed fires at the next Advance.
+// O(1), no allocation.
+func (w *Wheel[T]) Schedule(e *Entry[T], at int64) {
+	if e.where != 0 {
+		w.unlink(e)
+	} else {
+		w.n++
+	}
+	e.expires = w.ceilTick(at)
+	w.link(e)
+}
+
+// Cancel removes e from the wheel; it does nothing if e is not scheduled.
+// O(1).
+func (w *Wheel[T]) Cancel(e *Entry[T]) {
+	if e.where == 0 {
+		return
+	}
+	w.unlink(e)
+	w.n--
+}
+
+// Advance moves the wheel to now and calls fire for every entry due at or
+// before it, in order of expiry tick, after removing the entry from the
+// wheel. fire may schedule and cancel entries, but must not call Advance.
+// It returns the number of entries fired.
+//
+// Ticks on which nothing is due cost nothing: Advance jumps from one
+// non-empty slot to the next, however far now is.
+func (w *Wheel[T]) Advance(now int64, fire func(e *Entry[T])) int {
+	if w.advancing {
+		panic("timerwheel: Advance called from a fire callback")
+	}
+	w.advancing = true
+	defer func() { w.advancing = false }()
+
+	target := w.floorTick(now)
+	fired := w.fireDue(fire)
+	for w.levelsUsed != 0 {
+		// The lowest non-empty level holds the earliest event; all its
+		// set bits are above the current tick's digit at that level.
+		lvl := uint32(bits.TrailingZeros32(w.levelsUsed))
+		s := uint32(bits.TrailingZeros64(w.occupied[lvl]))
+		shift := lvl * slotBits
+		// The tick at which the current tick's digit at lvl reaches s.
+		// (For the top level the shift is >= 64, which yields 0.)
+		t := w.cur>>(shift+slotBits)<<(shift+slotBits) | uint64(s)<<shift
+		if t > target {
+			break
+		}
+		w.cur = t
+		idx := lvl*slotsPerLevel + s
+		for e := w.heads[idx]; e != nil; e = w.heads[idx] {
+			w.unlink(e)
+			if e.expires <= t {
+				w.n--
+				fire(e)
+				fired++
+			} else {
+				w.link(e) // cascade to a lower level
+			}
+		}
+	}
+	if target > w.cur {
+		w.cur = target
+	}
+	return fired
+}
+
+// fireDue fires the entries scheduled for ticks already reached.
+func (w *Wheel[T]) fireDue(fire func(e *Entry[T])) int {
+	if w.heads[dueList] == nil && w.heads[firingList] == nil {
+		return 0
+	}
+	// Relabel the due list as the firing list (in front of anything a
+	// panicking callback left there) so Cancel still finds its entries.
+	var last *Entry[T]
+	for e := w.heads[dueList]; e != nil; e = e.next {
+		e.where = firingList + 1
+		last = e
+	}
+	if last != nil {
+		last.next = w.heads[firingList]
+		if last.next != nil {
+			last.next.prev = last
+		}
+		w.heads[firingList], w.heads[dueList] = w.heads[dueList], nil
+	}
+	n := 0
+	for e := w.heads[firingList]; e != nil; e = w.heads[firingList] {
+		w.unlink(e)
+		w.n--
+		fire(e)
+		n++
+	}
+	return n
+}
+
+// Next returns the earliest time at which Advance has work to do (fire or
+// cascade entries); ok is false if the wheel is empty. Advance with an
+// earlier now does nothing, so an event loop may sleep until then. If
+// entries are already due it returns the time of the tick the wheel is at.
+func (w *Wheel[T]) Next() (at int64, ok bool) {
+	if w.heads[dueList] != nil || w.heads[firingList] != nil {
+		return w.timeOf(w.cur), true
+	}
+	if w.levelsUsed == 0 {
+		return 0, false
+	}
+	lvl := uint32(bits.TrailingZeros32(w.levelsUsed))
+	s := uint32(bits.TrailingZeros64(w.occupied[lvl]))
+	shift := lvl * slotBits
+	return w.timeOf(w.cur>>(shift+slotBits)<<(shift+slotBits) | uint64(s)<<shift), true
+}
