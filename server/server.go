@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -139,6 +140,8 @@ func (s *Server) Health() (status int, body []byte) {
 	body = strconv.AppendInt(body, int64(sockets), 10)
 	body = append(body, `,"queued":`...)
 	body = strconv.AppendInt(body, int64(s.router.Queued()), 10)
+	body = append(body, `,"goroutines":`...)
+	body = strconv.AppendInt(body, int64(runtime.NumGoroutine()), 10)
 	body = append(body, `,"uptime_seconds":`...)
 	body = strconv.AppendInt(body, int64(time.Since(s.started).Seconds()), 10)
 	return status, append(body, "}\n"...)

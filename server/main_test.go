@@ -1,0 +1,40 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+)
+
+// childEnv makes the test binary run a bare server instead of the tests, so
+// many-connection tests keep the server's sockets in another process (each
+// process may hold only 20,000 descriptors, and both ends count).
+const childEnv = "WSEDGE_TEST_CHILD_SERVER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild())
+	}
+	os.Exit(m.Run())
+}
+
+func runChild() int {
+	o := testOptions()
+	o.Loops = 2
+	s, err := New(o, nil, nil)
+	if err == nil {
+		err = s.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child server:", err)
+		return 1
+	}
+	fmt.Printf("ADDR %s\n", s.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	s.Close()
+	return 0
+}
