@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"io"
 	"net/netip"
 	"sync"
 
@@ -13,9 +14,10 @@ import (
 // Conn is one accepted connection. Methods marked "loop only" may be called
 // only from Handler callbacks; the write methods are safe from any goroutine.
 type Conn struct {
-	timer timerwheel.Entry[*Conn]
-	loop  *loop
-	ctx   any
+	timer  timerwheel.Entry[*Conn]
+	loop   *loop
+	ctx    any
+	sealer io.Writer // TLS: application bytes go through it, ciphertext comes back via WriteRaw
 
 	// Loop-owned state: touched only by the loop goroutine.
 	leftover   *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
@@ -88,8 +90,22 @@ func (c *Conn) SetTimer(at int64) {
 // Timer returns the deadline set with SetTimer (0 if none). Loop only.
 func (c *Conn) Timer() int64 { return c.deadline }
 
+// SetSealer routes every later application write through w (a TLS
+// connection), which hands the bytes to send back through WriteRaw. Call it
+// on the loop before anything else can write to the connection.
+func (c *Conn) SetSealer(w io.Writer) { c.sealer = w }
+
 // Write queues a copy of b.
 func (c *Conn) Write(b []byte) error {
+	if c.sealer != nil {
+		_, err := c.sealer.Write(b)
+		return err
+	}
+	return c.WriteRaw(b)
+}
+
+// WriteRaw queues a copy of b as it is, bypassing any sealer.
+func (c *Conn) WriteRaw(b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	buf, err := c.ownTail(len(b))
@@ -103,6 +119,14 @@ func (c *Conn) Write(b []byte) error {
 // WriteMessage queues op and payload as one final, unmasked frame; the
 // payload is copied, so the caller may reuse it at once.
 func (c *Conn) WriteMessage(op codec.OpCode, payload []byte) error {
+	if c.sealer != nil {
+		b := c.loop.p.bufs.Get()
+		b.B = codec.AppendHeader(b.B, op, true, len(payload))
+		b.B = append(b.B, payload...)
+		_, err := c.sealer.Write(b.B)
+		c.loop.p.bufs.Put(b)
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	buf, err := c.ownTail(codec.FrameSize(len(payload)))
@@ -119,6 +143,10 @@ func (c *Conn) WriteMessage(op codec.OpCode, payload []byte) error {
 func (c *Conn) WriteFrame(frame []byte) error {
 	if len(frame) == 0 {
 		return nil
+	}
+	if c.sealer != nil {
+		_, err := c.sealer.Write(frame)
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

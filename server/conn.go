@@ -45,6 +45,7 @@ type wsConn struct {
 	frameAt int64 // when the partial input now held started arriving
 	closeAt int64 // stClosing: when to give up on the peer's close frame
 
+	tls       *tlsState // nil on plain connections
 	state     connState
 	ep        endpoint
 	capHeld   bool
@@ -75,11 +76,27 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		c.SetTimer(now + int64(d))
 	}
+	if s.tlsConf != nil {
+		w.startTLS()
+	}
 }
 
-// OnData feeds the handshake parser or the frame decoder.
+// OnData feeds the TLS layer, the handshake parser or the frame decoder.
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 	w := c.Context().(*wsConn)
+	if w.tls != nil {
+		return len(buf), w.tlsData(buf)
+	}
+	n, err := w.onPlain(buf)
+	if err == nil && n < len(buf) && w.state != stDone {
+		c.SetNeed(w.dec.Need())
+	}
+	return n, err
+}
+
+// onPlain takes application bytes: the upgrade request, then frames. It
+// returns how many it consumed; the rest is a partial frame. Loop only.
+func (w *wsConn) onPlain(buf []byte) (int, error) {
 	n := 0
 	if w.state == stHandshake {
 		n = w.handshake(buf)
@@ -92,7 +109,7 @@ func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 	}
 	m, err := w.dec.Feed(buf[n:], w)
 	n += m
-	s.m.BytesReceived.Add(float64(m))
+	w.s.m.BytesReceived.Add(float64(m))
 	if err != nil {
 		var pe *codec.Error
 		if errors.As(err, &pe) {
@@ -104,20 +121,16 @@ func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 		}
 		return n, err
 	}
-	if n < len(buf) {
-		// A partial frame stays behind: size the buffer for it and start
-		// the read timeout when it is new.
-		c.SetNeed(w.dec.Need())
-		if w.frameAt == 0 {
-			w.frameAt = c.Now()
-			if rt := s.opts.ReadTimeout; rt > 0 {
-				if at := w.frameAt + int64(rt); c.Timer() == 0 || at < c.Timer() {
-					c.SetTimer(at)
-				}
+	if n == len(buf) {
+		w.frameAt = 0
+	} else if w.frameAt == 0 {
+		// A partial frame stays behind: start its read timeout.
+		w.frameAt = w.c.Now()
+		if rt := w.s.opts.ReadTimeout; rt > 0 {
+			if at := w.frameAt + int64(rt); w.c.Timer() == 0 || at < w.c.Timer() {
+				w.c.SetTimer(at)
 			}
 		}
-	} else {
-		w.frameAt = 0
 	}
 	return n, nil
 }
@@ -198,9 +211,17 @@ func boolInt(b bool) int {
 }
 
 // refuse answers with the refusal's plain HTTP response and ends the
-// connection.
+// connection. Before a TLS handshake there is no way to answer in HTTP, and
+// doing a handshake just to refuse would spend CPU exactly under a flood, so
+// such connections are closed without an answer.
 func (w *wsConn) refuse(r limits.Reason, retryAfter int) {
 	w.s.refused(r, w.c.RemoteAddr().String())
+	if w.s.tlsConf != nil && (w.tls == nil || !w.tls.ready) {
+		w.state = stDone
+		w.c.SetTimer(0)
+		w.c.Close(nil)
+		return
+	}
 	w.answer(appendRefusal(nil, r, retryAfter))
 }
 
@@ -358,7 +379,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 		w.closeWith(codec.CloseGoingAway, "idle timeout", now+int64(closeWait))
 		return
 	}
-	if d := s.opts.ReadTimeout; d > 0 && w.frameAt != 0 && c.Buffered() > 0 && now-w.frameAt >= int64(d) {
+	if d := s.opts.ReadTimeout; d > 0 && w.frameAt != 0 && now-w.frameAt >= int64(d) {
 		s.m.Timeouts.WithLabelValues("read").Inc()
 		w.fail(codec.ClosePolicyViolation, "read timeout")
 		return
@@ -416,6 +437,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		w.sess = nil
 	}
 	w.dec.Reset()
+	w.closeTLS()
 	if errors.Is(err, poller.ErrSlowConsumer) {
 		s.m.SlowConsumers.Inc()
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/bytebufferpool"
 	"go.uber.org/zap"
 
 	"github.com/wsedge/wsedge/codec"
@@ -37,6 +39,9 @@ type Server struct {
 	codec   codec.Config
 	msgRate limits.MsgRateConfig
 	ups     []*upgrader
+	certs   *certStore
+	tlsConf *tls.Config
+	tlsBufs bytebufferpool.Pool
 
 	started  time.Time
 	draining atomic.Bool
@@ -82,6 +87,13 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		MaxConnsPerIP:  opts.MaxConnsPerIP,
 		RateMaxEntries: opts.RateTableSize,
 	})
+	if opts.TLSCert != "" {
+		s.certs = &certStore{certFile: opts.TLSCert, keyFile: opts.TLSKey}
+		if err := s.certs.load(); err != nil {
+			return nil, err
+		}
+		s.tlsConf = s.certs.config()
+	}
 	s.router = routing.New(routing.Options{Workers: opts.Workers, Queue: opts.Queue, Logger: log})
 	routing.RegisterBuiltins(s.router)
 	return s, nil
@@ -194,10 +206,10 @@ func (s *Server) Close() {
 
 // ReloadTLS re-reads the certificate and key.
 func (s *Server) ReloadTLS() error {
-	if s.opts.TLSCert == "" {
+	if s.certs == nil {
 		return errors.New("TLS is not configured (-tls-cert, -tls-key)")
 	}
-	return errors.New("TLS is not supported by this build yet")
+	return s.certs.load()
 }
 
 // refused counts and logs (sampled) a refusal.
