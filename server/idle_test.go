@@ -134,11 +134,16 @@ func upgradeIdle(addr string) (net.Conn, error) {
 	return c, nil
 }
 
-// startChild runs this test binary as a bare server process.
+// startChild runs this test binary as a bare server process, with
+// testOptions changed by overrides (JSON of Options fields, "" for none).
 func startChild(t *testing.T) (addr string, stop func()) {
+	return startChildWith(t, "")
+}
+
+func startChildWith(t *testing.T, overrides string) (addr string, stop func()) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childOptsEnv+"="+overrides)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -163,5 +168,6 @@ func startChild(t *testing.T) (addr string, stop func()) {
 		stop()
 		t.Fatalf("child server did not start: %q %v", line, err)
 	}
-	return strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), stop
+	fields := strings.Fields(line)
+	return fields[1], stop
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,7 +12,10 @@ import (
 // childEnv makes the test binary run a bare server instead of the tests, so
 // many-connection tests keep the server's sockets in another process (each
 // process may hold only 20,000 descriptors, and both ends count).
-const childEnv = "WSEDGE_TEST_CHILD_SERVER"
+const (
+	childEnv     = "WSEDGE_TEST_CHILD_SERVER"
+	childOptsEnv = "WSEDGE_TEST_CHILD_OPTIONS"
+)
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
@@ -23,6 +27,13 @@ func TestMain(m *testing.M) {
 func runChild() int {
 	o := testOptions()
 	o.Loops = 2
+	// Tests pass option overrides as JSON (field names of Options).
+	if j := os.Getenv(childOptsEnv); j != "" {
+		if err := json.Unmarshal([]byte(j), &o); err != nil {
+			fmt.Fprintln(os.Stderr, "child server options:", err)
+			return 2
+		}
+	}
 	s, err := New(o, nil, nil)
 	if err == nil {
 		err = s.Start()
@@ -31,7 +42,7 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, "child server:", err)
 		return 1
 	}
-	fmt.Printf("ADDR %s\n", s.Addr())
+	fmt.Printf("ADDR %s PID %d\n", s.Addr(), os.Getpid())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig

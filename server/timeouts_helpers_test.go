@@ -115,6 +115,31 @@ func waitGoroutines(t testing.TB, baseline int) {
 	}
 }
 
+// expectNoLeaks takes the goroutine baseline now and, when the test ends
+// (after its clients closed, before the server stops), waits for every
+// socket, counted connection, wheel entry and goroutine to be gone.
+func expectNoLeaks(t *testing.T, s *Server) {
+	t.Helper()
+	baseline := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		waitFor(t, 5*time.Second, "sockets released", func() bool { return sockets(t, s) == 0 })
+		if n := s.Connections(); n != 0 {
+			t.Errorf("upgraded connections = %d after every socket closed", n)
+		}
+		if got := counterValue(t, s.Metrics().ConnectionsActive); got != 0 {
+			t.Errorf("wsedge_connections_active = %v after every socket closed", got)
+		}
+		if _, ok := timerCount(s); ok {
+			var n int
+			waitFor(t, 5*time.Second, "wheel entries released", func() bool {
+				n, _ = timerCount(s)
+				return n == 0
+			})
+		}
+		waitGoroutines(t, baseline)
+	})
+}
+
 // checkElapsed fails unless got is within a generous band around the
 // configured timeout: the band only separates "fired on its timer" from
 // "fired at once" and "never fired".

@@ -24,7 +24,7 @@ import (
 // the server clock in an 8-byte payload; pongs echoing it are counted and
 // timed, other pongs are counted only.
 func TestPingHeartbeat(t *testing.T) {
-	const interval = 50 * time.Millisecond
+	const interval = 100 * time.Millisecond
 	o := timeoutOptions()
 	o.PingInterval = interval
 	mark := time.Now() // before the server clock starts
@@ -76,8 +76,12 @@ func TestPingHeartbeat(t *testing.T) {
 	waitFor(t, 5*time.Second, "3 pongs counted", func() bool {
 		return counterValue(t, s.Metrics().PongsReceived) == answered
 	})
-	if got := histogramCount(t, s, "wsedge_ping_rtt_seconds"); got != answered {
-		t.Fatalf("ping RTT samples = %d, want %d", got, answered)
+	// A pong that comes after the server already sent the next ping (the
+	// client stalled for an interval) is not timed, so a loaded machine may
+	// time fewer than all three.
+	rtts := histogramCount(t, s, "wsedge_ping_rtt_seconds")
+	if rtts < 1 || rtts > answered {
+		t.Fatalf("ping RTT samples = %d, want 1..%d", rtts, answered)
 	}
 
 	// An unsolicited pong (not ours) counts as a pong but is not timed.
@@ -85,8 +89,8 @@ func TestPingHeartbeat(t *testing.T) {
 	waitFor(t, 5*time.Second, "unsolicited pong counted", func() bool {
 		return counterValue(t, s.Metrics().PongsReceived) == answered+1
 	})
-	if got := histogramCount(t, s, "wsedge_ping_rtt_seconds"); got != answered {
-		t.Fatalf("ping RTT samples = %d after an unsolicited pong, want %d", got, answered)
+	if got := histogramCount(t, s, "wsedge_ping_rtt_seconds"); got != rtts {
+		t.Fatalf("ping RTT samples = %d after an unsolicited pong, want %d", got, rtts)
 	}
 	if got := counterValue(t, s.Metrics().PingsSent); got < silent+answered {
 		t.Fatalf("PingsSent = %v, want >= %d", got, silent+answered)
@@ -229,13 +233,19 @@ func TestIdleTimeout(t *testing.T) {
 	t.Run("client pings keep it open", func(t *testing.T) {
 		t.Parallel()
 		r := dialRaw(t, s, "/echo")
-		for i := 0; i < 12; i++ { // 1.2s, 4x idle
+		for i := 0; i < 24; i++ { // 1.2s, 4x idle
 			r.send(frame(true, 0, codec.OpPing, true, []byte{byte(i)}))
-			f, err := r.nextFrame(5 * time.Second)
-			if err != nil || f.op != codec.OpPong || !bytes.Equal(f.payload, []byte{byte(i)}) {
-				t.Fatalf("ping %d: want our pong, got op %v %q, %v", i, f.op, f.payload, err)
+			for {
+				f, err := r.nextFrame(5 * time.Second)
+				if err == nil && f.op == codec.OpPing {
+					continue // the server's own heartbeat, if we were late
+				}
+				if err != nil || f.op != codec.OpPong || !bytes.Equal(f.payload, []byte{byte(i)}) {
+					t.Fatalf("ping %d: want our pong, got op %v %q, %v", i, f.op, f.payload, err)
+				}
+				break
 			}
-			time.Sleep(idle / 3)
+			time.Sleep(idle / 6)
 		}
 	})
 
@@ -328,7 +338,7 @@ func TestReadTimeout(t *testing.T) {
 	expectReadTimeout := func(t *testing.T, r *rawClient) {
 		t.Helper()
 		start := time.Now()
-		f, err := r.nextFrame(5*rt + 5*time.Second)
+		f, err := r.nextFrame(5*rt + time.Second)
 		if err != nil {
 			t.Fatalf("want close 1008 for the stalled input: %v", err)
 		}
