@@ -91,6 +91,21 @@ func (c *ConnCaps) Release(ip netip.Addr) bool {
 		}
 		s.mu.Unlock()
 	}
+	return c.ReleaseGlobal()
+}
+
+// AcquireGlobal admits one connection against the global cap only (peers
+// exempt from per-IP limits); ReleaseGlobal must follow.
+func (c *ConnCaps) AcquireGlobal() Reason {
+	if n := c.active.Add(1); c.global > 0 && n > c.global {
+		c.active.Add(-1)
+		return ReasonGlobalCap
+	}
+	return ReasonNone
+}
+
+// ReleaseGlobal gives back a connection admitted by AcquireGlobal.
+func (c *ConnCaps) ReleaseGlobal() bool {
 	for {
 		n := c.active.Load()
 		if n <= 0 {

@@ -45,12 +45,13 @@ type wsConn struct {
 	frameAt int64 // when the partial input now held started arriving
 	closeAt int64 // stClosing: when to give up on the peer's close frame
 
-	tls       *tlsState // nil on plain connections
-	state     connState
-	ep        endpoint
-	capHeld   bool
-	upgraded  bool
-	closeSent atomic.Bool
+	tls        *tlsState // nil on plain connections
+	state      connState
+	ep         endpoint
+	capHeld    bool // holds a per-IP and global slot for ip
+	globalHeld bool // holds a global slot only (exempt loopback peer)
+	upgraded   bool
+	closeSent  atomic.Bool
 }
 
 // OnOpen admits a new connection: draining, then (for peers not behind a
@@ -66,7 +67,16 @@ func (s *Server) OnOpen(c *poller.Conn) {
 		return
 	}
 	peer := c.RemoteAddr().Addr()
-	if !s.trusted.Contains(peer) {
+	switch {
+	case s.trusted.Contains(peer):
+		// Behind a trusted proxy: admitted once X-Forwarded-For is read.
+	case peer.IsLoopback() && !s.opts.LimitLoopback:
+		if r := s.adm.Caps.AcquireGlobal(); r != limits.ReasonNone {
+			w.refuse(r, 0)
+			return
+		}
+		w.globalHeld = true
+	default:
 		if r, ra := s.adm.Admit(peer); r != limits.ReasonNone {
 			w.refuse(r, retrySeconds(ra))
 			return
@@ -431,6 +441,10 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	if w.capHeld {
 		w.capHeld = false
 		s.adm.Release(w.ip)
+	}
+	if w.globalHeld {
+		w.globalHeld = false
+		s.adm.Caps.ReleaseGlobal()
 	}
 	if w.sess != nil {
 		s.router.Closed(w.sess)

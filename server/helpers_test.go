@@ -17,6 +17,7 @@ func testOptions() Options {
 	o.Loops = 2
 	o.MaxConnsPerIP = 0
 	o.ConnRate = 0
+	o.LimitLoopback = true // tests use loopback addresses as distinct clients
 	return o
 }
 

@@ -25,6 +25,12 @@ type Options struct {
 	ConnBurst     int     // token bucket burst
 	RateTableSize int     // IPs tracked by the connection-rate table
 
+	// LimitLoopback applies the per-IP rate and cap to loopback peers too.
+	// Off by default: a loopback peer is this host itself (a local reverse
+	// proxy without -trusted-proxies, a health checker, a load test), and
+	// counting them all as one client would refuse everybody behind them.
+	LimitLoopback bool
+
 	AllowedOrigins string // comma list; "" = no Origin or same host; "*" = any
 	TrustedProxies string // CIDRs whose X-Forwarded-For is believed
 
