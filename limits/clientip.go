@@ -93,14 +93,11 @@ func ClientIP(peer netip.Addr, xff string, t *Trusted) netip.Addr {
 	if t.Len() == 0 || xff == "" || !t.Contains(peer) {
 		return peer
 	}
-	ip, ok := walkXFF(xff, t)
-	switch {
-	case ok:
-		return ip
-	case ip.IsValid():
-		return ip // all trusted: leftmost
+	ip, st := walkXFF(xff, t)
+	if st == xffGarbage || !ip.IsValid() {
+		return peer
 	}
-	return peer
+	return ip // the client, or the leftmost entry when all are trusted
 }
 
 // ClientIPHeaders is ClientIP for a request with several X-Forwarded-For
@@ -112,17 +109,15 @@ func ClientIPHeaders(peer netip.Addr, xffs []string, t *Trusted) netip.Addr {
 	}
 	var leftmost netip.Addr
 	for i := len(xffs) - 1; i >= 0; i-- {
-		if xffs[i] == "" {
-			continue
-		}
-		ip, ok := walkXFF(xffs[i], t)
-		if ok {
+		ip, st := walkXFF(xffs[i], t)
+		switch {
+		case st == xffClient:
 			return ip
+		case st == xffGarbage:
+			return peer
+		case ip.IsValid():
+			leftmost = ip
 		}
-		if !ip.IsValid() {
-			return peer // garbage
-		}
-		leftmost = ip
 	}
 	if leftmost.IsValid() {
 		return leftmost
@@ -130,10 +125,18 @@ func ClientIPHeaders(peer netip.Addr, xffs []string, t *Trusted) netip.Addr {
 	return peer
 }
 
-// walkXFF walks one header value right to left. It returns (client, true)
-// at the first untrusted address; (leftmost trusted, false) if all entries
-// were trusted; (zero, false) on a garbage entry.
-func walkXFF(xff string, t *Trusted) (netip.Addr, bool) {
+type xffState uint8
+
+const (
+	xffTrusted xffState = iota // every entry trusted (or none)
+	xffClient                  // found the first untrusted entry
+	xffGarbage                 // hit an entry that is not an address
+)
+
+// walkXFF walks one header value right to left. It returns the first
+// untrusted address (xffClient), the leftmost trusted one (xffTrusted; zero
+// if there were no entries), or xffGarbage.
+func walkXFF(xff string, t *Trusted) (netip.Addr, xffState) {
 	var last netip.Addr
 	for end := len(xff); end > 0; {
 		start := strings.LastIndexByte(xff[:end], ',') + 1
@@ -144,19 +147,19 @@ func walkXFF(xff string, t *Trusted) (netip.Addr, bool) {
 		}
 		ip, ok := parseXFFEntry(entry)
 		if !ok {
-			return netip.Addr{}, false
+			return netip.Addr{}, xffGarbage
 		}
 		if !t.Contains(ip) {
-			return ip, true
+			return ip, xffClient
 		}
 		last = ip
 	}
-	return last, false
+	return last, xffTrusted
 }
 
 // parseXFFEntry accepts an address, optionally with a port.
 func parseXFFEntry(s string) (netip.Addr, bool) {
-	if len(s) > 64 { // longest "[v6%zone]:port" worth reading
+	if len(s) == 0 || len(s) > 64 { // longest "[v6%zone]:port" worth reading
 		return netip.Addr{}, false
 	}
 	// Pick the parser by shape: a failed parse builds an error value, which

@@ -27,8 +27,8 @@ const numReasons = 10
 // Reasons returns every refusal reason, in a fixed order, so that a metrics
 // vector can pre-create all its label values (a scrape then shows zeros
 // instead of missing series).
-func Reasons() [numReasons]Reason {
-	return [numReasons]Reason{
+func Reasons() []Reason {
+	return []Reason{
 		ReasonBadRequest, ReasonVersion, ReasonOrigin, ReasonIPRate, ReasonIPCap,
 		ReasonGlobalCap, ReasonDraining, ReasonHandshakeTimeout, ReasonNotFound, ReasonNotWebSocket,
 	}
