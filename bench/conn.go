@@ -273,7 +273,8 @@ func (c *conn) OnMessage(op codec.OpCode, p []byte) error {
 	if ts, ok := parseStamp(op, p); ok {
 		l.timed.Add(1)
 		if l.e.record.Load() && l.now > ts {
-			_ = l.lat.RecordValue(l.now - ts)
+			// Out-of-range values would make RecordValue allocate an error.
+			_ = l.lat.RecordValue(min(l.now-ts, histMax))
 		}
 		if l.sendOn && l.e.cfg.Depth > 0 {
 			c.owed++

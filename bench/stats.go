@@ -8,10 +8,10 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Histogram bounds: latencies are recorded in nanoseconds from 100 ns to one
+// Histogram bounds: latencies are recorded in nanoseconds from 1 ns to one
 // minute with 3 significant digits (about 0.1% error, ~200 KiB per histogram).
 const (
-	histMin = 100
+	histMin = 1
 	histMax = int64(time.Minute)
 	histSig = 3
 )

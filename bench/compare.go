@@ -1,0 +1,200 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// CompareConfig is a comparison run: every case on every server, in Rounds
+// interleaved rounds (round 1: case 1 on A B C, case 2 on A B C...; then
+// round 2 the same), each run on a freshly started server process.
+type CompareConfig struct {
+	ModuleRoot string
+	Servers    []ServerSpec
+	Rounds     int
+	Cases      []Case
+	Loops      int
+	Sources    int
+	Progress   Progress
+	Log        io.Writer // status lines; nil: none
+	// Ref is the server ratios are taken against (default: the first
+	// server that built, normally wsedge).
+	Ref string
+}
+
+// Case is one scenario setting of a comparison.
+type Case struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // idle, echo, broadcast, churn
+	// Only the fields of Kind matter.
+	Idle      IdleConfig      `json:"-"`
+	Echo      EchoConfig      `json:"-"`
+	Broadcast BroadcastConfig `json:"-"`
+	Churn     ChurnConfig     `json:"-"`
+	// Path is the WebSocket path (/echo; /ws for broadcast).
+	Path string `json:"path"`
+	// WsedgeOnly cases need wsedge's JSON protocol.
+	WsedgeOnly bool `json:"wsedge_only,omitempty"`
+}
+
+// Run is one measured run of a case on a server.
+type Run struct {
+	Round     int              `json:"round"`
+	Idle      *IdleResult      `json:"idle,omitempty"`
+	Echo      *EchoResult      `json:"echo,omitempty"`
+	Broadcast *BroadcastResult `json:"broadcast,omitempty"`
+	Churn     *ChurnResult     `json:"churn,omitempty"`
+	Error     string           `json:"error,omitempty"`
+}
+
+// CompareResult holds every run, by case and server.
+type CompareResult struct {
+	Started     time.Time                   `json:"started"`
+	Seconds     float64                     `json:"seconds"`
+	Servers     []string                    `json:"servers"`
+	Ref         string                      `json:"ref"`
+	Rounds      int                         `json:"rounds"`
+	Cases       []Case                      `json:"cases"`
+	Runs        map[string]map[string][]Run `json:"runs"` // case -> server -> runs
+	Skipped     map[string]string           `json:"skipped,omitempty"`
+	Interrupted bool                        `json:"interrupted,omitempty"`
+}
+
+// Compare builds the servers, then runs every case on each, interleaved.
+// A cancelled ctx stops it; what was measured is returned.
+func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 1
+	}
+	logf := func(format string, a ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", a...)
+		}
+	}
+	res := &CompareResult{Started: time.Now(), Rounds: cfg.Rounds, Cases: cfg.Cases,
+		Runs: map[string]map[string][]Run{}, Skipped: map[string]string{}}
+	dir, err := os.MkdirTemp("", "wsbench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	type built struct {
+		spec ServerSpec
+		bin  string
+	}
+	var servers []built
+	for _, s := range cfg.Servers {
+		logf("building %s (%s)", s.Name, s.Pkg)
+		bin, err := s.Build(ctx, cfg.ModuleRoot, dir)
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			logf("skipping %s: %v", s.Name, firstLine(err.Error()))
+			res.Skipped[s.Name] = err.Error()
+			continue
+		}
+		servers = append(servers, built{s, bin})
+		res.Servers = append(res.Servers, s.Name)
+	}
+	if len(servers) == 0 {
+		return res, fmt.Errorf("compare: no server built")
+	}
+	res.Ref = cfg.Ref
+	if res.Ref == "" || !contains(res.Servers, res.Ref) {
+		res.Ref = res.Servers[0]
+	}
+	for _, c := range cfg.Cases {
+		res.Runs[c.Name] = map[string][]Run{}
+	}
+	for round := 1; round <= cfg.Rounds; round++ {
+		for _, c := range cfg.Cases {
+			for _, s := range servers {
+				if ctx.Err() != nil {
+					res.Interrupted = true
+					res.Seconds = time.Since(res.Started).Seconds()
+					return res, nil
+				}
+				if c.WsedgeOnly && s.spec.Name != "wsedge" {
+					continue
+				}
+				logf("round %d/%d  %-16s %s", round, cfg.Rounds, c.Name, s.spec.Name)
+				run := runCase(ctx, cfg, c, s.spec, s.bin, filepath.Join(dir, s.spec.Name+".log"))
+				run.Round = round
+				if run.Error != "" {
+					logf("  %s: %s", s.spec.Name, run.Error)
+				}
+				res.Runs[c.Name][s.spec.Name] = append(res.Runs[c.Name][s.spec.Name], run)
+			}
+		}
+	}
+	res.Interrupted = ctx.Err() != nil
+	res.Seconds = time.Since(res.Started).Seconds()
+	return res, nil
+}
+
+func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, logPath string) Run {
+	srv, err := s.Start(ctx, bin, logPath)
+	if err != nil {
+		return Run{Error: err.Error()}
+	}
+	defer srv.Stop()
+	tg, err := ParseTarget(ctx, "ws://"+srv.Addr+c.Path, false)
+	if err != nil {
+		return Run{Error: err.Error()}
+	}
+	common := Common{Target: tg, Loops: cfg.Loops, Sources: cfg.Sources, ServerPID: srv.PID(),
+		AdminAddr: srv.Admin, Progress: cfg.Progress, Label: s.Name}
+	var run Run
+	switch c.Kind {
+	case "idle":
+		k := c.Idle
+		k.Common = common
+		r, e := Idle(ctx, k)
+		run.Idle, err = &r, e
+	case "echo":
+		k := c.Echo
+		k.Common = common
+		r, e := Echo(ctx, k)
+		run.Echo, err = &r, e
+	case "broadcast":
+		k := c.Broadcast
+		k.Common = common
+		r, e := Broadcast(ctx, k)
+		run.Broadcast, err = &r, e
+	case "churn":
+		k := c.Churn
+		k.Common = common
+		r, e := Churn(ctx, k)
+		run.Churn, err = &r, e
+	default:
+		err = fmt.Errorf("unknown case kind %q", c.Kind)
+	}
+	if err != nil {
+		run.Error = err.Error()
+	}
+	return run
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func firstLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
