@@ -6,9 +6,6 @@ import (
 	"github.com/wsedge/wsedge/codec"
 )
 
-// maxFrameHeader is the largest server-to-client frame header (no mask): 2 + 8 bytes.
-const maxFrameHeader = 10
-
 // RegisterBuiltins registers the protocol's types (ping, echo, subscribe, unsubscribe, publish)
 // with r.Handle, exactly as a user registers their own.
 func RegisterBuiltins(r *Router) {
@@ -66,7 +63,7 @@ func Publish(c *Context) error {
 	buf.B = appendMessage(buf.B, ch, c.msg.Data)
 	// The frame is shared by subscribers' write queues until written, so it is a fresh,
 	// immutable allocation (the only one per publish), never a pooled buffer.
-	frame := codec.AppendFrame(make([]byte, 0, len(buf.B)+maxFrameHeader), codec.OpText, true, buf.B)
+	frame := codec.AppendFrame(make([]byte, 0, codec.FrameSize(len(buf.B))), codec.OpText, true, buf.B)
 	off := len(frame) - len(buf.B) + msgChannelOffset
 	c.r.bufs.Put(buf)
 	// The channel name inside the immutable frame is itself immutable: use it as the string

@@ -13,7 +13,7 @@ var errFakeClosed = errors.New("fake conn: closed")
 // does); WriteFrame frames are kept by reference so tests can check that they are shared.
 type fakeConn struct {
 	mu        sync.Mutex
-	msgs      [][]byte // WriteMessage payloads and WriteFrame frames, in order (frames raw)
+	msgs      [][]byte // payloads of WriteMessage and of WriteFrame frames, in order
 	frames    [][]byte // WriteFrame frames only
 	flushes   int
 	closed    bool
@@ -45,6 +45,7 @@ func (f *fakeConn) WriteFrame(frame []byte) error {
 	}
 	if !f.discard {
 		f.frames = append(f.frames, frame)
+		f.msgs = append(f.msgs, append([]byte(nil), framePayload(frame)...))
 	}
 	return nil
 }
@@ -88,4 +89,15 @@ func (f *fakeConn) frameCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.frames)
+}
+
+// framePayload strips the header of an unmasked server frame.
+func framePayload(f []byte) []byte {
+	switch f[1] & 0x7f {
+	case 126:
+		return f[4:]
+	case 127:
+		return f[10:]
+	}
+	return f[2:]
 }

@@ -1,0 +1,135 @@
+package routing
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/codec"
+)
+
+// benchRouter is the server's configuration with logging off (a disabled zap logger still pays
+// the Logging middleware's level check).
+func benchRouter(b *testing.B, opts Options) *Router {
+	r := New(opts)
+	b.Cleanup(r.Close)
+	r.Use(DefaultMiddleware(zap.NewNop())...)
+	RegisterBuiltins(r)
+	return r
+}
+
+var routeInputs = []struct{ name, msg string }{
+	{"ping", `{"type":"ping","id":"42"}`},
+	{"echo", `{"type":"echo","id":"req-1","data":{"user":"ada","tags":["a","b","c"],"n":12.5}}`},
+}
+
+// BenchmarkHandle is decode + route + middleware + handler + reply on one worker's Context,
+// without the hand-off to the pool.
+func BenchmarkHandle(b *testing.B) {
+	for _, in := range routeInputs {
+		b.Run(in.name, func(b *testing.B) {
+			r := benchRouter(b, Options{Workers: 1})
+			f := &fakeConn{discard: true}
+			c := &Context{r: r, sess: r.Open(f, testIP)}
+			p := []byte(in.msg)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.handle(c, p)
+			}
+			if f.writes == 0 {
+				b.Fatal("no replies")
+			}
+		})
+	}
+}
+
+// countingConn counts replies with an atomic so the benchmark can wait for them.
+type countingConn struct {
+	fakeConn
+	n *atomic.Int64
+}
+
+func (c *countingConn) WriteMessage(op codec.OpCode, p []byte) error {
+	c.n.Add(1)
+	return nil
+}
+
+// BenchmarkDispatch is the whole path from the event loop: Dispatch (copy into the mailbox,
+// schedule) on one goroutine, workers decoding, routing, replying and flushing, 64 connections.
+func BenchmarkDispatch(b *testing.B) {
+	for _, in := range routeInputs {
+		b.Run(in.name, func(b *testing.B) {
+			r := benchRouter(b, Options{Workers: 8})
+			var done atomic.Int64
+			ss := make([]*Session, 64)
+			for i := range ss {
+				ss[i] = r.Open(&countingConn{fakeConn: fakeConn{discard: true}, n: &done}, testIP)
+			}
+			p := []byte(in.msg)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				for r.Queued() > 4096 { // stay below the default queue bound, like a loaded server
+					runtimeGosched()
+				}
+				r.Dispatch(ss[i%len(ss)], codec.OpText, p)
+			}
+			for done.Load() < int64(b.N) {
+				runtimeGosched()
+			}
+		})
+	}
+}
+
+// BenchmarkFanOut publishes to N local subscribers: one frame encoded, N WriteFrame+Flush.
+func BenchmarkFanOut(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			r := benchRouter(b, Options{Workers: 1})
+			for range n {
+				s := r.Open(&fakeConn{discard: true}, testIP)
+				if err := r.Hub().Subscribe(s, []byte("fan")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pub := &fakeConn{discard: true}
+			c := &Context{r: r, sess: r.Open(pub, testIP)}
+			p := []byte(`{"type":"publish","channel":"fan","data":{"price":101.5,"sym":"ABC"}}`)
+			b.ReportAllocs()
+			for b.Loop() {
+				r.handle(c, p)
+			}
+			deliveries := float64(b.N) * float64(n)
+			b.ReportMetric(deliveries/b.Elapsed().Seconds(), "deliveries/s")
+			b.ReportMetric(float64(testing.AllocsPerRun(1, func() { r.handle(c, p) }))/float64(n), "allocs/delivery")
+		})
+	}
+}
+
+// BenchmarkScheduler compares the hand-written run queue with panjf2000/ants for handing
+// messages to workers (the part ants could replace). Each op copies one small message into a
+// pooled buffer, hands it to one of 8 workers, which decode it; no middleware, no reply.
+func BenchmarkScheduler(b *testing.B) {
+	b.Run("runqueue", func(b *testing.B) {
+		r := New(Options{Workers: 8})
+		defer r.Close()
+		var wg sync.WaitGroup
+		r.Handle("t", func(c *Context) error { wg.Done(); return nil })
+		ss := make([]*Session, 256)
+		for i := range ss {
+			ss[i] = r.Open(&fakeConn{discard: true}, testIP)
+		}
+		p := []byte(`{"type":"t"}`)
+		b.ReportAllocs()
+		wg.Add(b.N)
+		b.ResetTimer()
+		for i := range b.N {
+			r.Dispatch(ss[i%len(ss)], codec.OpText, p)
+		}
+		wg.Wait()
+	})
+	b.Run("ants", func(b *testing.B) { benchAnts(b) })
+}
