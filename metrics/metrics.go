@@ -55,6 +55,14 @@ func New() *Metrics {
 	return m
 }
 
+// WatchQueue exports the worker queue depth, read from queued at scrape time.
+func (m *Metrics) WatchQueue(queued func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "wsedge_worker_queue_depth",
+		Help: "Messages accepted by the worker pool and not yet handled.",
+	}, queued))
+}
+
 // CloseCode counts a close frame sent with code.
 func (m *Metrics) CloseCode(code uint16) {
 	m.Closes.WithLabelValues(strconv.Itoa(int(code))).Inc()

@@ -95,7 +95,9 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		s.tlsConf = s.certs.config()
 	}
 	s.router = routing.New(routing.Options{Workers: opts.Workers, Queue: opts.Queue, Logger: log})
+	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
+	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
 	return s, nil
 }
 
