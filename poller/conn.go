@@ -17,27 +17,31 @@ type Conn struct {
 	timer  timerwheel.Entry[*Conn]
 	loop   *loop
 	ctx    any
-	sealer io.Writer // TLS: application bytes go through it, ciphertext comes back via WriteRaw
+	sealer *sealer // TLS: application bytes go through it, ciphertext comes back via WriteRaw
 
 	// Loop-owned state: touched only by the loop goroutine.
 	leftover   *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
 	lastRead   int64
 	deadline   int64
-	need       int
-	remote     netip.AddrPort
+	need       int32
 	fd         int32
+	raddr      [16]byte // the peer, kept unpacked: netip.AddrPort would cost 12 more bytes
+	rport      uint16
+	r4         bool
 	loopClosed bool
 	lingering  bool
 
 	// Write state, guarded by mu.
-	mu           sync.Mutex
-	q            *outQueue
-	queued       int
-	blockedSince int64
-	closed       bool
-	armed        bool // EPOLLOUT is registered
-	closeAfter   bool // half-close once the queue drains
+	closed     bool
+	armed      bool // EPOLLOUT is registered
+	closeAfter bool // half-close once the queue drains
+	mu         sync.Mutex
+	queued     int32
+	q          *outQueue // nil while nothing is queued
 }
+
+// sealer boxes the TLS writer so a plain connection pays one pointer for it.
+type sealer struct{ w io.Writer }
 
 // Context returns the value set with SetContext.
 func (c *Conn) Context() any { return c.ctx }
@@ -46,7 +50,17 @@ func (c *Conn) Context() any { return c.ctx }
 func (c *Conn) SetContext(v any) { c.ctx = v }
 
 // RemoteAddr is the TCP peer's address.
-func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+func (c *Conn) RemoteAddr() netip.AddrPort {
+	a := netip.AddrFrom16(c.raddr)
+	if c.r4 {
+		a = a.Unmap()
+	}
+	return netip.AddrPortFrom(a, c.rport)
+}
+
+func (c *Conn) setRemote(ap netip.AddrPort) {
+	c.raddr, c.rport, c.r4 = ap.Addr().As16(), ap.Port(), ap.Addr().Is4()
+}
 
 // LoopID is the index of the loop that owns the connection, so handlers can
 // keep per-loop scratch state without locks.
@@ -79,7 +93,7 @@ func (c *Conn) Buffered() int {
 // SetNeed tells the loop how many bytes, counted from the start of the
 // unconsumed input, the current frame needs in all, so a frame larger than
 // the loop's buffer is read straight into a buffer of its size. Loop only.
-func (c *Conn) SetNeed(n int) { c.need = n }
+func (c *Conn) SetNeed(n int) { c.need = int32(min(n, 1<<31-1)) }
 
 // SetTimer asks for OnTimer at the loop time at (0 cancels). Loop only.
 func (c *Conn) SetTimer(at int64) {
@@ -93,12 +107,12 @@ func (c *Conn) Timer() int64 { return c.deadline }
 // SetSealer routes every later application write through w (a TLS
 // connection), which hands the bytes to send back through WriteRaw. Call it
 // on the loop before anything else can write to the connection.
-func (c *Conn) SetSealer(w io.Writer) { c.sealer = w }
+func (c *Conn) SetSealer(w io.Writer) { c.sealer = &sealer{w} }
 
 // Write queues a copy of b.
 func (c *Conn) Write(b []byte) error {
 	if c.sealer != nil {
-		_, err := c.sealer.Write(b)
+		_, err := c.sealer.w.Write(b)
 		return err
 	}
 	return c.WriteRaw(b)
@@ -123,7 +137,7 @@ func (c *Conn) WriteMessage(op codec.OpCode, payload []byte) error {
 		b := c.loop.p.bufs.Get()
 		b.B = codec.AppendHeader(b.B, op, true, len(payload))
 		b.B = append(b.B, payload...)
-		_, err := c.sealer.Write(b.B)
+		_, err := c.sealer.w.Write(b.B)
 		c.loop.p.bufs.Put(b)
 		return err
 	}
@@ -145,7 +159,7 @@ func (c *Conn) WriteFrame(frame []byte) error {
 		return nil
 	}
 	if c.sealer != nil {
-		_, err := c.sealer.Write(frame)
+		_, err := c.sealer.w.Write(frame)
 		return err
 	}
 	c.mu.Lock()

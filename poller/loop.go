@@ -218,7 +218,8 @@ func (l *loop) accept(now int64) {
 			return
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &Conn{fd: int32(fd), loop: l, remote: sockaddrToAddrPort(sa), lastRead: now}
+		c := &Conn{fd: int32(fd), loop: l, lastRead: now}
+		c.setRemote(sockaddrToAddrPort(sa))
 		c.timer.Value = c
 		for fd >= len(l.conns) {
 			l.conns = append(l.conns, make([]*Conn, len(l.conns)+1024)...)
@@ -259,7 +260,7 @@ func (l *loop) read(c *Conn, now int64) {
 		if n > 0 {
 			data = l.buf[:n]
 		}
-	case c.need <= len(l.buf):
+	case int(c.need) <= len(l.buf):
 		copy(l.buf, c.leftover.B)
 		n, err = unix.Read(fd, l.buf[left:])
 		if n > 0 {
@@ -269,7 +270,7 @@ func (l *loop) read(c *Conn, now int64) {
 		// A frame larger than the loop buffer: read straight into the
 		// connection's own buffer, grown once to the frame's size.
 		b := c.leftover.B
-		if cap(b) < c.need {
+		if cap(b) < int(c.need) {
 			nb := make([]byte, left, c.need)
 			copy(nb, b)
 			b = nb
@@ -319,8 +320,8 @@ func (l *loop) read(c *Conn, now int64) {
 		}
 		c.leftover.B = append(c.leftover.B[:0], rest...)
 	}
-	if c.need < len(rest) {
-		c.need = len(rest)
+	if int(c.need) < len(rest) {
+		c.SetNeed(len(rest))
 	}
 	c.flushFromLoop()
 }
@@ -333,9 +334,7 @@ func (l *loop) fire(e *timerwheel.Entry[*Conn]) {
 	}
 	now := l.p.Now()
 	if wt := l.p.cfg.WriteTimeout; wt > 0 {
-		c.mu.Lock()
-		since := c.blockedSince
-		c.mu.Unlock()
+		since := c.blockedSince()
 		if since != 0 && now-since >= int64(wt) {
 			l.closeConn(c, ErrWriteTimeout)
 			return
@@ -360,9 +359,7 @@ func (l *loop) fire(e *timerwheel.Entry[*Conn]) {
 func (l *loop) schedule(c *Conn) {
 	at := c.deadline
 	if wt := l.p.cfg.WriteTimeout; wt > 0 {
-		c.mu.Lock()
-		since := c.blockedSince
-		c.mu.Unlock()
+		since := c.blockedSince()
 		if since != 0 && (at == 0 || since+int64(wt) < at) {
 			at = since + int64(wt)
 		}
@@ -372,6 +369,17 @@ func (l *loop) schedule(c *Conn) {
 		return
 	}
 	l.wheel.Schedule(&c.timer, at)
+}
+
+// blockedSince is when the connection's queue stopped draining (0: it is
+// not blocked).
+func (c *Conn) blockedSince() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.q == nil {
+		return 0
+	}
+	return c.q.blockedSince
 }
 
 // closeConn closes the socket and forgets the connection. Loop goroutine only.

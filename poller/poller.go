@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -181,6 +182,23 @@ func (p *Poller) Len() int {
 		n += int(l.count.Load())
 	}
 	return n
+}
+
+// Timers is the number of timer-wheel entries scheduled over all loops, for
+// tests and reporting. Each loop counts its own wheel, so it returns once
+// every loop has answered.
+func (p *Poller) Timers() int {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for _, l := range p.loops {
+		wg.Add(1)
+		l.post(task{fn: func() {
+			defer wg.Done()
+			n.Add(int64(l.wheel.Len()))
+		}})
+	}
+	wg.Wait()
+	return int(n.Load())
 }
 
 // Stop closes the listener and every connection, stops the loops and waits

@@ -29,7 +29,8 @@ func (s *seg) data() []byte {
 // outQueue exists only while a connection has something queued, so an idle
 // connection holds neither it nor any buffer.
 type outQueue struct {
-	segs []seg
+	segs         []seg
+	blockedSince int64 // when the socket last refused bytes (0: not blocked)
 }
 
 // admit checks the queue bound for n more bytes and makes sure a queue
@@ -39,7 +40,8 @@ func (c *Conn) admit(n int) error {
 		return ErrClosed
 	}
 	p := c.loop.p
-	if max := p.cfg.WriteQueue; max > 0 && c.queued+n > max {
+	// Past 1 GiB a queue is a slow consumer even with no bound configured.
+	if max := p.cfg.WriteQueue; max > 0 && int(c.queued)+n > max || int(c.queued)+n > 1<<30 {
 		c.closed = true
 		c.releaseQueue()
 		c.loop.post(task{kind: taskClose, c: c, err: ErrSlowConsumer})
@@ -48,7 +50,7 @@ func (c *Conn) admit(n int) error {
 	if c.q == nil {
 		c.q = p.queues.Get().(*outQueue)
 	}
-	c.queued += n
+	c.queued += int32(n)
 	return nil
 }
 
@@ -80,6 +82,7 @@ func (c *Conn) releaseQueue() {
 		c.q.segs[i] = seg{}
 	}
 	c.q.segs = c.q.segs[:0]
+	c.q.blockedSince = 0
 	p.queues.Put(c.q)
 	c.q = nil
 	c.queued = 0
@@ -126,7 +129,6 @@ func (c *Conn) flushLocked() error {
 		c.armed = false
 		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: c.fd})
 	}
-	c.blockedSince = 0
 	return nil
 }
 
@@ -139,8 +141,8 @@ func (c *Conn) blocked() error {
 			return err
 		}
 	}
-	if c.blockedSince == 0 {
-		c.blockedSince = c.loop.p.Now()
+	if c.q.blockedSince == 0 {
+		c.q.blockedSince = c.loop.p.Now()
 		if c.loop.p.cfg.WriteTimeout > 0 {
 			// Rare path: let the loop pull the connection's timer in.
 			c.loop.post(task{kind: taskRetime, c: c})
@@ -151,7 +153,10 @@ func (c *Conn) blocked() error {
 
 // consume drops n written bytes from the head of the queue. c.mu held.
 func (c *Conn) consume(n int) {
-	c.queued -= n
+	c.queued -= int32(n)
+	if n > 0 {
+		c.q.blockedSince = 0 // progress: the write timeout counts from the next stall
+	}
 	p := c.loop.p
 	i := 0
 	for ; i < len(c.q.segs) && n > 0; i++ {

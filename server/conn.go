@@ -15,6 +15,16 @@ import (
 	"github.com/wsedge/wsedge/routing"
 )
 
+// holding says which connection slots a connection holds, so OnClose
+// releases exactly those, exactly once.
+type holding uint8
+
+const (
+	holdNone   holding = iota
+	holdIP             // a per-IP slot (and the global one) for clientIP
+	holdGlobal         // the global slot only: a loopback peer exempt from per-IP limits
+)
+
 type connState uint8
 
 const (
@@ -37,28 +47,31 @@ type wsConn struct {
 	c    *poller.Conn
 	dec  codec.Decoder
 	sess *routing.Session
-	ip   netip.Addr // key whose caps this connection holds (valid when capHeld)
-	msg  limits.MsgBucket
+	// proxied is the client address taken from X-Forwarded-For; nil for
+	// direct peers, whose caps are keyed by the TCP peer address.
+	proxied *netip.Addr
+	msg     limits.MsgBucket
 
-	opened  int64 // loop clock at accept
-	pingAt  int64 // when the unanswered ping went out (0: none outstanding)
-	frameAt int64 // when the partial input now held started arriving
-	closeAt int64 // stClosing: when to give up on the peer's close frame
+	// since is the loop clock at accept while in stHandshake, and when the
+	// partial frame now held started arriving (0: none) while open. The
+	// close and handshake deadlines live in the poller's timer.
+	since  int64
+	msgAt  int64 // when the fragmented message in progress started (0: none)
+	pingAt int64 // when the unanswered ping went out (0: none outstanding)
 
-	tls        *tlsState // nil on plain connections
-	state      connState
-	ep         endpoint
-	capHeld    bool // holds a per-IP and global slot for ip
-	globalHeld bool // holds a global slot only (exempt loopback peer)
-	upgraded   bool
-	closeSent  atomic.Bool
+	tls       *tlsState // nil on plain connections
+	state     connState
+	ep        endpoint
+	held      holding
+	upgraded  bool
+	closeSent atomic.Bool
 }
 
 // OnOpen admits a new connection: draining, then (for peers not behind a
 // trusted proxy) the per-IP rate and caps, before anything is read.
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := c.Now()
-	w := &wsConn{s: s, c: c, opened: now}
+	w := &wsConn{s: s, c: c, since: now}
 	c.SetContext(w)
 	s.m.ConnectionsTotal.Inc()
 	s.m.ConnectionsActive.Inc()
@@ -75,13 +88,13 @@ func (s *Server) OnOpen(c *poller.Conn) {
 			w.refuse(r, 0)
 			return
 		}
-		w.globalHeld = true
+		w.held = holdGlobal
 	default:
 		if r, ra := s.adm.Admit(peer); r != limits.ReasonNone {
 			w.refuse(r, retrySeconds(ra))
 			return
 		}
-		w.ip, w.capHeld = peer, true
+		w.held = holdIP
 	}
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		c.SetTimer(now + int64(d))
@@ -131,18 +144,38 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 		}
 		return n, err
 	}
-	if n == len(buf) {
-		w.frameAt = 0
-	} else if w.frameAt == 0 {
-		// A partial frame stays behind: start its read timeout.
-		w.frameAt = w.c.Now()
-		if rt := w.s.opts.ReadTimeout; rt > 0 {
-			if at := w.frameAt + int64(rt); w.c.Timer() == 0 || at < w.c.Timer() {
+	// The read timeout runs from the moment the unfinished frame, or the
+	// fragmented message, began to arrive. A frame left over after complete
+	// ones (m > 0) began in this read, not when an earlier leftover did.
+	if w.dec.InMessage() && w.msgAt == 0 {
+		w.msgAt = w.c.LastRead()
+	}
+	switch {
+	case n == len(buf):
+		w.since = 0
+	case m > 0 || w.since == 0:
+		w.since = w.c.LastRead()
+	}
+	if rt := w.s.opts.ReadTimeout; rt > 0 {
+		if started := w.readStarted(); started != 0 {
+			if at := started + int64(rt); w.c.Timer() == 0 || at < w.c.Timer() {
 				w.c.SetTimer(at)
 			}
 		}
 	}
 	return n, nil
+}
+
+// readStarted is when the input the read timeout waits on began to arrive:
+// the earlier of the unfinished frame and the fragmented message, 0 if none.
+func (w *wsConn) readStarted() int64 {
+	switch {
+	case w.since == 0:
+		return w.msgAt
+	case w.msgAt == 0:
+		return w.since
+	}
+	return min(w.since, w.msgAt)
 }
 
 // errStop ends a Feed after the connection was closed from a callback.
@@ -185,7 +218,8 @@ func (w *wsConn) handshake(buf []byte) int {
 	up := s.ups[w.c.LoopID()]
 	resp, reason := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
 	if up.admittedOK {
-		w.ip, w.capHeld = up.admitted, true
+		ip := up.admitted
+		w.proxied, w.held = &ip, holdIP
 	}
 	if reason != limits.ReasonNone {
 		s.refused(reason, w.c.RemoteAddr().String())
@@ -201,13 +235,10 @@ func (w *wsConn) handshake(buf []byte) int {
 	w.dec.Init(&s.codec)
 	s.open.Add(1)
 	now := w.c.Now()
-	s.m.Handshake.Observe(time.Duration(now - w.opened).Seconds())
+	s.m.Handshake.Observe(time.Duration(now - w.since).Seconds())
+	w.since = 0
 	if w.ep == epWS {
-		ip := w.ip
-		if !w.capHeld {
-			ip = w.c.RemoteAddr().Addr()
-		}
-		w.sess = s.router.Open(w, ip)
+		w.sess = s.router.Open(w, w.clientIP())
 	}
 	w.rearm(now)
 	return end
@@ -246,6 +277,7 @@ func (w *wsConn) answer(resp []byte) {
 // OnMessage receives a complete data message (codec.Handler).
 func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 	s := w.s
+	w.msgAt = 0 // a fragmented message, if this was one, is complete
 	s.m.MessagesReceived.Inc()
 	if w.state != stOpen || s.draining.Load() {
 		return nil // closing: data is no longer processed
@@ -254,7 +286,10 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		switch w.msg.Check(w.c.Now(), &s.msgRate) {
 		case limits.VerdictRateLimited:
 			if w.ep == epWS {
-				w.writeFrame(codec.OpText, routing.AppendError(nil, nil, routing.CodeRateLimited, "message rate limit exceeded"))
+				// Rare path: decode only to echo the request's id.
+				var m routing.Message
+				m.Decode(p)
+				w.writeFrame(codec.OpText, routing.AppendError(nil, m.ID, routing.CodeRateLimited, "message rate limit exceeded"))
 			}
 			return nil
 		case limits.VerdictClose:
@@ -348,7 +383,6 @@ func (w *wsConn) closeWith(code codec.CloseCode, reason string, deadline int64) 
 	}
 	w.sendClose(code, reason)
 	w.state = stClosing
-	w.closeAt = deadline
 	w.c.SetTimer(deadline)
 	w.c.Flush()
 }
@@ -368,7 +402,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	w := c.Context().(*wsConn)
 	switch w.state {
 	case stHandshake:
-		if d := s.opts.HandshakeTimeout; d > 0 && now-w.opened >= int64(d) {
+		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) {
 			s.m.Timeouts.WithLabelValues("handshake").Inc()
 			s.refused(limits.ReasonHandshakeTimeout, c.RemoteAddr().String())
 			w.state = stDone
@@ -376,9 +410,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 		}
 		return
 	case stClosing:
-		if now >= w.closeAt {
-			c.Close(errCloseTimeout)
-		}
+		c.Close(errCloseTimeout) // the timer fires only at the close deadline
 		return
 	case stDone:
 		return
@@ -389,7 +421,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 		w.closeWith(codec.CloseGoingAway, "idle timeout", now+int64(closeWait))
 		return
 	}
-	if d := s.opts.ReadTimeout; d > 0 && w.frameAt != 0 && now-w.frameAt >= int64(d) {
+	if d, at := s.opts.ReadTimeout, w.readStarted(); d > 0 && at != 0 && now-at >= int64(d) {
 		s.m.Timeouts.WithLabelValues("read").Inc()
 		w.fail(codec.ClosePolicyViolation, "read timeout")
 		return
@@ -422,13 +454,21 @@ func (w *wsConn) rearm(now int64) {
 	if d := int64(o.PingInterval); d > 0 {
 		earliest(max(last, w.pingAt) + d)
 	}
-	if o.ReadTimeout > 0 && w.frameAt != 0 {
-		earliest(w.frameAt + int64(o.ReadTimeout))
+	if started := w.readStarted(); o.ReadTimeout > 0 && started != 0 {
+		earliest(started + int64(o.ReadTimeout))
 	}
 	if next != 0 && next <= now {
 		next = now + 1
 	}
 	w.c.SetTimer(next)
+}
+
+// clientIP is the address per-IP limits and sessions use.
+func (w *wsConn) clientIP() netip.Addr {
+	if w.proxied != nil {
+		return *w.proxied
+	}
+	return w.c.RemoteAddr().Addr()
 }
 
 // OnClose releases everything the connection held, exactly once.
@@ -438,14 +478,13 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		return
 	}
 	s.m.ConnectionsActive.Dec()
-	if w.capHeld {
-		w.capHeld = false
-		s.adm.Release(w.ip)
-	}
-	if w.globalHeld {
-		w.globalHeld = false
+	switch w.held {
+	case holdIP:
+		s.adm.Release(w.clientIP())
+	case holdGlobal:
 		s.adm.Caps.ReleaseGlobal()
 	}
+	w.held = holdNone
 	if w.sess != nil {
 		s.router.Closed(w.sess)
 		w.sess = nil

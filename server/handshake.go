@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -169,6 +170,7 @@ type upgrader struct {
 	xff          []byte
 	peer         netip.Addr
 	reason       limits.Reason // why OnBeforeUpgrade refused
+	retryAfter   int
 	admitted     netip.Addr    // key admitted by a proxied check (valid when admittedOK)
 	admittedOK   bool
 	tls          bool
@@ -226,13 +228,10 @@ func (u *upgrader) check() error {
 	return nil
 }
 
+// refuse records the refusal; upgrade writes its answer.
 func (u *upgrader) refuse(r limits.Reason, retryAfter int) error {
-	u.reason = r
-	opts := []ws.RejectOption{ws.RejectionStatus(r.Status()), ws.RejectionReason(r.Text())}
-	if retryAfter > 0 {
-		opts = append(opts, ws.RejectionHeader(ws.HandshakeHeaderString("Retry-After: "+strconv.Itoa(retryAfter)+"\r\n")))
-	}
-	return ws.RejectConnectionError(opts...)
+	u.reason, u.retryAfter = r, retryAfter
+	return errRefused
 }
 
 // upgrade runs the handshake on a complete request head. It returns the
@@ -244,25 +243,24 @@ func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, 
 	u.peer, u.tls = peer, tls
 	u.reason, u.admittedOK = limits.ReasonNone, false
 	_, err := u.u.Upgrade(&u.rw)
-	if err == nil {
-		return u.out.Bytes(), limits.ReasonNone
-	}
 	switch {
+	case err == nil:
+		return u.out.Bytes(), limits.ReasonNone
 	case u.reason != limits.ReasonNone:
-		return u.out.Bytes(), u.reason
+		// Refused by check: every refusal is answered in one format.
+		return appendRefusal(u.out.Bytes()[:0], u.reason, u.retryAfter), u.reason
 	case errors.Is(err, ws.ErrHandshakeUpgradeRequired):
-		return u.out.Bytes(), limits.ReasonVersion
+		// Our own answer: 426 must name the protocol to upgrade to.
+		return appendRefusal(u.out.Bytes()[:0], limits.ReasonVersion, 0), limits.ReasonVersion
 	}
-	if u.out.Len() == 0 {
-		return appendRefusal(nil, limits.ReasonBadRequest, 0), limits.ReasonBadRequest
-	}
-	return u.out.Bytes(), limits.ReasonBadRequest
+	return appendRefusal(u.out.Bytes()[:0], limits.ReasonBadRequest, 0), limits.ReasonBadRequest
 }
 
-func retrySeconds(d interface{ Seconds() float64 }) int {
-	s := int(d.Seconds() + 0.999)
-	if s < 1 {
-		s = 1
+// retrySeconds turns a token bucket's wait into a Retry-After value: whole
+// seconds, at least 1; 0 means no header (refusals other than the rate).
+func retrySeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
 	}
-	return s
+	return max(int((d+time.Second-1)/time.Second), 1)
 }

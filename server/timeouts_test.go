@@ -29,6 +29,7 @@ func TestPingHeartbeat(t *testing.T) {
 	o.PingInterval = interval
 	mark := time.Now() // before the server clock starts
 	s := startServer(t, o)
+	expectNoLeaks(t, s)
 	r := dialRaw(t, s, "/echo")
 
 	nextPing := func() (stamp int64, at time.Time) {
@@ -117,11 +118,14 @@ func TestPingHeartbeat(t *testing.T) {
 // (gorilla answers them from its read loop) stays open well past
 // -idle-timeout, since pongs count as activity.
 func TestIdleKeptAliveByPongs(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	// The client has idle-ping (450ms) to answer a ping: room for a loaded
+	// machine's stalls.
+	const idle = 500 * time.Millisecond
 	o := timeoutOptions()
 	o.PingInterval = 50 * time.Millisecond
 	o.IdleTimeout = idle
 	s := startServer(t, o)
+	expectNoLeaks(t, s)
 
 	c, _, err := websocket.DefaultDialer.Dial(wsURL(s, "/echo"), nil)
 	if err != nil {
@@ -143,7 +147,7 @@ func TestIdleKeptAliveByPongs(t *testing.T) {
 		}
 	}()
 
-	hold := 4 * idle
+	hold := 3 * idle
 	select {
 	case m := <-msgs:
 		t.Fatalf("while holding a silent connection: got %q, %v", m.p, m.err)
@@ -182,6 +186,7 @@ func TestIdleTimeout(t *testing.T) {
 	o.PingInterval = 100 * time.Millisecond
 	o.IdleTimeout = idle
 	s := startServer(t, o)
+	expectNoLeaks(t, s)
 
 	// waitClose reads (ignoring pings) until the close frame and checks when
 	// it came.
@@ -267,6 +272,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	o := timeoutOptions()
 	o.HandshakeTimeout = hs
 	s := startServer(t, o)
+	expectNoLeaks(t, s)
 
 	cases := []struct {
 		name string
@@ -334,6 +340,7 @@ func TestReadTimeout(t *testing.T) {
 	o := timeoutOptions()
 	o.ReadTimeout = rt
 	s := startServer(t, o)
+	expectNoLeaks(t, s)
 
 	expectReadTimeout := func(t *testing.T, r *rawClient) {
 		t.Helper()
@@ -368,6 +375,30 @@ func TestReadTimeout(t *testing.T) {
 		r := dialRaw(t, s, "/echo")
 		// A whole first fragment, then nothing: the message has started.
 		r.send(msgFrame(codec.OpText, false, "first of many"))
+		expectReadTimeout(t, r)
+	})
+	t.Run("fragments trickle past it", func(t *testing.T) {
+		t.Parallel()
+		r := dialRaw(t, s, "/echo")
+		// Every fragment is whole, but the message is not done in time.
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			op := codec.OpText
+			for {
+				if _, err := r.conn.Write(msgFrame(op, false, "more")); err != nil {
+					return
+				}
+				op = codec.OpContinuation
+				select {
+				case <-stop:
+					return
+				case <-time.After(rt / 6):
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
 		expectReadTimeout(t, r)
 	})
 	t.Run("slow frame completes in time", func(t *testing.T) {
@@ -434,8 +465,8 @@ func TestReadTimeout(t *testing.T) {
 	})
 
 	t.Cleanup(func() {
-		if got := timeouts(t, s, "read"); got != 3 {
-			t.Errorf("read timeouts = %v, want 3", got)
+		if got := timeouts(t, s, "read"); got != 4 {
+			t.Errorf("read timeouts = %v, want 4", got)
 		}
 	})
 }
@@ -450,6 +481,7 @@ func TestWriteTimeout(t *testing.T) {
 	o.WriteQueue = 256 << 20
 	o.MaxMessageSize = 1 << 20
 	s := startServer(t, o)
+	expectNoLeaks(t, s)
 
 	r := dialRawRcvBuf(t, s, "/echo", 4096)
 	msg := frame(true, 0, codec.OpBinary, true, bytes.Repeat([]byte{'w'}, 64<<10))
@@ -465,12 +497,9 @@ func TestWriteTimeout(t *testing.T) {
 	waitFor(t, 5*time.Second, fmt.Sprintf("write timeout after sending %d bytes unread", sent), func() bool {
 		return timeouts(t, s, "write") == 1
 	})
-	waitFor(t, 5*time.Second, "socket released", func() bool { return sockets(t, s) == 0 })
+	waitAllClosed(t, s)
 	if got := counterValue(t, s.Metrics().SlowConsumers); got != 0 {
 		t.Fatalf("closed as a slow consumer (%v), want the write timeout", got)
-	}
-	if s.Connections() != 0 {
-		t.Fatalf("connections = %d", s.Connections())
 	}
 	expectTCPEnd(t, r.conn, 10*time.Second)
 }
@@ -529,12 +558,15 @@ func TestSlowHandshakesDoNotBlock(t *testing.T) {
 	if n := timeouts(t, s, "handshake"); n != 0 || sockets(t, s) != slow+1 {
 		t.Fatalf("slow handshakes ended early: %v timed out, %d sockets", n, sockets(t, s))
 	}
+	if n, ok := timerCount(s); ok && n < slow+1 {
+		t.Fatalf("%d wheel entries for %d connections with timers", n, slow+1)
+	}
 	c.Close()
 
 	waitFor(t, hs+10*time.Second, "every slow handshake timed out", func() bool {
 		return timeouts(t, s, "handshake") == slow
 	})
-	waitFor(t, 5*time.Second, "every socket released", func() bool { return sockets(t, s) == 0 })
+	waitAllClosed(t, s)
 	// The clients see the server's close too.
 	var wg sync.WaitGroup
 	errs := make(chan error, slow)
@@ -561,16 +593,10 @@ func TestSlowHandshakesDoNotBlock(t *testing.T) {
 	}
 	conns = conns[:0]
 
-	if s.Connections() != 0 {
-		t.Fatalf("upgraded connections = %d", s.Connections())
-	}
-	if got := counterValue(t, s.Metrics().ConnectionsActive); got != 0 {
-		t.Fatalf("wsedge_connections_active = %v", got)
-	}
 	waitGoroutines(t, baseline)
-	if n, ok := timerCount(s); ok {
-		waitFor(t, 5*time.Second, fmt.Sprintf("wheel entries released (%d left)", n), func() bool {
-			n, _ = timerCount(s)
+	if _, ok := timerCount(s); ok {
+		waitFor(t, 5*time.Second, "wheel entries released", func() bool {
+			n, _ := timerCount(s)
 			return n == 0
 		})
 	} else {
