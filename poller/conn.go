@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"unsafe"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -14,7 +15,7 @@ import (
 // Conn is one accepted connection. Methods marked "loop only" may be called
 // only from Handler callbacks; the write methods are safe from any goroutine.
 type Conn struct {
-	timer  timerwheel.Entry[*Conn]
+	timer  timerwheel.Entry[struct{}] // first field: connOf maps an entry back to its Conn
 	loop   *loop
 	ctx    any
 	sealer *sealer // TLS: application bytes go through it, ciphertext comes back via WriteRaw
@@ -39,6 +40,17 @@ type Conn struct {
 	queued     int32
 	q          *outQueue // nil while nothing is queued
 }
+
+// connOf returns the Conn whose timer is e. The entry is the Conn's first
+// field, so the two share an address; storing a back pointer instead would
+// cost every connection 8 bytes.
+func connOf(e *timerwheel.Entry[struct{}]) *Conn { return (*Conn)(unsafe.Pointer(e)) }
+
+// The compiler checks that the timer stays the first field.
+var _ = [1]struct{}{}[unsafe.Offsetof(Conn{}.timer)]
+
+// Handler returns the handler the connection's events go to.
+func (c *Conn) Handler() Handler { return c.loop.p.h }
 
 // sealer boxes the TLS writer so a plain connection pays one pointer for it.
 type sealer struct{ w io.Writer }

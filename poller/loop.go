@@ -42,7 +42,7 @@ type loop struct {
 	efd   int
 	buf   []byte
 	conns []*Conn // indexed by fd; only this loop's connections
-	wheel *timerwheel.Wheel[*Conn]
+	wheel *timerwheel.Wheel[struct{}]
 	count atomic.Int64
 
 	mu      sync.Mutex
@@ -65,7 +65,7 @@ func newLoop(p *Poller, id int) (*loop, error) {
 		return nil, fmt.Errorf("poller: eventfd: %w", err)
 	}
 	l := &loop{p: p, id: id, epfd: epfd, efd: efd, buf: make([]byte, p.cfg.ReadBuffer)}
-	l.wheel = timerwheel.New[*Conn](p.cfg.Tick, p.Now())
+	l.wheel = timerwheel.New[struct{}](p.cfg.Tick, p.Now())
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("poller: watch eventfd: %w", err)
@@ -220,7 +220,6 @@ func (l *loop) accept(now int64) {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		c := &Conn{fd: int32(fd), loop: l, lastRead: now}
 		c.setRemote(sockaddrToAddrPort(sa))
-		c.timer.Value = c
 		for fd >= len(l.conns) {
 			l.conns = append(l.conns, make([]*Conn, len(l.conns)+1024)...)
 		}
@@ -327,8 +326,8 @@ func (l *loop) read(c *Conn, now int64) {
 }
 
 // fire runs for every wheel entry that came due.
-func (l *loop) fire(e *timerwheel.Entry[*Conn]) {
-	c := e.Value
+func (l *loop) fire(e *timerwheel.Entry[struct{}]) {
+	c := connOf(e)
 	if c.loopClosed {
 		return
 	}

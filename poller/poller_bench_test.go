@@ -26,11 +26,10 @@ func benchLoop(conns int, writeTimeout time.Duration) (*loop, []*Conn) {
 		h:     &rearmHandler{ahead: int64(time.Hour)},
 		start: time.Now(),
 	}
-	l := &loop{p: p, wheel: timerwheel.New[*Conn](p.cfg.Tick, p.Now())}
+	l := &loop{p: p, wheel: timerwheel.New[struct{}](p.cfg.Tick, p.Now())}
 	cs := make([]*Conn, conns)
 	for i := range cs {
 		c := &Conn{loop: l, fd: -1}
-		c.timer.Value = c
 		// An idle population spread over 30s an hour ahead: it stays
 		// scheduled (and never fires) while the benchmark runs.
 		c.SetTimer(p.Now() + int64(time.Hour) + int64(i)*int64(30*time.Second)/int64(conns))

@@ -171,7 +171,7 @@ type upgrader struct {
 	peer         netip.Addr
 	reason       limits.Reason // why OnBeforeUpgrade refused
 	retryAfter   int
-	admitted     netip.Addr    // key admitted by a proxied check (valid when admittedOK)
+	admitted     netip.Addr // key admitted by a proxied check (valid when admittedOK)
 	admittedOK   bool
 	tls          bool
 }

@@ -157,7 +157,7 @@ type tlsState struct {
 
 // startTLS begins the handshake of a new connection. Loop only.
 func (w *wsConn) startTLS() {
-	s := w.s
+	s := w.srv()
 	st := &tlsState{}
 	st.tr.c, st.tr.blocking, st.tr.pool = w.c, true, &s.tlsBufs
 	st.tr.cond.L = &st.tr.mu
@@ -183,8 +183,8 @@ func (w *wsConn) tlsReady(err error) {
 		return
 	}
 	if err != nil {
-		w.s.refused(limits.ReasonBadRequest, w.c.RemoteAddr().String())
-		w.s.log.Debug("TLS handshake failed", zap.String("peer", w.c.RemoteAddr().String()), zap.Error(err))
+		w.srv().refused(limits.ReasonBadRequest, w.c.RemoteAddr().String())
+		w.srv().log.Debug("TLS handshake failed", zap.String("peer", w.c.RemoteAddr().String()), zap.Error(err))
 		w.state = stDone
 		w.c.Close(fmt.Errorf("tls handshake: %w", err))
 		return
@@ -212,7 +212,7 @@ func (w *wsConn) tlsDecrypt() error {
 	st := w.tls
 	for {
 		if st.plain == nil {
-			st.plain = w.s.tlsBufs.Get()
+			st.plain = w.srv().tlsBufs.Get()
 		}
 		b := st.plain.B
 		if cap(b)-len(b) < 16<<10 {
@@ -234,7 +234,7 @@ func (w *wsConn) tlsDecrypt() error {
 		}
 		st.plain.B = b
 		if len(b) == 0 {
-			w.s.tlsBufs.Put(st.plain)
+			w.srv().tlsBufs.Put(st.plain)
 			st.plain = nil
 		}
 		switch {
@@ -257,7 +257,7 @@ func (w *wsConn) closeTLS() {
 	}
 	w.tls.tr.Close()
 	if w.tls.plain != nil {
-		w.s.tlsBufs.Put(w.tls.plain)
+		w.srv().tlsBufs.Put(w.tls.plain)
 		w.tls.plain = nil
 	}
 }

@@ -88,25 +88,35 @@ func (k *coderClient) name() string { return "coder" }
 
 func (k *coderClient) send(t testing.TB, msg string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
-	defer cancel()
-	if err := k.c.Write(ctx, coder.MessageText, []byte(msg)); err != nil {
+	if err := coderWrite(k, msg); err != nil {
 		t.Fatalf("coder write %q: %v", msg, err)
 	}
 }
 
 func (k *coderClient) recv(t testing.TB) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
-	defer cancel()
-	typ, p, err := k.c.Read(ctx)
+	p, err := coderRead(k)
 	if err != nil {
 		t.Fatalf("coder read: %v", err)
 	}
-	if typ != coder.MessageText {
-		t.Fatalf("coder read: message type %v, want text: %q", typ, p)
-	}
 	return p
+}
+
+// coderWrite and coderRead are the halves of coderClient that goroutines may call.
+func coderWrite(k *coderClient, msg string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
+	defer cancel()
+	return k.c.Write(ctx, coder.MessageText, []byte(msg))
+}
+
+func coderRead(k *coderClient) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wsTimeout)
+	defer cancel()
+	typ, p, err := k.c.Read(ctx)
+	if err == nil && typ != coder.MessageText {
+		err = fmt.Errorf("message type %v, want text: %q", typ, p)
+	}
+	return p, err
 }
 
 // rawWS adapts the byte-level rawClient.
