@@ -36,6 +36,7 @@ type Conn struct {
 	closed     bool
 	armed      bool // EPOLLOUT is registered
 	closeAfter bool // half-close once the queue drains
+	noLinger   bool // with closeAfter: close at once instead of waiting for the peer's FIN
 	mu         sync.Mutex
 	queued     int32
 	q          *outQueue // nil while nothing is queued
@@ -198,13 +199,16 @@ func (c *Conn) Flush() error {
 	return err
 }
 
-// CloseAfterFlush ends the connection gracefully: once everything queued so
-// far is written, the write side is shut (FIN) and the socket is closed when
-// the peer closes too, or after the linger timeout. Later writes fail with
-// ErrClosed.
-func (c *Conn) CloseAfterFlush() {
+// CloseAfterFlush ends the connection gracefully once everything queued so
+// far is written. With waitPeer, the write side is shut (FIN) and the socket
+// closed when the peer closes too, or after the linger timeout: a peer that
+// may still be sending then reads our last bytes instead of a reset. Without
+// it the socket is closed as soon as the bytes are out (the peer is done, as
+// after a completed close handshake). Later writes fail with ErrClosed.
+func (c *Conn) CloseAfterFlush(waitPeer bool) {
 	c.mu.Lock()
 	c.closeAfter = true
+	c.noLinger = !waitPeer
 	c.mu.Unlock()
 	c.Flush()
 }

@@ -193,6 +193,13 @@ func (l *loop) linger(c *Conn) {
 	if c.loopClosed || c.lingering {
 		return
 	}
+	c.mu.Lock()
+	now := c.noLinger
+	c.mu.Unlock()
+	if now {
+		l.closeConn(c, nil)
+		return
+	}
 	c.lingering = true
 	_ = unix.Shutdown(int(c.fd), unix.SHUT_WR)
 	if c.leftover != nil {

@@ -270,7 +270,7 @@ func (w *wsConn) answer(resp []byte) {
 	w.state = stDone
 	_ = w.c.Write(resp)
 	w.c.SetTimer(0)
-	w.c.CloseAfterFlush()
+	w.c.CloseAfterFlush(true) // the client may still be sending its request
 }
 
 // OnMessage receives a complete data message (codec.Handler).
@@ -351,7 +351,7 @@ func (w *wsConn) OnClose(code codec.CloseCode, reason []byte) error {
 	}
 	w.state = stDone
 	w.c.SetTimer(0)
-	w.c.CloseAfterFlush()
+	w.c.CloseAfterFlush(false) // the handshake is complete: the peer sends nothing more
 	return errStop
 }
 
@@ -373,7 +373,7 @@ func (w *wsConn) fail(code codec.CloseCode, reason string) {
 	w.sendClose(code, reason)
 	w.state = stDone
 	w.c.SetTimer(0)
-	w.c.CloseAfterFlush()
+	w.c.CloseAfterFlush(true) // the peer may still be sending: let it read our close
 	w.srv().log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
 }
 

@@ -662,7 +662,7 @@ func TestLimitsFlood(t *testing.T) {
 	}()
 	go func() {
 		defer goodWG.Done()
-		tick := time.NewTicker(700 * time.Millisecond) // the bucket refills at 1/s
+		tick := time.NewTicker(1100 * time.Millisecond) // the bucket refills at 1/s
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
@@ -687,6 +687,7 @@ func TestLimitsFlood(t *testing.T) {
 	req := []byte(limRequest("/ws", "13", ""))
 	var next, n101, n429, bad atomic.Int64
 	var firstBad atomic.Value
+	var rssHalf atomic.Int64 // RSS once half the attempts were made
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < concurrency; w++ {
@@ -695,7 +696,16 @@ func TestLimitsFlood(t *testing.T) {
 			defer wg.Done()
 			d := limDialer(flooder)
 			buf := make([]byte, 1024)
-			for next.Add(1) <= attempts {
+			for {
+				i := next.Add(1)
+				if i > attempts {
+					return
+				}
+				if i == attempts/2 {
+					if rss, err := limRSS(pid); err == nil {
+						rssHalf.Store(rss)
+					}
+				}
 				status, err := limFloodAttempt(d, addr, req, buf)
 				switch {
 				case err != nil:
@@ -738,9 +748,9 @@ func TestLimitsFlood(t *testing.T) {
 	for err := range goodErr {
 		t.Error(err)
 	}
-	t.Logf("%d attempts in %v (%.0f/s): %d upgraded, %d got 429, %d failed; well-behaved client: %d echoes, %d fresh connections; %d health probes; RSS %.1f -> %.1f MiB",
+	t.Logf("%d attempts in %v (%.0f/s): %d upgraded, %d got 429, %d failed; well-behaved client: %d echoes, %d fresh connections; %d health probes; RSS %.1f -> %.1f (half-way) -> %.1f MiB",
 		attempts, elapsed.Round(time.Millisecond), attempts/elapsed.Seconds(), n101.Load(), n429.Load(), bad.Load(),
-		echoes.Load(), fresh.Load(), probes, float64(rss0)/(1<<20), float64(rss1)/(1<<20))
+		echoes.Load(), fresh.Load(), probes, float64(rss0)/(1<<20), float64(rssHalf.Load())/(1<<20), float64(rss1)/(1<<20))
 
 	if bad.Load() != 0 {
 		t.Errorf("%d attempts neither upgraded nor got a 429; first: %v", bad.Load(), firstBad.Load())
@@ -752,8 +762,16 @@ func TestLimitsFlood(t *testing.T) {
 	if echoes.Load() == 0 {
 		t.Error("the well-behaved client echoed nothing during the flood")
 	}
+	// The first thousands of connections warm the server up (heap target,
+	// buffers, the race detector's shadow memory); after that a flood must
+	// not grow it: 6 MiB over 10,000 refusals would be ~600 B each.
 	if grew := rss1 - rss0; grew > 30<<20 {
 		t.Errorf("server RSS grew by %.1f MiB during the flood", float64(grew)/(1<<20))
+	}
+	if half := rssHalf.Load(); half == 0 {
+		t.Error("no RSS reading half-way through the flood")
+	} else if grew := rss1 - half; grew > 6<<20 {
+		t.Errorf("server RSS grew by %.1f MiB over the second %d attempts", float64(grew)/(1<<20), attempts/2)
 	}
 
 	// Afterwards: /health answers and everything is released (the asking

@@ -502,6 +502,7 @@ func TestPublishSubscriberLeaves(t *testing.T) {
 func TestPublishSlowSubscriber(t *testing.T) {
 	o := testOptions()
 	o.WriteQueue = 32 << 10
+	o.WriteTimeout = 0 // only the queue bound may drop the subscriber
 	s := startServer(t, o)
 	url := wsURL(s, "/ws")
 	slow := dialRawRcvBuf(t, s, "/ws", 4096)

@@ -105,6 +105,12 @@ type namedValue struct {
 	bad *error
 }
 
+// IsBoolFlag lets a boolean flag stand alone (-limit-loopback).
+func (v namedValue) IsBoolFlag() bool {
+	b, ok := v.value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
 func (v namedValue) Set(s string) error {
 	if err := v.value.Set(s); err != nil {
 		*v.bad = fmt.Errorf("-%s: %w", v.name, err)

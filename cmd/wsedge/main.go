@@ -1,5 +1,3 @@
-// Command wsedge runs a WebSocket edge node. Configuration comes from flags
-// and WSEDGE_* environment variables (wsedge -h lists them; FLAGS.md too).
 package main
 
 import (
@@ -64,7 +62,11 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		log.Error("cannot start the server", zap.Error(err))
 		return exitFail
 	}
-	fields := []zap.Field{zap.String("version", version), zap.Stringer("listen", srv.Addr())}
+	fields := []zap.Field{
+		zap.String("version", version),
+		zap.Stringer("listen", srv.Addr()),
+		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), // what -loops 0 and -workers 0 derive from
+	}
 	var adm *admin.Listener
 	if opts.AdminAddr != "" {
 		adm, err = admin.Serve(opts.AdminAddr, admin.Handler(srv, m), log)

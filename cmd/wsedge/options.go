@@ -9,7 +9,7 @@ import (
 type option struct {
 	name  string // flag name without the dash
 	group string
-	arg   string // placeholder shown in -h
+	arg   string // placeholder shown in -h; "" for a boolean
 	usage string // one line for -h
 	value value
 }
@@ -32,21 +32,22 @@ func options(o *server.Options) []option {
 
 		{"max-conns", "Limits", "N", "connections for the whole node; past it new ones get 503", intValue{&o.MaxConns}},
 		{"max-conns-per-ip", "Limits", "N", "connections per client IP; past it new ones get 429", intValue{&o.MaxConnsPerIP}},
-		{"conn-rate", "Limits", "RATE", "new connections per minute per client IP (429 with Retry-After)", floatValue{&o.ConnRate}},
-		{"conn-burst", "Limits", "N", "new connections a client IP may open at once before -conn-rate applies", intValue{&o.ConnBurst}},
-		{"msg-rate", "Limits", "RATE", "inbound messages per second per connection; past it: close 1008", floatValue{&o.MsgRate}},
+		{"conn-rate", "Limits", "RATE", "new connections per minute per client IP; past it 429 with Retry-After", floatValue{&o.ConnRate}},
+		{"conn-burst", "Limits", "N", "connections a client IP may open at once before -conn-rate applies", intValue{&o.ConnBurst}},
+		{"msg-rate", "Limits", "RATE", "inbound messages per second per connection; past it RATE_LIMITED errors, then close 1008 if it keeps on", floatValue{&o.MsgRate}},
 		{"msg-burst", "Limits", "N", "messages a connection may send at once before -msg-rate applies", intValue{&o.MsgBurst}},
 		{"max-message-size", "Limits", "SIZE", "largest inbound message, inclusive; one byte more: close 1009", sizeValue{p64: &o.MaxMessageSize}},
 		{"write-queue", "Limits", "SIZE", "bytes queued for one connection before it is closed as a slow consumer", sizeValue{p: &o.WriteQueue}},
-		{"allowed-origins", "Limits", "LIST", `allowed Origins, comma list, *. matches one host label (https://*.example.com); "*" = any; "" = no Origin or same host`, stringValue{&o.AllowedOrigins}},
-		{"trusted-proxies", "Limits", "CIDRS", "comma list of proxy CIDRs whose X-Forwarded-For names the client IP for per-IP limits", stringValue{&o.TrustedProxies}},
+		{"allowed-origins", "Limits", "LIST", `comma list of Origins; *. = one host label (https://*.example.com); "*" = any; "" = same host or none`, stringValue{&o.AllowedOrigins}},
+		{"limit-loopback", "Limits", "", "apply the per-IP rate and cap to loopback peers too (local proxies, load tests)", boolValue{&o.LimitLoopback}},
+		{"trusted-proxies", "Limits", "CIDRS", "comma list of proxy CIDRs whose X-Forwarded-For gives the client IP for per-IP limits", stringValue{&o.TrustedProxies}},
 
 		{"ping-interval", "Timeouts", "DUR", "send a heartbeat ping to every connection this often", durationValue{&o.PingInterval}},
-		{"idle-timeout", "Timeouts", "DUR", "close 1001 when no frame at all (data, ping, pong) arrives for this long", durationValue{&o.IdleTimeout}},
-		{"read-timeout", "Timeouts", "DUR", "a frame or fragmented message that started arriving must be complete within this", durationValue{&o.ReadTimeout}},
+		{"idle-timeout", "Timeouts", "DUR", "close 1001 after this long without any frame (data, ping or pong) from the peer", durationValue{&o.IdleTimeout}},
+		{"read-timeout", "Timeouts", "DUR", "a frame or fragmented message, once started, must be complete within this", durationValue{&o.ReadTimeout}},
 		{"write-timeout", "Timeouts", "DUR", "close a connection whose queued data cannot be written for this long", durationValue{&o.WriteTimeout}},
 		{"handshake-timeout", "Timeouts", "DUR", "the whole HTTP upgrade request must arrive within this", durationValue{&o.HandshakeTimeout}},
-		{"shutdown-timeout", "Timeouts", "DUR", "on SIGTERM/SIGINT: stop accepting, close 1001, wait this long for peers, then force", durationValue{&o.ShutdownTimeout}},
+		{"shutdown-timeout", "Timeouts", "DUR", "on SIGTERM/SIGINT: stop accepting, close 1001, wait this long, then force", durationValue{&o.ShutdownTimeout}},
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},
 		{"tls-key", "TLS", "FILE", "private key (PEM) of -tls-cert", stringValue{&o.TLSKey}},

@@ -49,7 +49,7 @@ func printUsage(w io.Writer) {
 			if op.group != g {
 				continue
 			}
-			flagCol := "-" + op.name + " " + op.arg
+			flagCol := strings.TrimSpace("-" + op.name + " " + op.arg)
 			fmt.Fprintf(&b, "  %-*s  %s (default %s)\n", max(width, 25), flagCol, op.usage, showDefault(op.value))
 		}
 	}

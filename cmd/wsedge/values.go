@@ -42,6 +42,20 @@ func (v choiceValue) Set(s string) error {
 	return fmt.Errorf("%q is not one of %s", s, strings.Join(v.choices, ", "))
 }
 
+type boolValue struct{ p *bool }
+
+func (v boolValue) String() string                             { return strconv.FormatBool(*v.p) }
+func (v boolValue) encode(enc zapcore.ObjectEncoder, k string) { enc.AddBool(k, *v.p) }
+func (v boolValue) IsBoolFlag() bool                           { return true } // -flag alone means true
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not a boolean (use true or false)", s)
+	}
+	*v.p = b
+	return nil
+}
+
 type intValue struct{ p *int }
 
 func (v intValue) String() string                             { return strconv.Itoa(*v.p) }

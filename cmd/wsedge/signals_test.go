@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/wsedge/wsedge/server"
+)
+
+// fakeNode records calls; its Shutdown blocks until ctx ends or release is closed.
+type fakeNode struct {
+	shutdowns, closes, reloads atomic.Int32
+	release                    chan struct{}
+	reloadErr                  error
+}
+
+func (f *fakeNode) Shutdown(ctx context.Context) error {
+	f.shutdowns.Add(1)
+	select {
+	case <-f.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (f *fakeNode) Close()           { f.closes.Add(1) }
+func (f *fakeNode) ReloadTLS() error { f.reloads.Add(1); return f.reloadErr }
+
+func TestServeSignals(t *testing.T) {
+	tls := server.Defaults()
+	tls.TLSCert, tls.TLSKey = "c.pem", "k.pem"
+	plain := server.Defaults()
+	short := server.Defaults()
+	short.ShutdownTimeout = 10 * time.Millisecond
+
+	for _, tc := range []struct {
+		name      string
+		opts      server.Options
+		sigs      []os.Signal
+		release   string // when Shutdown may finish: "now", "after" the signals, "never" (ctx only)
+		reloadErr error
+		code      int
+		reloads   int32
+		shutdowns int32
+		closes    int32
+		log       string
+	}{
+		{"term drains", plain, []os.Signal{syscall.SIGTERM}, "now", nil, exitOK, 0, 1, 0, "drained"},
+		{"int drains", plain, []os.Signal{syscall.SIGINT}, "now", nil, exitOK, 0, 1, 0, "drained"},
+		{"hup reloads tls", tls, []os.Signal{syscall.SIGHUP, syscall.SIGHUP, syscall.SIGTERM}, "now", nil, exitOK, 2, 1, 0, "SIGHUP: TLS certificate reloaded"},
+		{"hup reload failure is logged", tls, []os.Signal{syscall.SIGHUP, syscall.SIGTERM}, "now", errors.New("bad pem"), exitOK, 1, 1, 0, "SIGHUP: TLS reload failed, keeping the previous certificate"},
+		{"hup without tls", plain, []os.Signal{syscall.SIGHUP, syscall.SIGTERM}, "now", nil, exitOK, 0, 1, 0, "SIGHUP: TLS is not configured, nothing to reload"},
+		{"second signal forces", plain, []os.Signal{syscall.SIGTERM, syscall.SIGINT}, "never", nil, exitFail, 0, 1, 1, "second stop signal: closing now"},
+		{"hup during drain is ignored", plain, []os.Signal{syscall.SIGTERM, syscall.SIGHUP}, "after", nil, exitOK, 0, 1, 0, "drained"},
+		{"drain timeout still exits 0", short, []os.Signal{syscall.SIGTERM}, "never", nil, exitOK, 0, 1, 0, "drain ended with force"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &fakeNode{release: make(chan struct{}), reloadErr: tc.reloadErr}
+			if tc.release == "now" {
+				close(n.release)
+			}
+			core, logs := observer.New(zap.DebugLevel)
+			sigs := make(chan os.Signal) // unbuffered: each send waits for serve to take it
+			done := make(chan int, 1)
+			go func() { done <- serve(n, &tc.opts, zap.New(core), sigs) }()
+			for _, s := range tc.sigs {
+				select {
+				case sigs <- s:
+				case code := <-done:
+					done <- code
+				}
+			}
+			if tc.release == "after" {
+				close(n.release)
+			}
+			var code int
+			select {
+			case code = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not return")
+			}
+			if code != tc.code || n.reloads.Load() != tc.reloads || n.shutdowns.Load() != tc.shutdowns || n.closes.Load() != tc.closes {
+				t.Errorf("code %d reloads %d shutdowns %d closes %d; want %d %d %d %d", code,
+					n.reloads.Load(), n.shutdowns.Load(), n.closes.Load(), tc.code, tc.reloads, tc.shutdowns, tc.closes)
+			}
+			if logs.FilterMessage(tc.log).Len() == 0 {
+				t.Errorf("log lacks %q: %v", tc.log, logs.All())
+			}
+		})
+	}
+}
+
+func TestServeClosedSignalChannel(t *testing.T) {
+	sigs := make(chan os.Signal)
+	close(sigs)
+	o := server.Defaults()
+	if code := serve(&fakeNode{}, &o, zap.NewNop(), sigs); code != exitOK {
+		t.Errorf("code %d", code)
+	}
+}
