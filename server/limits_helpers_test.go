@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsedge/wsedge/codec"
 )
 
 // The edge-limit tests dial from several loopback source addresses
@@ -60,7 +62,7 @@ func limExchange(t testing.TB, addr string, n byte, req string) (resp *http.Resp
 	br = bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		t.Fatalf("response to %q from 127.0.0.%d: %v", firstLine(req), n, err)
+		t.Fatalf("response to %q from 127.0.0.%d: %v", limFirstLine(req), n, err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		b, err := io.ReadAll(resp.Body)
@@ -72,7 +74,7 @@ func limExchange(t testing.TB, addr string, n byte, req string) (resp *http.Resp
 	return resp, body, c, br
 }
 
-func firstLine(s string) string {
+func limFirstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\r\n")
 	return l
 }
@@ -84,10 +86,10 @@ func limRefused(t testing.TB, addr string, n byte, req string, status int) *http
 	t.Helper()
 	resp, body, c, br := limExchange(t, addr, n, req)
 	if resp.StatusCode != status {
-		t.Fatalf("%q from 127.0.0.%d: status %d (%q), want %d", firstLine(req), n, resp.StatusCode, body, status)
+		t.Fatalf("%q from 127.0.0.%d: status %d (%q), want %d", limFirstLine(req), n, resp.StatusCode, body, status)
 	}
 	if strings.TrimSpace(body) == "" {
-		t.Errorf("%q: status %d with an empty body, want a short text", firstLine(req), status)
+		t.Errorf("%q: status %d with an empty body, want a short text", limFirstLine(req), status)
 	}
 	limExpectEOF(t, c, br)
 	c.Close()
@@ -147,14 +149,14 @@ func limTryUpgrade(t testing.TB, addr string, n byte, path string) (*rawClient, 
 
 // limEcho sends one masked text message on /echo and checks the echo.
 func limEcho(r *rawClient, msg string) error {
-	if _, err := r.conn.Write(msgFrame(1, true, msg)); err != nil {
+	if _, err := r.conn.Write(msgFrame(codec.OpText, true, msg)); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
 	f, err := r.next()
 	if err != nil {
 		return fmt.Errorf("read echo: %w", err)
 	}
-	if f.op != 1 || string(f.payload) != msg {
+	if f.op != codec.OpText || string(f.payload) != msg {
 		return fmt.Errorf("echo: op %d %q, want text %q", f.op, f.payload, msg)
 	}
 	return nil

@@ -24,8 +24,9 @@ import (
 // disconnect, trusted proxies, the message rate, and a connection flood.
 
 // TestLimitsRefusals sends requests that must be refused before the
-// upgrade and checks the status, the headers the contract asks for, a text
-// body, and that the server closes the connection after its answer.
+// upgrade and checks the status, a text body, that the server closes the
+// connection after its answer, and the refusal metric. The headers of each
+// kind of refusal are TestLimitsRefusalHeaders' job.
 func TestLimitsRefusals(t *testing.T) {
 	s := startServer(t, testOptions())
 	addr := s.Addr().String()
