@@ -216,9 +216,12 @@ func (w *wsConn) handshake(buf []byte) int {
 	}
 	up := s.ups[w.c.LoopID()]
 	resp, reason := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
-	if up.admittedOK {
+	switch {
+	case up.admittedOK:
 		ip := up.admitted
 		w.proxied, w.held = &ip, holdIP
+	case up.globalOnly:
+		w.held = holdGlobal
 	}
 	if reason != limits.ReasonNone {
 		s.refused(reason, w.c.RemoteAddr().String())

@@ -173,6 +173,7 @@ type upgrader struct {
 	retryAfter   int
 	admitted     netip.Addr // key admitted by a proxied check (valid when admittedOK)
 	admittedOK   bool
+	globalOnly   bool // admitted against the global cap only (exempt loopback client)
 	tls          bool
 }
 
@@ -220,6 +221,14 @@ func (u *upgrader) check() error {
 	}
 	if s.trusted.Contains(u.peer) {
 		ip := limits.ClientIP(u.peer, string(u.xff), s.trusted)
+		if ip.IsLoopback() && !s.opts.LimitLoopback {
+			// The proxy's own request (no X-Forwarded-For) from this host.
+			if r := s.adm.Caps.AcquireGlobal(); r != limits.ReasonNone {
+				return u.refuse(r, 0)
+			}
+			u.globalOnly = true
+			return nil
+		}
 		if r, ra := s.adm.Admit(ip); r != limits.ReasonNone {
 			return u.refuse(r, retrySeconds(ra))
 		}
@@ -241,7 +250,7 @@ func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, 
 	u.out.Reset()
 	u.host, u.origin, u.xff = u.host[:0], u.origin[:0], u.xff[:0]
 	u.peer, u.tls = peer, tls
-	u.reason, u.admittedOK = limits.ReasonNone, false
+	u.reason, u.admittedOK, u.globalOnly = limits.ReasonNone, false, false
 	_, err := u.u.Upgrade(&u.rw)
 	switch {
 	case err == nil:

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,8 +228,13 @@ func TestOverloaded(t *testing.T) {
 	if err := checkError(raw.recv(t), string(routing.CodeOverloaded), `"p3"`); err != nil {
 		t.Fatalf("third message with queue 2: %v", err)
 	}
-	if id := <-started; id != `"s1"` {
-		t.Fatalf("the worker runs %s, want s1", id)
+	select {
+	case id := <-started:
+		if id != `"s1"` {
+			t.Fatalf("the worker runs %s, want s1", id)
+		}
+	case <-time.After(wsTimeout):
+		t.Fatal("the slow handler never started")
 	}
 	// The queue bound is global: other connections are refused too while it is full.
 	a.send(t, `{"type":"echo","id":"a1","data":[1]}`)
@@ -520,7 +526,8 @@ func TestPublishSlowSubscriber(t *testing.T) {
 		err  error
 	}
 	results := make(chan result, len(fast))
-	for _, c := range fast {
+	read := make([]atomic.Int64, len(fast)) // messages each fast subscriber has read
+	for k, c := range fast {
 		go func() {
 			var r result
 			for {
@@ -541,6 +548,7 @@ func TestPublishSlowSubscriber(t *testing.T) {
 					break
 				}
 				r.seqs = append(r.seqs, m.Data.Seq)
+				read[k].Add(1)
 			}
 			results <- r
 		}()
@@ -548,10 +556,14 @@ func TestPublishSlowSubscriber(t *testing.T) {
 
 	pad := strings.Repeat("x", 4000)
 	seq := 0
-	// batch publishes 16 messages of 4 KB pipelined, then waits for their 16 acks: the fast
-	// subscribers only ever have a few batches unread, far below their kernel buffers.
+	// batch publishes 16 messages of 4 KB pipelined, then waits for their 16 acks. It starts
+	// only when the fast subscribers have read all but the last 4 batches, so they never hold
+	// more than 320 KB unread, far below their kernel buffers: only the slow one can fill up.
 	batch := func() {
 		t.Helper()
+		for k := range fast {
+			waitFor(t, wsTimeout, "a fast subscriber reads", func() bool { return read[k].Load() >= int64(seq-64) })
+		}
 		for range 16 {
 			pub.send(t, `{"type":"publish","id":"`+strconv.Itoa(seq)+`","channel":"feed","data":{"seq":`+strconv.Itoa(seq)+`,"pad":"`+pad+`"}}`)
 			seq++

@@ -19,13 +19,24 @@ type Entry[T any] struct {
 func (e *Entry[T]) Scheduled() bool { return e.where != 0 }
 
 // link files e by its expiry tick relative to the current tick: in the due
-// list if that tick has passed, else in the level where the two first differ.
+// list if that tick has been reached, else at the lowest level whose window
+// reaches it. Level l's window is the 63 buckets of 64^l ticks after the one
+// holding the current tick, and the bucket picks the slot, so slots roll
+// round as the clock moves. Filing by distance (not by the highest digit that
+// differs) keeps a 30 s timer at a 10 ms tick in level 1 even when it
+// crosses a 4096-tick boundary: cascades move 64 ticks' worth of entries,
+// never a whole level-2 slot of them.
 func (w *Wheel[T]) link(e *Entry[T]) {
 	var idx uint32
 	if e.expires <= w.cur {
 		idx = dueList
 	} else {
-		lvl := uint32(bits.Len64(e.expires^w.cur)-1) / slotBits
+		// 64^lvl <= distance < 64^(lvl+1): the bucket is 1 to 64 ahead
+		// at lvl; at 64 it is one level up (where it is 1 ahead).
+		lvl := uint32(bits.Len64(e.expires-w.cur)-1) / slotBits
+		if e.expires>>(lvl*slotBits)-w.cur>>(lvl*slotBits) >= slotsPerLevel {
+			lvl++
+		}
 		s := uint32(e.expires>>(lvl*slotBits)) & slotMask
 		idx = lvl*slotsPerLevel + s
 		w.occupied[lvl] |= 1 << s

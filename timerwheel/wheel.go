@@ -1,6 +1,7 @@
 package timerwheel
 
 import (
+	"math"
 	"math/bits"
 	"time"
 )
@@ -84,25 +85,29 @@ func (w *Wheel[T]) Advance(now int64, fire func(e *Entry[T])) int {
 	if w.advancing {
 		panic("timerwheel: Advance called from a fire callback")
 	}
+	target := max(w.floorTick(now), w.cur) // the wheel never moves back
+	if t, ok := w.nextEvent(); !ok || t > target {
+		w.cur = target // nothing to fire or cascade: an idle tick
+		return 0
+	}
+	return w.advance(target, fire)
+}
+
+func (w *Wheel[T]) advance(target uint64, fire func(e *Entry[T])) int {
 	w.advancing = true
 	defer func() { w.advancing = false }()
 
-	target := w.floorTick(now)
 	fired := w.fireDue(fire)
 	for w.levelsUsed != 0 {
-		// The lowest non-empty level holds the earliest event; all its
-		// set bits are above the current tick's digit at that level.
-		lvl := uint32(bits.TrailingZeros32(w.levelsUsed))
-		s := uint32(bits.TrailingZeros64(w.occupied[lvl]))
-		shift := lvl * slotBits
-		// The tick at which the current tick's digit at lvl reaches s.
-		// (For the top level the shift is >= 64, which yields 0.)
-		t := w.cur>>(shift+slotBits)<<(shift+slotBits) | uint64(s)<<shift
+		t, idx := w.nextSlot()
 		if t > target {
 			break
 		}
+		// Entries of the bucket starting at t: those due at t fire, the
+		// others are less than one bucket ahead and go a level down.
+		// Nothing new can join this slot meanwhile (it is 0 buckets
+		// ahead), so popping until it is empty terminates.
 		w.cur = t
-		idx := lvl*slotsPerLevel + s
 		for e := w.heads[idx]; e != nil; e = w.heads[idx] {
 			w.unlink(e)
 			if e.expires <= t {
@@ -110,14 +115,47 @@ func (w *Wheel[T]) Advance(now int64, fire func(e *Entry[T])) int {
 				fire(e)
 				fired++
 			} else {
-				w.link(e) // cascade to a lower level
+				w.link(e)
 			}
 		}
 	}
-	if target > w.cur {
-		w.cur = target
-	}
+	w.cur = target
 	return fired
+}
+
+// nextEvent returns the next tick at which Advance has work: the current
+// tick if entries are due, else the start of the earliest non-empty bucket.
+func (w *Wheel[T]) nextEvent() (uint64, bool) {
+	if w.heads[dueList] != nil || w.heads[firingList] != nil {
+		return w.cur, true
+	}
+	if w.levelsUsed == 0 {
+		return 0, false
+	}
+	t, _ := w.nextSlot()
+	return t, true
+}
+
+// nextSlot returns the start tick and list index of the earliest non-empty
+// bucket; levelsUsed must be non-zero. Each level's earliest bucket is its
+// first non-empty slot counting from the current tick's slot (which is
+// non-empty only while its bucket starts at the current tick, i.e. while it
+// is being processed or after a panicking callback left it half done).
+// A lower level usually wins, but not always (a level-1 bucket may start
+// before a level-0 entry's tick), so all used levels are compared: at most
+// 11 steps, whatever the number of entries.
+func (w *Wheel[T]) nextSlot() (t uint64, idx uint32) {
+	t = math.MaxUint64
+	for m := w.levelsUsed; m != 0; m &= m - 1 {
+		lvl := uint32(bits.TrailingZeros32(m))
+		shift := lvl * slotBits
+		b := w.cur >> shift // bucket holding the current tick
+		k := uint64(bits.TrailingZeros64(bits.RotateLeft64(w.occupied[lvl], -int(b&slotMask))))
+		if start := (b + k) << shift; start <= t {
+			t, idx = start, lvl*slotsPerLevel+uint32(b+k)&slotMask
+		}
+	}
+	return t, idx
 }
 
 // fireDue fires the entries scheduled for ticks already reached.
@@ -154,14 +192,9 @@ func (w *Wheel[T]) fireDue(fire func(e *Entry[T])) int {
 // earlier now does nothing, so an event loop may sleep until then. If
 // entries are already due it returns the time of the tick the wheel is at.
 func (w *Wheel[T]) Next() (at int64, ok bool) {
-	if w.heads[dueList] != nil || w.heads[firingList] != nil {
-		return w.timeOf(w.cur), true
-	}
-	if w.levelsUsed == 0 {
+	t, ok := w.nextEvent()
+	if !ok {
 		return 0, false
 	}
-	lvl := uint32(bits.TrailingZeros32(w.levelsUsed))
-	s := uint32(bits.TrailingZeros64(w.occupied[lvl]))
-	shift := lvl * slotBits
-	return w.timeOf(w.cur>>(shift+slotBits)<<(shift+slotBits) | uint64(s)<<shift), true
+	return w.timeOf(t), true
 }
