@@ -116,7 +116,14 @@ func (l *loop) run() {
 	}
 	nextTick := l.p.Now() + int64(tick)
 	for {
-		n, err := unix.EpollWait(l.epfd, events, timeoutMs)
+		// Under load there is almost always something ready: ask without
+		// blocking first, so the loop keeps its P and the runtime does not
+		// hand it off (a futex wake and a thread switch per round); block,
+		// as a proper syscall, only when nothing is ready.
+		n, err := epollWait(l.epfd, events, 0)
+		if n == 0 && err == nil {
+			n, err = unix.EpollWait(l.epfd, events, timeoutMs)
+		}
 		if err != nil && err != unix.EINTR {
 			panic(fmt.Sprintf("poller: epoll_wait: %v", err)) // only EBADF/EFAULT/EINVAL: a bug
 		}
@@ -243,7 +250,7 @@ func (l *loop) read(c *Conn, now int64) {
 	fd := int(c.fd)
 	if c.lingering {
 		// Closing: the answer is sent; discard input until the peer's FIN.
-		n, err = unix.Read(fd, l.buf)
+		n, err = rawRead(fd, l.buf)
 		if n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			l.closeConn(c, nil)
 		}
@@ -255,13 +262,13 @@ func (l *loop) read(c *Conn, now int64) {
 	}
 	switch {
 	case left == 0:
-		n, err = unix.Read(fd, l.buf)
+		n, err = rawRead(fd, l.buf)
 		if n > 0 {
 			data = l.buf[:n]
 		}
 	case int(c.need) <= len(l.buf):
 		copy(l.buf, c.leftover.B)
-		n, err = unix.Read(fd, l.buf[left:])
+		n, err = rawRead(fd, l.buf[left:])
 		if n > 0 {
 			data = l.buf[:left+n]
 		}
@@ -274,7 +281,7 @@ func (l *loop) read(c *Conn, now int64) {
 			copy(nb, b)
 			b = nb
 		}
-		n, err = unix.Read(fd, b[left:cap(b)])
+		n, err = rawRead(fd, b[left:cap(b)])
 		if n > 0 {
 			data = b[:left+n]
 			own = true

@@ -105,7 +105,7 @@ func (c *Conn) flushLocked() error {
 		var n int
 		var err error
 		if k == 1 {
-			n, err = unix.Write(int(c.fd), c.q.segs[0].data())
+			n, err = rawWrite(int(c.fd), c.q.segs[0].data())
 		} else {
 			n, err = writev(int(c.fd), iov[:k])
 		}
@@ -180,7 +180,7 @@ func (c *Conn) consume(n int) {
 }
 
 func writev(fd int, iov []unix.Iovec) (int, error) {
-	n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
+	n, _, errno := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
 	if errno != 0 {
 		return 0, errno
 	}
