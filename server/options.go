@@ -23,7 +23,7 @@ type Options struct {
 	MaxConnsPerIP int     // per-IP connection cap
 	ConnRate      float64 // new connections per minute per IP
 	ConnBurst     int     // token bucket burst
-	RateTableSize int     // IPs tracked by the connection-rate table
+	RateTableSize int     // IPs tracked by the connection-rate table; 0 = the limits package default (786,432)
 
 	// LimitLoopback applies the per-IP rate and cap to loopback peers too.
 	// Off by default: a loopback peer is this host itself (a local reverse
@@ -72,7 +72,6 @@ func Defaults() Options {
 		MaxConnsPerIP:    10,
 		ConnRate:         60,
 		ConnBurst:        10,
-		RateTableSize:    100000,
 		MaxMessageSize:   64 << 10,
 		WriteQueue:       1 << 20,
 		PingInterval:     30 * time.Second,
