@@ -189,10 +189,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for s.poll.Len() > 0 && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	err := ctx.Err()
+	left := s.poll.Len()
 	s.Close()
-	if err != nil && s.poll.Len() > 0 {
-		return fmt.Errorf("shutdown: %d connections force-closed: %w", s.poll.Len(), err)
+	if left > 0 {
+		return fmt.Errorf("shutdown: %d connections force-closed: %w", left, ctx.Err())
 	}
 	return nil
 }
