@@ -2,7 +2,6 @@ package poller
 
 import (
 	"fmt"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,7 +217,7 @@ func (l *loop) shutdown() {
 
 func (l *loop) accept(now int64) {
 	for i := 0; i < acceptBatch; i++ {
-		fd, sa, err := unix.Accept4(l.p.lnFd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, peer, err := accept(l.p.lnFd)
 		if err != nil {
 			// EAGAIN: another loop took it or nothing left. EMFILE and
 			// friends: leave it in the backlog and try on the next wakeup.
@@ -226,7 +225,7 @@ func (l *loop) accept(now int64) {
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		c := &Conn{fd: int32(fd), loop: l, lastRead: now}
-		c.setRemote(sockaddrToAddrPort(sa))
+		c.setRemote(peer)
 		for fd >= len(l.conns) {
 			l.conns = append(l.conns, make([]*Conn, len(l.conns)+1024)...)
 		}
@@ -407,14 +406,4 @@ func (l *loop) closeConn(c *Conn, err error) {
 	l.count.Add(-1)
 	unix.Close(int(c.fd)) // also removes it from the epoll set
 	l.p.h.OnClose(c, err)
-}
-
-func sockaddrToAddrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
-	}
-	return netip.AddrPort{}
 }
