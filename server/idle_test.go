@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -137,10 +138,12 @@ func upgradeIdle(addr string) (net.Conn, error) {
 // startChild runs this test binary as a bare server process, with
 // testOptions changed by overrides (JSON of Options fields, "" for none).
 func startChild(t *testing.T) (addr string, stop func()) {
-	return startChildWith(t, "")
+	addr, _, stop = startChildWith(t, "")
+	return addr, stop
 }
 
-func startChildWith(t *testing.T, overrides string) (addr string, stop func()) {
+// startChildWith also returns the child's pid, so tests can watch its memory.
+func startChildWith(t *testing.T, overrides string) (addr string, pid int, stop func()) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childOptsEnv+"="+overrides)
@@ -164,10 +167,15 @@ func startChildWith(t *testing.T, overrides string) (addr string, stop func()) {
 		}
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
+	f := strings.Fields(line)
+	if err != nil || len(f) != 4 || f[0] != "ADDR" || f[2] != "PID" {
 		stop()
 		t.Fatalf("child server did not start: %q %v", line, err)
 	}
-	fields := strings.Fields(line)
-	return fields[1], stop
+	pid, err = strconv.Atoi(f[3])
+	if err != nil {
+		stop()
+		t.Fatalf("child pid %q: %v", f[3], err)
+	}
+	return f[1], pid, stop
 }

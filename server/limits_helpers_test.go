@@ -9,10 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -218,44 +216,6 @@ func limWaitChild(t testing.TB, addr string, within time.Duration, what string, 
 	}
 }
 
-// limStartChild is startChildWith that also returns the child's pid, read
-// from its "ADDR <addr> PID <pid>" line, so tests can watch its memory.
-func limStartChild(t *testing.T, overrides string) (addr string, pid int, stop func()) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childOptsEnv+"="+overrides)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	f := strings.Fields(line)
-	if err != nil || len(f) != 4 || f[0] != "ADDR" || f[2] != "PID" {
-		stop()
-		t.Fatalf("child server did not start: %q %v", line, err)
-	}
-	pid, err = strconv.Atoi(f[3])
-	if err != nil {
-		stop()
-		t.Fatalf("child pid in %q: %v", line, err)
-	}
-	return f[1], pid, stop
-}
 
 // limRSS is the resident set size of process pid in bytes (VmRSS).
 func limRSS(pid int) (int64, error) {

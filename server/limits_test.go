@@ -625,7 +625,7 @@ func TestLimitsFlood(t *testing.T) {
 		good        = 10
 		prober      = 11
 	)
-	addr, pid, stop := limStartChild(t, `{"ConnRate":60,"ConnBurst":10,"MaxConnsPerIP":10}`)
+	addr, pid, stop := startChildWith(t, `{"ConnRate":60,"ConnBurst":10,"MaxConnsPerIP":10}`)
 	defer stop()
 
 	if _, err := limChildHealth(addr, prober); err != nil {

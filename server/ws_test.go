@@ -619,7 +619,7 @@ func TestPublishTenThousandSubscribers(t *testing.T) {
 		t.Skip("holds 10,000 sockets; skipped in -short mode")
 	}
 	const subs, dialers = 10000, 16
-	addr, stop := startChildWith(t, "")
+	addr, _, stop := startChildWith(t, "")
 	conns := make([]net.Conn, subs)
 	// The server closes first, so that the TIME_WAIT states stay on its listening port rather
 	// than on 10,000 of our ephemeral ports.
