@@ -216,7 +216,6 @@ func limWaitChild(t testing.TB, addr string, within time.Duration, what string, 
 	}
 }
 
-
 // limRSS is the resident set size of process pid in bytes (VmRSS).
 func limRSS(pid int) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
