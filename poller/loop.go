@@ -265,7 +265,7 @@ func (l *loop) read(c *Conn, now int64) {
 		if n > 0 {
 			data = l.buf[:n]
 		}
-	case int(c.need) <= len(l.buf):
+	case int(c.need) <= len(l.buf) && left < len(l.buf):
 		copy(l.buf, c.leftover.B)
 		n, err = rawRead(fd, l.buf[left:])
 		if n > 0 {
@@ -275,8 +275,10 @@ func (l *loop) read(c *Conn, now int64) {
 		// A frame larger than the loop buffer: read straight into the
 		// connection's own buffer, grown once to the frame's size.
 		b := c.leftover.B
-		if cap(b) < int(c.need) {
-			nb := make([]byte, left, c.need)
+		// Room for the whole frame when its size is known, and always for
+		// at least a loop buffer's worth of new bytes.
+		if want := max(int(c.need), left+len(l.buf)); cap(b) < want {
+			nb := make([]byte, left, want)
 			copy(nb, b)
 			b = nb
 		}

@@ -1,0 +1,228 @@
+package poller
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// lineHandler answers every complete line ("...\n") with "<line>!\n" and
+// records how connections ended. Partial lines stay in the poller.
+type lineHandler struct {
+	mu     sync.Mutex
+	closed []error
+	opened chan *Conn
+	need   int // SetNeed for partial input, to exercise the big-frame path
+}
+
+func (h *lineHandler) OnOpen(c *Conn) {
+	if h.opened != nil {
+		h.opened <- c
+	}
+}
+
+func (h *lineHandler) OnData(c *Conn, buf []byte) (int, error) {
+	n := 0
+	for {
+		i := bytes.IndexByte(buf[n:], '\n')
+		if i < 0 {
+			break
+		}
+		line := buf[n : n+i]
+		if string(line) == "bye" {
+			c.Write([]byte("bye!\n"))
+			c.CloseAfterFlush(false)
+			return len(buf), nil
+		}
+		c.Write(line) // copied into the queue, so two writes are fine
+		c.Write([]byte("!\n"))
+		n += i + 1
+	}
+	if n < len(buf) && h.need > 0 {
+		c.SetNeed(h.need)
+	}
+	return n, nil
+}
+
+func (h *lineHandler) OnTimer(c *Conn, now int64) {}
+
+func (h *lineHandler) OnClose(c *Conn, err error) {
+	h.mu.Lock()
+	h.closed = append(h.closed, err)
+	h.mu.Unlock()
+}
+
+func (h *lineHandler) closes() []error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]error(nil), h.closed...)
+}
+
+func startPoller(t *testing.T, cfg Config, h Handler) *Poller {
+	t.Helper()
+	p, err := Listen("127.0.0.1:0", cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Serve()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+func dial(t *testing.T, p *Poller) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestLinesSplitAnywhere(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		need int
+	}{{"loop buffer", 0}, {"own buffer for big input", 1 << 20}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &lineHandler{need: tc.need}
+			p := startPoller(t, Config{Loops: 2, ReadBuffer: 4096}, h)
+			c := dial(t, p)
+			// A line far larger than the loop buffer, sent in pieces.
+			long := bytes.Repeat([]byte("x"), 300000)
+			go func() {
+				c.Write([]byte("a"))
+				time.Sleep(10 * time.Millisecond)
+				c.Write([]byte("bc\nde"))
+				time.Sleep(10 * time.Millisecond)
+				c.Write([]byte("f\n"))
+				for i := 0; i < len(long); i += 7000 {
+					c.Write(long[i:min(i+7000, len(long))])
+				}
+				c.Write([]byte("\n"))
+			}()
+			want := "abc!\ndef!\n" + string(long) + "!\n"
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+				t.Fatalf("got %d bytes (%q...), err %v", len(got), got[:min(20, len(got))], err)
+			}
+		})
+	}
+}
+
+func TestCloseAfterFlushSendsEverything(t *testing.T) {
+	h := &lineHandler{}
+	p := startPoller(t, Config{Loops: 1}, h)
+	c := dial(t, p)
+	c.Write([]byte("one\ntwo\nbye\nignored\n"))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "one!\ntwo!\nbye!\n" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	waitUntil(t, "OnClose", func() bool { return len(h.closes()) == 1 })
+	if p.Len() != 0 {
+		t.Fatalf("Len = %d after close", p.Len())
+	}
+}
+
+func TestSlowConsumerIsClosed(t *testing.T) {
+	h := &lineHandler{opened: make(chan *Conn, 1)}
+	p := startPoller(t, Config{Loops: 1, WriteQueue: 64 << 10}, h)
+	c := dial(t, p).(*net.TCPConn)
+	c.SetReadBuffer(4096)
+	sc := <-h.opened
+	chunk := bytes.Repeat([]byte("z"), 16<<10)
+	var err error
+	for i := 0; i < 10000 && err == nil; i++ {
+		if err = sc.WriteRaw(chunk); err == nil {
+			sc.Flush()
+		}
+	}
+	if !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("writes to a peer that never reads: got %v, want ErrSlowConsumer", err)
+	}
+	waitUntil(t, "close", func() bool { return len(h.closes()) == 1 })
+	if got := h.closes()[0]; !errors.Is(got, ErrSlowConsumer) {
+		t.Fatalf("OnClose err = %v", got)
+	}
+	if err := sc.WriteRaw([]byte("x")); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("write after close: %v", err)
+	}
+}
+
+func TestSharedFramesAndCopiesKeepOrder(t *testing.T) {
+	h := &lineHandler{opened: make(chan *Conn, 1)}
+	p := startPoller(t, Config{Loops: 1}, h)
+	c := dial(t, p)
+	sc := <-h.opened
+	shared := []byte("shared\n")
+	var want bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a writer goroutine, as a worker would be
+		defer wg.Done()
+		for i := 0; i < 200; i++ {
+			sc.WriteRaw([]byte("own\n"))
+			sc.WriteFrame(shared)
+			if i%10 == 0 {
+				sc.Flush()
+			}
+		}
+		sc.Flush()
+	}()
+	for i := 0; i < 200; i++ {
+		want.WriteString("own\nshared\n")
+	}
+	got := make([]byte, want.Len())
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("order broken or data lost: %v", err)
+	}
+	wg.Wait()
+}
+
+func TestStopClosesEverything(t *testing.T) {
+	h := &lineHandler{}
+	p, err := Listen("127.0.0.1:0", Config{Loops: 2}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Serve()
+	var conns []net.Conn
+	for i := 0; i < 20; i++ {
+		conns = append(conns, dial(t, p))
+	}
+	waitUntil(t, "accepts", func() bool { return p.Len() == 20 })
+	var n atomic.Int32 // Each runs fn on every loop at once
+	p.Each(func(*Conn) { n.Add(1) })
+	if n := n.Load(); n != 20 {
+		t.Fatalf("Each visited %d connections, want 20", n)
+	}
+	p.Stop()
+	if got := len(h.closes()); got != 20 {
+		t.Fatalf("OnClose ran %d times, want 20", got)
+	}
+	for _, c := range conns {
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("client still connected after Stop")
+		}
+	}
+	if _, err := net.DialTimeout("tcp", p.Addr().String(), time.Second); err == nil {
+		t.Fatal("listener still accepting after Stop")
+	}
+}
