@@ -3,6 +3,7 @@ package routing
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // Broker carries a publish to the subscribers of a channel. The in-process Broker is the Hub
@@ -28,6 +29,8 @@ type Hub struct {
 	seed          maphash.Seed
 	shards        [hubShards]hubShard
 	scratch       sync.Pool // *[]*Session: snapshot of a channel's subscribers for one delivery
+
+	interest atomic.Pointer[func(channel string, subscribed bool)] // see OnInterest
 }
 
 type hubShard struct {
@@ -67,18 +70,28 @@ func (h *Hub) Subscribe(s *Session, channel []byte) error {
 	if !ValidChannel(channel) {
 		return errChanInvalid
 	}
+	first, err := h.subscribe(s, channel)
+	if first != "" {
+		h.notifyInterest(first, true) // after every lock is released: the hook may block
+	}
+	return err
+}
+
+// subscribe is Subscribe under s.mu; first is the channel's name when s is its first local
+// subscriber.
+func (h *Hub) subscribe(s *Session, channel []byte) (first string, err error) {
 	// s.mu is held across the hub update so that Closed, which takes s.mu first, sees either
 	// no subscription or a complete one (lock order: session, then shard).
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errSessionClosed
+		return "", errSessionClosed
 	}
 	if _, ok := s.subs[string(channel)]; ok {
-		return nil
+		return "", nil
 	}
 	if h.maxPerSession > 0 && len(s.subs) >= h.maxPerSession {
-		return errTooManyChans
+		return "", errTooManyChans
 	}
 	sh := h.shard(channel)
 	sh.mu.Lock()
@@ -89,6 +102,7 @@ func (h *Hub) Subscribe(s *Session, channel []byte) error {
 			sh.topics = make(map[string]*topic)
 		}
 		sh.topics[t.name] = t
+		first = t.name
 	}
 	t.idx[s] = len(t.subs)
 	t.subs = append(t.subs, s)
@@ -97,7 +111,7 @@ func (h *Hub) Subscribe(s *Session, channel []byte) error {
 		s.subs = make(map[string]struct{}, 1)
 	}
 	s.subs[t.name] = struct{}{}
-	return nil
+	return first, nil
 }
 
 // Unsubscribe removes s from channel; unsubscribing from a channel not subscribed is not an
@@ -107,43 +121,52 @@ func (h *Hub) Unsubscribe(s *Session, channel []byte) error {
 		return errChanInvalid
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, ok := s.subs[string(channel)]; !ok {
+		s.mu.Unlock()
 		return nil
 	}
 	delete(s.subs, string(channel))
-	h.remove(h.shard(channel), string(channel), s)
+	last := h.remove(h.shard(channel), string(channel), s)
+	s.mu.Unlock()
+	if last != "" {
+		h.notifyInterest(last, false)
+	}
 	return nil
 }
 
 // dropAll removes a closed session from the channels in subs.
 func (h *Hub) dropAll(s *Session, subs map[string]struct{}) {
 	for name := range subs {
-		h.remove(h.shardString(name), name, s)
+		if last := h.remove(h.shardString(name), name, s); last != "" {
+			h.notifyInterest(last, false)
+		}
 	}
 }
 
-func (h *Hub) remove(sh *hubShard, name string, s *Session) {
+// remove takes s out of channel name; last is the name when s was its last local subscriber.
+func (h *Hub) remove(sh *hubShard, name string, s *Session) (last string) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	t := sh.topics[name]
 	if t == nil {
-		return
+		return ""
 	}
 	i, ok := t.idx[s]
 	if !ok {
-		return
+		return ""
 	}
-	last := len(t.subs) - 1
-	moved := t.subs[last]
+	end := len(t.subs) - 1
+	moved := t.subs[end]
 	t.subs[i] = moved
 	t.idx[moved] = i
-	t.subs[last] = nil
-	t.subs = t.subs[:last]
+	t.subs[end] = nil
+	t.subs = t.subs[:end]
 	delete(t.idx, s)
-	if last == 0 {
+	if end == 0 {
 		delete(sh.topics, name)
+		return t.name
 	}
+	return ""
 }
 
 // Subscribers returns the number of local subscribers of channel.

@@ -150,7 +150,15 @@ func (w *Wheel[T]) nextSlot() (t uint64, idx uint32) {
 		lvl := uint32(bits.TrailingZeros32(m))
 		shift := lvl * slotBits
 		b := w.cur >> shift // bucket holding the current tick
-		k := uint64(bits.TrailingZeros64(bits.RotateLeft64(w.occupied[lvl], -int(b&slotMask))))
+		occ, c := w.occupied[lvl], b&slotMask
+		var k uint64 // buckets ahead of b
+		// A shift and a branch, not a rotate: trailing zeros of a
+		// rotate by a variable count measured ~2x slower on this CPU.
+		if ahead := occ >> c; ahead != 0 {
+			k = uint64(bits.TrailingZeros64(ahead))
+		} else {
+			k = uint64(bits.TrailingZeros64(occ)) + slotsPerLevel - c
+		}
 		if start := (b + k) << shift; start <= t {
 			t, idx = start, lvl*slotsPerLevel+uint32(b+k)&slotMask
 		}
