@@ -2,32 +2,35 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsedge/wsedge/limits"
 )
 
 // Browser interop: a real Chromium loads testdata/browser/page.html from a
-// local HTTP server, talks to wsedge with its own WebSocket implementation and
-// POSTs what it saw. No DevTools protocol: the page reports, Go judges.
+// local HTTP server, talks to wsedge through its own WebSocket implementation
+// and POSTs what it saw to /result. No DevTools protocol: the page reports,
+// Go judges, and the server's own counters confirm the traffic was real.
 
 const (
 	browserWait     = 45 * time.Second // launch, run every check, report
 	browserPageWait = 30 * time.Second // the page's own deadline, inside browserWait
+	browserChannel  = "browser:room"
 )
 
-// browserChecks are the page's check names that must all be reported, so a
+// browserChecks are the check names the page must report, all passed, so a
 // page that silently skips a step cannot pass.
 var browserChecks = []string{
 	"echo: open",
@@ -54,17 +57,34 @@ var browserChecks = []string{
 	"ws: close 1000 is clean (publisher)",
 	"refused: default origin policy, /echo",
 	"refused: default origin policy, /ws",
-	"refused: other origins allowed, /echo",
-	"refused: other origins allowed, /ws",
+	"refused: near-miss origins, /echo",
+	"refused: near-miss origins, /ws",
+}
+
+type browserCheck struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
 }
 
 type browserResult struct {
-	UserAgent string `json:"userAgent"`
-	Checks    []struct {
-		Name   string `json:"name"`
-		OK     bool   `json:"ok"`
-		Detail string `json:"detail"`
-	} `json:"checks"`
+	UserAgent string         `json:"userAgent"`
+	Checks    []browserCheck `json:"checks"`
+}
+
+type browserRefusal struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
+type browserConfig struct {
+	Echo       string           `json:"echo"`
+	WS         string           `json:"ws"`
+	Channel    string           `json:"channel"`
+	BigText    int              `json:"bigText"`
+	MaxMessage int64            `json:"maxMessage"`
+	Refused    []browserRefusal `json:"refused"`
+	DeadlineMs int64            `json:"deadlineMs"`
 }
 
 // findChromium returns the browser binary, or "" when there is none:
@@ -105,7 +125,8 @@ func TestBrowserInterop(t *testing.T) {
 	// servers must know before they start.
 	web := httptest.NewUnstartedServer(nil)
 	t.Cleanup(web.Close)
-	origin := "http://" + web.Listener.Addr().String()
+	webAddr := web.Listener.Addr().(*net.TCPAddr)
+	origin := "http://" + webAddr.String()
 
 	o := testOptions()
 	o.AllowedOrigins = origin
@@ -113,23 +134,176 @@ func TestBrowserInterop(t *testing.T) {
 	s := startServer(t, o)
 
 	// Two servers that must refuse the page: the default policy (no Origin,
-	// or the same host and port as the WebSocket server), and near misses of
-	// the page origin (other host spelling, other scheme).
+	// or the WebSocket server's own host and port), and near misses of the
+	// page origin (another spelling of the host, another scheme).
 	refuseDefault := startServer(t, testOptions())
 	o = testOptions()
-	o.AllowedOrigins = "http://localhost:" + strconv.Itoa(web.Listener.Addr().(interface{ AddrPort() any }).AddrPort().(interface{ Port() uint16 }).Port())
-	_ = o
-	t.Fatal("unreachable")
-	_ = refuseDefault
-	_ = page
-	_ = bin
-}
+	o.AllowedOrigins = "http://localhost:" + strconv.Itoa(webAddr.Port) + ",https://" + webAddr.String()
+	refuseOther := startServer(t, o)
+	refusers := []struct {
+		name string
+		s    *Server
+	}{{"default origin policy", refuseDefault}, {"near-miss origins", refuseOther}}
 
-var _ = errors.New
-var _ = io.EOF
-var _ = json.Marshal
-var _ = http.StatusOK
-var _ = strings.Cut
-var _ sync.Once
-var _ atomic.Int64
-var _ = syscall.Kill
+	cfg := browserConfig{
+		Echo:       wsURL(s, "/echo"),
+		WS:         wsURL(s, "/ws"),
+		Channel:    browserChannel,
+		BigText:    200 << 10,
+		MaxMessage: s.Options().MaxMessageSize,
+		DeadlineMs: browserPageWait.Milliseconds(),
+	}
+	for _, r := range refusers {
+		for _, path := range []string{"/echo", "/ws"} {
+			cfg.Refused = append(cfg.Refused, browserRefusal{Name: r.name + ", " + path, URL: wsURL(r.s, path)})
+		}
+	}
+
+	var probed atomic.Int64 // s.Connections() when the page asked, -1 before
+	probed.Store(-1)
+	results := make(chan []byte, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(page)
+	})
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(cfg)
+	})
+	mux.HandleFunc("POST /probe", func(w http.ResponseWriter, r *http.Request) {
+		probed.Store(int64(s.Connections()))
+	})
+	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case results <- body:
+		default: // only the first report counts
+		}
+	})
+	web.Config.Handler = mux
+	web.Start()
+
+	// Launch: every flag that keeps Chromium off the network except for our
+	// loopback servers, with a throwaway profile.
+	profile := t.TempDir()
+	logPath := filepath.Join(t.TempDir(), "chromium.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--no-proxy-server", "--disable-crash-reporter", "--disable-breakpad",
+		"--user-data-dir="+profile,
+		web.URL+"/")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to kill its helpers too
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				t.Errorf("chromium (pid %d) did not exit after SIGKILL", cmd.Process.Pid)
+			}
+		})
+	}
+	// Cleanups run last-in first-out: the browser dies before its profile
+	// directory is removed.
+	t.Cleanup(stop)
+	chromiumLog := func() string {
+		b, _ := os.ReadFile(logPath)
+		if len(b) > 8<<10 {
+			b = append([]byte("...\n"), b[len(b)-8<<10:]...)
+		}
+		return string(b)
+	}
+
+	var body []byte
+	select {
+	case body = <-results:
+	case err := <-exited:
+		exited <- err // for stop
+		t.Fatalf("chromium exited before the page reported (%v); its output:\n%s", err, chromiumLog())
+	case <-time.After(browserWait):
+		t.Fatalf("no result from the page within %v; chromium output:\n%s", browserWait, chromiumLog())
+	}
+	stop()
+
+	var res browserResult
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatalf("result %q: %v", body, err)
+	}
+	t.Logf("browser: %s", res.UserAgent)
+	seen := make(map[string]bool, len(res.Checks))
+	for _, c := range res.Checks {
+		seen[c.Name] = true
+		if !c.OK {
+			t.Errorf("browser check %q failed: %s", c.Name, c.Detail)
+		}
+	}
+	for _, name := range browserChecks {
+		if !seen[name] {
+			t.Errorf("browser did not report check %q", name)
+		}
+	}
+	if len(res.Checks) != len(browserChecks) {
+		t.Errorf("browser reported %d checks, want %d", len(res.Checks), len(browserChecks))
+	}
+	if t.Failed() {
+		t.Logf("chromium output:\n%s", chromiumLog())
+	}
+
+	// The server's side of the same story.
+	if got := probed.Load(); got < 2 {
+		t.Errorf("open WebSocket connections while the page held two: %d, want at least 2", got)
+	}
+	m := s.Metrics()
+	if got := counterValue(t, m.ConnectionsTotal); got != 4 {
+		t.Errorf("connections accepted: %v, want 4 (echo, two on /ws, the 1003 one)", got)
+	}
+	// On /echo 4 text and 2 binary; on /ws 6 JSON messages and the binary one.
+	if got := counterValue(t, m.MessagesReceived); got != 13 {
+		t.Errorf("messages received: %v, want 13", got)
+	}
+	if got := counterValue(t, m.BytesReceived); got < float64(cfg.BigText+300<<10) {
+		t.Errorf("bytes received: %v, want at least %d", got, cfg.BigText+300<<10)
+	}
+	if got := counterValue(t, m.Closes.WithLabelValues("1000")); got != 3 {
+		t.Errorf("close frames with 1000 sent: %v, want 3", got)
+	}
+	if got := counterValue(t, m.Closes.WithLabelValues("1003")); got != 1 {
+		t.Errorf("close frames with 1003 sent: %v, want 1", got)
+	}
+	if got := counterValue(t, m.Rejected.WithLabelValues(string(limits.ReasonOrigin))); got != 0 {
+		t.Errorf("the allowed origin was refused %v times", got)
+	}
+	for _, r := range refusers {
+		if got := counterValue(t, r.s.Metrics().Rejected.WithLabelValues(string(limits.ReasonOrigin))); got != 2 {
+			t.Errorf("%s: origin refusals %v, want 2", r.name, got)
+		}
+		if got := counterValue(t, r.s.Metrics().MessagesReceived); got != 0 {
+			t.Errorf("%s: %v messages received through a refused upgrade", r.name, got)
+		}
+	}
+	// The browser is gone: every server must have let go of every connection.
+	for _, sv := range []*Server{s, refuseDefault, refuseOther} {
+		waitFor(t, 10*time.Second, "server "+sv.Addr().String()+" still holds connections after the browser exited", func() bool {
+			return sv.Connections() == 0 && counterValue(t, sv.Metrics().ConnectionsActive) == 0
+		})
+	}
+}

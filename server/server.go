@@ -17,6 +17,7 @@ import (
 	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/limits"
 	"github.com/wsedge/wsedge/metrics"
+	"github.com/wsedge/wsedge/natsbroker"
 	"github.com/wsedge/wsedge/poller"
 	"github.com/wsedge/wsedge/routing"
 )
@@ -39,6 +40,7 @@ type Server struct {
 	codec   codec.Config
 	msgRate limits.MsgRateConfig
 	ups     []*upgrader
+	nats    *natsbroker.Broker // nil without -broker
 	certs   *certStore
 	tlsConf *tls.Config
 	tlsBufs bytebufferpool.Pool
@@ -94,7 +96,16 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		}
 		s.tlsConf = s.certs.config()
 	}
-	s.router = routing.New(routing.Options{Workers: opts.Workers, Queue: opts.Queue, Logger: log})
+	hub := routing.NewHub(0)
+	var broker routing.Broker // nil: the hub itself, channels stay in-process
+	if opts.Broker != "" {
+		nb, err := natsbroker.New(opts.Broker, hub, log)
+		if err != nil {
+			return nil, fmt.Errorf("-broker %s: %w", opts.Broker, err)
+		}
+		s.nats, broker = nb, nb
+	}
+	s.router = routing.New(routing.Options{Workers: opts.Workers, Queue: opts.Queue, Logger: log, Hub: hub, Broker: broker})
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
@@ -154,6 +165,15 @@ func (s *Server) Health() (status int, body []byte) {
 	body = strconv.AppendInt(body, int64(sockets), 10)
 	body = append(body, `,"queued":`...)
 	body = strconv.AppendInt(body, int64(s.router.Queued()), 10)
+	if s.nats != nil {
+		body = append(body, `,"broker":"`...)
+		if s.nats.Connected() {
+			body = append(body, "connected"...)
+		} else {
+			body = append(body, "disconnected"...)
+		}
+		body = append(body, '"')
+	}
 	body = append(body, `,"goroutines":`...)
 	body = strconv.AppendInt(body, int64(runtime.NumGoroutine()), 10)
 	body = append(body, `,"uptime_seconds":`...)
@@ -204,6 +224,9 @@ func (s *Server) Close() {
 		s.poll.Stop()
 	}
 	s.router.Close()
+	if s.nats != nil {
+		s.nats.Close()
+	}
 }
 
 // ReloadTLS re-reads the certificate and key.
