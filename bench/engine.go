@@ -66,7 +66,6 @@ func (c Counters) Open() int64 { return c.Opened - c.Dropped - c.Closed }
 // from any goroutine; histograms and failure causes are read after Close.
 type Engine struct {
 	cfg     EngineConfig
-	base    time.Time
 	req     []byte
 	open    []byte // OpenMessage as a masked frame
 	loops   []*loop
@@ -107,7 +106,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if !cfg.Target.Addr.Addr().Is4() {
 		return nil, errors.New("engine: target must be an IPv4 address")
 	}
-	e := &Engine{cfg: cfg, base: time.Now(), req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path)}
+	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path)}
 	if cfg.OpenMessage != nil {
 		e.open = codec.AppendClientFrame(nil, codec.OpText, true, clientMask, cfg.OpenMessage)
 	}
@@ -137,7 +136,14 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 
 // now is the engine clock, nanoseconds since it started (monotonic); it is
 // what timestamps in payloads hold.
-func (e *Engine) now() int64 { return int64(time.Since(e.base)) }
+// now is the monotonic clock of every engine in the process: one publisher
+// engine stamps messages that another engine's loops time on receipt, so
+// they must share one origin (each engine's own start would add the gap
+// between their starts, e.g. a subscriber ramp-up, to every latency).
+func (e *Engine) now() int64 { return int64(time.Since(epoch)) }
+
+// epoch is set once when the package loads and never changes.
+var epoch = time.Now()
 
 // Dial asks for n more connections, spread over the loops.
 func (e *Engine) Dial(n int) {

@@ -199,6 +199,14 @@ func (c *Conn) Flush() error {
 	return err
 }
 
+// FlushSoon asks the connection's loop to flush it, instead of writing on
+// the caller's goroutine: a broadcast to many connections then costs the
+// publisher a queue append per subscriber while the loops, one per core,
+// make the write calls in parallel.
+func (c *Conn) FlushSoon() {
+	c.loop.post(task{kind: taskFlush, c: c})
+}
+
 // CloseAfterFlush ends the connection gracefully once everything queued so
 // far is written. With waitPeer, the write side is shut (FIN) and the socket
 // closed when the peer closes too, or after the linger timeout: a peer that
@@ -225,7 +233,9 @@ func (c *Conn) flushFromLoop() {
 		return
 	}
 	c.mu.Lock()
-	if c.q == nil && !c.armed && !c.closeAfter {
+	if c.closed || c.q == nil && !c.armed && !c.closeAfter {
+		// Nothing to write, or a writer already closed it and posted the
+		// close with its reason (slow consumer, write error).
 		c.mu.Unlock()
 		return
 	}

@@ -40,8 +40,19 @@ func (c *Conn) admit(n int) error {
 		return ErrClosed
 	}
 	p := c.loop.p
-	// Past 1 GiB a queue is a slow consumer even with no bound configured.
-	if max := p.cfg.WriteQueue; max > 0 && int(c.queued)+n > max || int(c.queued)+n > 1<<30 {
+	over := func() bool {
+		// Past 1 GiB a queue is a slow consumer even with no bound configured.
+		max := p.cfg.WriteQueue
+		return max > 0 && int(c.queued)+n > max || int(c.queued)+n > 1<<30
+	}
+	if over() && c.q != nil {
+		// Only what the socket cannot take counts against the bound: a
+		// burst queued for a later flush may still fit in the kernel.
+		if err := c.flushLocked(); err != nil {
+			return err
+		}
+	}
+	if over() {
 		c.closed = true
 		c.releaseQueue()
 		c.loop.post(task{kind: taskClose, c: c, err: ErrSlowConsumer})

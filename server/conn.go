@@ -542,6 +542,9 @@ func (w *wsConn) WriteFrame(frame []byte) error {
 // Flush writes what is queued.
 func (w *wsConn) Flush() error { return w.c.Flush() }
 
+// FlushSoon leaves the write to the connection's loop (broadcast fan-out).
+func (w *wsConn) FlushSoon() { w.c.FlushSoon() }
+
 // Close closes the connection with code (from any goroutine).
 func (w *wsConn) Close(code codec.CloseCode, reason string) {
 	w.c.Do(func() {
