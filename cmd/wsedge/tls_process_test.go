@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// writeSelfSigned (re)writes cert.pem and key.pem in dir for 127.0.0.1.
+func writeSelfSigned(t *testing.T, dir string, serial int64) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "wsedge process test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// metricValue reads one unlabelled sample from Prometheus text.
+func metricValue(t *testing.T, text, name string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+// TestBinaryTLSReloadMetricsAndForcedDrain runs the real binary with TLS:
+// wss echo, /health and /metrics following the traffic, SIGHUP swapping the
+// certificate without dropping connections, and SIGTERM force-closing a
+// client that ignores the close frame at -shutdown-timeout, then exit 0.
+func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool1 := writeSelfSigned(t, dir, 1)
+	cmd := command(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=1s"},
+		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile)
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	log := readLog(t, pr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { err := cmd.Wait(); pw.Close(); exited <- err }()
+	hasExited := false
+	defer func() {
+		if !hasExited {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	started := log.wait(t, "wsedge started")
+	listen, _ := started["listen"].(string)
+	adminAddr, _ := started["admin_listen"].(string)
+
+	dialer := func(pool *x509.CertPool) *websocket.Dialer {
+		return &websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: 5 * time.Second}
+	}
+	old, _, err := dialer(pool1).Dial("wss://"+listen+"/echo", nil)
+	if err != nil {
+		t.Fatalf("wss dial: %v", err)
+	}
+	defer old.Close()
+	old.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := 0; i < 5; i++ {
+		if err := old.WriteMessage(websocket.TextMessage, []byte("over tls")); err != nil {
+			t.Fatal(err)
+		}
+		if _, p, err := old.ReadMessage(); err != nil || string(p) != "over tls" {
+			t.Fatalf("wss echo: %q %v", p, err)
+		}
+	}
+	if code, body := httpGet(t, "http://"+adminAddr+"/health"); code != 200 || !regexp.MustCompile(`"connections":1\b`).MatchString(body) {
+		t.Fatalf("/health with one client: %d %s", code, body)
+	}
+	_, metrics := httpGet(t, "http://"+adminAddr+"/metrics")
+	if got := metricValue(t, metrics, "wsedge_messages_received_total"); got != 5 {
+		t.Fatalf("wsedge_messages_received_total = %v, want 5", got)
+	}
+	if got := metricValue(t, metrics, "wsedge_connections_active"); got != 1 {
+		t.Fatalf("wsedge_connections_active = %v, want 1", got)
+	}
+
+	// New certificate, SIGHUP: new connections get it, the old one lives on.
+	_, _, pool2 := writeSelfSigned(t, dir, 2)
+	cmd.Process.Signal(syscall.SIGHUP)
+	log.wait(t, "SIGHUP: TLS certificate reloaded")
+	fresh, _, err := dialer(pool2).Dial("wss://"+listen+"/echo", nil)
+	if err != nil {
+		t.Fatalf("dial after reload (new certificate): %v", err)
+	}
+	fresh.Close()
+	if err := old.WriteMessage(websocket.TextMessage, []byte("still")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := old.ReadMessage(); err != nil || string(p) != "still" {
+		t.Fatalf("connection from before the reload: %q %v", p, err)
+	}
+
+	// A client that never answers the close frame (raw TLS, no reads).
+	silent, err := tls.Dial("tcp", listen, &tls.Config{RootCAs: pool2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	io.WriteString(silent, "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(silent)
+	if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 101 Switching Protocols\r\n" {
+		t.Fatalf("silent client upgrade: %q %v", line, err)
+	}
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		hasExited = true
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v (want 0)", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	if took := time.Since(start); took < 800*time.Millisecond || took > 8*time.Second {
+		t.Fatalf("exited %v after SIGTERM; want about -shutdown-timeout (1s) since one client ignores the close", took)
+	}
+	log.wait(t, "drain ended with force")
+	// The silent client got the 1001 close frame, then the connection ended.
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, _ := io.ReadAll(br)
+	if i := indexClose1001(rest); i < 0 {
+		t.Fatalf("silent client never got a 1001 close frame: % x", rest)
+	}
+}
+
+// indexClose1001 finds an unmasked close frame with code 1001 in b.
+func indexClose1001(b []byte) int {
+	for i := 0; i+3 < len(b); i++ {
+		if b[i] == 0x88 && b[i+1] >= 2 && b[i+1] < 126 && b[i+2] == 0x03 && b[i+3] == 0xE9 {
+			return i
+		}
+	}
+	return -1
+}
