@@ -1,0 +1,61 @@
+package server
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/wsedge/wsedge/limits"
+)
+
+// FuzzHandshake feeds arbitrary request heads through the same parsing and
+// upgrade steps a connection goes through. Whatever the input, the answer
+// is a 101 with the accept key or one complete refusal, never a panic.
+func FuzzHandshake(f *testing.F) {
+	f.Add([]byte(upgradeRequest("/echo", "")))
+	f.Add([]byte(upgradeRequest("/ws", "Origin: http://example.test\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n")))
+	f.Add([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("GET /health HTTP/1.1\r\n\r\n"))
+	f.Add([]byte("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"))
+	f.Add([]byte(upgradeRequest("/echo", "Sec-WebSocket-Version: 8\r\n")))
+	o := testOptions()
+	o.TrustedProxies = "127.0.0.1/32"
+	s, err := New(o, nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.router.Close()
+	u := newUpgrader(s)
+	peer := netip.MustParseAddr("127.0.0.1")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = looksLikeHTTP(b)
+		end := headEnd(b)
+		if end < 0 {
+			return
+		}
+		h, ok := parseHead(b[:end])
+		if !ok {
+			return
+		}
+		if !bytes.HasPrefix(b, h.method) {
+			t.Fatalf("method %q is not the start of the request", h.method)
+		}
+		resp, reason := u.upgrade(b[:end], peer, false)
+		switch {
+		case reason == limits.ReasonNone:
+			if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101 ")) || !bytes.Contains(resp, []byte("Sec-WebSocket-Accept: ")) {
+				t.Fatalf("upgrade without a 101: %q", resp)
+			}
+			if u.admittedOK {
+				s.adm.Release(u.admitted)
+			}
+			if u.globalOnly {
+				s.adm.Caps.ReleaseGlobal()
+			}
+		case !bytes.HasPrefix(resp, []byte("HTTP/1.1 4")) && !bytes.HasPrefix(resp, []byte("HTTP/1.1 5")):
+			t.Fatalf("refusal %s without an error status: %q", reason, resp)
+		case !bytes.Contains(resp, []byte("\r\nConnection: close\r\n")):
+			t.Fatalf("refusal %s does not close: %q", reason, resp)
+		}
+	})
+}
