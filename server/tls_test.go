@@ -2,61 +2,23 @@ package server
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsedge/wsedge/internal/testcert"
 )
 
-// writeCert writes a fresh self-signed certificate for 127.0.0.1 and
-// returns its files and parsed form.
-func writeCert(t *testing.T, dir string, serial int64) (certFile, keyFile string, cert *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "wsedge test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ = x509.ParseCertificate(der)
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile, cert
-}
-
-func tlsDialer(cert *x509.Certificate) *websocket.Dialer {
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
+func tlsDialer(pool *x509.CertPool) *websocket.Dialer {
 	return &websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: pool}, HandshakeTimeout: 5 * time.Second}
 }
 
 func TestTLSEcho(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, cert := writeCert(t, dir, 1)
+	certFile, keyFile, cert := testcert.Write(t, dir, 1)
 	o := testOptions()
 	o.TLSCert, o.TLSKey = certFile, keyFile
 	o.MaxMessageSize = 1 << 20
@@ -86,7 +48,7 @@ func TestTLSEcho(t *testing.T) {
 
 func TestTLSReloadSwapsCertificate(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, first := writeCert(t, dir, 1)
+	certFile, keyFile, first := testcert.Write(t, dir, 1)
 	o := testOptions()
 	o.TLSCert, o.TLSKey = certFile, keyFile
 	s := startServer(t, o)
@@ -97,7 +59,7 @@ func TestTLSReloadSwapsCertificate(t *testing.T) {
 	}
 	defer old.Close()
 
-	_, _, second := writeCert(t, dir, 2) // overwrites the files
+	_, _, second := testcert.Write(t, dir, 2) // overwrites the files
 	if err := s.ReloadTLS(); err != nil {
 		t.Fatalf("reload: %v", err)
 	}

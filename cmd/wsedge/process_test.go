@@ -234,28 +234,54 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
-func TestBinaryServeAndDrain(t *testing.T) {
-	cmd := command(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=5s", "WSEDGE_LOG_LEVEL=info"},
-		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
+// process is a running wsedge binary whose JSON log is being read.
+type process struct {
+	cmd    *exec.Cmd
+	log    *logLines
+	exited chan error
+	done   bool
+}
+
+// startNode starts the binary; the test's cleanup kills it if it is still
+// running.
+func startNode(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	n := &process{cmd: command(t, env, args...), exited: make(chan error, 1)}
 	// Through an io.Pipe, not StderrPipe: Wait then returns only after all
 	// of stderr was copied, so no line is lost at exit.
 	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	log := readLog(t, pr)
-	if err := cmd.Start(); err != nil {
+	n.cmd.Stderr = pw
+	n.log = readLog(t, pr)
+	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { err := cmd.Wait(); pw.Close(); exited <- err }()
-	var exitErr error
-	hasExited := false
-	defer func() {
-		if !hasExited {
-			cmd.Process.Kill()
-			<-exited
+	go func() { err := n.cmd.Wait(); pw.Close(); n.exited <- err }()
+	t.Cleanup(func() {
+		if !n.done {
+			n.cmd.Process.Kill()
+			<-n.exited
 		}
-	}()
+	})
+	return n
+}
 
+// waitExit waits for the process to end and returns its Wait error.
+func (n *process) waitExit(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-n.exited:
+		n.done = true
+		return err
+	case <-time.After(within):
+		t.Fatalf("no exit within %v", within)
+		return nil
+	}
+}
+
+func TestBinaryServeAndDrain(t *testing.T) {
+	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=5s", "WSEDGE_LOG_LEVEL=info"},
+		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
+	cmd, log := node.cmd, node.log
 	started := log.wait(t, "wsedge started")
 	listen, _ := started["listen"].(string)
 	adminAddr, _ := started["admin_listen"].(string)
@@ -294,14 +320,8 @@ func TestBinaryServeAndDrain(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Errorf("client got %v, want close 1001", err)
 	}
-	select {
-	case exitErr = <-exited:
-		hasExited = true
-		if exitErr != nil {
-			t.Errorf("exit: %v", exitErr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit after SIGTERM")
+	if err := node.waitExit(t, 15*time.Second); err != nil {
+		t.Errorf("exit: %v", err)
 	}
 	log.wait(t, "drained")
 	if m := log.wait(t, "wsedge stopped"); m["exit_code"] != float64(0) {

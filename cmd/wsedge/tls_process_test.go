@@ -2,18 +2,9 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"syscall"
@@ -21,40 +12,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-)
 
-// writeSelfSigned (re)writes cert.pem and key.pem in dir for 127.0.0.1.
-func writeSelfSigned(t *testing.T, dir string, serial int64) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "wsedge process test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
+	"github.com/wsedge/wsedge/internal/testcert"
+)
 
 // metricValue reads one unlabelled sample from Prometheus text.
 func metricValue(t *testing.T, text, name string) float64 {
@@ -73,24 +33,10 @@ func metricValue(t *testing.T, text, name string) float64 {
 // client that ignores the close frame at -shutdown-timeout, then exit 0.
 func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, pool1 := writeSelfSigned(t, dir, 1)
-	cmd := command(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=1s"},
+	certFile, keyFile, pool1 := testcert.Write(t, dir, 1)
+	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=1s"},
 		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile)
-	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	log := readLog(t, pr)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { err := cmd.Wait(); pw.Close(); exited <- err }()
-	hasExited := false
-	defer func() {
-		if !hasExited {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	cmd, log := node.cmd, node.log
 	started := log.wait(t, "wsedge started")
 	listen, _ := started["listen"].(string)
 	adminAddr, _ := started["admin_listen"].(string)
@@ -124,7 +70,7 @@ func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
 	}
 
 	// New certificate, SIGHUP: new connections get it, the old one lives on.
-	_, _, pool2 := writeSelfSigned(t, dir, 2)
+	_, _, pool2 := testcert.Write(t, dir, 2)
 	cmd.Process.Signal(syscall.SIGHUP)
 	log.wait(t, "SIGHUP: TLS certificate reloaded")
 	fresh, _, err := dialer(pool2).Dial("wss://"+listen+"/echo", nil)
@@ -154,14 +100,8 @@ func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
 
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		hasExited = true
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v (want 0)", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit after SIGTERM")
+	if err := node.waitExit(t, 15*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v (want 0)", err)
 	}
 	if took := time.Since(start); took < 800*time.Millisecond || took > 8*time.Second {
 		t.Fatalf("exited %v after SIGTERM; want about -shutdown-timeout (1s) since one client ignores the close", took)
