@@ -42,17 +42,7 @@ func BenchmarkWSPingRoundTrip(b *testing.B) {
 	want := wsFrameTo(`{"type":"pong","id":"1"}`)
 	resp := make([]byte, len(want))
 	_ = r.conn.SetDeadline(time.Time{})
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := r.conn.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(r.br, resp); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
+	roundTrips(b, r, req, resp, 1)
 	if !bytes.Equal(resp, want) {
 		b.Fatalf("reply %q, want %q", resp, want)
 	}
@@ -72,17 +62,7 @@ func BenchmarkWSPingPipelined(b *testing.B) {
 	want := bytes.Repeat(wsFrameTo(`{"type":"pong","id":"1"}`), depth)
 	resp := make([]byte, len(want))
 	_ = r.conn.SetDeadline(time.Time{})
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i += depth {
-		if _, err := r.conn.Write(batch); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(r.br, resp); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
+	roundTrips(b, r, batch, resp, depth)
 	if !bytes.Equal(resp, want) {
 		b.Fatalf("replies differ from %d pongs", depth)
 	}
