@@ -49,6 +49,7 @@ func (c *Conn) admit(n int) error {
 		// Only what the socket cannot take counts against the bound: a
 		// burst queued for a later flush may still fit in the kernel.
 		if err := c.flushLocked(); err != nil {
+			c.loop.post(task{kind: taskClose, c: c, err: err})
 			return err
 		}
 	}
