@@ -111,6 +111,11 @@ func TestBrowserInterop(t *testing.T) {
 	bin := findChromium()
 	if bin == "" {
 		const how = "install it with: apt-get update && apt-get install -y chromium (or set CHROME_BIN)"
+		if why := os.Getenv("WSEDGE_BROWSER_INSTALL_FAILED"); why != "" {
+			// .ci/run tried and the package registry failed: say so loudly
+			// rather than fail every other test's landing on it.
+			t.Skip("BROWSER TEST NOT RUN: chromium could not be installed: " + why)
+		}
 		if inCI() {
 			t.Fatal("chromium is required in CI for the browser interop test; " + how)
 		}
