@@ -508,6 +508,15 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	}
 	if w.upgraded {
 		s.open.Add(-1)
+		// Sampled by the logger (per message: the first 100 a second, then
+		// 1 in 100), so a mass disconnect does not flood the log.
+		if ce := s.log.Check(zap.InfoLevel, "connection closed"); ce != nil {
+			cause := "closed"
+			if err != nil {
+				cause = err.Error()
+			}
+			ce.Write(zap.String("peer", c.RemoteAddr().String()), zap.String("cause", cause))
+		}
 	}
 }
 
