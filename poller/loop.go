@@ -40,7 +40,6 @@ type loop struct {
 	epfd  int
 	efd   int
 	buf   []byte
-	conns []*Conn // indexed by fd; only this loop's connections
 	wheel *timerwheel.Wheel[struct{}]
 	count atomic.Int64
 
@@ -138,10 +137,7 @@ func (l *loop) run() {
 			case fd == l.p.lnFd:
 				l.accept(now)
 			default:
-				if fd >= len(l.conns) {
-					continue
-				}
-				c := l.conns[fd]
+				c := l.p.conn(fd)
 				if c == nil {
 					continue
 				}
@@ -198,8 +194,8 @@ func (l *loop) runTasks(now int64) bool {
 }
 
 func (l *loop) shutdown() {
-	for _, c := range l.conns {
-		if c != nil {
+	for i := range l.p.conns {
+		if c := l.p.conns[i].Load(); c != nil && c.loop == l {
 			l.closeConn(c, ErrShutdown)
 		}
 	}
@@ -226,10 +222,12 @@ func (l *loop) accept(now int64) {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		c := &Conn{fd: int32(fd), loop: l, lastRead: now}
 		c.setRemote(peer)
-		for fd >= len(l.conns) {
-			l.conns = append(l.conns, make([]*Conn, len(l.conns)+1024)...)
+		if fd >= len(l.p.conns) {
+			// Only if the open-files limit was raised after Listen.
+			unix.Close(fd)
+			continue
 		}
-		l.conns[fd] = c
+		l.p.conns[fd].Store(c)
 		l.count.Add(1)
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
 			l.closeConn(c, fmt.Errorf("poller: watch connection: %w", err))
@@ -404,7 +402,7 @@ func (l *loop) closeConn(c *Conn, err error) {
 		l.leftovers.Put(c.leftover)
 		c.leftover = nil
 	}
-	l.conns[c.fd] = nil
+	l.p.conns[c.fd].Store(nil)
 	l.count.Add(-1)
 	unix.Close(int(c.fd)) // also removes it from the epoll set
 	l.p.h.OnClose(c, err)

@@ -73,6 +73,12 @@ type Poller struct {
 	closeMu sync.Mutex
 	stopped bool
 
+	// conns maps a descriptor to its connection, for every loop: one slot
+	// per possible descriptor (sized by the open-files limit at Listen), 8
+	// bytes per descriptor whatever the number of loops. A loop writes only
+	// the slots of its own connections.
+	conns []atomic.Pointer[Conn]
+
 	queues sync.Pool           // *outQueue, lent to connections with queued data
 	bufs   bytebufferpool.Pool // owned output bytes
 }
@@ -96,6 +102,7 @@ func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
 		return nil, fmt.Errorf("poller: listen %s: %w", addr, err)
 	}
 	p := &Poller{cfg: cfg, h: h, addr: ln.Addr(), start: time.Now()}
+	p.conns = make([]atomic.Pointer[Conn], fdTableSize())
 	p.queues.New = func() any { return new(outQueue) }
 	// Take the socket out of the Go runtime's netpoller: File dups the
 	// descriptor, and closing the listener leaves our dup the only one.
@@ -120,6 +127,24 @@ func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
 		p.loops = append(p.loops, l)
 	}
 	return p, nil
+}
+
+// fdTableSize is the open-files limit, which bounds every descriptor number,
+// within [1024, 1<<22] (the table costs RSS only for descriptors in use:
+// its untouched pages stay untouched).
+func fdTableSize() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 1 << 16
+	}
+	return int(min(max(lim.Cur, 1024), 1<<22))
+}
+
+func (p *Poller) conn(fd int) *Conn {
+	if fd < 0 || fd >= len(p.conns) {
+		return nil
+	}
+	return p.conns[fd].Load()
 }
 
 // Addr is the address the Poller listens on.
@@ -165,8 +190,8 @@ func (p *Poller) Each(fn func(c *Conn)) {
 		wg.Add(1)
 		l.post(task{fn: func() {
 			defer wg.Done()
-			for _, c := range l.conns {
-				if c != nil && !c.loopClosed {
+			for i := range p.conns {
+				if c := p.conns[i].Load(); c != nil && c.loop == l && !c.loopClosed {
 					fn(c)
 				}
 			}
