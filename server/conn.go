@@ -380,7 +380,7 @@ func (w *wsConn) fail(code codec.CloseCode, reason string) {
 	w.srv().log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
 }
 
-// closeWith starts a close handshake: the peer has closeWait (or until
+// closeWith starts a close handshake: the peer has -close-timeout (or until
 // deadline) to answer before the socket is closed anyway.
 func (w *wsConn) closeWith(code codec.CloseCode, reason string, deadline int64) {
 	if w.state != stOpen {
@@ -423,7 +423,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	last := c.LastRead()
 	if d := s.opts.IdleTimeout; d > 0 && now-last >= int64(d) {
 		s.m.Timeouts.WithLabelValues("idle").Inc()
-		w.closeWith(codec.CloseGoingAway, "idle timeout", now+int64(closeWait))
+		w.closeWith(codec.CloseGoingAway, "idle timeout", now+int64(s.opts.CloseTimeout))
 		return
 	}
 	if d, at := s.opts.ReadTimeout, w.readStarted(); d > 0 && at != 0 && now-at >= int64(d) {

@@ -56,8 +56,14 @@ type Options struct {
 	// Tick is the timer wheel resolution; 0 derives it from the timeouts
 	// (a tenth of the shortest, between 1ms and 1s). Not a flag: tests set it.
 	Tick time.Duration
-	// MaxHeaderBytes bounds the HTTP upgrade request head; 0 means 8 KiB.
+	// MaxHeaderBytes bounds the HTTP upgrade request head (400 past it).
 	MaxHeaderBytes int
+	// MaxChannels bounds the channels one connection may subscribe to.
+	MaxChannels int
+	// CloseTimeout bounds how long a connection the server closes may take
+	// to answer: the peer's close frame after an idle close, its FIN after
+	// a refusal or a protocol failure.
+	CloseTimeout time.Duration
 }
 
 // Defaults returns the documented defaults of every option.
@@ -80,6 +86,9 @@ func Defaults() Options {
 		WriteTimeout:     10 * time.Second,
 		HandshakeTimeout: 5 * time.Second,
 		ShutdownTimeout:  30 * time.Second,
+		MaxHeaderBytes:   8 << 10,
+		MaxChannels:      64,
+		CloseTimeout:     2 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "json",
 	}
@@ -119,6 +128,15 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("%s: must not be negative", c.name)
 		}
 	}
+	if o.MaxHeaderBytes < 1<<10 || o.MaxHeaderBytes > 1<<20 {
+		return fmt.Errorf("-max-header-size: %d bytes is outside 1KiB..1MiB", o.MaxHeaderBytes)
+	}
+	if o.MaxChannels < 0 {
+		return errors.New("-max-channels: must not be negative")
+	}
+	if o.CloseTimeout <= 0 {
+		return errors.New("-close-timeout: must be positive")
+	}
 	if o.ConnRate > 0 && o.ConnBurst == 0 {
 		return errors.New("-conn-burst must be at least 1 when -conn-rate is on")
 	}
@@ -135,7 +153,7 @@ func (o *Options) tick() time.Duration {
 		return o.Tick
 	}
 	shortest := time.Second * 10
-	for _, d := range []time.Duration{o.PingInterval, o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.HandshakeTimeout} {
+	for _, d := range []time.Duration{o.PingInterval, o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.HandshakeTimeout, o.CloseTimeout} {
 		if d > 0 && d < shortest {
 			shortest = d
 		}

@@ -22,10 +22,6 @@ import (
 	"github.com/wsedge/wsedge/routing"
 )
 
-// closeWait bounds how long a connection we sent a close frame to may take
-// to answer with its own before the socket is closed anyway.
-const closeWait = 2 * time.Second
-
 // Server is a wsedge node: event loops, edge limits, codec and router.
 type Server struct {
 	opts    Options
@@ -54,9 +50,6 @@ type Server struct {
 func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
-	}
-	if opts.MaxHeaderBytes <= 0 {
-		opts.MaxHeaderBytes = 8 << 10
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -96,7 +89,11 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		}
 		s.tlsConf = s.certs.config()
 	}
-	hub := routing.NewHub(0)
+	maxChannels := opts.MaxChannels
+	if maxChannels == 0 {
+		maxChannels = -1 // 0 switches the limit off; the hub reads 0 as its default
+	}
+	hub := routing.NewHub(maxChannels)
 	var broker routing.Broker // nil: the hub itself, channels stay in-process
 	if opts.Broker != "" {
 		nb, err := natsbroker.New(opts.Broker, hub, log)
@@ -124,10 +121,11 @@ func (s *Server) Options() Options { return s.opts }
 // Start binds opts.Addr and starts the event loops. It returns at once.
 func (s *Server) Start() error {
 	p, err := poller.Listen(s.opts.Addr, poller.Config{
-		Loops:        s.opts.Loops,
-		WriteQueue:   s.opts.WriteQueue,
-		WriteTimeout: s.opts.WriteTimeout,
-		Tick:         s.opts.tick(),
+		Loops:         s.opts.Loops,
+		WriteQueue:    s.opts.WriteQueue,
+		WriteTimeout:  s.opts.WriteTimeout,
+		Tick:          s.opts.tick(),
+		LingerTimeout: s.opts.CloseTimeout,
 	}, s)
 	if err != nil {
 		return err

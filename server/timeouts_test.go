@@ -185,6 +185,8 @@ func TestIdleTimeout(t *testing.T) {
 	o := timeoutOptions()
 	o.PingInterval = 100 * time.Millisecond
 	o.IdleTimeout = idle
+	o.CloseTimeout = 500 * time.Millisecond
+	closeWait := o.CloseTimeout
 	s := startServer(t, o)
 	expectNoLeaks(t, s)
 
@@ -218,7 +220,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Parallel()
 		r := dialRaw(t, s, "/echo")
 		waitClose(t, r)
-		// Unanswered, the server gives up after closeWait.
+		// Unanswered, the server gives up after -close-timeout.
 		start := time.Now()
 		expectTCPEnd(t, r.conn, closeWait+5*time.Second)
 		checkElapsed(t, "close after an unanswered close", time.Since(start), closeWait)
@@ -230,7 +232,7 @@ func TestIdleTimeout(t *testing.T) {
 		start := time.Now()
 		r.send(frame(true, 0, codec.OpClose, true, closePayload(1001, "")))
 		expectTCPEnd(t, r.conn, 5*time.Second)
-		// The completed handshake ends TCP at once, not at closeWait.
+		// The completed handshake ends TCP at once, not at -close-timeout.
 		if d := time.Since(start); d >= closeWait {
 			t.Fatalf("TCP closed %v after the close reply, want well before closeWait %v", d, closeWait)
 		}

@@ -166,9 +166,8 @@ func TestEnvName(t *testing.T) {
 
 // notFlags are the fields of server.Options deliberately without a flag.
 var notFlags = map[string]bool{
-	"Tick":           true, // test knob
-	"MaxHeaderBytes": true, // test knob; 8 KiB suits every real client
-	"RateTableSize":  true, // not in DESIGN's flag table
+	"Tick":          true, // test knob
+	"RateTableSize": true, // not in DESIGN's flag table
 }
 
 // TestEveryOptionBound checks the flag table against server.Options: each

@@ -38,6 +38,8 @@ func options(o *server.Options) []option {
 		{"msg-burst", "Limits", "N", "messages a connection may send at once before -msg-rate applies", intValue{&o.MsgBurst}},
 		{"max-message-size", "Limits", "SIZE", "largest inbound message, inclusive; one byte more: close 1009", sizeValue{p64: &o.MaxMessageSize}},
 		{"write-queue", "Limits", "SIZE", "bytes queued for one connection before it is closed as a slow consumer", sizeValue{p: &o.WriteQueue}},
+		{"max-header-size", "Limits", "SIZE", "largest HTTP upgrade request head (1KiB..1MiB); past it 400", sizeValue{p: &o.MaxHeaderBytes}},
+		{"max-channels", "Limits", "N", "channels one connection may subscribe to; past it INVALID_MESSAGE", intValue{&o.MaxChannels}},
 		{"allowed-origins", "Limits", "LIST", `comma list of Origins; *. = one host label (https://*.example.com); "*" = any; "" = same host or none`, stringValue{&o.AllowedOrigins}},
 		{"limit-loopback", "Limits", "", "apply the per-IP rate and cap to loopback peers too (local proxies, load tests)", boolValue{&o.LimitLoopback}},
 		{"trusted-proxies", "Limits", "CIDRS", "comma list of proxy CIDRs whose X-Forwarded-For gives the client IP for per-IP limits", stringValue{&o.TrustedProxies}},
@@ -47,6 +49,7 @@ func options(o *server.Options) []option {
 		{"read-timeout", "Timeouts", "DUR", "a frame or fragmented message, once started, must be complete within this", durationValue{&o.ReadTimeout}},
 		{"write-timeout", "Timeouts", "DUR", "close a connection whose queued data cannot be written for this long", durationValue{&o.WriteTimeout}},
 		{"handshake-timeout", "Timeouts", "DUR", "the whole HTTP upgrade request must arrive within this", durationValue{&o.HandshakeTimeout}},
+		{"close-timeout", "Timeouts", "DUR", "how long a peer the server closes may take to answer (its close frame, or its FIN after a refusal)", durationValue{&o.CloseTimeout}},
 		{"shutdown-timeout", "Timeouts", "DUR", "on SIGTERM/SIGINT: stop accepting, close 1001, wait this long, then force", durationValue{&o.ShutdownTimeout}},
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},
