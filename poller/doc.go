@@ -14,10 +14,15 @@
 // Writes may come from any goroutine. Each Conn has a bounded queue of
 // outgoing bytes: frames encoded by the caller (copied into a pooled buffer)
 // and shared, immutable frames queued by reference (a broadcast encodes once).
-// Flush hands everything queued to the kernel with one writev; what the
-// socket cannot take waits for EPOLLOUT, and a connection whose queue passes
-// its bound is closed as a slow consumer, so no writer ever blocks on a slow
-// peer.
+// Flush hands everything queued to the kernel with one writev (FlushSoon
+// leaves that to the connection's loop, so a broadcast's writes run on every
+// loop in parallel); what the socket cannot take waits for EPOLLOUT, and a
+// connection whose unsent bytes pass the bound is closed as a slow consumer,
+// so no writer ever blocks on a slow peer.
+//
+// The loops' own socket calls (read, write, accept, a zero-timeout
+// epoll_wait) never block, so they bypass the scheduler's syscall hooks; a
+// loop enters a blocking epoll_wait only when nothing is ready.
 //
 // Timers come from one hierarchical timing wheel per loop (package
 // timerwheel): a Conn has a single wheel entry that the Handler re-arms to its
