@@ -2,6 +2,7 @@ package poller
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,12 @@ func (l *loop) run() {
 		if now >= nextTick {
 			l.wheel.Advance(now, l.fire)
 			nextTick = now + int64(tick)
+		}
+		if n > 0 {
+			// A busy loop never blocks, so it would keep its P until the
+			// runtime preempts it (10 ms): let the workers it just woke, and
+			// anything else runnable, run between rounds.
+			runtime.Gosched()
 		}
 	}
 }
