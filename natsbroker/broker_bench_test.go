@@ -15,6 +15,7 @@ type discardConn struct{}
 func (discardConn) WriteMessage(codec.OpCode, []byte) error { return nil }
 func (discardConn) WriteFrame([]byte) error                 { return nil }
 func (discardConn) Flush() error                            { return nil }
+func (discardConn) FlushSoon()                              {}
 func (discardConn) Close(codec.CloseCode, string)           {}
 
 // benchNode is a broker on an embedded server with subs local subscribers of "bench.room".

@@ -56,6 +56,7 @@ func (f *fakeConn) WriteFrame(frame []byte) error {
 }
 
 func (f *fakeConn) Flush() error { return nil }
+func (f *fakeConn) FlushSoon()   {}
 
 func (f *fakeConn) Close(codec.CloseCode, string) {
 	f.mu.Lock()

@@ -21,6 +21,11 @@ type Conn interface {
 	// socket cannot take stays queued for the event loop.
 	Flush() error
 
+	// FlushSoon asks the connection's event loop to flush it, instead of writing on the
+	// caller's goroutine: a broadcast then costs the publisher a queue append per subscriber
+	// while the loops make the write calls in parallel.
+	FlushSoon()
+
 	// Close starts the closing handshake with code and reason.
 	Close(code codec.CloseCode, reason string)
 }

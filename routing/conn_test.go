@@ -68,6 +68,7 @@ func (f *fakeConn) Flush() error {
 	f.mu.Unlock()
 	return nil
 }
+func (f *fakeConn) FlushSoon() { _ = f.Flush() }
 
 func (f *fakeConn) Close(code codec.CloseCode, reason string) {
 	f.mu.Lock()

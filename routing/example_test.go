@@ -21,6 +21,7 @@ func (p printConn) WriteMessage(op codec.OpCode, b []byte) error {
 }
 func (p printConn) WriteFrame(f []byte) error     { return nil }
 func (p printConn) Flush() error                  { return nil }
+func (p printConn) FlushSoon()                    {}
 func (p printConn) Close(codec.CloseCode, string) {}
 
 func ExampleRouter_Handle() {

@@ -187,14 +187,11 @@ func (h *Hub) Publish(channel string, frame []byte) error {
 }
 
 // Deliver queues the same frame bytes to every local subscriber of channel (WriteFrame, by
-// reference) and flushes each one. A subscriber whose write queue refuses the frame is being
+// reference) and has each one flushed. A subscriber whose write queue refuses the frame is being
 // closed as a slow consumer by its connection; it is counted in dropped and the others go on.
 // The subscriber list is copied under a read lock so that slow socket work never holds the lock.
-// flushSooner is a Conn that can leave the write to its event loop, so a
-// fan-out's write calls run on every loop in parallel rather than one after
-// the other on the publishing goroutine.
-type flushSooner interface{ FlushSoon() }
-
+// The writes themselves are left to the subscribers' event loops (FlushSoon), so a fan-out's
+// write calls run on every loop in parallel rather than one after the other here.
 func (h *Hub) Deliver(channel string, frame []byte) (delivered, dropped int) {
 	sh := h.shardString(channel)
 	sh.mu.RLock()
@@ -211,11 +208,7 @@ func (h *Hub) Deliver(channel string, frame []byte) (delivered, dropped int) {
 			dropped++
 			continue
 		}
-		if f, ok := s.conn.(flushSooner); ok {
-			f.FlushSoon()
-		} else {
-			_ = s.conn.Flush()
-		}
+		s.conn.FlushSoon()
 		delivered++
 	}
 	clear(subs) // do not keep closed sessions reachable from the pool
