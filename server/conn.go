@@ -107,12 +107,15 @@ func (s *Server) OnOpen(c *poller.Conn) {
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 	w := c.Context().(*wsConn)
 	if w.tls != nil {
-		return len(buf), w.tlsData(buf)
+		err := w.tlsData(buf)
+		s.flushStats(c.LoopID())
+		return len(buf), err
 	}
 	n, err := w.onPlain(buf)
 	if err == nil && n < len(buf) && w.state != stDone {
 		c.SetNeed(w.dec.Need())
 	}
+	s.flushStats(c.LoopID())
 	return n, err
 }
 
@@ -131,7 +134,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	}
 	m, err := w.dec.Feed(buf[n:], w)
 	n += m
-	w.srv().m.BytesReceived.Add(float64(m))
+	w.srv().stats[w.c.LoopID()].bytesIn += uint64(m)
 	if err != nil {
 		var pe *codec.Error
 		if errors.As(err, &pe) {
@@ -280,7 +283,7 @@ func (w *wsConn) answer(resp []byte) {
 func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 	s := w.srv()
 	w.msgAt = 0 // a fragmented message, if this was one, is complete
-	s.m.MessagesReceived.Inc()
+	s.stats[w.c.LoopID()].msgsIn++
 	if w.state != stOpen || s.draining.Load() {
 		return nil // closing: data is no longer processed
 	}
@@ -294,7 +297,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 				// Rare path: decode only to echo the request's id.
 				var m routing.Message
 				m.Decode(p)
-				w.writeFrame(codec.OpText, routing.AppendError(nil, m.ID, routing.CodeRateLimited, "message rate limit exceeded"))
+				w.sendOnLoop(codec.OpText, routing.AppendError(nil, m.ID, routing.CodeRateLimited, "message rate limit exceeded"))
 			}
 			return nil
 		case limits.VerdictClose:
@@ -303,7 +306,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		}
 	}
 	if w.ep == epEcho {
-		w.writeFrame(op, p)
+		w.sendOnLoop(op, p)
 		return nil
 	}
 	if op != codec.OpText {
@@ -314,12 +317,14 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 	return nil
 }
 
-func (w *wsConn) writeFrame(op codec.OpCode, p []byte) {
-	if err := w.c.WriteMessage(op, p); err == nil {
-		w.srv().m.MessagesSent.Inc()
-		w.srv().m.BytesSent.Add(float64(codec.FrameSize(len(p))))
-	} else if errors.Is(err, poller.ErrSlowConsumer) {
-		w.srv().m.SlowConsumers.Inc()
+// sendOnLoop queues a message from the loop itself, counting it in the
+// loop's stats. A failure needs no handling here: a slow consumer is being
+// closed (and counted once, in OnClose).
+func (w *wsConn) sendOnLoop(op codec.OpCode, p []byte) {
+	if w.c.WriteMessage(op, p) == nil {
+		st := &w.srv().stats[w.c.LoopID()]
+		st.msgsOut++
+		st.bytesOut += uint64(codec.FrameSize(len(p)))
 	}
 }
 

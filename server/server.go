@@ -41,6 +41,8 @@ type Server struct {
 	tlsConf *tls.Config
 	tlsBufs bytebufferpool.Pool
 
+	stats []loopStats // per loop, written by that loop only
+
 	started  time.Time
 	draining atomic.Bool
 	open     atomic.Int64 // upgraded WebSocket connections
@@ -134,6 +136,7 @@ func (s *Server) Start() error {
 	for i := 0; i < p.Config().Loops; i++ {
 		s.ups = append(s.ups, newUpgrader(s))
 	}
+	s.stats = make([]loopStats, p.Config().Loops)
 	s.started = time.Now()
 	p.Serve()
 	return nil
@@ -233,6 +236,29 @@ func (s *Server) ReloadTLS() error {
 		return errors.New("TLS is not configured (-tls-cert, -tls-key)")
 	}
 	return s.certs.load()
+}
+
+// loopStats collects a loop's message counts during one read; they go to
+// the shared Prometheus counters once per read, not once per message.
+type loopStats struct {
+	msgsIn, bytesIn, msgsOut, bytesOut uint64
+	_                                  [32]byte // keep loops off each other's cache line
+}
+
+// flushStats adds what loop counted to the metrics. Loop only.
+func (s *Server) flushStats(loop int) {
+	st := &s.stats[loop]
+	if st.msgsIn != 0 {
+		s.m.MessagesReceived.Add(float64(st.msgsIn))
+	}
+	if st.bytesIn != 0 {
+		s.m.BytesReceived.Add(float64(st.bytesIn))
+	}
+	if st.msgsOut != 0 {
+		s.m.MessagesSent.Add(float64(st.msgsOut))
+		s.m.BytesSent.Add(float64(st.bytesOut))
+	}
+	*st = loopStats{}
 }
 
 // refused counts and logs (sampled) a refusal.

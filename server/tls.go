@@ -194,6 +194,7 @@ func (w *wsConn) tlsReady(err error) {
 	if err := w.tlsDecrypt(); err != nil {
 		w.c.Close(err)
 	}
+	w.srv().flushStats(w.c.LoopID())
 	w.c.Flush()
 }
 
