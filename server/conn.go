@@ -78,22 +78,15 @@ func (s *Server) OnOpen(c *poller.Conn) {
 		w.refuse(limits.ReasonDraining, 0)
 		return
 	}
-	peer := c.RemoteAddr().Addr()
-	switch {
-	case s.trusted.Contains(peer):
-		// Behind a trusted proxy: admitted once X-Forwarded-For is read.
-	case peer.IsLoopback() && !s.opts.LimitLoopback:
-		if r := s.adm.Caps.AcquireGlobal(); r != limits.ReasonNone {
-			w.refuse(r, 0)
+	// Behind a trusted proxy the client is admitted once X-Forwarded-For
+	// is read (upgrader.check); everyone else before a byte is read.
+	if peer := c.RemoteAddr().Addr(); !s.trusted.Contains(peer) {
+		held, r, retry := s.admit(peer)
+		if r != limits.ReasonNone {
+			w.refuse(r, retry)
 			return
 		}
-		w.held = holdGlobal
-	default:
-		if r, ra := s.adm.Admit(peer); r != limits.ReasonNone {
-			w.refuse(r, retrySeconds(ra))
-			return
-		}
-		w.held = holdIP
+		w.held = held
 	}
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		c.SetTimer(now + int64(d))
@@ -219,12 +212,12 @@ func (w *wsConn) handshake(buf []byte) int {
 	}
 	up := s.ups[w.c.LoopID()]
 	resp, reason := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
-	switch {
-	case up.admittedOK:
-		ip := up.admitted
-		w.proxied, w.held = &ip, holdIP
-	case up.globalOnly:
-		w.held = holdGlobal
+	if up.held != holdNone { // a proxied client, admitted by check
+		w.held = up.held
+		if up.held == holdIP {
+			ip := up.admitted
+			w.proxied = &ip
+		}
 	}
 	if reason != limits.ReasonNone {
 		s.refused(reason, w.c.RemoteAddr().String())
@@ -476,6 +469,22 @@ func (w *wsConn) rearm(now int64) {
 // srv is the server the connection belongs to (its poller's handler):
 // looked up rather than stored, to keep every connection 8 bytes smaller.
 func (w *wsConn) srv() *Server { return w.c.Handler().(*Server) }
+
+// admit takes the connection slots for client ip: the per-IP rate and cap
+// and the global cap, or the global cap alone for an exempt loopback client.
+// On refusal it returns the reason and the Retry-After seconds (0: none).
+func (s *Server) admit(ip netip.Addr) (holding, limits.Reason, int) {
+	if ip.IsLoopback() && !s.opts.LimitLoopback {
+		if r := s.adm.Caps.AcquireGlobal(); r != limits.ReasonNone {
+			return holdNone, r, 0
+		}
+		return holdGlobal, limits.ReasonNone, 0
+	}
+	if r, ra := s.adm.Admit(ip); r != limits.ReasonNone {
+		return holdNone, r, retrySeconds(ra)
+	}
+	return holdIP, limits.ReasonNone, 0
+}
 
 // clientIP is the address per-IP limits and sessions use.
 func (w *wsConn) clientIP() netip.Addr {

@@ -171,9 +171,8 @@ type upgrader struct {
 	peer         netip.Addr
 	reason       limits.Reason // why OnBeforeUpgrade refused
 	retryAfter   int
-	admitted     netip.Addr // key admitted by a proxied check (valid when admittedOK)
-	admittedOK   bool
-	globalOnly   bool // admitted against the global cap only (exempt loopback client)
+	held         holding    // slots taken by a proxied client's admission
+	admitted     netip.Addr // that client's address (when held == holdIP)
 	tls          bool
 }
 
@@ -221,18 +220,11 @@ func (u *upgrader) check() error {
 	}
 	if s.trusted.Contains(u.peer) {
 		ip := limits.ClientIP(u.peer, string(u.xff), s.trusted)
-		if ip.IsLoopback() && !s.opts.LimitLoopback {
-			// The proxy's own request (no X-Forwarded-For) from this host.
-			if r := s.adm.Caps.AcquireGlobal(); r != limits.ReasonNone {
-				return u.refuse(r, 0)
-			}
-			u.globalOnly = true
-			return nil
+		held, r, retry := s.admit(ip)
+		if r != limits.ReasonNone {
+			return u.refuse(r, retry)
 		}
-		if r, ra := s.adm.Admit(ip); r != limits.ReasonNone {
-			return u.refuse(r, retrySeconds(ra))
-		}
-		u.admitted, u.admittedOK = ip, true
+		u.held, u.admitted = held, ip
 	}
 	return nil
 }
@@ -250,7 +242,7 @@ func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, 
 	u.out.Reset()
 	u.host, u.origin, u.xff = u.host[:0], u.origin[:0], u.xff[:0]
 	u.peer, u.tls = peer, tls
-	u.reason, u.admittedOK, u.globalOnly = limits.ReasonNone, false, false
+	u.reason, u.held = limits.ReasonNone, holdNone
 	_, err := u.u.Upgrade(&u.rw)
 	switch {
 	case err == nil:

@@ -46,10 +46,10 @@ func FuzzHandshake(f *testing.F) {
 			if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101 ")) || !bytes.Contains(resp, []byte("Sec-WebSocket-Accept: ")) {
 				t.Fatalf("upgrade without a 101: %q", resp)
 			}
-			if u.admittedOK {
+			switch u.held {
+			case holdIP:
 				s.adm.Release(u.admitted)
-			}
-			if u.globalOnly {
+			case holdGlobal:
 				s.adm.Caps.ReleaseGlobal()
 			}
 		case !bytes.HasPrefix(resp, []byte("HTTP/1.1 4")) && !bytes.HasPrefix(resp, []byte("HTTP/1.1 5")):
