@@ -1,5 +1,7 @@
 GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Empty when git cannot describe the tree: wsedge then reports the version
+# recorded in its build info (module version or VCS revision), else "dev".
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: build run test bench fuzz vet

@@ -108,6 +108,10 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
+	m.WatchDraining(s.draining.Load)
+	if s.nats != nil {
+		m.WatchBroker(s.nats.Connected)
+	}
 	return s, nil
 }
 

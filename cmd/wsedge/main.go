@@ -38,7 +38,7 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		printUsage(stdout)
 		return exitOK
 	case errors.Is(err, errVersion):
-		fmt.Fprintf(stdout, "wsedge %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		fmt.Fprintf(stdout, "wsedge %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "wsedge: %v\n", err)
@@ -53,6 +53,7 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 	defer log.Sync()
 
 	m := metrics.New()
+	m.BuildInfo(buildVersion(), runtime.Version())
 	srv, err := server.New(opts, log, m)
 	if err != nil {
 		log.Error("cannot create the server", zap.Error(err))
@@ -63,7 +64,7 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		return exitFail
 	}
 	fields := []zap.Field{
-		zap.String("version", version),
+		zap.String("version", buildVersion()),
 		zap.Stringer("listen", srv.Addr()),
 		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), // what -loops 0 and -workers 0 derive from
 	}
