@@ -18,6 +18,9 @@ func promtool(t *testing.T) string {
 	if err == nil {
 		return p
 	}
+	if why := os.Getenv("WSEDGE_PROMTOOL_INSTALL_FAILED"); why != "" {
+		t.Skip("promtool could not be installed: " + why)
+	}
 	if os.Getenv("CI") == "true" {
 		t.Fatal("promtool is not installed (.ci/run installs it from Debian's prometheus package)")
 	}

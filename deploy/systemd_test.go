@@ -235,3 +235,36 @@ func TestSystemdEnvFile(t *testing.T) {
 	}
 	startNode(t, env, "-addr=127.0.0.1:0", "-admin-addr=127.0.0.1:0")
 }
+
+// TestSysctlFile: every setting in deploy/sysctl is a kernel parameter
+// (checked against /proc/sys of this machine; a module's parameters, such
+// as conntrack's, only when the module is loaded) with numeric values.
+func TestSysctlFile(t *testing.T) {
+	text := readFile(t, "sysctl/60-wsedge.conf")
+	n := 0
+	for i, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "#"))
+		k, v, ok := strings.Cut(l, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || strings.ContainsAny(k, " \t") || !strings.Contains(k, ".") {
+			continue // prose
+		}
+		n++
+		for _, f := range strings.Fields(v) {
+			if _, err := strconv.ParseUint(f, 10, 64); err != nil {
+				t.Errorf("line %d: %s = %q is not numeric", i+1, k, v)
+			}
+		}
+		path := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
+		if _, err := os.Stat(path); err != nil {
+			if _, derr := os.Stat(filepath.Dir(path)); derr != nil && strings.HasPrefix(k, "net.netfilter.") {
+				t.Logf("%s: netfilter not loaded here, not checked", k)
+				continue
+			}
+			t.Errorf("line %d: %s is not a kernel parameter (%v)", i+1, k, err)
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d settings found", n)
+	}
+}
