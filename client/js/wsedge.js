@@ -129,7 +129,7 @@ export function refreshDelay(expSec, nowMs, margin) {
 
 /**
  * Connects to a wsedge node and keeps the connection up until close().
- * @param {import("./wsedge.js").ConnectOptions} options
+ * @param {import("./wsedge").ConnectOptions} options
  * @returns {Client}
  */
 export function connect(options) {
@@ -149,7 +149,7 @@ export class Client {
   #seq = 0; #pending = new Map(); #queue = [];
   #subs = new Map(); #unlisten = [];
 
-  /** @param {import("./wsedge.js").ConnectOptions} options */
+  /** @param {import("./wsedge").ConnectOptions} options */
   constructor(options) {
     if (!options || typeof options.url !== "string") throw new TypeError("wsedge: connect needs {url}");
     this.#url = options.url;
@@ -158,7 +158,10 @@ export class Client {
     this.#env = {
       WebSocket: g.WebSocket, setTimeout: g.setTimeout.bind(g), clearTimeout: g.clearTimeout.bind(g),
       now: () => Date.now(), random: Math.random, window: g.window, document: g.document,
-      navigator: g.navigator, ...(options.env || {}),
+      navigator: g.navigator,
+      // A listener's exception is reported like an uncaught one, without breaking the client.
+      reportError: typeof g.reportError === "function" ? g.reportError.bind(g) : (e) => g.setTimeout(() => { throw e; }),
+      ...(options.env || {}),
     };
     if (typeof this.#env.WebSocket !== "function") throw new TypeError("wsedge: no WebSocket in this runtime (pass env.WebSocket)");
     if (typeof options.token === "string" && options.token) this.#token = options.token;
@@ -460,7 +463,7 @@ export class Client {
     switch (m.type) {
       case "message": {
         const sub = this.#subs.get(m.channel);
-        if (sub) for (const h of [...sub.handlers]) call(h, m.data, m);
+        if (sub) for (const h of [...sub.handlers]) this.#call(h, m.data, m);
         this.#emit("message", m);
         return;
       }
@@ -613,7 +616,11 @@ export class Client {
 
   #emit(event, payload) {
     const set = this.#listeners.get(event);
-    if (set) for (const fn of [...set]) call(fn, payload);
+    if (set) for (const fn of [...set]) this.#call(fn, payload);
+  }
+
+  #call(fn, ...args) {
+    try { fn(...args); } catch (e) { this.#env.reportError(e); }
   }
 }
 
@@ -625,8 +632,3 @@ function deferred() {
 }
 
 function detach(ws) { ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null; }
-
-// A listener's exception must not break the client: report it, asynchronously.
-function call(fn, ...args) {
-  try { fn(...args); } catch (e) { setTimeout(() => { throw e; }); }
-}
