@@ -170,7 +170,9 @@ func TestAdminPageAndAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e struct{ Error struct{ Code, Message string } }
+		var e struct {
+			Error struct{ Code, Message string }
+		}
 		json.NewDecoder(res.Body).Decode(&e)
 		res.Body.Close()
 		if res.StatusCode != 501 || e.Error.Code != "NOT_AVAILABLE" || e.Error.Message != "not available on this node" {
