@@ -356,7 +356,7 @@ export class Client {
     const t = this.#token;
     const exp = t ? jwtExp(t) : null;
     const stale = !t || t === this.#rejectedToken ||
-      (exp !== null && refreshDelay(exp, this.#env.now(), this.#o.refreshMargin) === 0);
+      (exp !== null && exp * 1000 - this.#env.now() < this.#o.refreshMargin);
     if (!stale || !this.#o.getToken) return t === this.#rejectedToken ? null : t;
     const fresh = await this.#o.getToken();
     this.#token = typeof fresh === "string" && fresh ? fresh : null;

@@ -169,3 +169,30 @@ test("a connect refused with an error reply is an error and a retry", async () =
   assert.equal(log.of("reconnecting").length, 1);
   c.close();
 });
+
+test("reconnecting reuses the token unless it expires within refreshMargin", async () => {
+  const f = fakeEnv();
+  const nowS = () => f.clock.now / 1000;
+  let calls = 0;
+  const getToken = async () => { calls++; return jwt({ sub: "u", exp: nowS() + 120, n: calls }); };
+  // Never "connected" (no reply to connect), so no refresh runs: only reconnects ask for tokens.
+  const c = connect({ url: "ws://node/ws", getToken, env: f.env, refreshMargin: 30000, connectTimeout: 1e9 });
+  const log = record(c);
+  await f.clock.advance(0);
+  f.socket().open();
+  const first = f.socket().sent[0].token;
+  await f.clock.advance(10_000);
+  f.socket().fail(); // 110 s left: reused
+  await f.clock.advance(log.of("reconnecting").at(-1).inMs);
+  f.socket().open();
+  assert.equal(f.socket().sent[0].token, first);
+  assert.equal(calls, 1);
+  await f.clock.advance(90_000 - (f.clock.now - 1_700_000_000_000) + 1); // just past 90 s: under 30 s left
+  f.socket().fail();
+  await f.clock.advance(log.of("reconnecting").at(-1).inMs);
+  f.socket().open();
+  assert.notEqual(f.socket().sent[0].token, first);
+  assert.equal(calls, 2);
+  assert.equal(f.sockets.length, 3);
+  c.close();
+});
