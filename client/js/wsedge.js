@@ -261,11 +261,19 @@ export class Client {
     return entry.promise;
   }
 
-  /** Replaces the token; a client stopped by 4001 (or for want of a token) reconnects with it. */
+  /**
+   * Replaces the token: sent with `refresh` while connected; a client stopped
+   * by 4001 (or for want of a token) reconnects with it.
+   * @param {string | null} token
+   */
   setToken(token) {
     this.#token = token || null;
     this.#rejectedToken = null;
-    if (this.#stopped && !this.#closed) this.reconnect();
+    if (this.#stopped && !this.#closed) return this.reconnect();
+    if (this.#token && this.#state === "connected") {
+      this.request({ type: "refresh", token: this.#token }).then(() => this.#scheduleRefresh(),
+        (error) => error.code !== DISCONNECTED && this.#emit("error", { type: "refresh", error }));
+    }
   }
 
   /** Connects now: after a stop, or to skip a pending backoff delay. */

@@ -196,3 +196,19 @@ test("reconnecting reuses the token unless it expires within refreshMargin", asy
   assert.equal(f.sockets.length, 3);
   c.close();
 });
+
+test("setToken while connected sends it with refresh", async () => {
+  const f = fakeEnv();
+  const c = connect({ url: "ws://node/ws", token: "old", env: f.env });
+  const log = record(c);
+  await f.clock.advance(0);
+  f.socket().open();
+  f.socket().receive({ type: "connected", id: "connect", user: "u" });
+  c.setToken("new");
+  const r = f.socket().last();
+  assert.deepEqual([r.type, r.token], ["refresh", "new"]);
+  f.socket().receive({ type: "error", id: r.id, error: { code: "PERMISSION_DENIED", message: "another user" } });
+  await f.clock.advance(0);
+  assert.deepEqual(log.of("error").map((e) => [e.type, e.error.code]), [["refresh", "PERMISSION_DENIED"]]);
+  c.close();
+});
