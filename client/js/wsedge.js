@@ -85,7 +85,7 @@ export function closeKind(code, opened) {
  * The delay before the next attempt for a kind of close.
  * @param {string} kind closeKind's answer, or "unavailable"
  * @param {number} attempt failures in a row so far
- * @param {typeof DEFAULTS} o @param {() => number} random
+ * @param {import("./wsedge").Timing} o @param {() => number} random
  */
 export function reconnectDelay(kind, attempt, o, random) {
   if (kind === "restart") {
@@ -251,7 +251,7 @@ export class Client {
     if (this.#closed) return Promise.reject(new WsedgeError(CLOSED, "client closed"));
     if (this.#stopped) return Promise.reject(new WsedgeError(DISCONNECTED, "not connected and not reconnecting"));
     const id = String(++this.#seq);
-    const entry = { msg: { ...msg, id }, sent: false, ...deferred() };
+    const entry = { msg: { ...msg, id }, sent: false, timer: null, ...deferred() };
     const ms = opts.timeout ?? this.#o.timeout;
     entry.timer = this.#env.setTimeout(() => {
       this.#settle(id, new WsedgeError(TIMEOUT, `no reply to ${msg.type} within ${ms} ms`));
@@ -402,6 +402,7 @@ export class Client {
     this.#state = "disconnected";
     this.#emit("disconnected", { code, reason: reason || "" });
     if (this.#closed) return;
+    /** @type {string} */
     let kind = closeKind(code, this.#opened);
     if (upFor >= this.#o.stableAfter) this.#attempt = 0;
     if (kind === "failed" && ++this.#failedBeforeOpen >= this.#o.unavailableAfter) kind = "unavailable";
