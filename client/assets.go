@@ -95,6 +95,11 @@ func ETag(urlPath string) string {
 	return admin[urlPath].etag
 }
 
+// CSP is the Content-Security-Policy the pages are written for: their own
+// origin only (no inline script, no CDN), WebSocket connections to any host
+// (the demo's ?url=), not framed by other sites.
+const CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'self'"
+
 // Handler serves the main port's site with net/http (GET and HEAD, ETag,
 // revalidated on every use so a new binary's files are picked up at once).
 func Handler() http.Handler { return serve(public) }
@@ -119,6 +124,7 @@ func serve(s map[string]file) http.Handler {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("ETag", f.etag)
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", CSP)
 		if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, f.etag) {
 			w.WriteHeader(http.StatusNotModified)
 			return

@@ -71,6 +71,7 @@ func TestHandlers(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/wsedge.js", nil))
 	etag := rec.Header().Get("ETag")
 	if rec.Code != 200 || etag == "" || etag != ETag("/wsedge.js") || rec.Header().Get("Cache-Control") != "no-cache" ||
+		rec.Header().Get("Content-Security-Policy") != CSP ||
 		!strings.Contains(rec.Body.String(), "export function connect(") {
 		t.Fatalf("GET /wsedge.js: %d etag %q %v", rec.Code, etag, rec.Header())
 	}

@@ -268,7 +268,7 @@ func screenshot(t *testing.T, bin, name, url string) {
 	ctx, cancel := context.WithTimeout(context.Background(), screenshotWait)
 	defer cancel()
 	_, out, exited := chromium(ctx, t, bin, url, "--screenshot="+path, "--window-size=1280,900",
-		"--hide-scrollbars", "--virtual-time-budget=3000")
+		"--hide-scrollbars")
 	select {
 	case <-exited:
 	case <-ctx.Done():

@@ -67,12 +67,15 @@ function render(s) {
   chart(s.time);
 }
 
-// Inline SVG: connections against the left scale, messages/s against their
-// own, both from 0 to their maximum over the window; gaps where nobody watched.
+// Inline SVG: connections and messages/s, each from 0 to its maximum over
+// the window; gaps where nobody watched. The window is the history there is,
+// from one minute up to ten.
 function chart(now) {
   const svg = $("chart");
-  const W = 800, H = 200, from = now - SPAN;
-  const x = (t) => ((t - from) / SPAN) * W;
+  const oldest = history.length ? history[0].t : now;
+  const span = Math.min(SPAN, Math.max(60000, now - oldest));
+  const W = 800, H = 200, from = now - span;
+  const x = (t) => ((t - from) / span) * W;
   const maxC = Math.max(1, ...history.map((p) => p.connections));
   const maxM = Math.max(1, ...history.map((p) => p.in + p.out));
   const path = (val, max) => {
@@ -86,7 +89,7 @@ function chart(now) {
   };
   const grid = [0.25, 0.5, 0.75].map((f) => `<path class="grid" d="M0,${H * f}H${W}"/>`).join("");
   svg.innerHTML = `${grid}<path class="msgs" d="${path((p) => p.in + p.out, maxM)}"/><path class="conns" d="${path((p) => p.connections, maxC)}"/>`;
-  set("chart-from", "−10 min");
+  set("chart-from", `−${Math.round(span / 60000)} min`);
   set("chart-max", `max ${num(maxC)} connections · ${rate(maxM)} msg/s`);
 }
 
