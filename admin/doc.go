@@ -1,7 +1,9 @@
 // Package admin serves a node's operator endpoints on their own listener
 // (-admin-addr, loopback by default): /metrics in the Prometheus text format
 // (the server's wsedge_* metrics plus the Go runtime's and the process's),
-// /health with the same answer as the public /health, and /debug/pprof/.
+// /health with the same answer as the public /health, /debug/pprof/, the
+// admin web page at / with its JSON source /api/stats, and optionally the
+// server API under /api/ (WithAPI).
 // Everything is mounted on a private mux, never on http.DefaultServeMux, so
 // importing this package exposes nothing by itself.
 package admin

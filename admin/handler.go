@@ -3,11 +3,13 @@ package admin
 import (
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	webui "github.com/wsedge/wsedge/client"
 	"github.com/wsedge/wsedge/metrics"
 )
 
@@ -17,9 +19,24 @@ type HealthSource interface {
 	Health() (status int, body []byte)
 }
 
+// Option adds to the admin endpoints.
+type Option func(*config)
+
+type config struct{ api http.Handler }
+
+// WithAPI mounts the server API (the /api/... calls of the application
+// backend: channels, presence, publish, info) on the admin listener, where
+// the admin page calls it. Without it those paths answer 501 and the page
+// shows "not available on this node".
+func WithAPI(h http.Handler) Option { return func(c *config) { c.api = h } }
+
 // Handler returns the admin endpoints of one node. GET patterns also answer
 // HEAD; other methods get 405.
-func Handler(s HealthSource, m *metrics.Metrics) http.Handler {
+func Handler(s HealthSource, m *metrics.Metrics, opts ...Option) http.Handler {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
 	// The runtime collectors live in their own registry so that
 	// metrics.Metrics stays exactly what the server exports.
 	rt := prometheus.NewRegistry()
@@ -27,10 +44,22 @@ func Handler(s HealthSource, m *metrics.Metrics) http.Handler {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	gather := prometheus.Gatherers{m.Registry, rt}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", index)
+	page := webui.AdminHandler()
+	mux.Handle("GET /{$}", index(page))
+	mux.Handle("GET /admin.js", page)
+	mux.Handle("GET /admin.css", page)
+	mux.Handle("GET /api/stats", newStats(s, gather))
+	api := c.api
+	if api == nil {
+		api = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSONError(w, http.StatusNotImplemented, "NOT_AVAILABLE", "not available on this node")
+		})
+	}
+	mux.Handle("/api/", api)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(
-		prometheus.Gatherers{m.Registry, rt},
+		gather,
 		promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError},
 	))
 	mux.Handle("GET /health", health(s))
@@ -55,12 +84,23 @@ func health(s HealthSource) http.Handler {
 }
 
 const indexText = `wsedge admin
+/              this list; the admin page in a browser (Accept: text/html)
+/api/stats     the node's figures as JSON (what the admin page shows)
 /metrics       Prometheus metrics
 /health        200 while serving, 503 while draining
 /debug/pprof/  Go profiles
 `
 
-func index(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte(indexText))
+// index gives browsers the admin page and everything else (curl, scripts)
+// the plain list of endpoints.
+func index(page http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Accept")
+		if strings.Contains(r.Header.Get("Accept"), "text/html") {
+			page.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte(indexText))
+	})
 }
