@@ -68,11 +68,11 @@ type Conn struct {
 }
 
 const (
-	inUsed     = 1 << iota // an Open since the last Idle
-	inEOF                  // close_notify received
-	inFailed               // read side ended by a local protocol error
-	inRemote               // read side ended by the peer's alert
-	inExhausted            // sequence numbers ran out
+	inUsed      = 1 << iota // an Open since the last Idle
+	inEOF                   // close_notify received
+	inFailed                // read side ended by a local protocol error
+	inRemote                // read side ended by the peer's alert
+	inExhausted             // sequence numbers ran out
 )
 
 const (
