@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sync/atomic"
+	"time"
 )
 
 // ErrNotSwitched: the connection stays on crypto/tls (TLS 1.2, FIPS mode,
@@ -199,6 +200,36 @@ func (h *hsConn) Write(p []byte) (int, error) {
 	}
 	h.track(p)
 	return h.Conn.Write(p)
+}
+
+// After the switch the stale *tls.Conn has no effect on the transport: not
+// even its deadlines (its CloseWrite sets a write deadline of "now") or Close.
+func (h *hsConn) SetDeadline(t time.Time) error {
+	if h.state.Load() == stateSwitched {
+		return errSwitched
+	}
+	return h.Conn.SetDeadline(t)
+}
+
+func (h *hsConn) SetReadDeadline(t time.Time) error {
+	if h.state.Load() == stateSwitched {
+		return errSwitched
+	}
+	return h.Conn.SetReadDeadline(t)
+}
+
+func (h *hsConn) SetWriteDeadline(t time.Time) error {
+	if h.state.Load() == stateSwitched {
+		return errSwitched
+	}
+	return h.Conn.SetWriteDeadline(t)
+}
+
+func (h *hsConn) Close() error {
+	if h.state.Load() == stateSwitched {
+		return errSwitched
+	}
+	return h.Conn.Close()
 }
 
 // track follows the records in what crypto/tls writes.

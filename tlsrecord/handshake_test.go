@@ -63,8 +63,12 @@ func TestTLSConnUnusableAfterSwitch(t *testing.T) {
 		t.Fatal("tls.Conn.Read after Switch succeeded")
 	}
 	// close_notify from crypto/tls would reuse its old sequence number.
+	// (CloseWrite also sets the transport's write deadline to "now".)
 	if err := tc.CloseWrite(); err == nil {
 		t.Fatal("tls.Conn.CloseWrite after Switch succeeded")
+	}
+	if err := tc.Close(); err == nil {
+		t.Fatal("tls.Conn.Close after Switch reached the transport")
 	}
 	// The client must see nothing but our own record.
 	raw := hs.hc.Conn
