@@ -168,7 +168,7 @@ func TestRFC8448Records(t *testing.T) {
 	// Opening: the server reads the client's records, the client the
 	// server's ticket (seq 0, via the flight accounting) and records.
 	server, client = rfc8448Pair(t)
-	in := unhex(t, rfc8448.clientAppRecord + rfc8448.clientAlertRecord)
+	in := unhex(t, rfc8448.clientAppRecord+rfc8448.clientAlertRecord)
 	n, consumed, err := server.Open(in)
 	if err != io.EOF || consumed != len(in) || !bytes.Equal(in[:n], payload) {
 		t.Errorf("server Open = %x, %d, %v; want the payload, all consumed, EOF", in[:n], consumed, err)
@@ -183,7 +183,7 @@ func TestRFC8448Records(t *testing.T) {
 	if want := append(unhex(t, rfc8448.ticket), innerHandshake); err != nil || !bytes.Equal(plain, want) {
 		t.Errorf("ticket record opens to %x, %v; want the NewSessionTicket and type 22", plain, err)
 	}
-	in = unhex(t, rfc8448.serverAppRec + rfc8448.serverAlert)
+	in = unhex(t, rfc8448.serverAppRec+rfc8448.serverAlert)
 	n, consumed, err = client.Open(in)
 	if err != io.EOF || consumed != len(in) || !bytes.Equal(in[:n], payload) {
 		t.Errorf("client Open = %x, %d, %v; want the payload, all consumed, EOF", in[:n], consumed, err)
