@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -166,5 +167,60 @@ func TestBaseGetConfigForClient(t *testing.T) {
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "ok" {
 		t.Fatalf("read %q, %v", buf, err)
+	}
+}
+
+// holdConn passes the first write (the ClientHello) and holds the rest
+// until flush, so the client's Finished and its first data reach the
+// server in one segment.
+type holdConn struct {
+	net.Conn
+	writes int
+	held   []byte
+}
+
+func (h *holdConn) Write(p []byte) (int, error) {
+	if h.writes++; h.writes == 1 {
+		return h.Conn.Write(p)
+	}
+	h.held = append(h.held, p...)
+	return len(p), nil
+}
+
+func (h *holdConn) flush() error {
+	h.Conn.SetWriteDeadline(time.Time{}) // CloseWrite set it to "now"
+	_, err := h.Conn.Write(h.held)
+	return err
+}
+
+// TestDataCoalescedWithFinished: application data that arrives together
+// with the client's Finished is left to the record layer, not swallowed by
+// crypto/tls.
+func TestDataCoalescedWithFinished(t *testing.T) {
+	base, files := serverConfig(t)
+	ln := listen(t)
+	res := echoServer(t, ln, NewAcceptor(base), base, true, []byte("hi"), 0)
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := &holdConn{Conn: raw}
+	c := tls.Client(hold, &tls.Config{RootCAs: files.pool, ServerName: "127.0.0.1"})
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "sent with the Finished")
+	c.CloseWrite()
+	if err := hold.flush(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "hisent with the Finished" {
+		t.Fatalf("client read %q, %v", got, err)
+	}
+	if r := <-res; r.err != nil || !r.switched {
+		t.Fatalf("server: %v (switched %v, %v)", r.err, r.switched, r.switchError)
 	}
 }
