@@ -31,7 +31,7 @@ type Config struct {
 
 	Timeout       time.Duration // per call, waiting for a slot included; 0 = DefaultTimeout
 	MaxConcurrent int           // calls in flight (and pooled connections); 0 = DefaultMaxConcurrent
-	MaxQueue      int           // calls waiting for a slot; past it ErrOverloaded; 0 = DefaultMaxQueue
+	MaxQueue      int           // calls waiting for a slot; past it ErrOverloaded; 0 = none wait (DefaultMaxQueue is the flag's default)
 	MaxBody       int64         // bytes of an answer; past it ErrUnavailable; 0 = DefaultMaxBody
 
 	Transport http.RoundTripper // nil = a pooled transport of its own (tests may set one)
@@ -55,9 +55,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxConcurrent == 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
-	}
-	if cfg.MaxQueue == 0 {
-		cfg.MaxQueue = DefaultMaxQueue
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = DefaultMaxBody

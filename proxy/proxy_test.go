@@ -44,7 +44,7 @@ func TestConnectAccepts(t *testing.T) {
 		json.NewDecoder(r.Body).Decode(&got)
 		io.WriteString(w, `{"user":"42","info":{"name":"Ann"},"channels":["news","#42"],"extra":1}`)
 	})
-	c := newClient(t, Config{ConnectURL: s.URL})
+	c := newClient(t, Config{ConnectURL: s.URL, MaxQueue: DefaultMaxQueue})
 	res, err := c.Connect(bg, &ConnectRequest{
 		ClientIP: "203.0.113.9", Path: "/ws", Query: "room=1",
 		Headers: ConnectHeaders{Cookie: "sid=abc", Authorization: "Bearer x", Origin: "https://app.example", UserAgent: "test/1"},
