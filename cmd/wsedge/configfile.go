@@ -48,8 +48,11 @@ func loadFile(path string, o *server.Options, skip func(name string) bool) probl
 		return problems{fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return problems{fmt.Errorf("%s: only one YAML document is allowed (found a second one, or: %v)", path, err)}
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		return problems{fmt.Errorf("%s:%d: only one YAML document is allowed", path, extra.Line)}
+	case !errors.Is(err, io.EOF):
+		return problems{fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
 	root := doc.Content[0]
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
