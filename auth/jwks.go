@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ const JWKSMaxBytes = 1 << 20
 // keys held.
 type jwks struct {
 	url         string
+	logURL      string
 	client      *http.Client
 	timeout     time.Duration
 	minInterval time.Duration
@@ -57,6 +59,9 @@ func newJWKS(c *Config) *jwks {
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: s.timeout}
+	}
+	if u, err := url.Parse(s.url); err == nil {
+		s.logURL = u.Redacted() // a password in the URL stays out of the log
 	}
 	go s.run()
 	return s
@@ -175,12 +180,12 @@ func (s *jwks) fetch() error {
 	m, skipped, err := s.download()
 	if err != nil {
 		s.failures.Add(1)
-		s.log.Warn("JWKS fetch failed, keeping the keys held", zap.String("url", s.url), zap.Error(err))
+		s.log.Warn("JWKS fetch failed, keeping the keys held", zap.String("url", s.logURL), zap.Error(err))
 		return err
 	}
 	old := s.keys.Swap(&m)
 	if old == nil || !sameKids(*old, m) {
-		s.log.Info("JWKS loaded", zap.String("url", s.url), zap.Int("keys", len(m)), zap.Int("skipped", skipped))
+		s.log.Info("JWKS loaded", zap.String("url", s.logURL), zap.Int("keys", len(m)), zap.Int("skipped", skipped))
 	}
 	return nil
 }

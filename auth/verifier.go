@@ -153,8 +153,8 @@ func (v *Verifier) JWKSStats() JWKSStats {
 
 // Verify checks a connection token: size, signature, algorithm against the
 // key, exp, nbf, aud, iss, and a non-empty sub. A token with a channel claim
-// is a subscription token and is refused here. ctx bounds only a wait for
-// the JWKS (an unknown kid); the rest is CPU work.
+// is a subscription token and is refused here. ctx (not nil) bounds only a
+// wait for the JWKS (an unknown kid); the rest is CPU work.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	c, err := v.verify(ctx, token)
 	if err == nil && c.Channel != "" {
