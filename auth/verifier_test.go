@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,4 +213,33 @@ func TestIdentitySize(t *testing.T) {
 	if allocs > 1 {
 		t.Errorf("Identity() allocates %v times, want 1", allocs)
 	}
+}
+
+// TestConcurrentVerify: one Verifier shared by many goroutines, as the
+// worker pool uses it (run with -race).
+func TestConcurrentVerify(t *testing.T) {
+	k := getKeys(t)
+	v := newVerifier(t, Config{HMACSecret: []byte(testSecret), PublicKeyPEM: publicPEM(t, k.ed.Public())})
+	toks := []string{
+		sign(t, jwt.SigningMethodHS256, []byte(testSecret), jwt.MapClaims{"sub": "a"}, nil),
+		sign(t, jwt.SigningMethodEdDSA, k.ed, jwt.MapClaims{"sub": "b"}, nil),
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				tok := toks[(g+i)%2]
+				c, err := v.Verify(bg, tok)
+				if err != nil || (c.User != "a" && c.User != "b") {
+					t.Errorf("goroutine %d: %+v %v", g, c, err)
+					return
+				}
+				if _, err := v.Verify(bg, tok+"x"); !errors.Is(err, ErrInvalid) {
+					t.Errorf("goroutine %d: forged accepted: %v", g, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
