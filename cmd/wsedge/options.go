@@ -21,7 +21,7 @@ var groups = []string{"Config", "Listening", "Processing", "Limits", "Timeouts",
 // table that -h, FLAGS.md, the environment and the startup log all follow.
 func options(o *server.Options) []option {
 	return []option{
-		{"config", "Config", "FILE", "YAML file of options: keys are the flag names, plus namespaces (docs/auth.md); flags and WSEDGE_ variables override it", stringValue{&o.ConfigFile}},
+		{"config", "Config", "FILE", "YAML file of options (flag names as keys, plus namespaces: docs/auth.md); flags and the environment override it", stringValue{&o.ConfigFile}},
 
 		{"addr", "Listening", "ADDR", "listen address for WebSocket clients and /health", stringValue{&o.Addr}},
 		{"admin-addr", "Listening", "ADDR", `listener for /metrics, /health and /debug/pprof/; "" disables it`, stringValue{&o.AdminAddr}},

@@ -15,8 +15,9 @@ Usage: wsedge [flags]
 Every flag can also come from the environment as WSEDGE_<NAME>: the flag name in
 upper case with dashes turned into underscores (-max-conns-per-ip ->
 WSEDGE_MAX_CONNS_PER_IP), and from the YAML file given with -config (keys are
-the flag names without the dash). A flag on the command line wins over the
-environment, which wins over the file, which wins over the default. For every count or rate limit, 0 switches it off.
+the flag names without the dash). The command line wins over the environment,
+which wins over the file, which wins over the default. For every count or rate
+limit, 0 switches it off.
 Sizes: plain bytes (1048576), binary units KiB, MiB, GiB (64KiB = 65536) or
 decimal units KB, MB, GB (64KB = 64000). Durations: 500ms, 30s, 5m, 1h30m.
 `
