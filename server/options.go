@@ -60,6 +60,9 @@ type Options struct {
 	MaxHeaderBytes int
 	// MaxChannels bounds the channels one connection may subscribe to.
 	MaxChannels int
+	// AuthOptions: identity, permissions, backend calls (options_auth.go).
+	AuthOptions
+
 	// CloseTimeout bounds how long a connection the server closes may take
 	// to answer: the peer's close frame after an idle close, its FIN after
 	// a refusal or a protocol failure.
@@ -91,6 +94,7 @@ func Defaults() Options {
 		CloseTimeout:     2 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "json",
+		AuthOptions:      authDefaults(),
 	}
 }
 
@@ -142,6 +146,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MsgRate > 0 && o.MsgBurst == 0 {
 		return errors.New("-msg-burst must be at least 1 when -msg-rate is on")
+	}
+	if errs := o.ValidateAuth(); len(errs) > 0 {
+		return errs[0]
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 var (
 	errHelp    = errors.New("help requested")
 	errVersion = errors.New("version requested")
+	errCheck   = errors.New("check requested") // wrapped around the options' problems, or alone when there are none
 )
 
 // envPrefix starts the name of every environment variable wsedge reads.
@@ -24,11 +26,12 @@ func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseConfig builds the node's options from the command line and the
-// environment. Precedence: a flag given in args, else its WSEDGE_ variable
-// (when set, even to ""), else the default. It returns errHelp or errVersion
-// when asked for those; any other error is one line naming the flag or the
-// variable at fault.
+// parseConfig builds the node's options from the command line, the
+// environment and the -config file. Precedence: a flag given in args, else
+// its WSEDGE_ variable (when set, even to ""), else the file, else the
+// default. It returns errHelp, errVersion or errCheck when asked for those;
+// any other error names the flag, the variable or the file line at fault,
+// one line per problem (a problems value when there are several).
 func parseConfig(args []string, env func(string) (string, bool)) (server.Options, error) {
 	o := server.Defaults()
 	opts := options(&o)
@@ -41,6 +44,7 @@ func parseConfig(args []string, env func(string) (string, bool)) (server.Options
 		fs.Var(namedValue{op.name, op.value, &badFlag}, op.name, op.usage)
 	}
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	check := fs.Bool("check", false, "validate the configuration and exit")
 
 	if err := fs.Parse(args); err != nil {
 		switch {
@@ -60,9 +64,22 @@ func parseConfig(args []string, env func(string) (string, bool)) (server.Options
 
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	envSet := func(name string) bool { _, ok := env(envName(name)); return ok }
+
+	// The file first, so the environment and the command line override it.
+	var errs problems
+	if !given["config"] {
+		if s, ok := env(envName("config")); ok {
+			o.ConfigFile = s
+		}
+	}
+	if o.ConfigFile != "" {
+		errs = append(errs, loadFile(o.ConfigFile, &o, func(name string) bool { return given[name] || envSet(name) })...)
+	}
+
 	fromEnv := map[string]string{} // flag name -> variable that set it
 	for _, op := range opts {
-		if given[op.name] {
+		if given[op.name] || op.name == "config" {
 			continue
 		}
 		name := envName(op.name)
@@ -71,15 +88,68 @@ func parseConfig(args []string, env func(string) (string, bool)) (server.Options
 			continue
 		}
 		if err := op.value.Set(s); err != nil {
-			return o, fmt.Errorf("%s: %w", name, err)
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
 		}
 		fromEnv[op.name] = name
 	}
+	if len(errs) > 0 {
+		return o, errs.one()
+	}
 
-	if err := o.Validate(); err != nil {
-		return o, blameEnv(err, fromEnv)
+	if err := readSecretFile(&o); err != nil {
+		errs = append(errs, err)
+	}
+	authErrs := o.ValidateAuth()
+	if err := o.Validate(); err != nil && (len(authErrs) == 0 || err.Error() != authErrs[0].Error()) {
+		errs = append(errs, blameEnv(err, fromEnv))
+	}
+	for _, err := range authErrs {
+		errs = append(errs, blameEnv(err, fromEnv))
+	}
+	if _, _, err := o.AuthConfig(); err != nil { // reads and parses -jwt-public-key
+		errs = append(errs, err)
+	}
+	if err := errs.one(); err != nil {
+		return o, err
+	}
+	if *check {
+		return o, errCheck
 	}
 	return o, nil
+}
+
+// one is nil, the only error, or all of them (one per line).
+func (p problems) one() error {
+	switch len(p) {
+	case 0:
+		return nil
+	case 1:
+		return p[0]
+	}
+	return p
+}
+
+// readSecretFile fills -jwt-hmac-secret from -jwt-hmac-secret-file, without
+// the trailing newline editors and echo add.
+func readSecretFile(o *server.Options) error {
+	if o.JWTHMACSecretFile == "" {
+		return nil
+	}
+	if o.JWTHMACSecret != "" {
+		return errors.New("-jwt-hmac-secret-file: give it or -jwt-hmac-secret, not both")
+	}
+	b, err := readConfig(o.JWTHMACSecretFile)
+	if err != nil {
+		return fmt.Errorf("-jwt-hmac-secret-file: %w", err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	if len(b) == 0 {
+		return fmt.Errorf("-jwt-hmac-secret-file: %s is empty", o.JWTHMACSecretFile)
+	}
+	o.JWTHMACSecret = string(b)
+	return nil
 }
 
 // blameEnv adds the variable to a validation error about a flag whose value

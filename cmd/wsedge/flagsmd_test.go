@@ -18,7 +18,9 @@ const flagsMDHead = `# wsedge flags
 
 Every flag can also be set in the environment as ` + "`WSEDGE_<NAME>`" + `: the flag name in upper
 case with dashes turned into underscores (` + "`-max-conns-per-ip` -> `WSEDGE_MAX_CONNS_PER_IP`" + `).
-A flag given on the command line wins over the environment, which wins over the default. A
+They can also be set in the YAML file given with ` + "`-config`" + ` (keys are the flag names without the
+dash, plus ` + "`namespaces:`" + `; see [docs/auth.md](../../docs/auth.md#config-file)). A flag given on the
+command line wins over the environment, which wins over the file, which wins over the default. A
 variable that is set but empty counts as set (` + "`WSEDGE_ADMIN_ADDR=`" + ` disables the admin listener).
 For every count or rate limit, 0 switches that limit off.
 
@@ -27,7 +29,10 @@ For every count or rate limit, 0 switches that limit off.
   is refused as ambiguous.
 - **Durations**: Go syntax, ` + "`500ms`, `30s`, `5m`, `1h30m`" + `.
 - **Rates**: decimal numbers, ` + "`60`, `0.5`" + `.
-- ` + "`-h`" + ` prints the flags grouped as below; ` + "`-version`" + ` prints the version and exits 0.
+- ` + "`-h`" + ` prints the flags grouped as below; ` + "`-version`" + ` prints the version and exits 0;
+  ` + "`-check`" + ` validates the flags, the environment and the file and exits 0, or 2 with one line per problem.
+- Secrets: ` + "`-jwt-hmac-secret`" + ` also comes from a file (` + "`-jwt-hmac-secret-file`" + `) or the environment, and the
+  startup log shows it as ` + "`\"<redacted>\"`" + `.
 - A bad value exits with status 2 and one line on stderr naming the flag or the variable, e.g.
   ` + "`wsedge: -max-message-size: \"12XB\" is not a size (use e.g. 64KiB, 1MiB or 1048576)`" + `.
 - Signals: SIGTERM or SIGINT drain the node (stop accepting, ` + "`/health`" + ` answers 503, close 1001,

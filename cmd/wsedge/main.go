@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -40,8 +41,13 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 	case errors.Is(err, errVersion):
 		fmt.Fprintf(stdout, "wsedge %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
+	case errors.Is(err, errCheck):
+		fmt.Fprintln(stdout, "wsedge: configuration OK")
+		return exitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "wsedge: %v\n", err)
+		for _, line := range strings.Split(err.Error(), "\n") { // one line per problem
+			fmt.Fprintf(stderr, "wsedge: %s\n", line)
+		}
 		return exitUsage
 	}
 

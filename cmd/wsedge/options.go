@@ -15,12 +15,14 @@ type option struct {
 }
 
 // groups fixes the order of the sections of -h.
-var groups = []string{"Listening", "Processing", "Limits", "Timeouts", "TLS", "Logging", "Cluster"}
+var groups = []string{"Config", "Listening", "Processing", "Limits", "Timeouts", "TLS", "Identity", "Backend", "Logging", "Cluster"}
 
 // options binds every flag of DESIGN.md to a field of o. It is the single
 // table that -h, FLAGS.md, the environment and the startup log all follow.
 func options(o *server.Options) []option {
 	return []option{
+		{"config", "Config", "FILE", "YAML file of options (flag names as keys, plus namespaces: docs/auth.md); flags and the environment override it", stringValue{&o.ConfigFile}},
+
 		{"addr", "Listening", "ADDR", "listen address for WebSocket clients and /health", stringValue{&o.Addr}},
 		{"admin-addr", "Listening", "ADDR", `listener for /metrics, /health and /debug/pprof/; "" disables it`, stringValue{&o.AdminAddr}},
 		{"path", "Listening", "PATH", "WebSocket endpoint speaking the JSON protocol", stringValue{&o.Path}},
@@ -54,6 +56,28 @@ func options(o *server.Options) []option {
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},
 		{"tls-key", "TLS", "FILE", "private key (PEM) of -tls-cert", stringValue{&o.TLSKey}},
+
+		{"jwt-hmac-secret", "Identity", "SECRET", "HS256/384/512 token secret, at least 32 bytes; never logged; turns auth on", secretValue{&o.JWTHMACSecret}},
+		{"jwt-hmac-secret-file", "Identity", "FILE", "read -jwt-hmac-secret from this file (a trailing newline is dropped)", stringValue{&o.JWTHMACSecretFile}},
+		{"jwt-public-key", "Identity", "FILE", "PEM public key (RSA, ECDSA, Ed25519) or certificate for RS*/PS*/ES*/EdDSA tokens; turns auth on", stringValue{&o.JWTPublicKey}},
+		{"jwt-jwks-url", "Identity", "URL", "JSON Web Key Set of the token keys (tokens name theirs with kid); turns auth on", stringValue{&o.JWTJWKSURL}},
+		{"jwt-audience", "Identity", "AUD", `tokens must have this in aud; "" = aud not checked`, stringValue{&o.JWTAudience}},
+		{"jwt-issuer", "Identity", "ISS", `tokens must have this iss; "" = iss not checked`, stringValue{&o.JWTIssuer}},
+		{"jwt-leeway", "Identity", "DUR", "clock skew allowed on exp and nbf", durationValue{&o.JWTLeeway}},
+		{"jwt-max-size", "Identity", "SIZE", "longest token, checked before parsing; longer ones are invalid", sizeValue{p: &o.JWTMaxSize}},
+		{"jwt-jwks-refresh", "Identity", "DUR", "fetch -jwt-jwks-url this often", durationValue{&o.JWTJWKSRefresh}},
+		{"jwt-jwks-min-interval", "Identity", "DUR", "a token with an unknown kid fetches the key set at most this often", durationValue{&o.JWTJWKSMinInterval}},
+		{"jwt-jwks-timeout", "Identity", "DUR", "one key set fetch, connect to last byte (the set may be 1 MiB at most)", durationValue{&o.JWTJWKSTimeout}},
+		{"allow-anonymous", "Identity", "", "with auth on, still accept connections without an identity", boolValue{&o.AllowAnonymous}},
+
+		{"proxy-connect-url", "Backend", "URL", "POST each new connection's IP, path, query and headers here before the upgrade; the answer is its identity; turns auth on", stringValue{&o.ProxyConnectURL}},
+		{"proxy-subscribe-url", "Backend", "URL", "POST subscribes in namespaces with subscribe: proxy here", stringValue{&o.ProxySubscribeURL}},
+		{"proxy-publish-url", "Backend", "URL", "POST publishes in namespaces with publish: proxy here", stringValue{&o.ProxyPublishURL}},
+		{"proxy-rpc-url", "Backend", "URL", "POST rpc messages here", stringValue{&o.ProxyRPCURL}},
+		{"proxy-timeout", "Backend", "DUR", "one backend call, waiting for a slot included; past it the call is unavailable (503)", durationValue{&o.ProxyTimeout}},
+		{"proxy-concurrency", "Backend", "N", "backend calls in flight at once (and pooled keep-alive connections)", intValue{&o.ProxyConcurrency}},
+		{"proxy-queue", "Backend", "N", "backend calls waiting for a slot; past it refused at once (503 with Retry-After)", intValue{&o.ProxyQueue}},
+		{"proxy-max-body", "Backend", "SIZE", "largest backend answer; a larger one is unavailable, read no further", sizeValue{p: &o.ProxyMaxBody}},
 
 		{"log-level", "Logging", "LEVEL", "debug, info, warn or error", choiceValue{&o.LogLevel, []string{"debug", "info", "warn", "error"}}},
 		{"log-format", "Logging", "FORMAT", "json (one object per line, on stderr) or console (for humans)", choiceValue{&o.LogFormat, []string{"json", "console"}}},

@@ -14,14 +14,18 @@ Usage: wsedge [flags]
 
 Every flag can also come from the environment as WSEDGE_<NAME>: the flag name in
 upper case with dashes turned into underscores (-max-conns-per-ip ->
-WSEDGE_MAX_CONNS_PER_IP). A flag on the command line wins over the environment,
-which wins over the default. For every count or rate limit, 0 switches it off.
+WSEDGE_MAX_CONNS_PER_IP), and from the YAML file given with -config (keys are
+the flag names without the dash). The command line wins over the environment,
+which wins over the file, which wins over the default. For every count or rate
+limit, 0 switches it off.
 Sizes: plain bytes (1048576), binary units KiB, MiB, GiB (64KiB = 65536) or
 decimal units KB, MB, GB (64KB = 64000). Durations: 500ms, 30s, 5m, 1h30m.
 `
 
 const usageTail = `
 Other:
+  -check                     validate flags, environment and -config file, then exit:
+                             0, or 2 with one line per problem
   -version                   print the version and exit
   -h                         show this help
 
@@ -60,7 +64,7 @@ func printUsage(w io.Writer) {
 // showDefault quotes strings so an empty default is visible.
 func showDefault(v value) string {
 	switch v.(type) {
-	case stringValue, choiceValue:
+	case stringValue, choiceValue, secretValue:
 		return fmt.Sprintf("%q", v.String())
 	}
 	return v.String()

@@ -24,6 +24,21 @@ func (v stringValue) String() string                             { return *v.p }
 func (v stringValue) Set(s string) error                         { *v.p = s; return nil }
 func (v stringValue) encode(enc zapcore.ObjectEncoder, k string) { enc.AddString(k, *v.p) }
 
+// secretValue is a string that never shows: the startup log and -h print
+// "<redacted>" when it is set.
+type secretValue struct{ p *string }
+
+func (v secretValue) String() string {
+	if *v.p == "" {
+		return ""
+	}
+	return redacted
+}
+func (v secretValue) Set(s string) error                         { *v.p = s; return nil }
+func (v secretValue) encode(enc zapcore.ObjectEncoder, k string) { enc.AddString(k, v.String()) }
+
+const redacted = "<redacted>"
+
 // choiceValue is a string restricted to a fixed set (log level, log format).
 type choiceValue struct {
 	p       *string

@@ -1,0 +1,5 @@
+package auth
+
+import "unsafe"
+
+func identitySize() uintptr { return unsafe.Sizeof(Identity{}) }
