@@ -41,7 +41,8 @@ type jwks struct {
 	mu        sync.Mutex
 	inflight  chan struct{} // closed when the running fetch ends; nil when none runs
 	lastStart time.Time
-	lastErr   error // of the last finished fetch
+	now       func() time.Time // Config.Now: tests step it past minInterval
+	lastErr   error            // of the last finished fetch
 
 	fetches, failures atomic.Int64
 
@@ -55,7 +56,10 @@ func newJWKS(c *Config) *jwks {
 	s := &jwks{
 		url: c.JWKSURL, client: c.HTTPClient, timeout: c.JWKSTimeout,
 		minInterval: c.JWKSMinInterval, refresh: c.JWKSRefresh, log: c.Log,
-		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), now: c.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: s.timeout}
@@ -115,7 +119,7 @@ func (s *jwks) start(force bool) <-chan struct{} {
 	if s.inflight != nil {
 		return s.inflight
 	}
-	now := time.Now()
+	now := s.now()
 	if !force && !s.lastStart.IsZero() && now.Sub(s.lastStart) < s.minInterval {
 		return nil
 	}
