@@ -114,7 +114,7 @@ func (c *Deflate) windowBits() uint8 {
 
 // Params is what one connection agreed (RFC 7692 section 7.1). The zero
 // value means the extension was not negotiated. Window bits are 8..15 once
-// negotiated, 15 when the response did not limit them. It is 4 bytes, to be
+// negotiated, 15 when the response did not limit them. It is 5 bytes, to be
 // kept per connection (the Decoder keeps its own copy, packed).
 type Params struct {
 	// ServerNoContextTakeover: the server compresses every message
@@ -128,6 +128,10 @@ type Params struct {
 	// the server sends; ClientMaxWindowBits in what the client sends.
 	ServerMaxWindowBits uint8
 	ClientMaxWindowBits uint8
+	// statedServerBits: server_max_window_bits is answered even at 15,
+	// because the client offered it (accepting that parameter means
+	// answering it, RFC 7692 section 7.1.2.1).
+	statedServerBits bool
 }
 
 // Enabled reports whether permessage-deflate was negotiated.

@@ -52,7 +52,7 @@ const (
 // What is answered, from AppendResponse, is exactly what was agreed:
 //   - ModeNoContextTakeover: server_no_context_takeover and
 //     client_no_context_takeover always (RFC 7692 lets the server send both
-//     unasked), plus server_max_window_bits when the client limited it.
+//     unasked), plus server_max_window_bits=N when the client offered it.
 //   - ModeContextTakeover: only parameters the client offered.
 //     server_no_context_takeover and server_max_window_bits=N are echoed
 //     (N is honoured, see compress.go); client_no_context_takeover is echoed;
@@ -89,7 +89,7 @@ func (c *Deflate) Negotiate(p *Params, header []byte) bool {
 func (c *Deflate) agree(o offer) Params {
 	p := Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
 	if o.seen&seenServerMaxWindow != 0 {
-		p.ServerMaxWindowBits = o.serverBits
+		p.ServerMaxWindowBits, p.statedServerBits = o.serverBits, true
 	}
 	if c.Mode == ModeNoContextTakeover {
 		p.ServerNoContextTakeover, p.ClientNoContextTakeover = true, true
@@ -108,8 +108,8 @@ func (c *Deflate) agree(o offer) Params {
 }
 
 // AppendResponse appends the Sec-WebSocket-Extensions value that states p
-// (nothing when p is not negotiated). Parameters at their defaults (15 bits)
-// are left out.
+// (nothing when p is not negotiated). Window bits at their default of 15
+// are left out, except server_max_window_bits=15 answering an offer of it.
 func (p Params) AppendResponse(dst []byte) []byte {
 	if !p.Enabled() {
 		return dst
@@ -121,7 +121,7 @@ func (p Params) AppendResponse(dst []byte) []byte {
 	if p.ClientNoContextTakeover {
 		dst = append(dst, "; "+pClientNoContext...)
 	}
-	if p.ServerMaxWindowBits < 15 {
+	if p.ServerMaxWindowBits < 15 || p.statedServerBits {
 		dst = append(dst, "; "+pServerMaxWindow+"="...)
 		dst = strconv.AppendUint(dst, uint64(p.ServerMaxWindowBits), 10)
 	}
@@ -175,7 +175,7 @@ func ParseResponse(header []byte) (Params, error) {
 			ClientMaxWindowBits:     15,
 		}
 		if o.seen&seenServerMaxWindow != 0 {
-			p.ServerMaxWindowBits = o.serverBits
+			p.ServerMaxWindowBits, p.statedServerBits = o.serverBits, true
 		}
 		if o.seen&seenClientMaxWindow != 0 {
 			p.ClientMaxWindowBits = o.clientBits
