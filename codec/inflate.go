@@ -104,6 +104,18 @@ func wireLimit(limit int64) int64 { return limit + limit/8 + 64 }
 // holding them (the bytes needed to finish the stream are appended to it),
 // else src is copied. size is what the caller reports as consumed.
 func (d *Decoder) inflateMessage(op OpCode, src []byte, asm *bytebufferpool.ByteBuffer, size int, h Handler) (int, error) {
+	if len(src) == 0 {
+		// Not a deflate stream (an empty message compresses to 0x00), but
+		// zlib, which most peers use, inflates it to nothing: so do we.
+		if o, ok := h.(InflateObserver); ok {
+			o.OnInflated(0, 0)
+		}
+		err := h.OnMessage(op, src)
+		if asm != nil {
+			d.pool().Put(asm)
+		}
+		return size, err
+	}
 	in := asm
 	if in == nil {
 		in = d.pool().Get()
