@@ -128,11 +128,11 @@ func TestDeflateDecodeRules(t *testing.T) {
 // every level and size, come out as they went in, alone and fragmented.
 func TestInflateStandardLibrary(t *testing.T) {
 	var payloads [][]byte
-	for _, n := range []int{1, 10, 125, 126, 1000, 65535, 65536, 200_000} {
+	for _, n := range []int{1, 10, 125, 126, 1000, 65535, 65536, 100_000} {
 		payloads = append(payloads, bytes.Repeat([]byte("abc"), n)[:n], randomBytes(n, uint64(n)))
 	}
 	payloads = append(payloads, jsonMessages(4, 1024, 1)...)
-	for _, level := range []int{0, 1, 6, 9} {
+	for _, level := range []int{0, 1, 9} {
 		for _, pl := range payloads {
 			z := stdDeflate(t, level, pl)
 			for _, in := range [][]byte{zf(OpBinary, true, true, z), splitFragments(OpBinary, z, 4)} {
@@ -179,7 +179,7 @@ func TestInflateContextTakeover(t *testing.T) {
 // 2^client_max_window_bits (512 B at least), is held only with context
 // takeover, and goes when the decoder stops.
 func TestWindowBounded(t *testing.T) {
-	msgs := jsonMessages(40, 3000, 3)
+	msgs := jsonMessages(20, 3000, 3)
 	for _, bits := range []uint8{8, 9, 10, 12, 15} {
 		p := Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: bits}
 		var d Decoder

@@ -63,7 +63,7 @@ func negotiateCases() []negotiateCase {
 			ctw: "permessage-deflate; server_no_context_takeover" + smwb + "8; client_max_window_bits=10"},
 		{name: "client window with client no context takeover is not answered",
 			headers: []string{"permessage-deflate; client_no_context_takeover; client_max_window_bits=9"},
-			nct: respBoth, ct: "permessage-deflate; client_no_context_takeover", ctw: "="},
+			nct:     respBoth, ct: "permessage-deflate; client_no_context_takeover", ctw: "="},
 
 		// Syntax variants that are fine.
 		{name: "quoted value", headers: []string{`permessage-deflate; server_max_window_bits="10"`},
