@@ -6,6 +6,8 @@ import (
 	"io"
 	"runtime"
 	"testing"
+
+	kflate "github.com/klauspost/compress/flate"
 )
 
 // 1 KiB of JSON, compressed on its own: about 3x at level 1.
@@ -130,7 +132,8 @@ func BenchmarkNegotiate(b *testing.B) {
 // BenchmarkRatioJSON: bytes on the wire per message for a stream of 1 KiB
 // JSON messages of the same shape: each compressed on its own (what wsedge
 // sends) against one compressor kept across messages (context takeover,
-// what a server keeping a writer per connection could send).
+// what a server keeping a writer per connection could send) and against a
+// bounded middle way (the last 4 KiB sent as dictionary).
 func BenchmarkRatioJSON(b *testing.B) {
 	msgs := jsonMessages(1000, 1024, 78)
 	raw := 0
@@ -148,6 +151,28 @@ func BenchmarkRatioJSON(b *testing.B) {
 				total = 0
 				for _, m := range msgs {
 					total += len(appendDeflate(nil, m, level, 15))
+				}
+			}
+			report(b, total)
+		})
+		b.Run("last-4KiB-as-dictionary-level"+string(rune('0'+level)), func(b *testing.B) {
+			// Bounded context takeover: each message compressed with the
+			// connection's last 4 KiB as preset dictionary (4 KiB kept per
+			// connection, and no frame shared between connections).
+			var out appender
+			w, _ := kflate.NewWriter(&out, level)
+			var total int
+			for b.Loop() {
+				total = 0
+				var hist []byte
+				for _, m := range msgs {
+					out.b = out.b[:0]
+					w.ResetDict(&out, hist)
+					_, _ = w.Write(m)
+					_ = w.Flush()
+					total += len(out.b) - 4
+					hist = append(hist, m...)
+					hist = hist[max(0, len(hist)-4096):]
 				}
 			}
 			report(b, total)
