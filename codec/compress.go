@@ -54,7 +54,6 @@ var (
 func getCompressor(level int, bits uint8) *compressor {
 	var pool *sync.Pool
 	if bits < 15 {
-		bits = max(bits, 8)
 		pool = &windowPools[bits-8]
 	} else {
 		pool = &levelPools[level]
@@ -78,7 +77,7 @@ func getCompressor(level int, bits uint8) *compressor {
 func putCompressor(c *compressor, level int, bits uint8) {
 	c.out.b = nil
 	if bits < 15 {
-		windowPools[max(bits, 8)-8].Put(c)
+		windowPools[bits-8].Put(c)
 	} else {
 		levelPools[level].Put(c)
 	}
@@ -90,6 +89,7 @@ func appendDeflate(dst, payload []byte, level int, bits uint8) []byte {
 	if level < 1 || level > 9 {
 		level = DefaultCompressionLevel
 	}
+	bits = windowBits(bits)
 	c := getCompressor(level, bits)
 	c.out.b = dst
 	c.fw.Reset(&c.out)
@@ -137,6 +137,20 @@ func appendCompressedFrame(dst []byte, op OpCode, payload []byte, level int, bit
 // plain frame then. It ignores MinSize (the caller decides).
 func AppendCompressed(dst []byte, op OpCode, payload []byte, level int) ([]byte, bool) {
 	return appendCompressedFrame(dst, op, payload, level, 15, false, [4]byte{}, true)
+}
+
+// AppendShared is the shareable frame of a broadcast under this
+// configuration: AppendCompressed at Level, or false (dst unchanged) when the
+// payload is shorter than MinSize or does not shrink, in which case every
+// connection gets the plain frame. It is computed once per message and
+// queued by reference to every connection p with p.Shares(len(payload));
+// the others (a server window under 15 bits and a longer payload) need
+// AppendMessage, and connections without the extension the plain frame.
+func (c *Deflate) AppendShared(dst []byte, op OpCode, payload []byte) ([]byte, bool) {
+	if c.Mode == ModeOff || len(payload) < c.MinSize {
+		return dst, false
+	}
+	return AppendCompressed(dst, op, payload, c.level())
 }
 
 // AppendMessage appends the final frame a connection with parameters p

@@ -195,3 +195,38 @@ func TestInflateNoAlloc(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendShared(t *testing.T) {
+	pl := jsonMessages(1, 600, 26)[0]
+	c := &Deflate{Mode: ModeNoContextTakeover, Level: 6, MinSize: 600}
+	got, ok := c.AppendShared(nil, OpText, pl)
+	want, _ := AppendCompressed(nil, OpText, pl, 6)
+	if !ok || !bytes.Equal(got, want) {
+		t.Fatal("AppendShared differs from AppendCompressed at the configured level")
+	}
+	c.MinSize = len(pl) + 1
+	if out, ok := c.AppendShared([]byte{7}, OpText, pl); ok || len(out) != 1 {
+		t.Fatal("a payload under MinSize was compressed")
+	}
+	if _, ok := deflateOff.AppendShared(nil, OpText, pl); ok {
+		t.Fatal("compressed with compression off")
+	}
+}
+
+// TestHandMadeParams: window bits left at 0 in a Params built by hand
+// mean 15, never a tiny window.
+func TestHandMadeParams(t *testing.T) {
+	p := Params{ServerMaxWindowBits: 15} // ClientMaxWindowBits 0
+	a, b := randomBytes(2000, 27), randomBytes(100, 28)
+	zs := stdDeflateStream(t, 6, a, append(bytes.Clone(b), a...)) // refers 2100 bytes back
+	in := cat(zf(OpBinary, true, true, zs[0]), zf(OpBinary, true, true, zs[1]))
+	if o := feedSplitP(t, server, p, in, func(n int) int { return n }); o.err != nil || len(o.events) != 2 {
+		t.Fatalf("decoder: %v", o)
+	}
+	pl := bytes.Repeat(append(bytes.Clone(a), b...), 3)
+	got, _ := deflateCT.AppendClientMessage(nil, p, OpBinary, testMask, pl)
+	full, _ := deflateCT.AppendClientMessage(nil, pCT, OpBinary, testMask, pl)
+	if !bytes.Equal(got, full) {
+		t.Fatal("client encoder used a small window for ClientMaxWindowBits 0")
+	}
+}

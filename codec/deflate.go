@@ -144,7 +144,20 @@ func (p Params) Enabled() bool { return p.ServerMaxWindowBits != 0 }
 // window (no back-reference in it can then reach farther). Connections for
 // which it is false get a frame of their own from Deflate.AppendMessage.
 func (p Params) Shares(n int) bool {
-	return p.Enabled() && (p.ServerMaxWindowBits >= 15 || n <= 1<<p.ServerMaxWindowBits)
+	bits := windowBits(p.ServerMaxWindowBits)
+	return p.Enabled() && (bits == 15 || n <= 1<<bits)
+}
+
+// windowBits reads a window size of Params: 0 (a Params made by hand)
+// means the default 15; values are kept within 8..15.
+func windowBits(b uint8) uint8 {
+	switch {
+	case b == 0 || b > 15:
+		return 15
+	case b < 8:
+		return 8
+	}
+	return b
 }
 
 func (p Params) String() string {

@@ -80,7 +80,7 @@ func (d *Decoder) SetDeflate(p Params) {
 	if noCtx {
 		d.ext |= extPeerNoCtx
 	}
-	d.wbits = bits
+	d.wbits = windowBits(bits)
 }
 
 // WindowBytes is the memory the decoder keeps between messages for the
@@ -125,6 +125,7 @@ func (d *Decoder) inflateMessage(op OpCode, src []byte, asm *bytebufferpool.Byte
 	out := d.pool().Get()
 	inf := inflaters.Get().(*inflater)
 	code, reason := d.inflate(inf, in.B, op == OpText, out)
+	inf.br.Reset(nil) // hold no reference to the pooled input
 	inflaters.Put(inf)
 	d.pool().Put(in)
 	if code != 0 {
