@@ -198,7 +198,7 @@ func TestInflateNoAlloc(t *testing.T) {
 
 func TestAppendShared(t *testing.T) {
 	pl := jsonMessages(1, 600, 26)[0]
-	c := &Deflate{Mode: ModeNoContextTakeover, Level: 6, MinSize: 600}
+	c := &Deflate{Mode: ModeNoContextTakeover, Level: 6, MinSize: len(pl)}
 	got, ok := c.AppendShared(nil, OpText, pl)
 	want, _ := AppendCompressed(nil, OpText, pl, 6)
 	if !ok || !bytes.Equal(got, want) {
