@@ -23,9 +23,11 @@ func BenchmarkCompress1KiBJSON(b *testing.B) {
 		b.SetBytes(int64(len(pl)))
 		b.ReportAllocs()
 		n := 0
+		cpu := processCPU()
 		for b.Loop() {
 			n = f()
 		}
+		reportCPU(b, cpu)
 		b.ReportMetric(float64(len(pl))/float64(n), "ratio")
 	}
 	for _, level := range []int{1, 6} {
@@ -76,12 +78,14 @@ func BenchmarkInflate1KiBJSON(b *testing.B) {
 			buf := make([]byte, len(m.in))
 			b.SetBytes(int64(len(pl)))
 			b.ReportAllocs()
+			cpu := processCPU()
 			for b.Loop() {
 				copy(buf, m.in) // Feed unmasks in place
 				if n, err := d.Feed(buf, &h); err != nil || n != len(buf) {
 					b.Fatal(n, err)
 				}
 			}
+			reportCPU(b, cpu)
 		})
 	}
 	b.Run("stdlib", func(b *testing.B) {
@@ -91,6 +95,8 @@ func BenchmarkInflate1KiBJSON(b *testing.B) {
 		in := append(bytes.Clone(z), deflateEnd...)
 		b.SetBytes(int64(len(pl)))
 		b.ReportAllocs()
+		cpu := processCPU()
+		defer reportCPU(b, cpu)
 		for b.Loop() {
 			src.Reset(in)
 			_ = r.(stdflate.Resetter).Reset(&src, nil)
