@@ -30,7 +30,7 @@ func BenchmarkCompress1KiBJSON(b *testing.B) {
 		reportCPU(b, cpu)
 		b.ReportMetric(float64(len(pl))/float64(n), "ratio")
 	}
-	for _, level := range []int{1, 6} {
+	for _, level := range []int{1, 6, 9} {
 		c := &Deflate{Mode: ModeNoContextTakeover, Level: level}
 		b.Run("wsedge-level"+string(rune('0'+level)), func(b *testing.B) {
 			run(b, func() int { out, _ := c.AppendMessage(dst[:0], pNCT, OpText, pl); return len(out) })

@@ -13,7 +13,7 @@ import (
 // inflated when its last frame has arrived (klauspost's decompressor pulls
 // its input and cannot pause at the end of a fragment, so the compressed
 // fragments are assembled first, like any fragmented message). The
-// decompressor (~45 KiB with its 32 KiB history) and the output buffer are
+// decompressor (40 KiB with its 32 KiB history) and the output buffer are
 // pooled and taken for that one step. -max-message-size is checked on the
 // inflated bytes as they come out: the decompressor is asked for at most
 // limit+1 bytes, so a bomb costs at most that plus the decompressor's own
