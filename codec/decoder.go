@@ -14,7 +14,9 @@ type Config struct {
 	// MaxMessageSize is the inclusive limit on an assembled data message
 	// (the sum of its fragments); 0 means unlimited. A frame whose header
 	// shows the limit would be passed is refused with CloseTooBig before
-	// its payload arrives.
+	// its payload arrives. For a compressed message it applies to the
+	// inflated size, checked while inflating; its compressed bytes may pass
+	// it by deflate's worst-case growth (limit/8 + 64 bytes).
 	MaxMessageSize int64
 
 	// Client selects the side: false (server) requires every incoming frame
@@ -43,22 +45,32 @@ type Handler interface {
 
 // Decoder is one connection's incremental frame decoder. Its zero value
 // (after Init) holds no buffer; it holds one only while a fragmented message
-// is being assembled. It is not safe for concurrent use.
+// is being assembled, and, with permessage-deflate and a peer that uses
+// context takeover, the peer's recent bytes (see SetDeflate). It is not safe
+// for concurrent use.
 type Decoder struct {
 	cfg *Config
 	// asm assembles a fragmented message; nil unless one is in progress.
 	asm *bytebufferpool.ByteBuffer
+	// win is the peer's LZ77 window (context takeover only), nil until
+	// the first compressed message.
+	win *window
 	// need is the size of the unfinished frame at the start of the
 	// unconsumed tail, header included, once its header has arrived.
-	need int
+	// Frames are refused past 2 GiB (no event loop buffers one), so 32
+	// bits hold it and the decoder stays 40 bytes.
+	need int32
 	// done counts payload bytes of that unfinished frame already unmasked
 	// in place (and UTF-8 checked): the caller presents them again.
-	done int
+	done int32
 	// text validates the current text message across frames and prefixes.
 	text UTF8
 	// msg is the opcode of the fragmented message in progress, or 0.
 	msg     OpCode
 	stopped bool
+	// ext holds the ext* flags of permessage-deflate; wbits the peer's
+	// window bits.
+	ext, wbits uint8
 }
 
 // Init prepares d to decode with cfg (nil: server side, no size limit).
@@ -78,7 +90,7 @@ func (d *Decoder) Reset() {
 // tail, the current unfinished frame occupies in total; 0 when there is no
 // unfinished frame or its length has not arrived yet. A caller can size a
 // buffer for a big frame with it.
-func (d *Decoder) Need() int { return d.need }
+func (d *Decoder) Need() int { return int(d.need) }
 
 // InMessage reports whether a fragmented message has started and not ended
 // (its assembly buffer is held): a read deadline should be running.
@@ -116,7 +128,8 @@ func (d *Decoder) Feed(buf []byte, h Handler) (consumed int, err error) {
 // depend on how it was split between Feeds.
 func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 	b0 := b[0]
-	if b0&bitsRSV != 0 {
+	rsv1 := b0&bitRSV1 != 0
+	if b0&bitsRSV23 != 0 || (rsv1 && d.ext&extOn == 0) {
 		return d.fail(CloseProtocolError, "reserved bits set without an extension")
 	}
 	fin := b0&bitFin != 0
@@ -126,6 +139,9 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 		if d.msg == 0 {
 			return d.fail(CloseProtocolError, "continuation frame without a message to continue")
 		}
+		if rsv1 {
+			return d.fail(CloseProtocolError, "RSV1 set on a continuation frame")
+		}
 	case OpText, OpBinary:
 		if d.msg != 0 {
 			return d.fail(CloseProtocolError, "new data frame inside a fragmented message")
@@ -134,9 +150,14 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 		if !fin {
 			return d.fail(CloseProtocolError, "fragmented control frame")
 		}
+		if rsv1 {
+			return d.fail(CloseProtocolError, "RSV1 set on a control frame")
+		}
 	default:
 		return d.fail(CloseProtocolError, "reserved opcode")
 	}
+	// A compressed message: RSV1 on its first frame, remembered for the rest.
+	compressed := rsv1 || (op == OpContinuation && d.ext&extMsgCompress != 0)
 	if len(b) < 2 {
 		return 0, nil
 	}
@@ -181,16 +202,20 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 	if !op.IsControl() {
 		// n <= 2^63-1 here, so the sum cannot wrap.
 		total := n + uint64(d.assembled())
-		if limit := d.limit(); limit > 0 && total > uint64(limit) {
+		limit := d.limit()
+		if compressed && limit > 0 {
+			limit = wireLimit(limit)
+		}
+		if limit > 0 && total > uint64(limit) {
 			return d.fail(CloseTooBig, "message too big")
 		}
-		if n > uint64(math.MaxInt-hl) {
+		if n > uint64(math.MaxInt32-hl) {
 			return d.fail(CloseTooBig, "frame too big to buffer")
 		}
 	}
 	size := hl + int(n)
 	if len(b) < hl {
-		d.need = size
+		d.need = int32(size)
 		return 0, nil
 	}
 
@@ -203,14 +228,14 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 	if complete {
 		p = p[:n]
 	}
-	if d.done > len(p) {
+	if int(d.done) > len(p) {
 		d.stop()
 		return 0, ErrTailChanged
 	}
 
 	if op.IsControl() {
 		if !complete {
-			d.need = size // at most 131 bytes: wait for all of it
+			d.need = int32(size) // at most 131 bytes: wait for all of it
 			return 0, nil
 		}
 		return d.control(op, p, masked, key, size, h)
@@ -218,17 +243,18 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 
 	// Data frame: unmask and check whatever part of the payload is new,
 	// complete or not, so bad text is refused before the rest arrives.
-	text := op == OpText || (op == OpContinuation && d.msg == OpText)
+	// Compressed text is checked as it is inflated.
+	text := !compressed && (op == OpText || (op == OpContinuation && d.msg == OpText))
 	q := p[d.done:]
 	if masked {
-		maskBytes(key, d.done, q)
+		maskBytes(key, int(d.done), q)
 	}
-	d.done = len(p)
+	d.done = int32(len(p))
 	if text && !d.text.Write(q) {
 		return d.fail(CloseInvalidPayload, "invalid UTF-8 in a text message")
 	}
 	if !complete {
-		d.need = size
+		d.need = int32(size)
 		return 0, nil
 	}
 	d.done = 0
@@ -237,11 +263,16 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 		return d.fail(CloseInvalidPayload, "text message ends inside a UTF-8 character")
 	}
 	switch {
+	case op != OpContinuation && fin && compressed: // a whole compressed message
+		return d.inflateMessage(op, p, nil, size, h)
 	case op != OpContinuation && fin: // a whole message: deliver in place
 		d.text.Reset()
 		return size, h.OnMessage(op, p)
 	case op != OpContinuation: // first fragment
 		d.msg = op
+		if compressed {
+			d.ext |= extMsgCompress
+		}
 		d.asm = d.pool().Get()
 		d.asm.B = append(d.asm.B, p...)
 		return size, nil
@@ -253,6 +284,10 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 	asm, mop := d.asm, d.msg
 	asm.B = append(asm.B, p...)
 	d.asm, d.msg = nil, 0
+	if compressed {
+		d.ext &^= extMsgCompress
+		return d.inflateMessage(mop, asm.B, asm, size, h)
+	}
 	d.text.Reset()
 	err := h.OnMessage(mop, asm.B)
 	d.pool().Put(asm)
@@ -292,11 +327,14 @@ func (d *Decoder) fail(code CloseCode, reason string) (int, error) {
 	return 0, protocolError(code, reason)
 }
 
-// stop ends decoding for good and gives the assembly buffer back at once.
+// stop ends decoding for good and gives the assembly buffer and the
+// window back at once.
 func (d *Decoder) stop() {
 	d.release()
 	d.stopped = true
 	d.need, d.done, d.msg = 0, 0, 0
+	d.win = nil
+	d.ext &^= extMsgCompress
 	d.text.Reset()
 }
 

@@ -16,4 +16,12 @@
 // All protocol checks (reserved bits and opcodes, masking direction, control
 // frame rules, fragmentation order, close codes, UTF-8, message size) end in
 // an *Error carrying the close code the connection must be closed with.
+//
+// permessage-deflate (RFC 7692) is part of the same layer: Deflate.Negotiate
+// reads the handshake's offers, Decoder.SetDeflate lets a connection's
+// decoder accept RSV1 and inflate (within the message size limit, checked
+// while inflating), and Deflate.AppendMessage / AppendShared frame
+// compressed messages. Compressors and decompressors are pooled and held for
+// one message; a connection keeps at most its peer's LZ77 window, and only
+// when the peer uses context takeover. See docs/compression.md.
 package codec

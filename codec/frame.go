@@ -7,9 +7,10 @@ import (
 
 // Frame header bits (RFC 6455 section 5.2).
 const (
-	bitFin  = 0x80
-	bitsRSV = 0x70
-	bitMask = 0x80
+	bitFin    = 0x80
+	bitRSV1   = 0x40 // "compressed" with permessage-deflate (RFC 7692)
+	bitsRSV23 = 0x30
+	bitMask   = 0x80
 
 	maxControlPayload = 125
 	maxCloseReason    = maxControlPayload - 2

@@ -72,8 +72,15 @@ func sameOutcome(a, b outcome) bool {
 // in front of the next piece. It checks Feed's contract on every call.
 func feedSplit(tb testing.TB, cfg *Config, input []byte, next func(remaining int) int) outcome {
 	tb.Helper()
+	return feedSplitP(tb, cfg, Params{}, input, next)
+}
+
+// feedSplitP is feedSplit on a connection that negotiated p.
+func feedSplitP(tb testing.TB, cfg *Config, p Params, input []byte, next func(remaining int) int) outcome {
+	tb.Helper()
 	var d Decoder
 	d.Init(cfg)
+	d.SetDeflate(p)
 	defer d.Reset()
 	r := &recorder{}
 	var tail []byte
