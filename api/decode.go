@@ -159,7 +159,10 @@ func (r *request) decode(m method, body []byte) *failure {
 		i++
 	} else {
 		for {
-			if i >= len(body) || body[i] != '"' {
+			if i >= len(body) {
+				return invalidJSON("unexpected end of the body")
+			}
+			if body[i] != '"' {
 				return invalidJSON("expected a field name at byte " + strconv.Itoa(i))
 			}
 			ke, kesc, err := scanString(body, i)
@@ -191,6 +194,9 @@ func (r *request) decode(m method, body []byte) *failure {
 			if i < len(body) && body[i] == '}' {
 				i++
 				break
+			}
+			if i >= len(body) {
+				return invalidJSON("unexpected end of the body")
 			}
 			return invalidJSON("expected ',' or '}' at byte " + strconv.Itoa(i))
 		}

@@ -146,6 +146,9 @@ func scanNumber(p []byte, i int) (int, string) {
 	switch {
 	case i < len(p) && p[i] == '0':
 		i++
+		if i < len(p) && p[i] >= '0' && p[i] <= '9' {
+			return i, "invalid number (leading zero)" + at(start)
+		}
 	case i < len(p) && p[i] >= '1' && p[i] <= '9':
 		i = digits(p, i)
 	default:
