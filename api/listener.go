@@ -21,7 +21,7 @@ type ListenConfig struct {
 	// ReloadTLS re-reads them.
 	TLSCert, TLSKey string
 	// MaxConns bounds open connections (-api-max-conns); past it new ones
-	// wait in the kernel's accept queue. 0 = DefaultMaxConns.
+	// wait in the kernel's accept queue. 0 = no cap.
 	MaxConns int
 }
 
@@ -29,7 +29,6 @@ type ListenConfig struct {
 // pools' (Go's http.Transport: 90s) so a backend's keep-alive connection is
 // closed by the backend, not under a request it is sending.
 const (
-	DefaultMaxConns      = 1024
 	readHeaderTimeout    = 10 * time.Second
 	readTimeout          = 30 * time.Second // whole request, body included
 	idleTimeout          = 2 * time.Minute
@@ -49,7 +48,7 @@ type Listener struct {
 // to start without c.Key (ErrNoKey): unlike the admin mount, this listener
 // is meant for the network. A bind or certificate error is returned.
 //
-// Bounds: at most MaxConns connections; a request head of 16 KiB; a body
+// Bounds: at most MaxConns connections (when set); a request head of 16 KiB; a body
 // of c.MaxBody; with TLS, HTTP/2 is offered with 32 requests in flight
 // per connection. So at most MaxConns x 32 bodies are read at once, and
 // only from callers that sent the key (bodies are read after it).
@@ -80,11 +79,10 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api listener: %w", err)
 	}
-	maxConns := lc.MaxConns
-	if maxConns <= 0 {
-		maxConns = DefaultMaxConns
+	l.ln = ln
+	if lc.MaxConns > 0 {
+		l.ln = &limitListener{Listener: ln, slots: make(chan struct{}, lc.MaxConns), closed: make(chan struct{})}
 	}
-	l.ln = &limitListener{Listener: ln, slots: make(chan struct{}, maxConns), closed: make(chan struct{})}
 	log := h.log
 	l.srv = &http.Server{
 		Handler:           h,

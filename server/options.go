@@ -60,6 +60,16 @@ type Options struct {
 	MaxHeaderBytes int
 	// MaxChannels bounds the channels one connection may subscribe to.
 	MaxChannels int
+
+	// The server API listener (docs/api.md; checked in options_api.go).
+	APIAddr     string        // "" = no API listener
+	APIKey      string        // never logged; also from APIKeyFile or WSEDGE_API_KEY
+	APIKeyFile  string        // file holding the key (a trailing newline is dropped)
+	APIMaxBody  int64         // bytes of a request body; past it 413
+	APIMaxConns int           // open API connections; past it new ones wait
+	APITimeout  time.Duration // one API call; past it 503 UNAVAILABLE
+	APITLSCert  string        // serve the API over HTTPS with this chain (PEM)
+	APITLSKey   string
 	// CloseTimeout bounds how long a connection the server closes may take
 	// to answer: the peer's close frame after an idle close, its FIN after
 	// a refusal or a protocol failure.
@@ -91,6 +101,9 @@ func Defaults() Options {
 		CloseTimeout:     2 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "json",
+		APIMaxBody:       1 << 20,
+		APIMaxConns:      1024,
+		APITimeout:       5 * time.Second,
 	}
 }
 
@@ -142,6 +155,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MsgRate > 0 && o.MsgBurst == 0 {
 		return errors.New("-msg-burst must be at least 1 when -msg-rate is on")
+	}
+	if err := o.ValidateAPI(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -76,6 +76,9 @@ func parseConfig(args []string, env func(string) (string, bool)) (server.Options
 		fromEnv[op.name] = name
 	}
 
+	if err := readAPIKeyFile(&o); err != nil {
+		return o, blameEnv(err, fromEnv)
+	}
 	if err := o.Validate(); err != nil {
 		return o, blameEnv(err, fromEnv)
 	}

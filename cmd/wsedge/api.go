@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/wsedge/wsedge/admin"
+	"github.com/wsedge/wsedge/api"
+	"github.com/wsedge/wsedge/server"
+)
+
+// apiKeyValue is the API key flag: set like a string, shown as
+// "<redacted>" in -h and the startup log.
+type apiKeyValue struct{ p *string }
+
+func (v apiKeyValue) String() string {
+	if *v.p == "" {
+		return ""
+	}
+	return "<redacted>"
+}
+func (v apiKeyValue) Set(s string) error                         { *v.p = s; return nil }
+func (v apiKeyValue) encode(enc zapcore.ObjectEncoder, k string) { enc.AddString(k, v.String()) }
+
+// readAPIKeyFile fills -api-key from -api-key-file, without the trailing
+// newline editors and echo add.
+func readAPIKeyFile(o *server.Options) error {
+	if o.APIKeyFile == "" {
+		return nil
+	}
+	if o.APIKey != "" {
+		return errors.New("-api-key-file: give it or -api-key (WSEDGE_API_KEY), not both")
+	}
+	b, err := os.ReadFile(o.APIKeyFile)
+	if err != nil {
+		return fmt.Errorf("-api-key-file: %w", err)
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	if len(b) == 0 {
+		return fmt.Errorf("-api-key-file: %s is empty", o.APIKeyFile)
+	}
+	o.APIKey = string(b)
+	return nil
+}
+
+// errAPINotWired: the server does not implement api.Node yet (the API
+// package landed before its integration into the server).
+var errAPINotWired = errors.New("this build's server does not implement the server API yet (api.Node)")
+
+// startAPI serves the server API of srv on -api-addr. srv provides the
+// calls by implementing api.Node, and its channel rule when it has a
+// ValidChannel(string) bool method.
+func startAPI(srv any, o *server.Options, log *zap.Logger) (*api.Listener, error) {
+	node, ok := srv.(api.Node)
+	if !ok {
+		return nil, errAPINotWired
+	}
+	c := api.Config{Key: o.APIKey, MaxBody: o.APIMaxBody, Timeout: o.APITimeout, Log: log.Named("api")}
+	if v, ok := srv.(interface{ ValidChannel(string) bool }); ok {
+		c.ValidChannel = v.ValidChannel
+	}
+	if len(o.APIKey) < 16 {
+		log.Warn("the API key is shorter than 16 bytes: use a random one (openssl rand -hex 32)")
+	}
+	return api.Serve(node, c, api.ListenConfig{
+		Addr: o.APIAddr, TLSCert: o.APITLSCert, TLSKey: o.APITLSKey, MaxConns: o.APIMaxConns,
+	})
+}
+
+// withAPI makes SIGHUP reload the API listener's certificate too.
+type withAPI struct {
+	node
+	api     *api.Listener
+	nodeTLS bool // -tls-cert is set
+}
+
+func (n withAPI) ReloadTLS() error {
+	var errs []error
+	if n.nodeTLS {
+		errs = append(errs, n.node.ReloadTLS())
+	}
+	errs = append(errs, n.api.ReloadTLS())
+	return errors.Join(errs...)
+}
+
+// stopAPI stops the API listener at exit, letting calls in flight finish
+// within adminStopTimeout.
+func stopAPI(l *api.Listener, log *zap.Logger) {
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
+	defer cancel()
+	if err := l.Stop(ctx); err != nil {
+		log.Warn("api listener stop", zap.Error(err))
+	}
+}
+
+// adminAPI mounts the server API, keyless, on the admin listener for its
+// web page when srv implements it (the admin listener is the operator's:
+// loopback by default).
+func adminAPI(srv any, o *server.Options, log *zap.Logger) []admin.Option {
+	node, ok := srv.(api.Node)
+	if !ok {
+		return nil // the page shows "not available on this node"
+	}
+	c := api.Config{Keyless: true, MaxBody: o.APIMaxBody, Timeout: o.APITimeout, Log: log.Named("admin-api")}
+	if v, ok := srv.(interface{ ValidChannel(string) bool }); ok {
+		c.ValidChannel = v.ValidChannel
+	}
+	h, err := api.NewHandler(node, c)
+	if err != nil { // only a negative limit, refused by Validate before
+		log.Error("admin listener: server API not mounted", zap.Error(err))
+		return nil
+	}
+	return []admin.Option{admin.WithAPI(h)}
+}
