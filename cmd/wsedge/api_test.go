@@ -14,7 +14,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/wsedge/wsedge/admin"
 	"github.com/wsedge/wsedge/api"
+	"github.com/wsedge/wsedge/metrics"
 	"github.com/wsedge/wsedge/server"
 )
 
@@ -145,5 +147,38 @@ func TestBinaryAPINotWiredYet(t *testing.T) {
 	code, _, errOut := runBinary(t, []string{"WSEDGE_API_KEY=k"}, "-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errOut, "cannot start the API listener") || !strings.Contains(errOut, "does not implement the server API yet") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+type okHealth struct{}
+
+func (okHealth) Health() (int, []byte) { return 200, []byte(`{"status":"ok"}`) }
+
+// The admin page's calls reach the keyless mount on the admin listener.
+func TestAdminAPIMount(t *testing.T) {
+	o := server.Defaults()
+	srv := &apiServer{got: make(chan string, 1)}
+	adm, err := admin.Serve("127.0.0.1:0", admin.Handler(okHealth{}, metrics.New(), adminAPI(srv, &o, zap.NewNop())...), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Stop(context.Background())
+	post := func(ct string) int {
+		req, _ := http.NewRequest("POST", "http://"+adm.Addr().String()+"/api/publish", strings.NewReader(`{"channel":"ok:a","data":1}`))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := post("application/json"); code != 200 || <-srv.got != "ok:a 1" {
+		t.Fatalf("admin page publish: %d", code)
+	}
+	if code := post("text/plain"); code != 415 {
+		t.Fatalf("text/plain: %d", code)
 	}
 }
