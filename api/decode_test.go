@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -306,4 +307,37 @@ func TestAppendString(t *testing.T) {
 			t.Errorf("%q: U+2028 not escaped", s)
 		}
 	}
+}
+
+// FuzzPattern checks Match against regexp on ASCII names and patterns.
+func FuzzPattern(f *testing.F) {
+	for _, s := range [][2]string{{"chat:*", "chat:1"}, {"*#42", "dm#42"}, {"room-??", "room-1"}, {"*a*b*c", "xaybzc"}, {"", "x"}, {"**?", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, p, name string) {
+		for _, s := range []string{p, name} {
+			for i := 0; i < len(s); i++ {
+				if s[i] >= utf8.RuneSelf || s[i] == '\n' {
+					return
+				}
+			}
+		}
+		var re strings.Builder
+		re.WriteString(`^`)
+		for _, c := range p {
+			switch c {
+			case '*':
+				re.WriteString(`.*`)
+			case '?':
+				re.WriteString(`.`)
+			default:
+				re.WriteString(regexp.QuoteMeta(string(c)))
+			}
+		}
+		re.WriteString(`$`)
+		want := p == "" || regexp.MustCompile(re.String()).MatchString(name)
+		if got := Pattern(p).Match(name); got != want {
+			t.Fatalf("%q matches %q: %v, regexp says %v", p, name, got, want)
+		}
+	})
 }
