@@ -3,24 +3,19 @@ package api
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/testcert"
 )
 
 func TestServeRefuses(t *testing.T) {
@@ -196,45 +191,9 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
-// writeCert writes a self-signed certificate for 127.0.0.1 named cn.
-func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, pool1 := writeCert(t, dir, "first")
+	certFile, keyFile, pool1 := testcert.Write(t, dir, 1)
 	f := &fakeNode{}
 	l, err := Serve(f, Config{Key: testKey}, ListenConfig{Addr: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile})
 	if err != nil {
@@ -245,7 +204,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal("TLS() false")
 	}
 	url := "https://" + l.Addr().String() + "/api/info"
-	served := func(pool *x509.CertPool) (string, int) {
+	served := func(pool *x509.CertPool) (int64, int) {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
 		defer tr.CloseIdleConnections()
 		req, _ := http.NewRequest("POST", url, strings.NewReader(`{}`))
@@ -258,25 +217,25 @@ func TestTLS(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("status %d", res.StatusCode)
 		}
-		return res.TLS.PeerCertificates[0].Subject.CommonName, res.ProtoMajor
+		return res.TLS.PeerCertificates[0].SerialNumber.Int64(), res.ProtoMajor
 	}
-	if cn, proto := served(pool1); cn != "first" || proto != 2 {
-		t.Fatalf("served %q over HTTP/%d, want first over HTTP/2", cn, proto)
+	if serial, proto := served(pool1); serial != 1 || proto != 2 {
+		t.Fatalf("served certificate %d over HTTP/%d, want 1 over HTTP/2", serial, proto)
 	}
 	// A broken file keeps the old certificate.
 	os.WriteFile(certFile, []byte("garbage"), 0o600)
 	if err := l.ReloadTLS(); err == nil {
 		t.Fatal("reload of a garbage certificate succeeded")
 	}
-	if cn, _ := served(pool1); cn != "first" {
-		t.Fatalf("after a failed reload: %q", cn)
+	if serial, _ := served(pool1); serial != 1 {
+		t.Fatalf("after a failed reload: certificate %d", serial)
 	}
-	_, _, pool2 := writeCert(t, dir, "second")
+	_, _, pool2 := testcert.Write(t, dir, 2)
 	if err := l.ReloadTLS(); err != nil {
 		t.Fatal(err)
 	}
-	if cn, _ := served(pool2); cn != "second" {
-		t.Fatalf("after reload: %q", cn)
+	if serial, _ := served(pool2); serial != 2 {
+		t.Fatalf("after reload: certificate %d", serial)
 	}
 	// Plain HTTP on the TLS port is not served.
 	if res, err := client.Post("http://"+l.Addr().String()+"/api/info", "application/json", nil); err == nil {

@@ -2,20 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/wsedge/wsedge/admin"
 	"github.com/wsedge/wsedge/api"
+	"github.com/wsedge/wsedge/internal/testcert"
 	"github.com/wsedge/wsedge/metrics"
 	"github.com/wsedge/wsedge/server"
 )
@@ -180,5 +186,66 @@ func TestAdminAPIMount(t *testing.T) {
 	}
 	if code := post("text/plain"); code != 415 {
 		t.Fatalf("text/plain: %d", code)
+	}
+}
+
+// SIGHUP re-reads the API listener's certificate, also when the main
+// listener has no TLS.
+func TestSIGHUPReloadsAPICert(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool1 := testcert.Write(t, dir, 1)
+	o := server.Defaults()
+	o.APIAddr, o.APIKey, o.APITLSCert, o.APITLSKey = "127.0.0.1:0", "hup-key-0123456789abcdef", certFile, keyFile
+	l, err := startAPI(&apiServer{}, &o, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopAPI(l, zap.NewNop())
+	serial := func(pool *x509.CertPool) int64 {
+		c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	if s := serial(pool1); s != 1 {
+		t.Fatalf("serial %d", s)
+	}
+	_, _, pool2 := testcert.Write(t, dir, 2)
+	core, logs := observer.New(zap.InfoLevel)
+	f := &fakeNode{release: make(chan struct{})}
+	close(f.release)
+	sigs := make(chan os.Signal, 2)
+	sigs <- syscall.SIGHUP
+	sigs <- syscall.SIGTERM
+	if code := serve(withAPI{node: f, api: l, nodeTLS: o.TLSCert != ""}, &o, zap.New(core), sigs); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if f.reloads.Load() != 0 {
+		t.Error("the node's TLS was reloaded although it has none")
+	}
+	if logs.FilterMessage("SIGHUP: TLS certificate reloaded").Len() != 1 {
+		t.Errorf("log: %v", logs.All())
+	}
+	if s := serial(pool2); s != 2 {
+		t.Fatalf("after SIGHUP: serial %d", s)
+	}
+}
+
+func TestShortKeyWarning(t *testing.T) {
+	o := server.Defaults()
+	o.APIAddr, o.APIKey = "127.0.0.1:0", "short"
+	core, logs := observer.New(zap.WarnLevel)
+	l, err := startAPI(&apiServer{}, &o, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopAPI(l, zap.NewNop())
+	if logs.FilterMessageSnippet("shorter than 16 bytes").Len() != 1 {
+		t.Fatalf("no warning: %v", logs.All())
+	}
+	if strings.Contains(fmt.Sprint(logs.All()), "short\"") {
+		t.Fatal("the key is in the log")
 	}
 }
