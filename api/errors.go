@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -129,11 +128,6 @@ func nodeFailure(err error) failure {
 		return failure{status: http.StatusServiceUnavailable, code: CodeUnavailable, message: "canceled", cause: err}
 	}
 	return failure{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error", cause: err}
-}
-
-// badRequest is a 400 INVALID_REQUEST with a formatted message.
-func badRequest(format string, args ...any) failure {
-	return failure{status: http.StatusBadRequest, code: CodeInvalidRequest, message: fmt.Sprintf(format, args...)}
 }
 
 // appendError writes {"error":{"code":…,"message":…[,"published":N]}}.
