@@ -54,18 +54,36 @@ func readAPIKeyFile(o *server.Options) error {
 // package landed before its integration into the server).
 var errAPINotWired = errors.New("this build's server does not implement the server API yet (api.Node)")
 
-// startAPI serves the server API of srv on -api-addr. srv provides the
-// calls by implementing api.Node, and its channel rule when it has a
-// ValidChannel(string) bool method.
+// apiNode finds the server API's calls in srv: srv itself when it
+// implements api.Node, or what its APINode method returns.
+func apiNode(srv any) (api.Node, bool) {
+	switch n := srv.(type) {
+	case api.Node:
+		return n, true
+	case interface{ APINode() api.Node }:
+		return n.APINode(), true
+	}
+	return nil, false
+}
+
+// channelRule is the node's channel check when it has one (a
+// ValidChannel(string) bool method on srv or on its api.Node).
+func channelRule(srv any, node api.Node) func(string) bool {
+	for _, x := range []any{node, srv} {
+		if v, ok := x.(interface{ ValidChannel(string) bool }); ok {
+			return v.ValidChannel
+		}
+	}
+	return nil
+}
+
+// startAPI serves the server API of srv on -api-addr.
 func startAPI(srv any, o *server.Options, log *zap.Logger) (*api.Listener, error) {
-	node, ok := srv.(api.Node)
+	node, ok := apiNode(srv)
 	if !ok {
 		return nil, errAPINotWired
 	}
-	c := api.Config{Key: o.APIKey, MaxBody: o.APIMaxBody, Timeout: o.APITimeout, Log: log.Named("api")}
-	if v, ok := srv.(interface{ ValidChannel(string) bool }); ok {
-		c.ValidChannel = v.ValidChannel
-	}
+	c := api.Config{Key: o.APIKey, MaxBody: o.APIMaxBody, Timeout: o.APITimeout, Log: log.Named("api"), ValidChannel: channelRule(srv, node)}
 	if len(o.APIKey) < 16 {
 		log.Warn("the API key is shorter than 16 bytes: use a random one (openssl rand -hex 32)")
 	}
@@ -107,14 +125,11 @@ func stopAPI(l *api.Listener, log *zap.Logger) {
 // web page when srv implements it (the admin listener is the operator's:
 // loopback by default).
 func adminAPI(srv any, o *server.Options, log *zap.Logger) []admin.Option {
-	node, ok := srv.(api.Node)
+	node, ok := apiNode(srv)
 	if !ok {
 		return nil // the page shows "not available on this node"
 	}
-	c := api.Config{Keyless: true, MaxBody: o.APIMaxBody, Timeout: o.APITimeout, Log: log.Named("admin-api")}
-	if v, ok := srv.(interface{ ValidChannel(string) bool }); ok {
-		c.ValidChannel = v.ValidChannel
-	}
+	c := api.Config{Keyless: true, MaxBody: o.APIMaxBody, Timeout: o.APITimeout, Log: log.Named("admin-api"), ValidChannel: channelRule(srv, node)}
 	h, err := api.NewHandler(node, c)
 	if err != nil { // only a negative limit, refused by Validate before
 		log.Error("admin listener: server API not mounted", zap.Error(err))

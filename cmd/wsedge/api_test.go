@@ -86,6 +86,10 @@ func (s *apiServer) Publish(_ context.Context, ch string, data json.RawMessage) 
 
 func (s *apiServer) ValidChannel(name string) bool { return strings.HasPrefix(name, "ok:") }
 
+type viaMethod struct{ n api.Node }
+
+func (v viaMethod) APINode() api.Node { return v.n }
+
 func TestStartAPI(t *testing.T) {
 	o := server.Defaults()
 	o.APIAddr, o.APIKey = "127.0.0.1:0", "start-api-key-0123456789"
@@ -120,6 +124,13 @@ func TestStartAPI(t *testing.T) {
 	}
 	if opts := adminAPI(srv, &o, zap.NewNop()); len(opts) != 1 {
 		t.Fatal("no admin mount for a server with api.Node")
+	}
+	// A server may hand out its api.Node instead of being one.
+	if n, ok := apiNode(viaMethod{srv}); !ok || n != api.Node(srv) {
+		t.Fatal("APINode not used")
+	}
+	if rule := channelRule(viaMethod{srv}, srv); rule == nil || !rule("ok:x") || rule("x") {
+		t.Fatal("the api.Node's channel rule not used")
 	}
 }
 
