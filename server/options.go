@@ -63,6 +63,15 @@ type Options struct {
 	// AuthOptions: identity, permissions, backend calls (options_auth.go).
 	AuthOptions
 
+	// The server API listener (docs/api.md; checked in options_api.go).
+	APIAddr     string        // "" = no API listener
+	APIKey      string        // never logged; also from APIKeyFile or WSEDGE_API_KEY
+	APIKeyFile  string        // file holding the key (a trailing newline is dropped)
+	APIMaxBody  int64         // bytes of a request body; past it 413
+	APIMaxConns int           // open API connections; past it new ones wait
+	APITimeout  time.Duration // one API call; past it 503 UNAVAILABLE
+	APITLSCert  string        // serve the API over HTTPS with this chain (PEM)
+	APITLSKey   string
 	// CloseTimeout bounds how long a connection the server closes may take
 	// to answer: the peer's close frame after an idle close, its FIN after
 	// a refusal or a protocol failure.
@@ -95,6 +104,9 @@ func Defaults() Options {
 		LogLevel:         "info",
 		LogFormat:        "json",
 		AuthOptions:      authDefaults(),
+		APIMaxBody:       1 << 20,
+		APIMaxConns:      1024,
+		APITimeout:       5 * time.Second,
 	}
 }
 
@@ -149,6 +161,9 @@ func (o *Options) Validate() error {
 	}
 	if errs := o.ValidateAuth(); len(errs) > 0 {
 		return errs[0]
+	}
+	if err := o.ValidateAPI(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -97,8 +97,17 @@ func parseConfig(args []string, env func(string) (string, bool)) (server.Options
 		return o, errs.one()
 	}
 
-	if err := readSecretFile(&o); err != nil {
-		errs = append(errs, err)
+	for _, sf := range []struct {
+		flag string
+		dst  *string
+		file string
+	}{
+		{"jwt-hmac-secret", &o.JWTHMACSecret, o.JWTHMACSecretFile},
+		{"api-key", &o.APIKey, o.APIKeyFile},
+	} {
+		if err := readSecretFile(sf.flag, sf.dst, sf.file); err != nil {
+			errs = append(errs, blameEnv(err, fromEnv))
+		}
 	}
 	authErrs := o.ValidateAuth()
 	if err := o.Validate(); err != nil && (len(authErrs) == 0 || err.Error() != authErrs[0].Error()) {
@@ -130,25 +139,25 @@ func (p problems) one() error {
 	return p
 }
 
-// readSecretFile fills -jwt-hmac-secret from -jwt-hmac-secret-file, without
+// readSecretFile fills the secret flag -name from its -name-file, without
 // the trailing newline editors and echo add.
-func readSecretFile(o *server.Options) error {
-	if o.JWTHMACSecretFile == "" {
+func readSecretFile(name string, dst *string, file string) error {
+	if file == "" {
 		return nil
 	}
-	if o.JWTHMACSecret != "" {
-		return errors.New("-jwt-hmac-secret-file: give it or -jwt-hmac-secret, not both")
+	if *dst != "" {
+		return fmt.Errorf("-%s-file: give it or -%s (%s), not both", name, name, envName(name))
 	}
-	b, err := readConfig(o.JWTHMACSecretFile)
+	b, err := readConfig(file)
 	if err != nil {
-		return fmt.Errorf("-jwt-hmac-secret-file: %w", err)
+		return fmt.Errorf("-%s-file: %w", name, err)
 	}
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	b = bytes.TrimSuffix(b, []byte("\r"))
 	if len(b) == 0 {
-		return fmt.Errorf("-jwt-hmac-secret-file: %s is empty", o.JWTHMACSecretFile)
+		return fmt.Errorf("-%s-file: %s is empty", name, file)
 	}
-	o.JWTHMACSecret = string(b)
+	*dst = string(b)
 	return nil
 }
 

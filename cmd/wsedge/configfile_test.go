@@ -237,7 +237,7 @@ func TestSecretFile(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{[]string{"-jwt-hmac-secret-file", f, "-jwt-hmac-secret", secret32}, nil, "-jwt-hmac-secret-file: give it or -jwt-hmac-secret, not both"},
+		{[]string{"-jwt-hmac-secret-file", f, "-jwt-hmac-secret", secret32}, nil, "-jwt-hmac-secret-file: give it or -jwt-hmac-secret (WSEDGE_JWT_HMAC_SECRET), not both"},
 		{[]string{"-jwt-hmac-secret", "short"}, nil, "-jwt-hmac-secret: 5 bytes is too short (want at least 32)"},
 		{nil, map[string]string{"WSEDGE_JWT_HMAC_SECRET": "short"}, "-jwt-hmac-secret: 5 bytes is too short (want at least 32) (set by WSEDGE_JWT_HMAC_SECRET)"},
 		{[]string{"-jwt-hmac-secret-file", writeFile(t, "empty", "\n")}, nil, "is empty"},

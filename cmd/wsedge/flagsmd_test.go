@@ -37,7 +37,7 @@ For every count or rate limit, 0 switches that limit off.
   ` + "`wsedge: -max-message-size: \"12XB\" is not a size (use e.g. 64KiB, 1MiB or 1048576)`" + `.
 - Signals: SIGTERM or SIGINT drain the node (stop accepting, ` + "`/health`" + ` answers 503, close 1001,
   wait up to ` + "`-shutdown-timeout`" + `, then force) and exit 0; a second one closes at once and exits 1.
-  SIGHUP re-reads ` + "`-tls-cert`" + ` and ` + "`-tls-key`" + `.
+  SIGHUP re-reads ` + "`-tls-cert`" + ` and ` + "`-tls-key`" + `, and ` + "`-api-tls-cert`" + ` and ` + "`-api-tls-key`" + `.
 `
 
 func flagsMarkdown() string {

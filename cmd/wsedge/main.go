@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wsedge/wsedge/admin"
+	"github.com/wsedge/wsedge/api"
 	"github.com/wsedge/wsedge/metrics"
 	"github.com/wsedge/wsedge/server"
 )
@@ -76,7 +77,7 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 	}
 	var adm *admin.Listener
 	if opts.AdminAddr != "" {
-		adm, err = admin.Serve(opts.AdminAddr, admin.Handler(srv, m), log)
+		adm, err = admin.Serve(opts.AdminAddr, admin.Handler(srv, m, adminAPI(srv, &opts, log)...), log)
 		if err != nil {
 			log.Error("cannot start the admin listener", zap.Error(err))
 			srv.Close()
@@ -84,9 +85,27 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		}
 		fields = append(fields, zap.Stringer("admin_listen", adm.Addr()))
 	}
+	var n node = srv
+	var apiL *api.Listener
+	if opts.APIAddr != "" {
+		apiL, err = startAPI(srv, &opts, log)
+		if err != nil {
+			log.Error("cannot start the API listener", zap.Error(err))
+			srv.Close()
+			if adm != nil {
+				adm.Stop(context.Background())
+			}
+			return exitFail
+		}
+		fields = append(fields, zap.Stringer("api_listen", apiL.Addr()))
+		n = withAPI{node: srv, api: apiL, nodeTLS: opts.TLSCert != ""}
+	}
 	log.Info("wsedge started", append(fields, zap.Object("config", configFields{&opts}))...)
 
-	code := serve(srv, &opts, log, sigs)
+	code := serve(n, &opts, log, sigs)
+	// Backend calls are answered during the drain (they reach the
+	// connections still open) and stop with it.
+	stopAPI(apiL, log)
 	if adm != nil {
 		// The admin listener outlives the drain so /health reports it and
 		// /metrics can be scraped until the end.

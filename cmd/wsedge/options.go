@@ -15,7 +15,7 @@ type option struct {
 }
 
 // groups fixes the order of the sections of -h.
-var groups = []string{"Config", "Listening", "Processing", "Limits", "Timeouts", "TLS", "Identity", "Backend", "Logging", "Cluster"}
+var groups = []string{"Config", "Listening", "Processing", "Limits", "Timeouts", "TLS", "Identity", "Backend", "Server API", "Logging", "Cluster"}
 
 // options binds every flag of DESIGN.md to a field of o. It is the single
 // table that -h, FLAGS.md, the environment and the startup log all follow.
@@ -83,5 +83,14 @@ func options(o *server.Options) []option {
 		{"log-format", "Logging", "FORMAT", "json (one object per line, on stderr) or console (for humans)", choiceValue{&o.LogFormat, []string{"json", "console"}}},
 
 		{"broker", "Cluster", "URL", `nats://host:port shares channels between nodes; "" keeps them in-process`, stringValue{&o.Broker}},
+
+		{"api-addr", "Server API", "ADDR", `listener of the server API for the application backend (docs/api.md); "" = off; needs a key`, stringValue{&o.APIAddr}},
+		{"api-key", "Server API", "KEY", `API key: requests carry "Authorization: apikey KEY"; never logged (prefer WSEDGE_API_KEY or -api-key-file)`, secretValue{&o.APIKey}},
+		{"api-key-file", "Server API", "FILE", "read -api-key from this file (a trailing newline is dropped)", stringValue{&o.APIKeyFile}},
+		{"api-max-body", "Server API", "SIZE", "largest API request body; past it 413, read no further", sizeValue{p64: &o.APIMaxBody}},
+		{"api-max-conns", "Server API", "N", "open API connections; past it new ones wait to be accepted", intValue{&o.APIMaxConns}},
+		{"api-timeout", "Server API", "DUR", "one API call, cluster round trips included; past it 503 UNAVAILABLE", durationValue{&o.APITimeout}},
+		{"api-tls-cert", "Server API", "FILE", "serve the API over HTTPS with this certificate chain (PEM; may be -tls-cert's); re-read on SIGHUP", stringValue{&o.APITLSCert}},
+		{"api-tls-key", "Server API", "FILE", "private key (PEM) of -api-tls-cert", stringValue{&o.APITLSKey}},
 	}
 }

@@ -39,7 +39,7 @@ func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) in
 }
 
 func reloadTLS(n node, o *server.Options, log *zap.Logger) {
-	if o.TLSCert == "" {
+	if o.TLSCert == "" && o.APITLSCert == "" {
 		log.Info("SIGHUP: TLS is not configured, nothing to reload")
 		return
 	}
@@ -47,7 +47,7 @@ func reloadTLS(n node, o *server.Options, log *zap.Logger) {
 		log.Error("SIGHUP: TLS reload failed, keeping the previous certificate", zap.Error(err))
 		return
 	}
-	log.Info("SIGHUP: TLS certificate reloaded", zap.String("tls-cert", o.TLSCert))
+	log.Info("SIGHUP: TLS certificate reloaded", zap.String("tls-cert", o.TLSCert), zap.String("api-tls-cert", o.APITLSCert))
 }
 
 func drain(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {

@@ -30,7 +30,7 @@ Other:
   -h                         show this help
 
 Signals: SIGTERM or SIGINT drains and exits 0 (a second one forces);
-SIGHUP re-reads -tls-cert and -tls-key.
+SIGHUP re-reads -tls-cert and -tls-key, and -api-tls-cert and -api-tls-key.
 
 Examples:
   wsedge -addr :443 -tls-cert cert.pem -tls-key key.pem -allowed-origins 'https://*.example.com'
