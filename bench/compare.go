@@ -89,7 +89,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 	}
 	var servers []built
 	for _, s := range cfg.Servers {
-		logf("building %s (%s)", s.Name, s.Pkg)
+		logf("building %s (%s)", s.Name, filepath.Join(s.Module, s.Pkg))
 		bin, err := s.Build(ctx, cfg.ModuleRoot, dir)
 		if err != nil {
 			if ctx.Err() != nil {

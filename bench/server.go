@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -16,7 +17,11 @@ import (
 // ServerSpec says how to build and start one server under comparison.
 type ServerSpec struct {
 	Name string
-	// Pkg is the package to build, relative to the module root.
+	// Module is the directory of the Go module that holds Pkg, relative to
+	// the main module's root: "" for the main module, "bench/peers" for the
+	// peers (their libraries stay out of the product's go.mod).
+	Module string
+	// Pkg is the package to build, relative to Module.
 	Pkg string
 	// Args returns the command line for a listen address and an admin
 	// address ("" when the server has no admin listener).
@@ -24,6 +29,10 @@ type ServerSpec struct {
 	// Admin reports whether the server has an admin listener.
 	Admin bool
 }
+
+// PeersModule is the directory of the peer servers' own Go module, relative
+// to the main module's root.
+const PeersModule = "bench/peers"
 
 // Servers are the known servers: wsedge and its peers under bench/peers.
 // The function returns a fresh slice: callers may reorder it.
@@ -34,10 +43,10 @@ func Servers() []ServerSpec {
 			return []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
 				"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
 		}},
-		{Name: "gorilla", Pkg: "./bench/peers/gorilla", Args: peer},
-		{Name: "nbio", Pkg: "./bench/peers/nbio", Args: peer},
-		{Name: "gws", Pkg: "./bench/peers/gws", Args: peer},
-		{Name: "gnet", Pkg: "./bench/peers/gnet", Args: peer},
+		{Name: "gorilla", Module: PeersModule, Pkg: "./gorilla", Args: peer},
+		{Name: "nbio", Module: PeersModule, Pkg: "./nbio", Args: peer},
+		{Name: "gws", Module: PeersModule, Pkg: "./gws", Args: peer},
+		{Name: "gnet", Module: PeersModule, Pkg: "./gnet", Args: peer},
 	}
 }
 
@@ -45,7 +54,7 @@ func Servers() []ServerSpec {
 func (s ServerSpec) Build(ctx context.Context, moduleRoot, dir string) (string, error) {
 	bin := filepath.Join(dir, s.Name)
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, s.Pkg)
-	cmd.Dir = moduleRoot
+	cmd.Dir = filepath.Join(moduleRoot, s.Module)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", s.Name, err, out)
 	}
@@ -134,18 +143,35 @@ func freePort() (string, error) {
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
 }
 
-// ModuleRoot finds the directory holding go.mod, from dir upwards.
+// MainModule is the module path of the product (go.mod's module line).
+const MainModule = "github.com/wsedge/wsedge"
+
+// ModuleRoot finds the root of the main module from dir upwards: the first
+// go.mod that declares MainModule (a nested module such as bench/peers is
+// passed over).
 func ModuleRoot(dir string) (string, error) {
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && modulePath(b) == MainModule {
 			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", err
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("go.mod not found (run inside the wsedge module or pass -src)")
+			return "", errors.New("go.mod of " + MainModule + " not found (run inside the wsedge module or pass -src)")
 		}
 		dir = parent
 	}
+}
+
+// modulePath is the path on the module line of a go.mod file ("" if none).
+func modulePath(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }
