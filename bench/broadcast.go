@@ -21,7 +21,8 @@ type BroadcastConfig struct {
 // BroadcastResult is what the broadcast scenario measured.
 type BroadcastResult struct {
 	Subs             int     `json:"subs"`
-	Ready            int64   `json:"ready"` // subscriptions acknowledged
+	Opened           int64   `json:"opened"` // subscriber connections upgraded
+	Ready            int64   `json:"ready"`  // subscriptions acknowledged
 	Published        int64   `json:"published"`
 	Expected         int64   `json:"expected"` // published x ready
 	Delivered        int64   `json:"delivered"`
@@ -56,6 +57,12 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 		}
 	}()
 	ramp(ctx, &cfg.Common, subs, cfg.Subs, 0, 2*time.Minute, nil)
+	if subs.Counters().Opened == 0 { // nobody to publish to
+		f := subs.Close()
+		r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
+		r.Interrupted = ctx.Err() != nil
+		return r, nil
+	}
 	p := progressOf(cfg.Progress)
 	p.Start(cfg.label("subscribe"), int64(cfg.Subs))
 	waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
@@ -115,6 +122,7 @@ loop:
 	subs.SetRecording(false)
 	s1, _ := cfg.procSample()
 	f := subs.Close()
+	r.Opened = f.Counters.Opened
 	r.Delivered = f.Counters.Timed - d0
 	r.Seconds = d.Seconds()
 	r.DeliveriesPerSec = Rate(r.Delivered, d)

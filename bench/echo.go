@@ -20,6 +20,7 @@ type EchoResult struct {
 	Conns      int     `json:"conns"`
 	Size       int     `json:"size"`
 	Depth      int     `json:"depth"`
+	Opened     int64   `json:"opened"` // connections upgraded
 	Msgs       int64   `json:"msgs"`
 	Seconds    float64 `json:"seconds"`
 	MsgsPerSec float64 `json:"msgs_per_s"`
@@ -53,6 +54,12 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 		return r, fmt.Errorf("echo: %w", err)
 	}
 	ramp(ctx, &cfg.Common, e, cfg.Conns, 0, time.Minute, nil)
+	if e.Counters().Opened == 0 { // nothing to measure: do not wait out the run
+		f := e.Close()
+		r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
+		r.Interrupted = ctx.Err() != nil
+		return r, nil
+	}
 	e.SetSending(true)
 	p := progressOf(cfg.Progress)
 	name := fmt.Sprintf("echo %dx%dB", cfg.Conns, cfg.Size)
@@ -98,6 +105,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	}
 	r.ClientCPUPerMsg = cpuPerEvent(c0, c1, r.Msgs)
 	r.ClientCPU = cpuPercent(c0, c1)
+	r.Opened = f.Counters.Opened
 	r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
 	r.Interrupted = ctx.Err() != nil
 	return r, nil

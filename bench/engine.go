@@ -188,6 +188,16 @@ func (e *Engine) Publish(n int) {
 	}
 }
 
+// lastEnd is the engine clock (see now) when the last churn cycle ended, 0
+// if none did.
+func (e *Engine) lastEnd() int64 {
+	var t int64
+	for _, l := range e.loops {
+		t = max(t, l.lastEnd.Load())
+	}
+	return t
+}
+
 // Counters sums the loops' running totals.
 func (e *Engine) Counters() Counters {
 	var c Counters

@@ -34,6 +34,7 @@ type IdleResult struct {
 	RSSPerConn     float64   `json:"server_rss_per_conn_bytes,omitempty"`
 	Threads        int       `json:"server_threads,omitempty"`
 	RSSCurve       []Point   `json:"server_rss_curve,omitempty"` // (connections, bytes)
+	Warnings       []string  `json:"warnings,omitempty"`
 	Interrupted    bool      `json:"interrupted,omitempty"`
 	Elapsed        float64   `json:"elapsed_s"`
 	start          time.Time // unexported: not reported
@@ -49,7 +50,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 		cfg.RampTimeout = 2 * time.Minute
 	}
 	r := IdleResult{Conns: cfg.Conns, start: time.Now()}
-	base, haveProc := cfg.procSample()
+	base, haveProc, warn := cfg.baseline(ctx)
+	r.Warnings = warn
 	if haveProc {
 		r.RSSBase = base.RSS
 		r.RSSCurve = append(r.RSSCurve, Point{X: 0, Y: float64(base.RSS)})
@@ -86,8 +88,10 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	if s, ok := cfg.procSample(); ok {
 		r.RSSHeld, r.Threads = s.RSS, s.Threads
 		r.RSSCurve = append(r.RSSCurve, Point{X: float64(r.Held), Y: float64(s.RSS)})
-		if r.Held > 0 {
-			r.RSSPerConn = float64(s.RSS-r.RSSBase) / float64(r.Held)
+		if v, w, ok := rssPerConn(r.RSSBase, s.RSS, r.Held); ok {
+			r.RSSPerConn = v
+		} else if w != "" {
+			r.Warnings = append(r.Warnings, w)
 		}
 	}
 	f := e.Close()

@@ -35,6 +35,7 @@ type loop struct {
 	causes   Causes
 
 	want, pub atomic.Int64
+	lastEnd   atomic.Int64 // engine clock when a churn cycle last ended
 	dialed, opened, failed, dropped, closedN,
 	acked, sent, received, timed atomic.Int64
 }
@@ -203,9 +204,14 @@ func (l *loop) failNoConn(cause string) {
 	l.churnNext()
 }
 
-// churnNext redials after a churn cycle ended, while the budget lasts.
+// churnNext redials after a churn cycle ended, while the budget lasts, and
+// notes when the cycle ended (the churn rate counts up to the last one).
 func (l *loop) churnNext() {
-	if l.e.cfg.Churn && l.e.churn.Add(-1) >= 0 {
+	if !l.e.cfg.Churn {
+		return
+	}
+	l.lastEnd.Store(l.e.now())
+	if l.e.churn.Add(-1) >= 0 {
 		l.want.Add(1)
 	}
 }

@@ -17,6 +17,7 @@ type ProcSample struct {
 	At       time.Time `json:"-"`
 	CPUTicks uint64    `json:"cpu_ticks"` // utime+stime, in 1/100 s
 	RSS      int64     `json:"rss_bytes"` // VmRSS
+	HWM      int64     `json:"hwm_bytes"` // VmHWM: peak RSS since start
 	Threads  int       `json:"threads"`
 	FDs      int       `json:"fds"` // open descriptors (-1 when unreadable)
 }
@@ -42,7 +43,7 @@ func ReadProc(pid int) (ProcSample, error) {
 	if err != nil {
 		return s, fmt.Errorf("read proc status: %w", err)
 	}
-	if s.RSS, s.Threads, err = parseStatus(status); err != nil {
+	if s.RSS, s.HWM, s.Threads, err = parseStatus(status); err != nil {
 		return s, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	if d, err := os.ReadDir(base + "/fd"); err == nil {
@@ -72,8 +73,9 @@ func parseStatCPU(b []byte) (uint64, error) {
 	return ut + st, nil
 }
 
-// parseStatus returns VmRSS (bytes) and Threads of a /proc/PID/status file.
-func parseStatus(b []byte) (rss int64, threads int, err error) {
+// parseStatus returns VmRSS and VmHWM (bytes) and Threads of a
+// /proc/PID/status file; VmHWM is optional (0 when absent).
+func parseStatus(b []byte) (rss, hwm int64, threads int, err error) {
 	var haveRSS, haveThreads bool
 	for len(b) > 0 {
 		line := b
@@ -87,26 +89,30 @@ func parseStatus(b []byte) (rss int64, threads int, err error) {
 			continue
 		}
 		switch string(k) {
-		case "VmRSS":
+		case "VmRSS", "VmHWM":
 			f := bytes.Fields(v)
 			if len(f) != 2 || string(f[1]) != "kB" {
-				return 0, 0, fmt.Errorf("proc status: bad VmRSS %q", v)
+				return 0, 0, 0, fmt.Errorf("proc status: bad %s %q", k, v)
 			}
 			kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("proc status: bad VmRSS %q", v)
+			if err != nil || kb < 0 {
+				return 0, 0, 0, fmt.Errorf("proc status: bad %s %q", k, v)
 			}
-			rss, haveRSS = kb*1024, true
+			if string(k) == "VmHWM" {
+				hwm = kb * 1024
+			} else {
+				rss, haveRSS = kb*1024, true
+			}
 		case "Threads":
 			n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
 			if err != nil {
-				return 0, 0, fmt.Errorf("proc status: bad Threads %q", v)
+				return 0, 0, 0, fmt.Errorf("proc status: bad Threads %q", v)
 			}
 			threads, haveThreads = n, true
 		}
 	}
 	if !haveRSS || !haveThreads {
-		return 0, 0, fmt.Errorf("proc status: VmRSS or Threads missing")
+		return 0, 0, 0, fmt.Errorf("proc status: VmRSS or Threads missing")
 	}
-	return rss, threads, nil
+	return rss, hwm, threads, nil
 }

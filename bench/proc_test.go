@@ -32,19 +32,22 @@ func TestParseStatus(t *testing.T) {
 		name    string
 		in      string
 		rss     int64
+		hwm     int64
 		threads int
 		bad     bool
 	}{
 		{name: "ok", in: "Name:\twsedge\nVmRSS:\t   16884 kB\nThreads:\t9\n", rss: 16884 * 1024, threads: 9},
+		{name: "with peak", in: "VmHWM:\t  40000 kB\nVmRSS:\t   16884 kB\nThreads:\t9\n", rss: 16884 * 1024, hwm: 40000 * 1024, threads: 9},
+		{name: "bad peak", in: "VmHWM:\t-4 kB\nVmRSS:\t4 kB\nThreads:\t2\n", bad: true},
 		{name: "no trailing newline", in: "Threads:\t2\nVmRSS:\t4 kB", rss: 4096, threads: 2},
 		{name: "missing rss", in: "Threads:\t2\n", bad: true},
 		{name: "bad unit", in: "VmRSS:\t4 MB\nThreads:\t2\n", bad: true},
 		{name: "bad threads", in: "VmRSS:\t4 kB\nThreads:\tmany\n", bad: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rss, th, err := parseStatus([]byte(tc.in))
-			if (err != nil) != tc.bad || rss != tc.rss || th != tc.threads {
-				t.Fatalf("got %d %d %v", rss, th, err)
+			rss, hwm, th, err := parseStatus([]byte(tc.in))
+			if (err != nil) != tc.bad || rss != tc.rss || hwm != tc.hwm || th != tc.threads {
+				t.Fatalf("got %d %d %d %v", rss, hwm, th, err)
 			}
 		})
 	}
@@ -72,7 +75,7 @@ func FuzzParseStatCPU(f *testing.F) {
 func FuzzParseStatus(f *testing.F) {
 	f.Add([]byte("VmRSS:\t   16884 kB\nThreads:\t9\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if rss, _, err := parseStatus(b); err == nil && rss%1024 != 0 {
+		if rss, _, _, err := parseStatus(b); err == nil && rss%1024 != 0 {
 			t.Fatalf("VmRSS %d is not whole kB", rss)
 		}
 	})

@@ -54,12 +54,33 @@ func churnM(f func(*ChurnResult) float64) func(Run) (float64, bool) {
 	}
 }
 
+func idleOr0(r Run) IdleResult {
+	if r.Idle == nil {
+		return IdleResult{}
+	}
+	return *r.Idle
+}
+
+// churnKnown reads a server state figure that may be unknown (-1: no admin
+// listener, no /proc): unknown is no value, never a -1 in the table.
+func churnKnown(f func(*ChurnResult) (float64, bool)) func(Run) (float64, bool) {
+	return func(r Run) (float64, bool) {
+		if r.Churn == nil {
+			return 0, false
+		}
+		return f(r.Churn)
+	}
+}
+
 // Metrics lists the figures reported for a case kind.
 func Metrics(kind string) []Metric {
 	switch kind {
 	case "idle":
 		return []Metric{
-			{Name: "server RSS/conn", Unit: "B", Lower: true, Get: idleM(func(r *IdleResult) float64 { return r.RSSPerConn })},
+			{Name: "server RSS/conn", Unit: "B", Lower: true, Get: func(r Run) (float64, bool) {
+				// 0 is "no figure" (no /proc, or RSS did not grow), not 0 B.
+				return idleOr0(r).RSSPerConn, r.Idle != nil && r.Idle.RSSPerConn > 0
+			}},
 			{Name: "server threads", Lower: true, Get: idleM(func(r *IdleResult) float64 { return float64(r.Threads) })},
 			{Name: "connects/s", Unit: "/s", Get: idleM(func(r *IdleResult) float64 { return r.ConnectsPerSec })},
 			{Name: "handshake p99", Unit: "us", Lower: true, Get: idleM(func(r *IdleResult) float64 { return r.Handshake.P99 })},
@@ -85,9 +106,13 @@ func Metrics(kind string) []Metric {
 	case "churn":
 		return []Metric{
 			{Name: "cycles/s", Unit: "/s", Get: churnM(func(r *ChurnResult) float64 { return r.CyclesPerSec })},
-			{Name: "RSS growth 2nd half", Unit: "B", Lower: true, Get: churnM(func(r *ChurnResult) float64 { return float64(r.After.RSS - r.Mid.RSS) })},
-			{Name: "fds after", Lower: true, Get: churnM(func(r *ChurnResult) float64 { return float64(r.After.FDs) })},
-			{Name: "goroutines after", Lower: true, Get: churnM(func(r *ChurnResult) float64 { return float64(r.After.Goroutines) })},
+			{Name: "RSS growth 2nd half", Unit: "B", Lower: true, Get: churnKnown(func(r *ChurnResult) (float64, bool) {
+				return float64(r.After.RSS - r.Mid.RSS), r.After.RSS >= 0 && r.Mid.RSS >= 0
+			})},
+			{Name: "fds after", Lower: true, Get: churnKnown(func(r *ChurnResult) (float64, bool) { return float64(r.After.FDs), r.After.FDs >= 0 })},
+			{Name: "goroutines after", Lower: true, Get: churnKnown(func(r *ChurnResult) (float64, bool) {
+				return float64(r.After.Goroutines), r.After.Goroutines >= 0
+			})},
 			{Name: "failed", Lower: true, Worst: true, Get: churnM(func(r *ChurnResult) float64 { return float64(r.Failed + r.Dropped) })},
 		}
 	}
@@ -208,6 +233,10 @@ func (res *CompareResult) WriteTable(w io.Writer) error {
 	}
 	return nil
 }
+
+// FormatRate renders events per second of what ("17.4k connects/s"): the
+// unit once, not "17.4k/s connects/s".
+func FormatRate(v float64, what string) string { return si(v) + " " + what + "/s" }
 
 // FormatValue renders a figure with its unit: bytes in B/KiB/MiB, times in
 // µs/ms, rates with k/M.

@@ -31,21 +31,32 @@ func interrupted(w io.Writer, yes bool) {
 	}
 }
 
+func printWarnings(w io.Writer, ws []string) {
+	for _, s := range ws {
+		fmt.Fprintf(w, "warning    %s\n", s)
+	}
+}
+
 func printIdle(w io.Writer, r bench.IdleResult) {
 	interrupted(w, r.Interrupted)
 	fmt.Fprintf(w, "idle       %d asked, %d opened, %d failed, %d dropped, %d held\n", r.Conns, r.Opened, r.Failed, r.Dropped, r.Held)
-	fmt.Fprintf(w, "ramp       %.2fs, %s connects/s\n", r.RampSeconds, bench.FormatValue(r.ConnectsPerSec, "/s"))
+	fmt.Fprintf(w, "ramp       %.2fs, %s\n", r.RampSeconds, bench.FormatRate(r.ConnectsPerSec, "connects"))
 	printLatency(w, "handshake", r.Handshake)
 	if r.RSSHeld > 0 {
+		per := "no figure"
+		if r.RSSPerConn > 0 {
+			per = bench.FormatValue(r.RSSPerConn, "B")
+		}
 		fmt.Fprintf(w, "server     RSS %s -> %s, %s per connection, %d threads\n",
-			bench.FormatValue(float64(r.RSSBase), "B"), bench.FormatValue(float64(r.RSSHeld), "B"), bench.FormatValue(r.RSSPerConn, "B"), r.Threads)
+			bench.FormatValue(float64(r.RSSBase), "B"), bench.FormatValue(float64(r.RSSHeld), "B"), per, r.Threads)
 	}
+	printWarnings(w, r.Warnings)
 	printCauses(w, r.Causes)
 }
 
 func printEcho(w io.Writer, r bench.EchoResult) {
 	interrupted(w, r.Interrupted)
-	fmt.Fprintf(w, "echo       %d conns x %d B x depth %d: %d msgs in %.2fs = %s\n", r.Conns, r.Size, r.Depth, r.Msgs, r.Seconds, bench.FormatValue(r.MsgsPerSec, "/s"))
+	fmt.Fprintf(w, "echo       %d conns x %d B x depth %d: %d msgs in %.2fs = %s\n", r.Conns, r.Size, r.Depth, r.Msgs, r.Seconds, bench.FormatRate(r.MsgsPerSec, "msgs"))
 	printLatency(w, "latency", r.Latency)
 	if r.ServerCPUPerMsg > 0 {
 		fmt.Fprintf(w, "server     %s CPU per message (%.0f%% of a core)\n", bench.FormatValue(r.ServerCPUPerMsg, "us"), r.ServerCPU)
@@ -57,8 +68,8 @@ func printEcho(w io.Writer, r bench.EchoResult) {
 
 func printBroadcast(w io.Writer, r bench.BroadcastResult) {
 	interrupted(w, r.Interrupted)
-	fmt.Fprintf(w, "broadcast  %d subscribers (%d acked), %d published, %d/%d delivered, %s deliveries/s\n",
-		r.Subs, r.Ready, r.Published, r.Delivered, r.Expected, bench.FormatValue(r.DeliveriesPerSec, "/s"))
+	fmt.Fprintf(w, "broadcast  %d subscribers (%d acked), %d published, %d/%d delivered, %s\n",
+		r.Subs, r.Ready, r.Published, r.Delivered, r.Expected, bench.FormatRate(r.DeliveriesPerSec, "deliveries"))
 	printLatency(w, "delivery", r.Latency)
 	if r.ServerCPUPerMsg > 0 {
 		fmt.Fprintf(w, "server     %s CPU per delivery\n", bench.FormatValue(r.ServerCPUPerMsg, "us"))
@@ -68,14 +79,27 @@ func printBroadcast(w io.Writer, r bench.BroadcastResult) {
 
 func printChurn(w io.Writer, r bench.ChurnResult) {
 	interrupted(w, r.Interrupted)
-	fmt.Fprintf(w, "churn      %d cycles, %d failed, %d dropped in %.2fs = %s cycles/s\n", r.Cycles, r.Failed, r.Dropped, r.Seconds, bench.FormatValue(r.CyclesPerSec, "/s"))
+	fmt.Fprintf(w, "churn      %d cycles, %d failed, %d dropped in %.2fs of cycling = %s (settle %.1fs before each reading, not counted)\n",
+		r.Cycles, r.Failed, r.Dropped, r.Seconds, bench.FormatRate(r.CyclesPerSec, "cycles"), r.Settle)
 	printLatency(w, "handshake", r.Handshake)
 	for _, s := range []struct {
 		n string
 		v bench.ServerState
 	}{{"before", r.Before}, {"mid", r.Mid}, {"after", r.After}} {
-		fmt.Fprintf(w, "server     %-6s RSS %s  fds %d  threads %d  goroutines %d  connections %d\n",
-			s.n, bench.FormatValue(float64(s.v.RSS), "B"), s.v.FDs, s.v.Threads, s.v.Goroutines, s.v.Connections)
+		rss := "-"
+		if s.v.RSS >= 0 {
+			rss = bench.FormatValue(float64(s.v.RSS), "B")
+		}
+		fmt.Fprintf(w, "server     %-6s RSS %s  fds %s  threads %s  goroutines %s  connections %s\n",
+			s.n, rss, known(int64(s.v.FDs)), known(int64(s.v.Threads)), known(s.v.Goroutines), known(s.v.Connections))
 	}
 	printCauses(w, r.Causes)
+}
+
+// known prints a server figure, "-" when it is unknown (-1).
+func known(v int64) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprint(v)
 }

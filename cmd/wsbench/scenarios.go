@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/wsedge/wsedge/bench"
+)
+
+// options are the flags every scenario has.
+type options struct {
+	url         string
+	allowRemote bool
+	loops       int
+	sources     int
+	serverPID   int
+	admin       string
+	jsonOut     bool
+	htmlOut     string
+	quiet       bool
+}
+
+func (o *options) register(fs *flag.FlagSet, defPath string) {
+	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080"+defPath, "target WebSocket URL (ws:// only)")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	fs.IntVar(&o.loops, "loops", 2, "client epoll loops (goroutines)")
+	fs.IntVar(&o.sources, "sources", 32, "local source addresses 127.0.0.2.. to spread connections over")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "server process id (one): adds RSS, threads and CPU figures from /proc")
+	fs.StringVar(&o.admin, "admin", "", "server admin listener host:port (goroutines, connections)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON on stdout")
+	fs.StringVar(&o.htmlOut, "html", "", "write an HTML report with charts to this file")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar (there is none anyway when stderr is not a terminal)")
+}
+
+func (o *options) common(ctx context.Context, stderr io.Writer) (bench.Common, error) {
+	tg, err := bench.ParseTarget(ctx, o.url, o.allowRemote)
+	if err != nil {
+		return bench.Common{}, &usageError{err.Error()}
+	}
+	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin}
+	c.Progress = progress(o.quiet, stderr)
+	return c, nil
+}
+
+// progress is the progress bar on stderr, only when a person watches it:
+// with -quiet or when stderr is a file or a pipe, there is none.
+func progress(quiet bool, stderr io.Writer) bench.Progress {
+	if quiet || !isTerminal(stderr) {
+		return nil
+	}
+	return &bench.Bar{W: stderr}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func run(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	limit, err := bench.RaiseNoFile()
+	if err != nil {
+		fmt.Fprintln(stderr, "wsbench: warning:", err)
+	}
+	var o options
+	switch name {
+	case "idle":
+		o.register(fs, "/echo")
+		conns := fs.Int("conns", 1000, "connections")
+		rate := fs.Int("rate", 0, "connects per second (0: as fast as possible)")
+		hold := fs.Duration("hold", 5*time.Second, "hold time before the RSS reading")
+		if err := parse(fs, args, stdout, stderr); err != nil {
+			return err
+		}
+		c, err := o.common(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		warnNoFile(stderr, *conns, limit)
+		r, err := bench.Idle(ctx, bench.IdleConfig{Common: c, Conns: *conns, Rate: *rate, Hold: *hold})
+		if err != nil {
+			return err
+		}
+		err = o.output(stdout, "idle", r, func(w io.Writer) { printIdle(w, r) }, &bench.Report{Title: "wsbench idle", Idle: []bench.Named[bench.IdleResult]{{Name: o.url, Result: r}}})
+		return allFailed(err, r.Opened, r.Failed)
+	case "echo":
+		o.register(fs, "/echo")
+		conns := fs.Int("conns", 100, "connections")
+		size := fs.Int("size", 64, "message size in bytes (binary >= 8, text >= 17)")
+		depth := fs.Int("depth", 1, "messages in flight per connection")
+		text := fs.Bool("text", false, "send text messages instead of binary")
+		dur := fs.Duration("duration", 10*time.Second, "measured time")
+		warm := fs.Duration("warmup", time.Second, "unmeasured time before it")
+		if err := parse(fs, args, stdout, stderr); err != nil {
+			return err
+		}
+		c, err := o.common(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		warnNoFile(stderr, *conns, limit)
+		r, err := bench.Echo(ctx, bench.EchoConfig{Common: c, Conns: *conns, Size: *size, Depth: *depth, Text: *text, Duration: *dur, Warmup: *warm})
+		if err != nil {
+			return err
+		}
+		err = o.output(stdout, "echo", r, func(w io.Writer) { printEcho(w, r) }, &bench.Report{Title: "wsbench echo", Echo: []bench.Named[bench.EchoResult]{{Name: o.url, Result: r}}})
+		return allFailed(err, r.Opened, r.Failed)
+	case "broadcast":
+		o.register(fs, "/ws")
+		subs := fs.Int("subs", 1000, "subscribers")
+		rate := fs.Float64("rate", 10, "publishes per second")
+		dur := fs.Duration("duration", 10*time.Second, "publishing time")
+		ch := fs.String("channel", "bench", "channel name")
+		if err := parse(fs, args, stdout, stderr); err != nil {
+			return err
+		}
+		c, err := o.common(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		warnNoFile(stderr, *subs, limit)
+		r, err := bench.Broadcast(ctx, bench.BroadcastConfig{Common: c, Subs: *subs, Rate: *rate, Duration: *dur, Channel: *ch})
+		if err != nil {
+			return err
+		}
+		err = o.output(stdout, "broadcast", r, func(w io.Writer) { printBroadcast(w, r) }, &bench.Report{Title: "wsbench broadcast", Broadcast: []bench.Named[bench.BroadcastResult]{{Name: o.url, Result: r}}})
+		return allFailed(err, r.Opened, r.Failed)
+	case "churn":
+		o.register(fs, "/echo")
+		cycles := fs.Int("cycles", 10000, "connect/close cycles")
+		conc := fs.Int("concurrency", 100, "cycles in progress at once")
+		settle := fs.Duration("settle", bench.DefaultSettle, "wait before each server reading (0: none); not counted in cycles/s")
+		if err := parse(fs, args, stdout, stderr); err != nil {
+			return err
+		}
+		c, err := o.common(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		r, err := bench.Churn(ctx, bench.ChurnConfig{Common: c, Cycles: *cycles, Concurrency: *conc, Settle: *settle})
+		if err != nil {
+			return err
+		}
+		err = o.output(stdout, "churn", r, func(w io.Writer) { printChurn(w, r) }, nil)
+		return allFailed(err, r.Cycles, r.Failed)
+	case "compare":
+		return runCompare(ctx, fs, args, stdout, stderr)
+	}
+	return &usageError{fmt.Sprintf("unknown scenario %q\n%s", name, usage)}
+}
+
+// allFailed turns a run in which connections were tried and none opened
+// into errAllFailed (exit 1), unless printing failed first.
+func allFailed(err error, opened, failed int64) error {
+	if err == nil && opened == 0 && failed > 0 {
+		return fmt.Errorf("%w (%d)", errAllFailed, failed)
+	}
+	return err
+}
+
+// warnNoFile warns when n connections will not fit in RLIMIT_NOFILE.
+func warnNoFile(stderr io.Writer, n int, limit uint64) {
+	if limit > 0 && uint64(n)+64 > limit {
+		fmt.Fprintf(stderr, "wsbench: warning: %d connections need more descriptors than RLIMIT_NOFILE %d\n", n, limit)
+	}
+}
+
+func (o *options) output(w io.Writer, kind string, r any, text func(io.Writer), rep *bench.Report) error {
+	if o.htmlOut != "" && rep != nil {
+		if err := writeHTML(o.htmlOut, rep); err != nil {
+			return err
+		}
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{kind: r})
+	}
+	text(w)
+	return nil
+}
+
+func writeHTML(path string, rep *bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteHTML(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
