@@ -20,20 +20,21 @@ type BroadcastConfig struct {
 
 // BroadcastResult is what the broadcast scenario measured.
 type BroadcastResult struct {
-	Subs             int     `json:"subs"`
-	Opened           int64   `json:"opened"` // subscriber connections upgraded
-	Ready            int64   `json:"ready"`  // subscriptions acknowledged
-	Published        int64   `json:"published"`
-	Expected         int64   `json:"expected"` // published x ready
-	Delivered        int64   `json:"delivered"`
-	Seconds          float64 `json:"seconds"`
-	DeliveriesPerSec float64 `json:"deliveries_per_s"`
-	Latency          Latency `json:"latency"`
-	ServerCPUPerMsg  float64 `json:"server_cpu_us_per_delivery,omitempty"`
-	Failed           int64   `json:"failed"`
-	Dropped          int64   `json:"dropped"`
-	Causes           Causes  `json:"failures,omitempty"`
-	Interrupted      bool    `json:"interrupted,omitempty"`
+	Subs             int      `json:"subs"`
+	Opened           int64    `json:"opened"` // subscriber connections upgraded
+	Ready            int64    `json:"ready"`  // subscriptions acknowledged
+	Published        int64    `json:"published"`
+	Expected         int64    `json:"expected"` // published x ready
+	Delivered        int64    `json:"delivered"`
+	Seconds          float64  `json:"seconds"`
+	DeliveriesPerSec float64  `json:"deliveries_per_s"`
+	Latency          Latency  `json:"latency"`
+	Server           Cost     `json:"server"` // per delivery, with -server-pid
+	Warnings         []string `json:"warnings,omitempty"`
+	Failed           int64    `json:"failed"`
+	Dropped          int64    `json:"dropped"`
+	Causes           Causes   `json:"failures,omitempty"`
+	Interrupted      bool     `json:"interrupted,omitempty"`
 }
 
 // Broadcast runs the broadcast scenario against Target (a /ws path).
@@ -89,7 +90,7 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 		return r, fmt.Errorf("broadcast: publisher could not connect: %v", pub.Close().Causes)
 	}
 
-	s0, haveProc := cfg.procSample()
+	m := cfg.startMeter(ctx)
 	d0 := subs.Counters().Timed
 	subs.SetRecording(true)
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
@@ -120,15 +121,15 @@ loop:
 	waitFor(ctx, 5*time.Second, 50*time.Millisecond, func() bool { return subs.Counters().Timed-d0 >= r.Expected }, func() {})
 	d := time.Since(start)
 	subs.SetRecording(false)
-	s1, _ := cfg.procSample()
+	cost, werr := m.stop(subs.Counters().Timed - d0)
 	f := subs.Close()
 	r.Opened = f.Counters.Opened
 	r.Delivered = f.Counters.Timed - d0
 	r.Seconds = d.Seconds()
 	r.DeliveriesPerSec = Rate(r.Delivered, d)
 	r.Latency = Summarize(f.Latency)
-	if haveProc {
-		r.ServerCPUPerMsg = cpuPerEvent(s0, s1, r.Delivered)
+	if r.Server = cost; werr != nil {
+		r.Warnings = append(r.Warnings, "no syscall counts: "+werr.Error())
 	}
 	r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
 	r.Interrupted = ctx.Err() != nil

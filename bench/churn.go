@@ -72,36 +72,11 @@ func Churn(ctx context.Context, cfg ChurnConfig) (ChurnResult, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		ec := cfg.engineConfig()
-		ec.Churn = true
-		e, err := NewEngine(ec)
+		f, err := cycles(ctx, &cfg.Common, fmt.Sprintf("churn %d/2", half+1), n, cfg.Concurrency, nil)
 		if err != nil {
 			return r, fmt.Errorf("churn: %w", err)
 		}
-		p := progressOf(cfg.Progress)
-		p.Start(cfg.label(fmt.Sprintf("churn %d/2", half+1)), int64(n))
-		t0, c0 := time.Now(), e.now()
-		e.Churn(n, cfg.Concurrency)
-		last, lastT := int64(0), t0
-		waitFor(ctx, 10*time.Minute, 100*time.Millisecond, func() bool {
-			k := e.Counters()
-			return k.Closed+k.Failed+k.Dropped >= int64(n)
-		}, func() {
-			k := e.Counters()
-			now := time.Now()
-			done := k.Closed + k.Failed + k.Dropped
-			p.Update(done, fmt.Sprintf("%s %s cycles/s failed %d", cfg.label("churn"), si(Rate(done-last, now.Sub(lastT))), k.Failed))
-			last, lastT = done, now
-		})
-		p.Done()
-		// The loops note when each cycle ends: the polling above must not
-		// add its tick to the measured time.
-		if end := e.lastEnd(); end > c0 {
-			active += time.Duration(end - c0)
-		} else {
-			active += time.Since(t0)
-		}
-		f := e.Close()
+		active += f.active
 		r.Cycles += f.Counters.Closed
 		r.Failed += f.Counters.Failed
 		r.Dropped += f.Counters.Dropped

@@ -19,8 +19,11 @@ type CompareConfig struct {
 	Cases      []Case
 	Loops      int
 	Sources    int
-	Progress   Progress
-	Log        io.Writer // status lines; nil: none
+	// Perf counts each server's system calls with perf stat (echo,
+	// handshake and broadcast windows).
+	Perf     bool
+	Progress Progress
+	Log      io.Writer // status lines; nil: none
 	// Ref is the server ratios are taken against (default: the first
 	// server that built, normally wsedge).
 	Ref string
@@ -29,12 +32,13 @@ type CompareConfig struct {
 // Case is one scenario setting of a comparison.
 type Case struct {
 	Name string `json:"name"`
-	Kind string `json:"kind"` // idle, echo, broadcast, churn
+	Kind string `json:"kind"` // idle, echo, broadcast, churn, handshake
 	// Only the fields of Kind matter.
 	Idle      IdleConfig      `json:"-"`
 	Echo      EchoConfig      `json:"-"`
 	Broadcast BroadcastConfig `json:"-"`
 	Churn     ChurnConfig     `json:"-"`
+	Handshake HandshakeConfig `json:"-"`
 	// Path is the WebSocket path (/echo; /ws for broadcast).
 	Path string `json:"path"`
 	// WsedgeOnly cases need wsedge's JSON protocol.
@@ -48,6 +52,7 @@ type Run struct {
 	Echo      *EchoResult      `json:"echo,omitempty"`
 	Broadcast *BroadcastResult `json:"broadcast,omitempty"`
 	Churn     *ChurnResult     `json:"churn,omitempty"`
+	Handshake *HandshakeResult `json:"handshake,omitempty"`
 	Error     string           `json:"error,omitempty"`
 }
 
@@ -89,7 +94,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 	}
 	var servers []built
 	for _, s := range cfg.Servers {
-		logf("building %s (%s)", s.Name, filepath.Join(s.Module, s.Pkg))
+		logf("building %s (%s)", s.Name, s.Source())
 		bin, err := s.Build(ctx, cfg.ModuleRoot, dir)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -149,7 +154,7 @@ func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, 
 		return Run{Error: err.Error()}
 	}
 	common := Common{Target: tg, Loops: cfg.Loops, Sources: cfg.Sources, ServerPID: srv.PID(),
-		AdminAddr: srv.Admin, Progress: cfg.Progress, Label: s.Name}
+		AdminAddr: srv.Admin, Progress: cfg.Progress, Label: s.Name, Perf: cfg.Perf}
 	var run Run
 	switch c.Kind {
 	case "idle":
@@ -172,6 +177,11 @@ func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, 
 		k.Common = common
 		r, e := Churn(ctx, k)
 		run.Churn, err = &r, e
+	case "handshake":
+		k := c.Handshake
+		k.Common = common
+		r, e := Handshake(ctx, k)
+		run.Handshake, err = &r, e
 	default:
 		err = fmt.Errorf("unknown case kind %q", c.Kind)
 	}

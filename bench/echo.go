@@ -25,16 +25,17 @@ type EchoResult struct {
 	Seconds    float64 `json:"seconds"`
 	MsgsPerSec float64 `json:"msgs_per_s"`
 	Latency    Latency `json:"latency"`
-	// ServerCPUPerMsg and ClientCPUPerMsg are CPU µs per echoed message
-	// (user+system, from /proc); ServerCPU is server CPU in % of a core.
-	ServerCPUPerMsg float64 `json:"server_cpu_us_per_msg,omitempty"`
-	ServerCPU       float64 `json:"server_cpu_pct,omitempty"`
-	ClientCPUPerMsg float64 `json:"client_cpu_us_per_msg"`
-	ClientCPU       float64 `json:"client_cpu_pct"`
-	Failed          int64   `json:"failed"`
-	Dropped         int64   `json:"dropped"`
-	Causes          Causes  `json:"failures,omitempty"`
-	Interrupted     bool    `json:"interrupted,omitempty"`
+	// Server is the server's cost per echoed message (with -server-pid).
+	Server Cost `json:"server"`
+	// ClientCPUPerMsg is this client's CPU µs per echoed message
+	// (user+system, from /proc); ClientCPU in % of a core.
+	ClientCPUPerMsg float64  `json:"client_cpu_us_per_msg"`
+	ClientCPU       float64  `json:"client_cpu_pct"`
+	Failed          int64    `json:"failed"`
+	Dropped         int64    `json:"dropped"`
+	Causes          Causes   `json:"failures,omitempty"`
+	Warnings        []string `json:"warnings,omitempty"`
+	Interrupted     bool     `json:"interrupted,omitempty"`
 }
 
 // Echo runs the echo scenario.
@@ -79,7 +80,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	if cfg.Warmup > 0 {
 		live("warmup", cfg.Warmup)
 	}
-	s0, haveProc := cfg.procSample()
+	m := cfg.startMeter(ctx)
 	c0 := selfSample()
 	k0 := e.Counters()
 	t0 := time.Now()
@@ -90,7 +91,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	e.SetRecording(false)
 	k1 := e.Counters()
 	d := time.Since(t0)
-	s1, _ := cfg.procSample()
+	cost, werr := m.stop(k1.Received - k0.Received)
 	c1 := selfSample()
 	e.SetSending(false)
 	f := e.Close()
@@ -99,9 +100,8 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	r.Seconds = d.Seconds()
 	r.MsgsPerSec = Rate(r.Msgs, d)
 	r.Latency = Summarize(f.Latency)
-	if haveProc {
-		r.ServerCPUPerMsg = cpuPerEvent(s0, s1, r.Msgs)
-		r.ServerCPU = cpuPercent(s0, s1)
+	if r.Server = cost; werr != nil {
+		r.Warnings = append(r.Warnings, "no syscall counts: "+werr.Error())
 	}
 	r.ClientCPUPerMsg = cpuPerEvent(c0, c1, r.Msgs)
 	r.ClientCPU = cpuPercent(c0, c1)

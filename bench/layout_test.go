@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,12 @@ func TestModuleLayout(t *testing.T) {
 		t.Errorf("peers module path %q", got)
 	}
 	for _, s := range Servers() {
+		if s.Make != "" {
+			if _, err := os.Stat(filepath.Join(root, s.Make, "Makefile")); err != nil {
+				t.Errorf("%s: %v", s.Name, err)
+			}
+			continue
+		}
 		dir := filepath.Join(root, s.Module, s.Pkg)
 		if m, _ := filepath.Glob(filepath.Join(dir, "*.go")); len(m) == 0 {
 			t.Errorf("%s: no Go files in %s", s.Name, dir)
@@ -57,4 +64,22 @@ func TestModulePath(t *testing.T) {
 			t.Errorf("modulePath(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestUWSSkippedWithoutCheckouts: without the checkouts configured (as in
+// CI), building uws is skipped with a note naming the variables, not failed.
+func TestUWSSkippedWithoutCheckouts(t *testing.T) {
+	t.Setenv("WSEDGE_UWS_DIR", "")
+	t.Setenv("WSEDGE_USOCKETS_DIR", "")
+	for _, s := range Servers() {
+		if s.Name != "uws" {
+			continue
+		}
+		_, err := s.Build(t.Context(), t.TempDir(), t.TempDir())
+		if !errors.Is(err, ErrSkipped) || !strings.Contains(err.Error(), "WSEDGE_UWS_DIR, WSEDGE_USOCKETS_DIR not set") {
+			t.Fatalf("build without checkouts: %v", err)
+		}
+		return
+	}
+	t.Fatal("no uws server")
 }

@@ -20,6 +20,9 @@ type Common struct {
 	Progress  Progress
 	// Label prefixes live lines (the server's name in a comparison).
 	Label string
+	// Perf counts the server's system calls with `perf stat` during
+	// measured windows (needs perf and the permission to attach).
+	Perf bool
 }
 
 func (c *Common) engineConfig() EngineConfig {

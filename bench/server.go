@@ -23,6 +23,12 @@ type ServerSpec struct {
 	Module string
 	// Pkg is the package to build, relative to Module.
 	Pkg string
+	// Make, when set, is a directory (relative to the main module's root)
+	// whose Makefile builds the server into $(BIN) instead of go build; Env
+	// lists the environment variables it needs: without them the server is
+	// skipped (ErrSkipped), with a note.
+	Make string
+	Env  []string
 	// Args returns the command line for a listen address and an admin
 	// address ("" when the server has no admin listener).
 	Args func(addr, admin string) []string
@@ -47,14 +53,41 @@ func Servers() []ServerSpec {
 		{Name: "nbio", Module: PeersModule, Pkg: "./nbio", Args: peer},
 		{Name: "gws", Module: PeersModule, Pkg: "./gws", Args: peer},
 		{Name: "gnet", Module: PeersModule, Pkg: "./gnet", Args: peer},
+		{Name: "uws", Make: PeersModule + "/uws", Env: []string{"WSEDGE_UWS_DIR", "WSEDGE_USOCKETS_DIR"}, Args: peer},
 	}
+}
+
+// ErrSkipped marks a server that cannot be built here by design (its
+// checkouts are not configured), as opposed to a build that failed.
+var ErrSkipped = errors.New("skipped")
+
+// Source says where a server is built from, for status lines.
+func (s ServerSpec) Source() string {
+	if s.Make != "" {
+		return s.Make + " (make)"
+	}
+	return filepath.Join(s.Module, s.Pkg)
 }
 
 // Build compiles spec into dir and returns the binary's path.
 func (s ServerSpec) Build(ctx context.Context, moduleRoot, dir string) (string, error) {
 	bin := filepath.Join(dir, s.Name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, s.Pkg)
-	cmd.Dir = filepath.Join(moduleRoot, s.Module)
+	var cmd *exec.Cmd
+	if s.Make != "" {
+		var missing []string
+		for _, v := range s.Env {
+			if os.Getenv(v) == "" {
+				missing = append(missing, v)
+			}
+		}
+		if len(missing) > 0 {
+			return "", fmt.Errorf("%w: %s not set (see docs/wsbench.md)", ErrSkipped, strings.Join(missing, ", "))
+		}
+		cmd = exec.CommandContext(ctx, "make", "--no-print-directory", "-C", filepath.Join(moduleRoot, s.Make), "BIN="+bin)
+	} else {
+		cmd = exec.CommandContext(ctx, "go", "build", "-o", bin, s.Pkg)
+		cmd.Dir = filepath.Join(moduleRoot, s.Module)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", s.Name, err, out)
 	}

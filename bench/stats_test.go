@@ -128,7 +128,7 @@ func TestFormatValue(t *testing.T) {
 }
 
 func TestCompareTable(t *testing.T) {
-	echo := func(cpu, rate float64) Run { return Run{Echo: &EchoResult{ServerCPUPerMsg: cpu, MsgsPerSec: rate}} }
+	echo := func(cpu, rate float64) Run { return Run{Echo: &EchoResult{Server: Cost{CPU: cpu}, MsgsPerSec: rate}} }
 	res := &CompareResult{
 		Servers: []string{"wsedge", "gnet"}, Ref: "wsedge", Rounds: 3,
 		Cases: []Case{{Name: "echo", Kind: "echo"}},

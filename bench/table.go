@@ -45,6 +45,15 @@ func bcastM(f func(*BroadcastResult) float64) func(Run) (float64, bool) {
 	}
 }
 
+func hsM(f func(*HandshakeResult) float64) func(Run) (float64, bool) {
+	return func(r Run) (float64, bool) {
+		if r.Handshake == nil {
+			return 0, false
+		}
+		return f(r.Handshake), true
+	}
+}
+
 func churnM(f func(*ChurnResult) float64) func(Run) (float64, bool) {
 	return func(r Run) (float64, bool) {
 		if r.Churn == nil {
@@ -52,6 +61,20 @@ func churnM(f func(*ChurnResult) float64) func(Run) (float64, bool) {
 		}
 		return f(r.Churn), true
 	}
+}
+
+func echoOr0(r Run) EchoResult {
+	if r.Echo == nil {
+		return EchoResult{}
+	}
+	return *r.Echo
+}
+
+func hsOr0(r Run) HandshakeResult {
+	if r.Handshake == nil {
+		return HandshakeResult{}
+	}
+	return *r.Handshake
 }
 
 func idleOr0(r Run) IdleResult {
@@ -88,7 +111,13 @@ func Metrics(kind string) []Metric {
 		}
 	case "echo":
 		return []Metric{
-			{Name: "server CPU/msg", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.ServerCPUPerMsg })},
+			{Name: "server CPU/msg", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Server.CPU })},
+			{Name: "  of which user", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Server.User })},
+			{Name: "  of which system", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Server.Sys })},
+			{Name: "server ctx switches/msg", Unit: "x", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Server.CtxSwitches })},
+			{Name: "server syscalls/msg", Unit: "x", Lower: true, Get: func(r Run) (float64, bool) {
+				return echoOr0(r).Server.Syscalls, r.Echo != nil && r.Echo.Server.Syscalls > 0 // only with -perf
+			}},
 			{Name: "msgs/s", Unit: "/s", Get: echoM(func(r *EchoResult) float64 { return r.MsgsPerSec })},
 			{Name: "latency p50", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Latency.P50 })},
 			{Name: "latency p99", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Latency.P99 })},
@@ -100,8 +129,20 @@ func Metrics(kind string) []Metric {
 			{Name: "deliveries/s", Unit: "/s", Get: bcastM(func(r *BroadcastResult) float64 { return r.DeliveriesPerSec })},
 			{Name: "delivery p50", Unit: "us", Lower: true, Get: bcastM(func(r *BroadcastResult) float64 { return r.Latency.P50 })},
 			{Name: "delivery p99", Unit: "us", Lower: true, Get: bcastM(func(r *BroadcastResult) float64 { return r.Latency.P99 })},
-			{Name: "server CPU/delivery", Unit: "us", Lower: true, Get: bcastM(func(r *BroadcastResult) float64 { return r.ServerCPUPerMsg })},
+			{Name: "server CPU/delivery", Unit: "us", Lower: true, Get: bcastM(func(r *BroadcastResult) float64 { return r.Server.CPU })},
 			{Name: "undelivered", Lower: true, Worst: true, Get: bcastM(func(r *BroadcastResult) float64 { return float64(r.Expected - r.Delivered) })},
+		}
+	case "handshake":
+		return []Metric{
+			{Name: "handshakes/s", Unit: "/s", Get: hsM(func(r *HandshakeResult) float64 { return r.PerSec })},
+			{Name: "server CPU/handshake", Unit: "us", Lower: true, Get: hsM(func(r *HandshakeResult) float64 { return r.Server.CPU })},
+			{Name: "  of which user", Unit: "us", Lower: true, Get: hsM(func(r *HandshakeResult) float64 { return r.Server.User })},
+			{Name: "  of which system", Unit: "us", Lower: true, Get: hsM(func(r *HandshakeResult) float64 { return r.Server.Sys })},
+			{Name: "server syscalls/handshake", Unit: "x", Lower: true, Get: func(r Run) (float64, bool) {
+				return hsOr0(r).Server.Syscalls, r.Handshake != nil && r.Handshake.Server.Syscalls > 0
+			}},
+			{Name: "handshake p99", Unit: "us", Lower: true, Get: hsM(func(r *HandshakeResult) float64 { return r.Handshake.P99 })},
+			{Name: "failed", Lower: true, Worst: true, Get: hsM(func(r *HandshakeResult) float64 { return float64(r.Failed + r.Dropped) })},
 		}
 	case "churn":
 		return []Metric{
@@ -263,6 +304,8 @@ func FormatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.2f us", v)
 	case "/s":
 		return si(v) + "/s"
+	case "x": // a count per event: 2 decimals
+		return fmt.Sprintf("%.2f", v)
 	}
 	return strings.TrimSuffix(fmt.Sprintf("%.0f", v), ".0")
 }

@@ -17,9 +17,9 @@ import (
 
 func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	src := fs.String("src", "", "module root to build from (default: found from the working directory)")
-	servers := fs.String("servers", "wsedge,gorilla,nbio,gws,gnet", "servers to compare, first is the reference")
+	servers := fs.String("servers", "wsedge,gorilla,nbio,gws,gnet,uws", "servers to compare, first is the reference (uws needs WSEDGE_UWS_DIR and WSEDGE_USOCKETS_DIR, else it is skipped)")
 	rounds := fs.Int("rounds", 2, "interleaved rounds (A B C A B C)")
-	scen := fs.String("scenarios", "idle,echo,broadcast", "scenarios: idle, echo, broadcast, churn")
+	scen := fs.String("scenarios", "idle,echo,handshake,broadcast", "scenarios: idle, echo, handshake, broadcast, churn")
 	idleConns := fs.Int("idle-conns", 19000, "idle: connections (<= ~19,000 under a 20,000 open-files limit)")
 	idleHold := fs.Duration("idle-hold", time.Second, "idle: hold before the RSS reading")
 	echoConns := fs.String("echo-conns", "100,1000", "echo: connection counts")
@@ -31,6 +31,9 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 	rate := fs.Float64("rate", 2, "broadcast: publishes per second (x subscribers = deliveries/s asked)")
 	bdur := fs.Duration("broadcast-duration", 3*time.Second, "broadcast: publishing time")
 	cycles := fs.Int("cycles", 20000, "churn: cycles")
+	hsCycles := fs.Int("handshakes", 10000, "handshake: measured connect/upgrade/close cycles (after a tenth as warmup)")
+	hsConc := fs.Int("handshake-concurrency", 100, "handshake: cycles in progress at once")
+	perf := fs.Bool("perf", false, "count each server's system calls with perf stat (needs perf and permission to attach)")
 	loops := fs.Int("loops", 2, "client epoll loops")
 	sources := fs.Int("sources", 32, "local source addresses")
 	jsonOut := fs.Bool("json", false, "print the result as JSON on stdout")
@@ -90,13 +93,16 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 		case "churn":
 			cases = append(cases, bench.Case{Name: fmt.Sprintf("churn %d", *cycles), Kind: "churn", Path: "/echo",
 				Churn: bench.ChurnConfig{Cycles: *cycles, Concurrency: 100, Settle: bench.DefaultSettle}})
+		case "handshake":
+			cases = append(cases, bench.Case{Name: fmt.Sprintf("handshake %dx%d", *hsCycles, *hsConc), Kind: "handshake", Path: "/echo",
+				Handshake: bench.HandshakeConfig{Cycles: *hsCycles, Concurrency: *hsConc}})
 		case "":
 		default:
 			return &usageError{fmt.Sprintf("unknown scenario %q", k)}
 		}
 	}
 	cfg := bench.CompareConfig{ModuleRoot: root, Servers: specs, Rounds: *rounds, Cases: cases,
-		Loops: *loops, Sources: *sources, Log: stderr, Ref: specs[0].Name, Progress: progress(*quiet, stderr)}
+		Loops: *loops, Sources: *sources, Log: stderr, Ref: specs[0].Name, Progress: progress(*quiet, stderr), Perf: *perf}
 	res, err := bench.Compare(ctx, cfg)
 	if res == nil {
 		return err

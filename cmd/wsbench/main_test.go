@@ -171,4 +171,3 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		t.Error("progress bar with -quiet")
 	}
 }
-

@@ -31,6 +31,19 @@ func interrupted(w io.Writer, yes bool) {
 	}
 }
 
+// printCost prints the server's cost per event, when it was measured.
+func printCost(w io.Writer, event string, c bench.Cost) {
+	if c.CPU <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "server     %s CPU per %s (user %s, system %s; %.0f%% of a core), %.2f context switches per %s",
+		bench.FormatValue(c.CPU, "us"), event, bench.FormatValue(c.User, "us"), bench.FormatValue(c.Sys, "us"), c.CPUPct, c.CtxSwitches, event)
+	if c.Syscalls > 0 {
+		fmt.Fprintf(w, ", %.2f syscalls per %s", c.Syscalls, event)
+	}
+	fmt.Fprintln(w)
+}
+
 func printWarnings(w io.Writer, ws []string) {
 	for _, s := range ws {
 		fmt.Fprintf(w, "warning    %s\n", s)
@@ -58,11 +71,10 @@ func printEcho(w io.Writer, r bench.EchoResult) {
 	interrupted(w, r.Interrupted)
 	fmt.Fprintf(w, "echo       %d conns x %d B x depth %d: %d msgs in %.2fs = %s\n", r.Conns, r.Size, r.Depth, r.Msgs, r.Seconds, bench.FormatRate(r.MsgsPerSec, "msgs"))
 	printLatency(w, "latency", r.Latency)
-	if r.ServerCPUPerMsg > 0 {
-		fmt.Fprintf(w, "server     %s CPU per message (%.0f%% of a core)\n", bench.FormatValue(r.ServerCPUPerMsg, "us"), r.ServerCPU)
-	}
+	printCost(w, "message", r.Server)
 	fmt.Fprintf(w, "client     %s CPU per message (%.0f%% of a core)\n", bench.FormatValue(r.ClientCPUPerMsg, "us"), r.ClientCPU)
 	fmt.Fprintf(w, "errors     %d failed, %d dropped\n", r.Failed, r.Dropped)
+	printWarnings(w, r.Warnings)
 	printCauses(w, r.Causes)
 }
 
@@ -71,9 +83,8 @@ func printBroadcast(w io.Writer, r bench.BroadcastResult) {
 	fmt.Fprintf(w, "broadcast  %d subscribers (%d acked), %d published, %d/%d delivered, %s\n",
 		r.Subs, r.Ready, r.Published, r.Delivered, r.Expected, bench.FormatRate(r.DeliveriesPerSec, "deliveries"))
 	printLatency(w, "delivery", r.Latency)
-	if r.ServerCPUPerMsg > 0 {
-		fmt.Fprintf(w, "server     %s CPU per delivery\n", bench.FormatValue(r.ServerCPUPerMsg, "us"))
-	}
+	printCost(w, "delivery", r.Server)
+	printWarnings(w, r.Warnings)
 	printCauses(w, r.Causes)
 }
 
@@ -102,4 +113,14 @@ func known(v int64) string {
 		return "-"
 	}
 	return fmt.Sprint(v)
+}
+
+func printHandshake(w io.Writer, r bench.HandshakeResult) {
+	interrupted(w, r.Interrupted)
+	fmt.Fprintf(w, "handshake  %d cycles (connect, upgrade, close), %d failed, %d dropped in %.2fs = %s\n",
+		r.Cycles, r.Failed, r.Dropped, r.Seconds, bench.FormatRate(r.PerSec, "handshakes"))
+	printLatency(w, "upgrade", r.Handshake)
+	printCost(w, "handshake", r.Server)
+	printWarnings(w, r.Warnings)
+	printCauses(w, r.Causes)
 }

@@ -25,6 +25,7 @@ type options struct {
 	jsonOut     bool
 	htmlOut     string
 	quiet       bool
+	perf        bool
 }
 
 func (o *options) register(fs *flag.FlagSet, defPath string) {
@@ -37,6 +38,7 @@ func (o *options) register(fs *flag.FlagSet, defPath string) {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON on stdout")
 	fs.StringVar(&o.htmlOut, "html", "", "write an HTML report with charts to this file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar (there is none anyway when stderr is not a terminal)")
+	fs.BoolVar(&o.perf, "perf", false, "with -server-pid: count the server's system calls with perf stat")
 }
 
 func (o *options) common(ctx context.Context, stderr io.Writer) (bench.Common, error) {
@@ -44,7 +46,7 @@ func (o *options) common(ctx context.Context, stderr io.Writer) (bench.Common, e
 	if err != nil {
 		return bench.Common{}, &usageError{err.Error()}
 	}
-	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin}
+	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin, Perf: o.perf}
 	c.Progress = progress(o.quiet, stderr)
 	return c, nil
 }
@@ -149,6 +151,24 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 			return err
 		}
 		err = o.output(stdout, "churn", r, func(w io.Writer) { printChurn(w, r) }, nil)
+		return allFailed(err, r.Cycles, r.Failed)
+	case "handshake":
+		o.register(fs, "/echo")
+		cycles := fs.Int("cycles", 10000, "measured connect/upgrade/close cycles")
+		conc := fs.Int("concurrency", 100, "cycles in progress at once")
+		warm := fs.Int("warmup", 0, "unmeasured cycles first (0: a tenth of -cycles, at most 2000; -1: none)")
+		if err := parse(fs, args, stdout, stderr); err != nil {
+			return err
+		}
+		c, err := o.common(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		r, err := bench.Handshake(ctx, bench.HandshakeConfig{Common: c, Cycles: *cycles, Concurrency: *conc, Warmup: *warm})
+		if err != nil {
+			return err
+		}
+		err = o.output(stdout, "handshake", r, func(w io.Writer) { printHandshake(w, r) }, nil)
 		return allFailed(err, r.Cycles, r.Failed)
 	case "compare":
 		return runCompare(ctx, fs, args, stdout, stderr)
