@@ -47,7 +47,8 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 		cfg.Channel = "bench"
 	}
 	ec := cfg.engineConfig()
-	ec.OpenMessage = []byte(`{"type":"subscribe","id":"s","channel":"` + cfg.Channel + `"}`)
+	sub := []byte(`{"type":"subscribe","id":"s","channel":"` + cfg.Channel + `"}`)
+	ec.Open = func(int) [][]byte { return [][]byte{sub} }
 	subs, err := NewEngine(ec)
 	if err != nil {
 		return r, fmt.Errorf("broadcast: %w", err)
@@ -68,7 +69,7 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 	p.Start(cfg.label("subscribe"), int64(cfg.Subs))
 	waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
 		k := subs.Counters()
-		return k.Acked >= k.Open()
+		return k.Acked+k.Refused >= k.Open()
 	}, func() { p.Update(subs.Counters().Acked, cfg.label("acks")) })
 	p.Done()
 	r.Ready = subs.Counters().Acked

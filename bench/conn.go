@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 
@@ -26,7 +27,9 @@ type conn struct {
 	l        *loop
 	fd       int
 	state    uint8
-	acked    bool
+	acks     uint8 // replies still owed to the Open messages
+	refused  bool  // one of them was refused
+	id       int32 // dial order in the engine: the n of EngineConfig.Open
 	outArmed bool // EPOLLOUT is armed: out holds unsent bytes
 	t0       int64
 	owed     int    // replies received that release a send
@@ -165,8 +168,12 @@ func (l *loop) upgraded(c *conn) {
 		l.pending = append(l.pending, c)
 		c.out = codec.AppendClientClose(c.out, clientMask, codec.CloseNormal, "")
 		l.flush(c)
-	case l.e.open != nil:
-		c.out = append(c.out, l.e.open...)
+	case l.e.cfg.Open != nil:
+		msgs := l.e.cfg.Open(int(c.id))
+		for _, m := range msgs {
+			c.out = codec.AppendClientFrame(c.out, codec.OpText, true, clientMask, m)
+		}
+		c.acks = uint8(min(len(msgs), 255))
 		l.flush(c)
 	}
 	if c.fd >= 0 && c.state == stOpen && l.sendOn && l.e.cfg.Depth > 0 && l.e.cfg.Message != nil {
@@ -279,11 +286,33 @@ func (c *conn) OnMessage(op codec.OpCode, p []byte) error {
 		if l.sendOn && l.e.cfg.Depth > 0 {
 			c.owed++
 		}
-	} else if !c.acked {
-		c.acked = true
-		l.acked.Add(1)
+	} else if c.acks > 0 {
+		if op == codec.OpText && bytes.Contains(p, []byte(`"type":"error"`)) {
+			if !c.refused {
+				c.refused = true
+				l.refused.Add(1)
+				l.causes["refused: "+errorCode(p)]++
+			}
+		}
+		if c.acks--; c.acks == 0 && !c.refused {
+			l.acked.Add(1)
+		}
 	}
 	return nil
+}
+
+// errorCode is the code of a JSON error reply ({"error":{"code":"X"...}}),
+// "error" when it has none; it allocates, but only on refusals.
+func errorCode(p []byte) string {
+	_, rest, ok := bytes.Cut(p, []byte(`"code":"`))
+	if !ok {
+		return "error"
+	}
+	code, _, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok || len(code) == 0 || len(code) > 64 {
+		return "error"
+	}
+	return string(code)
 }
 
 // OnPing implements codec.Handler: answer with a pong.

@@ -37,9 +37,11 @@ type EngineConfig struct {
 	// while sending is on (closed loop: a reply releases the next send).
 	// 0 sends only on Publish.
 	Depth int
-	// OpenMessage is sent once, as a text message, right after the upgrade
-	// (e.g. a subscribe); the first untimed reply counts as its ack.
-	OpenMessage []byte
+	// Open, when set, gives the text messages connection n (0, 1, ... in
+	// dial order) sends right after the upgrade (subscribes, a connect);
+	// each untimed reply counts as the ack of one, and the connection is
+	// acked when all are (refused when one of them was an error reply).
+	Open func(n int) [][]byte
 	// Churn makes each connection start a close handshake as soon as it is
 	// open and redial after it ends, while the Churn budget lasts.
 	Churn bool
@@ -52,7 +54,8 @@ type Counters struct {
 	Failed   int64 `json:"failed"`   // connects or upgrades that failed
 	Dropped  int64 `json:"dropped"`  // open connections lost (server close, reset)
 	Closed   int64 `json:"closed"`   // close handshakes we started and completed
-	Acked    int64 `json:"acked"`    // connections that got a reply to OpenMessage
+	Acked    int64 `json:"acked"`    // connections whose Open messages were all acknowledged
+	Refused  int64 `json:"refused"`  // connections with an error reply to an Open message
 	Sent     int64 `json:"sent"`     // messages sent
 	Received int64 `json:"received"` // data messages received
 	Timed    int64 `json:"timed"`    // received messages carrying a timestamp
@@ -67,7 +70,7 @@ func (c Counters) Open() int64 { return c.Opened - c.Dropped - c.Closed }
 type Engine struct {
 	cfg     EngineConfig
 	req     []byte
-	open    []byte // OpenMessage as a masked frame
+	seq     atomic.Int64 // connection numbers for Open
 	loops   []*loop
 	wg      sync.WaitGroup
 	srcSeq  atomic.Uint64
@@ -107,9 +110,6 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, errors.New("engine: target must be an IPv4 address")
 	}
 	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path)}
-	if cfg.OpenMessage != nil {
-		e.open = codec.AppendClientFrame(nil, codec.OpText, true, clientMask, cfg.OpenMessage)
-	}
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		return nil, fmt.Errorf("engine: getrlimit: %w", err)
@@ -208,6 +208,7 @@ func (e *Engine) Counters() Counters {
 		c.Dropped += l.dropped.Load()
 		c.Closed += l.closedN.Load()
 		c.Acked += l.acked.Load()
+		c.Refused += l.refused.Load()
 		c.Sent += l.sent.Load()
 		c.Received += l.received.Load()
 		c.Timed += l.timed.Load()

@@ -16,6 +16,9 @@ type IdleConfig struct {
 	Hold time.Duration
 	// RampTimeout bounds the ramp (default 2 minutes).
 	RampTimeout time.Duration
+	// Subscribe makes each connection subscribe (wsedge's JSON protocol on
+	// /ws) and wait for the acks before the hold.
+	Subscribe Subscriptions
 }
 
 // IdleResult is what the idle scenario measured.
@@ -25,6 +28,9 @@ type IdleResult struct {
 	Failed         int64     `json:"failed"`
 	Dropped        int64     `json:"dropped"`
 	Held           int64     `json:"held"` // open at the end of the hold
+	Subscriptions  string    `json:"subscriptions,omitempty"`
+	Subscribed     int64     `json:"subscribed,omitempty"` // connections with every subscription acked
+	Refused        int64     `json:"refused,omitempty"`    // connections with a subscription refused
 	RampSeconds    float64   `json:"ramp_s"`
 	ConnectsPerSec float64   `json:"connects_per_s"`
 	Handshake      Latency   `json:"handshake"`
@@ -56,7 +62,12 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 		r.RSSBase = base.RSS
 		r.RSSCurve = append(r.RSSCurve, Point{X: 0, Y: float64(base.RSS)})
 	}
-	e, err := NewEngine(cfg.engineConfig())
+	ec := cfg.engineConfig()
+	if sub := cfg.Subscribe; sub.Count() > 0 {
+		r.Subscriptions = sub.String()
+		ec.Open = func(n int) [][]byte { return subscribeMessages(sub.Channels(n)) }
+	}
+	e, err := NewEngine(ec)
 	if err != nil {
 		return r, fmt.Errorf("idle: %w", err)
 	}
@@ -72,6 +83,19 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	k := e.Counters()
 	r.RampSeconds = d.Seconds()
 	r.ConnectsPerSec = Rate(k.Opened, d)
+
+	if ec.Open != nil && ctx.Err() == nil {
+		p := progressOf(cfg.Progress)
+		p.Start(cfg.label("subscribe"), k.Opened)
+		waitFor(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
+			k := e.Counters()
+			return k.Acked+k.Refused >= k.Open()
+		}, func() {
+			k := e.Counters()
+			p.Update(k.Acked+k.Refused, fmt.Sprintf("%s acked %d refused %d", cfg.label("subscribe"), k.Acked, k.Refused))
+		})
+		p.Done()
+	}
 
 	if ctx.Err() == nil && cfg.Hold > 0 {
 		p := progressOf(cfg.Progress)
@@ -96,6 +120,9 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	}
 	f := e.Close()
 	r.Opened, r.Failed, r.Dropped = f.Counters.Opened, f.Counters.Failed, f.Counters.Dropped
+	if ec.Open != nil {
+		r.Subscribed, r.Refused = f.Counters.Acked, f.Counters.Refused
+	}
 	r.Handshake = Summarize(f.Handshake)
 	r.Causes = f.Causes
 	r.Interrupted = ctx.Err() != nil

@@ -37,7 +37,7 @@ type loop struct {
 	want, pub atomic.Int64
 	lastEnd   atomic.Int64 // engine clock when a churn cycle last ended
 	dialed, opened, failed, dropped, closedN,
-	acked, sent, received, timed atomic.Int64
+	acked, refused, sent, received, timed atomic.Int64
 }
 
 func newLoop(e *Engine, maxFD int) (*loop, error) {
@@ -185,7 +185,7 @@ func (l *loop) dial() {
 		l.failNoConn("connect: " + err.Error())
 		return
 	}
-	c := &conn{l: l, fd: fd, state: stConnecting, t0: l.e.now()}
+	c := &conn{l: l, fd: fd, state: stConnecting, t0: l.e.now(), id: int32(e.seq.Add(1) - 1)}
 	c.dec.Init(&clientCodec)
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {

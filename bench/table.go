@@ -108,6 +108,10 @@ func Metrics(kind string) []Metric {
 			{Name: "connects/s", Unit: "/s", Get: idleM(func(r *IdleResult) float64 { return r.ConnectsPerSec })},
 			{Name: "handshake p99", Unit: "us", Lower: true, Get: idleM(func(r *IdleResult) float64 { return r.Handshake.P99 })},
 			{Name: "failed+dropped", Lower: true, Worst: true, Get: idleM(func(r *IdleResult) float64 { return float64(r.Failed + r.Dropped) })},
+			{Name: "not subscribed", Lower: true, Worst: true, Get: func(r Run) (float64, bool) {
+				// Connections whose subscriptions were refused or not acked.
+				return float64(idleOr0(r).Opened - idleOr0(r).Subscribed), r.Idle != nil && r.Idle.Subscriptions != ""
+			}},
 		}
 	case "echo":
 		return []Metric{

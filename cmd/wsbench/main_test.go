@@ -171,3 +171,52 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		t.Error("progress bar with -quiet")
 	}
 }
+
+// ackServer serves only /ws, answering every message with an ack of its id.
+func ackServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			_, m, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			var req struct{ ID string }
+			_ = json.Unmarshal(m, &req)
+			if c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ack","id":"`+req.ID+`"}`)) != nil {
+				return
+			}
+		}
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// TestIdleSubscribeFlags: -path replaces the URL's path and -subscribe
+// makes every connection subscribe before the hold.
+func TestIdleSubscribeFlags(t *testing.T) {
+	addr := ackServer(t)
+	code, out, errOut := runCLI(t, "idle", "-url", "ws://"+addr+"/echo", "-path", "/ws", "-subscribe", "personal,shared:2/100",
+		"-conns", "20", "-hold", "0")
+	if code != 0 || !strings.Contains(out, "subscribe  personal,shared:2/100 each: 20 connections acked, 0 refused") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, bad := range [][]string{{"-subscribe", "shared:5/2"}, {"-path", "ws"}} {
+		if code, _, _ := runCLI(t, append([]string{"idle", "-url", "ws://" + addr + "/ws"}, bad...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+}

@@ -54,6 +54,9 @@ func printIdle(w io.Writer, r bench.IdleResult) {
 	interrupted(w, r.Interrupted)
 	fmt.Fprintf(w, "idle       %d asked, %d opened, %d failed, %d dropped, %d held\n", r.Conns, r.Opened, r.Failed, r.Dropped, r.Held)
 	fmt.Fprintf(w, "ramp       %.2fs, %s\n", r.RampSeconds, bench.FormatRate(r.ConnectsPerSec, "connects"))
+	if r.Subscriptions != "" {
+		fmt.Fprintf(w, "subscribe  %s each: %d connections acked, %d refused\n", r.Subscriptions, r.Subscribed, r.Refused)
+	}
 	printLatency(w, "handshake", r.Handshake)
 	if r.RSSHeld > 0 {
 		per := "no figure"

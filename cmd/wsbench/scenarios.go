@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -17,6 +18,7 @@ import (
 // options are the flags every scenario has.
 type options struct {
 	url         string
+	path        string
 	allowRemote bool
 	loops       int
 	sources     int
@@ -30,6 +32,7 @@ type options struct {
 
 func (o *options) register(fs *flag.FlagSet, defPath string) {
 	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080"+defPath, "target WebSocket URL (ws:// only)")
+	fs.StringVar(&o.path, "path", "", "WebSocket path (and query), replacing the one in -url (e.g. /ws)")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
 	fs.IntVar(&o.loops, "loops", 2, "client epoll loops (goroutines)")
 	fs.IntVar(&o.sources, "sources", 32, "local source addresses 127.0.0.2.. to spread connections over")
@@ -45,6 +48,13 @@ func (o *options) common(ctx context.Context, stderr io.Writer) (bench.Common, e
 	tg, err := bench.ParseTarget(ctx, o.url, o.allowRemote)
 	if err != nil {
 		return bench.Common{}, &usageError{err.Error()}
+	}
+	if o.path != "" {
+		if !strings.HasPrefix(o.path, "/") {
+			return bench.Common{}, &usageError{fmt.Sprintf("-path %q must start with /", o.path)}
+		}
+		tg = tg.WithPath(o.path)
+		o.url = tg.URL
 	}
 	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin, Perf: o.perf}
 	c.Progress = progress(o.quiet, stderr)
@@ -78,15 +88,22 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		conns := fs.Int("conns", 1000, "connections")
 		rate := fs.Int("rate", 0, "connects per second (0: as fast as possible)")
 		hold := fs.Duration("hold", 5*time.Second, "hold time before the RSS reading")
+		subSpec := fs.String("subscribe", "", "on /ws: what each connection subscribes to before the hold: personal (personal.<n>), shared:K/M (K of M shared.<i>), comma-separated")
+		seed := fs.Int64("seed", 1, "seed of the shared-channel draw")
 		if err := parse(fs, args, stdout, stderr); err != nil {
 			return err
 		}
+		sub, err := bench.ParseSubscriptions(*subSpec)
+		if err != nil {
+			return &usageError{err.Error()}
+		}
+		sub.Seed = *seed
 		c, err := o.common(ctx, stderr)
 		if err != nil {
 			return err
 		}
 		warnNoFile(stderr, *conns, limit)
-		r, err := bench.Idle(ctx, bench.IdleConfig{Common: c, Conns: *conns, Rate: *rate, Hold: *hold})
+		r, err := bench.Idle(ctx, bench.IdleConfig{Common: c, Conns: *conns, Rate: *rate, Hold: *hold, Subscribe: sub})
 		if err != nil {
 			return err
 		}
