@@ -46,6 +46,9 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 	if cfg.Channel == "" {
 		cfg.Channel = "bench"
 	}
+	if err := cfg.prepareTokens(cfg.Subs + 1); err != nil {
+		return r, fmt.Errorf("broadcast: %w", err)
+	}
 	ec := cfg.engineConfig()
 	sub := []byte(`{"type":"subscribe","id":"s","channel":"` + cfg.Channel + `"}`)
 	ec.Open = func(int) [][]byte { return [][]byte{sub} }
@@ -79,7 +82,7 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 		return r, err
 	}
 	pc := cfg.engineConfig()
-	pc.Loops, pc.Message = 1, pt
+	pc.Loops, pc.Message, pc.FirstID = 1, pt, cfg.Subs
 	pub, err := NewEngine(pc)
 	if err != nil {
 		return r, fmt.Errorf("broadcast publisher: %w", err)

@@ -63,6 +63,9 @@ func Churn(ctx context.Context, cfg ChurnConfig) (ChurnResult, error) {
 		return r, fmt.Errorf("churn: settle must be >= 0")
 	}
 	r.Settle = cfg.Settle.Seconds()
+	if err := cfg.prepareTokens(cfg.Cycles); err != nil {
+		return r, fmt.Errorf("churn: %w", err)
+	}
 	start := time.Now()
 	r.Before = cfg.serverState(ctx)
 	hs := NewHistogram()
@@ -72,7 +75,7 @@ func Churn(ctx context.Context, cfg ChurnConfig) (ChurnResult, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		f, err := cycles(ctx, &cfg.Common, fmt.Sprintf("churn %d/2", half+1), n, cfg.Concurrency, nil)
+		f, err := cycles(ctx, &cfg.Common, fmt.Sprintf("churn %d/2", half+1), n, cfg.Concurrency, 0, nil)
 		if err != nil {
 			return r, fmt.Errorf("churn: %w", err)
 		}

@@ -30,7 +30,7 @@ type conn struct {
 	acks     uint8 // replies still owed to the Open messages
 	refused  bool  // one of them was refused
 	id       int32 // dial order in the engine: the n of EngineConfig.Open
-	outArmed bool // EPOLLOUT is armed: out holds unsent bytes
+	outArmed bool  // EPOLLOUT is armed: out holds unsent bytes
 	t0       int64
 	owed     int    // replies received that release a send
 	in       []byte // unconsumed tail: an unfinished frame or response
@@ -50,8 +50,9 @@ func (l *loop) event(c *conn, ev uint32) {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
 		}
-		n, err := unix.Write(c.fd, l.e.req)
-		if err != nil || n != len(l.e.req) {
+		req := l.e.request(c.id)
+		n, err := unix.Write(c.fd, req)
+		if err != nil || n != len(req) {
 			l.fail(c, "write upgrade request: "+errString(err))
 			return
 		}
@@ -161,14 +162,12 @@ func (l *loop) upgraded(c *conn) {
 	l.hs.RecordValue(l.now - c.t0)
 	l.opened.Add(1)
 	l.inflight--
-	c.state = stOpen
+	c.state, c.t0 = stOpen, l.now // t0 now times the wait for acks (churn)
 	switch {
-	case l.e.cfg.Churn:
-		c.state, c.t0 = stClosing, l.now
-		l.pending = append(l.pending, c)
-		c.out = codec.AppendClientClose(c.out, clientMask, codec.CloseNormal, "")
+	case l.e.cfg.Churn && l.e.cfg.Open == nil:
+		l.startClose(c)
 		l.flush(c)
-	case l.e.cfg.Open != nil:
+	case l.e.cfg.Open != nil: // in churn, the close starts at the last ack
 		msgs := l.e.cfg.Open(int(c.id))
 		for _, m := range msgs {
 			c.out = codec.AppendClientFrame(c.out, codec.OpText, true, clientMask, m)
@@ -179,6 +178,13 @@ func (l *loop) upgraded(c *conn) {
 	if c.fd >= 0 && c.state == stOpen && l.sendOn && l.e.cfg.Depth > 0 && l.e.cfg.Message != nil {
 		l.send(c, l.e.cfg.Depth)
 	}
+}
+
+// startClose queues our close frame; the caller flushes.
+func (l *loop) startClose(c *conn) {
+	c.state, c.t0 = stClosing, l.now
+	l.pending = append(l.pending, c)
+	c.out = codec.AppendClientClose(c.out, clientMask, codec.CloseNormal, "")
 }
 
 // send appends k stamped messages and writes.
@@ -294,8 +300,13 @@ func (c *conn) OnMessage(op codec.OpCode, p []byte) error {
 				l.causes["refused: "+errorCode(p)]++
 			}
 		}
-		if c.acks--; c.acks == 0 && !c.refused {
-			l.acked.Add(1)
+		if c.acks--; c.acks == 0 {
+			if !c.refused {
+				l.acked.Add(1)
+			}
+			if l.e.cfg.Churn && c.state == stOpen {
+				l.startClose(c) // read flushes it after decoding
+			}
 		}
 	}
 	return nil

@@ -4,41 +4,54 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // HandshakeConfig is the handshake scenario: Cycles of connect, upgrade and
 // close handshake, Concurrency at a time, after Warmup unmeasured cycles;
 // it measures the rate and the server's cost of a connection's whole life
-// (accept, upgrade, close) with nothing else going on.
+// (accept, upgrade, close) with nothing else going on. With a Token, the
+// same run measures connections without and with it, in alternating
+// batches, so the two figures share the machine's drift.
 type HandshakeConfig struct {
 	Common
 	Cycles, Concurrency int
 	// Warmup cycles run first, unmeasured (pools and heaps grow there);
 	// -1 for none, 0 for the default (a tenth of Cycles, at most 2000).
 	Warmup int
+	// Rounds is the number of batches per variant with a Token (default 4:
+	// without, with, with, without, without, with...).
+	Rounds int
 }
 
-// HandshakeResult is what the handshake scenario measured.
+// HandshakeResult is what the handshake scenario measured (without a
+// token when the run compared both; WithToken is the other half).
 type HandshakeResult struct {
 	Cycles  int64 `json:"cycles"` // measured cycles completed
 	Failed  int64 `json:"failed"`
 	Dropped int64 `json:"dropped"`
-	// Seconds runs from the first dial to the end of the last cycle.
+	// Seconds runs from the first dial to the end of the last cycle (summed
+	// over batches).
 	Seconds   float64 `json:"seconds"`
 	PerSec    float64 `json:"handshakes_per_s"`
 	Handshake Latency `json:"handshake"` // connect start to 101
 	// Server is the server's cost per completed cycle (with -server-pid).
-	Server      Cost     `json:"server"`
-	Causes      Causes   `json:"failures,omitempty"`
-	Warnings    []string `json:"warnings,omitempty"`
-	Interrupted bool     `json:"interrupted,omitempty"`
+	Server Cost   `json:"server"`
+	Token  string `json:"token,omitempty"` // what each connection presented
+	// WithToken is the same measurement with the token, and TokenRatio its
+	// handshakes/s over this one's.
+	WithToken   *HandshakeResult `json:"with_token,omitempty"`
+	TokenRatio  float64          `json:"token_ratio,omitempty"`
+	Causes      Causes           `json:"failures,omitempty"`
+	Warnings    []string         `json:"warnings,omitempty"`
+	Interrupted bool             `json:"interrupted,omitempty"`
 }
 
 // Handshake runs the handshake scenario.
 func Handshake(ctx context.Context, cfg HandshakeConfig) (HandshakeResult, error) {
-	var r HandshakeResult
 	if cfg.Cycles <= 0 {
-		return r, fmt.Errorf("handshake: cycles must be > 0")
+		return HandshakeResult{}, fmt.Errorf("handshake: cycles must be > 0")
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 100
@@ -46,27 +59,105 @@ func Handshake(ctx context.Context, cfg HandshakeConfig) (HandshakeResult, error
 	if cfg.Warmup == 0 {
 		cfg.Warmup = min(cfg.Cycles/10, 2000)
 	}
-	if cfg.Warmup > 0 {
-		if _, err := cycles(ctx, &cfg.Common, "warmup", cfg.Warmup, cfg.Concurrency, nil); err != nil {
-			return r, err
+	variants := []*Common{&cfg.Common}
+	rounds := 1
+	if cfg.Token.Enabled() {
+		if err := cfg.prepareTokens(cfg.Cycles + max(cfg.Warmup, 0)); err != nil {
+			return HandshakeResult{}, fmt.Errorf("handshake: %w", err)
+		}
+		anon := cfg.Common
+		anon.Token, anon.tokens = TokenConfig{}, nil
+		variants = []*Common{&anon, &cfg.Common}
+		rounds = cfg.Rounds
+		if rounds <= 0 {
+			rounds = 4
 		}
 	}
-	var m *meter
-	f, err := cycles(ctx, &cfg.Common, "handshake", cfg.Cycles, cfg.Concurrency, func() { m = cfg.startMeter(ctx) })
-	if err != nil {
-		return r, err
+	accs := make([]hsAcc, len(variants))
+	for i, v := range variants {
+		accs[i].init(v)
+		if cfg.Warmup > 0 {
+			if _, err := cycles(ctx, v, "warmup", cfg.Warmup, cfg.Concurrency, 0, nil); err != nil {
+				return HandshakeResult{}, err
+			}
+		}
 	}
-	var werr error
-	if r.Server, werr = m.stop(f.Counters.Closed); werr != nil {
-		r.Warnings = append(r.Warnings, "no syscall counts: "+werr.Error())
+	for round := 0; round < rounds && ctx.Err() == nil; round++ {
+		n := cfg.Cycles / rounds
+		if round == rounds-1 {
+			n = cfg.Cycles - n*(rounds-1)
+		}
+		for j := range variants {
+			i := j
+			if round%2 == 1 { // alternate the order: A B, B A, A B...
+				i = len(variants) - 1 - j
+			}
+			v := variants[i]
+			var m *meter
+			f, err := cycles(ctx, v, "handshake", n, cfg.Concurrency, cfg.Warmup+round*(cfg.Cycles/rounds), func() { m = v.startMeter(ctx) })
+			if err != nil {
+				return HandshakeResult{}, err
+			}
+			cost, werr := m.stop(f.Counters.Closed)
+			accs[i].add(f, cost, werr)
+		}
 	}
-	r.Cycles, r.Failed, r.Dropped = f.Counters.Closed, f.Counters.Failed, f.Counters.Dropped
-	r.Seconds = f.active.Seconds()
-	r.PerSec = Rate(r.Cycles, f.active)
-	r.Handshake = Summarize(f.Handshake)
-	r.Causes = f.Causes
+	r := accs[0].result()
+	if len(accs) > 1 {
+		w := accs[1].result()
+		w.Interrupted = ctx.Err() != nil
+		r.WithToken = &w
+		r.TokenRatio = Ratio(w.PerSec, r.PerSec)
+	}
 	r.Interrupted = ctx.Err() != nil
 	return r, nil
+}
+
+// hsAcc sums one variant's batches.
+type hsAcc struct {
+	token                 string
+	cycles, failed, drops int64
+	active                time.Duration
+	hs                    *hdrhistogram.Histogram
+	causes                Causes
+	warnings              []string
+	cpu, user, sys, ctxsw float64 // totals: per-event figures x events
+	syscalls              float64
+}
+
+func (a *hsAcc) init(c *Common) {
+	a.hs, a.causes = NewHistogram(), Causes{}
+	if c.Token.Enabled() {
+		a.token = c.Token.Describe()
+	}
+}
+
+func (a *hsAcc) add(f cycleFinal, c Cost, werr error) {
+	n := float64(f.Counters.Closed)
+	a.cycles += f.Counters.Closed
+	a.failed += f.Counters.Failed
+	a.drops += f.Counters.Dropped
+	a.active += f.active
+	a.hs.Merge(f.Handshake)
+	a.causes.Add(f.Causes)
+	a.cpu, a.user, a.sys, a.ctxsw = a.cpu+c.CPU*n, a.user+c.User*n, a.sys+c.Sys*n, a.ctxsw+c.CtxSwitches*n
+	a.syscalls += c.Syscalls * n
+	if werr != nil && len(a.warnings) == 0 {
+		a.warnings = append(a.warnings, "no syscall counts: "+werr.Error())
+	}
+}
+
+func (a *hsAcc) result() HandshakeResult {
+	r := HandshakeResult{Cycles: a.cycles, Failed: a.failed, Dropped: a.drops, Seconds: a.active.Seconds(),
+		PerSec: Rate(a.cycles, a.active), Handshake: Summarize(a.hs), Token: a.token, Causes: a.causes, Warnings: a.warnings}
+	if a.cycles > 0 {
+		n := float64(a.cycles)
+		r.Server = Cost{CPU: a.cpu / n, User: a.user / n, Sys: a.sys / n, CtxSwitches: a.ctxsw / n, Syscalls: a.syscalls / n}
+		if a.active > 0 {
+			r.Server.CPUPct = 100 * a.cpu * 1e3 / float64(a.active)
+		}
+	}
+	return r
 }
 
 // cycleFinal is an engine's Final plus the time it spent cycling.
@@ -76,10 +167,11 @@ type cycleFinal struct {
 }
 
 // cycles runs n connect/upgrade/close cycles, concurrency at a time, on a
-// fresh engine; begin runs just before the first dial.
-func cycles(ctx context.Context, c *Common, phase string, n, concurrency int, begin func()) (cycleFinal, error) {
+// fresh engine whose connections are numbered from firstID; begin runs
+// just before the first dial.
+func cycles(ctx context.Context, c *Common, phase string, n, concurrency, firstID int, begin func()) (cycleFinal, error) {
 	ec := c.engineConfig()
-	ec.Churn = true
+	ec.Churn, ec.FirstID = true, firstID
 	e, err := NewEngine(ec)
 	if err != nil {
 		return cycleFinal{}, fmt.Errorf("%s: %w", phase, err)

@@ -44,6 +44,9 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	if cfg.Conns <= 0 || cfg.Depth <= 0 || cfg.Duration <= 0 {
 		return r, fmt.Errorf("echo: conns, depth and duration must be > 0")
 	}
+	if err := cfg.prepareTokens(cfg.Conns); err != nil {
+		return r, fmt.Errorf("echo: %w", err)
+	}
 	t, err := NewEchoTemplate(cfg.Size, cfg.Text)
 	if err != nil {
 		return r, fmt.Errorf("echo: %w", err)

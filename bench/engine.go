@@ -43,8 +43,13 @@ type EngineConfig struct {
 	// acked when all are (refused when one of them was an error reply).
 	Open func(n int) [][]byte
 	// Churn makes each connection start a close handshake as soon as it is
-	// open and redial after it ends, while the Churn budget lasts.
+	// open (and its Open messages are acknowledged) and redial after it
+	// ends, while the Churn budget lasts.
 	Churn bool
+	// FirstID is the number of the first connection (then FirstID+1...).
+	FirstID int
+	// tokens, when set, gives connection n the token it presents.
+	tokens *tokens
 }
 
 // Counters are an engine's running totals.
@@ -109,7 +114,19 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if !cfg.Target.Addr.Addr().Is4() {
 		return nil, errors.New("engine: target must be an IPv4 address")
 	}
-	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path)}
+	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path, "")}
+	e.seq.Store(int64(cfg.FirstID))
+	if ts := cfg.tokens; ts != nil && ts.cfg.in() == TokenInConnect {
+		// The connect message goes first; its reply is one more ack.
+		open := cfg.Open
+		e.cfg.Open = func(n int) [][]byte {
+			msgs := [][]byte{connectMessage(ts.get(n))}
+			if open != nil {
+				msgs = append(msgs, open(n)...)
+			}
+			return msgs
+		}
+	}
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		return nil, fmt.Errorf("engine: getrlimit: %w", err)
@@ -186,6 +203,23 @@ func (e *Engine) Publish(n int) {
 		l.pub.Add(int64(n))
 		l.wake()
 	}
+}
+
+// request is connection id's upgrade request: the fixed one, or one that
+// carries its token.
+func (e *Engine) request(id int32) []byte {
+	ts := e.cfg.tokens
+	if ts == nil {
+		return e.req
+	}
+	tg := e.cfg.Target
+	switch ts.cfg.in() {
+	case TokenInHeader:
+		return upgradeRequest(tg.HostHdr, tg.Path, ts.get(int(id)))
+	case TokenInQuery:
+		return upgradeRequest(tg.HostHdr, tokenQuery(tg.Path, ts.get(int(id))), "")
+	}
+	return e.req
 }
 
 // lastEnd is the engine clock (see now) when the last churn cycle ended, 0

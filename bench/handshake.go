@@ -23,10 +23,15 @@ type StatusError struct{ Code int }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("http %d", e.Code) }
 
-// upgradeRequest returns the fixed upgrade request for a target.
-func upgradeRequest(host, path string) []byte {
+// upgradeRequest returns the upgrade request for a target, with an
+// Authorization: Bearer header when bearer is set.
+func upgradeRequest(host, path, bearer string) []byte {
+	auth := ""
+	if bearer != "" {
+		auth = "Authorization: Bearer " + bearer + "\r\n"
+	}
 	return []byte("GET " + path + " HTTP/1.1\r\n" +
-		"Host: " + host + "\r\n" +
+		"Host: " + host + "\r\n" + auth +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + wsKey + "\r\n" +

@@ -27,7 +27,8 @@ type IdleResult struct {
 	Opened         int64     `json:"opened"`
 	Failed         int64     `json:"failed"`
 	Dropped        int64     `json:"dropped"`
-	Held           int64     `json:"held"` // open at the end of the hold
+	Held           int64     `json:"held"`            // open at the end of the hold
+	Token          string    `json:"token,omitempty"` // what each connection presented
 	Subscriptions  string    `json:"subscriptions,omitempty"`
 	Subscribed     int64     `json:"subscribed,omitempty"` // connections with every subscription acked
 	Refused        int64     `json:"refused,omitempty"`    // connections with a subscription refused
@@ -56,6 +57,12 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 		cfg.RampTimeout = 2 * time.Minute
 	}
 	r := IdleResult{Conns: cfg.Conns, start: time.Now()}
+	if err := cfg.prepareTokens(cfg.Conns); err != nil {
+		return r, fmt.Errorf("idle: %w", err)
+	}
+	if cfg.Token.Enabled() {
+		r.Token = cfg.Token.Describe()
+	}
 	base, haveProc, warn := cfg.baseline(ctx)
 	r.Warnings = warn
 	if haveProc {
@@ -84,7 +91,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	r.RampSeconds = d.Seconds()
 	r.ConnectsPerSec = Rate(k.Opened, d)
 
-	if ec.Open != nil && ctx.Err() == nil {
+	acking := ec.Open != nil || (cfg.Token.Enabled() && cfg.Token.in() == TokenInConnect)
+	if acking && ctx.Err() == nil {
 		p := progressOf(cfg.Progress)
 		p.Start(cfg.label("subscribe"), k.Opened)
 		waitFor(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
@@ -120,7 +128,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	}
 	f := e.Close()
 	r.Opened, r.Failed, r.Dropped = f.Counters.Opened, f.Counters.Failed, f.Counters.Dropped
-	if ec.Open != nil {
+	if acking {
 		r.Subscribed, r.Refused = f.Counters.Acked, f.Counters.Refused
 	}
 	r.Handshake = Summarize(f.Handshake)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/wsedge/wsedge/codec"
 )
 
 const (
@@ -129,12 +131,13 @@ func (l *loop) eachOpen(f func(*conn)) {
 	}
 }
 
-// scan fails connections stuck in connect, upgrade or close past the timeout.
+// scan fails connections stuck in connect, upgrade or close past the
+// timeout, and closes churn connections still waiting for their acks.
 func (l *loop) scan() {
 	limit := int64(l.e.cfg.HandshakeTimeout)
 	keep := l.pending[:0]
 	for _, c := range l.pending {
-		if c.fd < 0 || c.state == stOpen {
+		if c.fd < 0 || (c.state == stOpen && !(l.e.cfg.Churn && c.acks > 0)) {
 			continue
 		}
 		if l.now-c.t0 < limit {
@@ -148,6 +151,13 @@ func (l *loop) scan() {
 			l.fail(c, "upgrade timeout")
 		case stClosing:
 			l.finish(c, "close timeout")
+		case stOpen:
+			l.causes["no reply to the open messages"]++
+			c.state, c.t0 = stClosing, l.now
+			c.out = codec.AppendClientClose(c.out, clientMask, codec.CloseNormal, "")
+			if l.flush(c) {
+				keep = append(keep, c)
+			}
 		}
 	}
 	clear(l.pending[len(keep):])

@@ -23,10 +23,27 @@ type Common struct {
 	// Perf counts the server's system calls with `perf stat` during
 	// measured windows (needs perf and the permission to attach).
 	Perf bool
+	// Token, when enabled, makes every connection present a token.
+	Token  TokenConfig
+	tokens *tokens
 }
 
 func (c *Common) engineConfig() EngineConfig {
-	return EngineConfig{Target: c.Target, Loops: c.Loops, Sources: c.Sources}
+	return EngineConfig{Target: c.Target, Loops: c.Loops, Sources: c.Sources, tokens: c.tokens}
+}
+
+// prepareTokens mints the tokens of connections 0..n-1 ahead of the run
+// (nothing without Token).
+func (c *Common) prepareTokens(n int) error {
+	if !c.Token.Enabled() || c.tokens != nil {
+		return nil
+	}
+	ts, err := newTokens(c.Token, n)
+	if err != nil {
+		return err
+	}
+	c.tokens = ts
+	return nil
 }
 
 func (c *Common) label(s string) string {

@@ -220,3 +220,30 @@ func TestIdleSubscribeFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeTokenFlags: with a secret, one run reports handshakes with
+// and without tokens (the echo server ignores them, as wsedge does until
+// identity exists); contradictory token flags are refused.
+func TestHandshakeTokenFlags(t *testing.T) {
+	url := echoServer(t)
+	secret := t.TempDir() + "/secret"
+	if err := os.WriteFile(secret, []byte("s3cret-s3cret-s3cret-s3cret-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "handshake", "-url", url, "-cycles", "200", "-concurrency", "10", "-jwt-hmac-secret", "@"+secret, "-rounds", "2")
+	if code != 0 || !strings.Contains(out, "handshake  no token: 200 cycles") || !strings.Contains(out, "handshake  HS256 in header: 200 cycles") ||
+		!strings.Contains(out, "ratio      handshakes/s with HS256 in header / without:") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, bad := range [][]string{
+		{"-token", "a.b.c", "-jwt-hmac-secret", "x"},
+		{"-token", "a.b.c", "-token-in", "cookie"},
+		{"-jwt-hmac-secret", "x", "-jwt-alg", "RS256"},
+		{"-jwt-private-key", secret},
+		{"-jwt-hmac-secret", "@/nonexistent"},
+	} {
+		if code, _, errOut := runCLI(t, append([]string{"handshake", "-url", url}, bad...)...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", bad, code, errOut)
+		}
+	}
+}

@@ -53,6 +53,9 @@ func printWarnings(w io.Writer, ws []string) {
 func printIdle(w io.Writer, r bench.IdleResult) {
 	interrupted(w, r.Interrupted)
 	fmt.Fprintf(w, "idle       %d asked, %d opened, %d failed, %d dropped, %d held\n", r.Conns, r.Opened, r.Failed, r.Dropped, r.Held)
+	if r.Token != "" {
+		fmt.Fprintf(w, "token      %s\n", r.Token)
+	}
 	fmt.Fprintf(w, "ramp       %.2fs, %s\n", r.RampSeconds, bench.FormatRate(r.ConnectsPerSec, "connects"))
 	if r.Subscriptions != "" {
 		fmt.Fprintf(w, "subscribe  %s each: %d connections acked, %d refused\n", r.Subscriptions, r.Subscribed, r.Refused)
@@ -120,10 +123,23 @@ func known(v int64) string {
 
 func printHandshake(w io.Writer, r bench.HandshakeResult) {
 	interrupted(w, r.Interrupted)
-	fmt.Fprintf(w, "handshake  %d cycles (connect, upgrade, close), %d failed, %d dropped in %.2fs = %s\n",
-		r.Cycles, r.Failed, r.Dropped, r.Seconds, bench.FormatRate(r.PerSec, "handshakes"))
-	printLatency(w, "upgrade", r.Handshake)
-	printCost(w, "handshake", r.Server)
-	printWarnings(w, r.Warnings)
-	printCauses(w, r.Causes)
+	label := func(r bench.HandshakeResult) string {
+		if r.Token == "" {
+			return "no token"
+		}
+		return r.Token
+	}
+	one := func(r bench.HandshakeResult) {
+		fmt.Fprintf(w, "handshake  %s: %d cycles (connect, upgrade, close), %d failed, %d dropped in %.2fs = %s\n",
+			label(r), r.Cycles, r.Failed, r.Dropped, r.Seconds, bench.FormatRate(r.PerSec, "handshakes"))
+		printLatency(w, "upgrade", r.Handshake)
+		printCost(w, "handshake", r.Server)
+		printWarnings(w, r.Warnings)
+		printCauses(w, r.Causes)
+	}
+	one(r)
+	if r.WithToken != nil {
+		one(*r.WithToken)
+		fmt.Fprintf(w, "ratio      handshakes/s with %s / without: %.2fx (same run, alternating batches)\n", r.WithToken.Token, r.TokenRatio)
+	}
 }

@@ -28,6 +28,7 @@ type options struct {
 	htmlOut     string
 	quiet       bool
 	perf        bool
+	token       tokenFlags
 }
 
 func (o *options) register(fs *flag.FlagSet, defPath string) {
@@ -42,6 +43,7 @@ func (o *options) register(fs *flag.FlagSet, defPath string) {
 	fs.StringVar(&o.htmlOut, "html", "", "write an HTML report with charts to this file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar (there is none anyway when stderr is not a terminal)")
 	fs.BoolVar(&o.perf, "perf", false, "with -server-pid: count the server's system calls with perf stat")
+	o.token.register(fs)
 }
 
 func (o *options) common(ctx context.Context, stderr io.Writer) (bench.Common, error) {
@@ -56,7 +58,11 @@ func (o *options) common(ctx context.Context, stderr io.Writer) (bench.Common, e
 		tg = tg.WithPath(o.path)
 		o.url = tg.URL
 	}
-	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin, Perf: o.perf}
+	tok, err := o.token.config()
+	if err != nil {
+		return bench.Common{}, &usageError{err.Error()}
+	}
+	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin, Perf: o.perf, Token: tok}
 	c.Progress = progress(o.quiet, stderr)
 	return c, nil
 }
@@ -174,6 +180,7 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		cycles := fs.Int("cycles", 10000, "measured connect/upgrade/close cycles")
 		conc := fs.Int("concurrency", 100, "cycles in progress at once")
 		warm := fs.Int("warmup", 0, "unmeasured cycles first (0: a tenth of -cycles, at most 2000; -1: none)")
+		rounds := fs.Int("rounds", 4, "with a token: alternating batches per variant (without, with, with, without...)")
 		if err := parse(fs, args, stdout, stderr); err != nil {
 			return err
 		}
@@ -181,7 +188,7 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		if err != nil {
 			return err
 		}
-		r, err := bench.Handshake(ctx, bench.HandshakeConfig{Common: c, Cycles: *cycles, Concurrency: *conc, Warmup: *warm})
+		r, err := bench.Handshake(ctx, bench.HandshakeConfig{Common: c, Cycles: *cycles, Concurrency: *conc, Warmup: *warm, Rounds: *rounds})
 		if err != nil {
 			return err
 		}
