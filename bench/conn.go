@@ -19,6 +19,7 @@ const (
 	stUpgrading
 	stOpen
 	stClosing // our close frame is sent; waiting for the server's
+	stTLS     // in a TLS handshake: its goroutine owns the socket
 )
 
 // conn is one client connection, owned by its loop. It is the codec Handler
@@ -36,7 +37,8 @@ type conn struct {
 	in       []byte // unconsumed tail: an unfinished frame or response
 	out      []byte // bytes not yet written
 	dec      codec.Decoder
-	endCause string // set by OnClose: how the connection ends
+	endCause string   // set by OnClose: how the connection ends
+	tls      *tlsConn // wss:// only
 }
 
 func (l *loop) event(c *conn, ev uint32) {
@@ -50,6 +52,10 @@ func (l *loop) event(c *conn, ev uint32) {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
 		}
+		if l.e.cfg.TLS != nil {
+			l.startTLS(c)
+			return
+		}
 		req := l.e.request(c.id)
 		n, err := unix.Write(c.fd, req)
 		if err != nil || n != len(req) {
@@ -58,6 +64,7 @@ func (l *loop) event(c *conn, ev uint32) {
 		}
 		c.state = stUpgrading
 		l.setEvents(c, unix.EPOLLIN|unix.EPOLLRDHUP)
+	case stTLS: // the handshake goroutine owns the socket
 	default:
 		if ev&unix.EPOLLOUT != 0 && c.outArmed {
 			if !l.flush(c) {
@@ -77,10 +84,26 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// read reads once and decodes. The unconsumed tail of the last read is put
-// in front of the new bytes, in the loop's buffer when it is small, or read
-// after in the connection's own buffer when it is a big unfinished frame.
+// sendRequest sends the upgrade request after the TLS handshake.
+func (l *loop) sendRequest(c *conn) {
+	c.state = stUpgrading
+	l.setEvents(c, unix.EPOLLIN|unix.EPOLLRDHUP)
+	c.out = append(c.out, l.e.request(c.id)...)
+	l.flush(c)
+}
+
+// read reads and decodes until the socket is drained (once for plain
+// sockets: epoll is level-triggered).
 func (l *loop) read(c *conn) {
+	for l.readOnce(c) && c.fd >= 0 {
+	}
+}
+
+// readOnce reads once and decodes; it reports whether more may be waiting
+// in TLS buffers. The unconsumed tail of the last read is put in front of
+// the new bytes, in the loop's buffer when it is small, or read after in
+// the connection's own buffer when it is a big unfinished frame.
+func (l *loop) readOnce(c *conn) (more bool) {
 	buf, off := l.rbuf, 0
 	own := len(c.in) > len(l.rbuf)/2
 	if own {
@@ -91,51 +114,57 @@ func (l *loop) read(c *conn) {
 	} else if len(c.in) > 0 {
 		off = copy(buf, c.in)
 	}
-	n, err := unix.Read(c.fd, buf[off:])
+	var n int
+	var err error
+	if c.tls != nil {
+		n, more, err = c.readTLS(buf[off:])
+	} else {
+		n, err = unix.Read(c.fd, buf[off:])
+	}
 	if n <= 0 {
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-			return
+			return false
 		}
 		cause := "eof"
 		if err != nil {
 			cause = err.Error()
 		}
 		l.end(c, cause)
-		return
+		return false
 	}
 	data := buf[:off+n]
 	if c.state == stUpgrading {
 		hl, err := parseUpgradeResponse(data)
 		if errors.Is(err, errIncomplete) {
 			c.keep(data, own)
-			return
+			return more
 		}
 		if err != nil {
 			l.fail(c, err.Error())
-			return
+			return false
 		}
 		l.upgraded(c)
 		data = data[hl:]
 		if c.fd < 0 {
-			return
+			return false
 		}
 	}
 	consumed, err := c.dec.Feed(data, c)
 	if c.fd < 0 { // a handler ended the connection
-		return
+		return false
 	}
 	if err != nil {
 		var ce *codec.Error
 		if errors.As(err, &ce) {
 			l.end(c, "protocol error: "+err.Error())
-			return
+			return false
 		}
 		l.end(c, err.Error())
-		return
+		return false
 	}
 	if c.dec.Stopped() { // close frame handled
 		l.closeDone(c)
-		return
+		return false
 	}
 	c.keep(data[consumed:], own)
 	switch {
@@ -146,6 +175,7 @@ func (l *loop) read(c *conn) {
 	case len(c.out) > 0 && !c.outArmed: // pongs
 		l.flush(c)
 	}
+	return more
 }
 
 // keep stores the unconsumed tail for the next read.
@@ -198,12 +228,25 @@ func (l *loop) send(c *conn, k int) {
 	l.flush(c)
 }
 
-// flush writes out; it reports false when the connection was lost.
+// flush writes out (sealed first on TLS); it reports false when the
+// connection was lost.
 func (l *loop) flush(c *conn) bool {
-	if len(c.out) == 0 {
+	pend := &c.out
+	if c.tls != nil {
+		if len(c.out) > 0 {
+			// The transport queues every record: only an earlier error fails.
+			if _, err := c.tls.tc.Write(c.out); err != nil {
+				l.end(c, "tls write: "+err.Error())
+				return false
+			}
+			c.out = c.out[:0]
+		}
+		pend = &c.tls.tr.wbuf
+	}
+	if len(*pend) == 0 {
 		return true
 	}
-	n, err := unix.Write(c.fd, c.out)
+	n, err := unix.Write(c.fd, *pend)
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		l.end(c, "write: "+err.Error())
 		return false
@@ -211,12 +254,12 @@ func (l *loop) flush(c *conn) bool {
 	if n < 0 {
 		n = 0
 	}
-	c.out = c.out[:copy(c.out, c.out[n:])]
+	*pend = (*pend)[:copy(*pend, (*pend)[n:])]
 	switch {
-	case len(c.out) > 0 && !c.outArmed:
+	case len(*pend) > 0 && !c.outArmed:
 		c.outArmed = true
 		l.setEvents(c, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP)
-	case len(c.out) == 0 && c.outArmed:
+	case len(*pend) == 0 && c.outArmed:
 		c.outArmed = false
 		l.setEvents(c, unix.EPOLLIN|unix.EPOLLRDHUP)
 	}

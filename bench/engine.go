@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -46,6 +47,9 @@ type EngineConfig struct {
 	// open (and its Open messages are acknowledged) and redial after it
 	// ends, while the Churn budget lasts.
 	Churn bool
+	// TLS, when set, makes every connection a wss:// one (crypto/tls
+	// client with this configuration; see tls.go).
+	TLS *tls.Config
 	// FirstID is the number of the first connection (then FirstID+1...).
 	FirstID int
 	// tokens, when set, gives connection n the token it presents.
@@ -114,7 +118,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if !cfg.Target.Addr.Addr().Is4() {
 		return nil, errors.New("engine: target must be an IPv4 address")
 	}
-	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path, "")}
+	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path, "", cfg.TLS != nil)}
 	e.seq.Store(int64(cfg.FirstID))
 	if ts := cfg.tokens; ts != nil && ts.cfg.in() == TokenInConnect {
 		// The connect message goes first; its reply is one more ack.
@@ -215,9 +219,9 @@ func (e *Engine) request(id int32) []byte {
 	tg := e.cfg.Target
 	switch ts.cfg.in() {
 	case TokenInHeader:
-		return upgradeRequest(tg.HostHdr, tg.Path, ts.get(int(id)))
+		return upgradeRequest(tg.HostHdr, tg.Path, ts.get(int(id)), e.cfg.TLS != nil)
 	case TokenInQuery:
-		return upgradeRequest(tg.HostHdr, tokenQuery(tg.Path, ts.get(int(id))), "")
+		return upgradeRequest(tg.HostHdr, tokenQuery(tg.Path, ts.get(int(id))), "", e.cfg.TLS != nil)
 	}
 	return e.req
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/wsedge/wsedge/codec"
@@ -101,7 +102,8 @@ func TestParseTarget(t *testing.T) {
 		{url: "ws://127.0.0.5/echo"},
 		{url: "ws://10.1.2.3:80/echo", err: ErrRemote},
 		{url: "ws://192.0.2.1/echo", remote: true}, // allowed, never dialled here
-		{url: "wss://127.0.0.1/echo", bad: true},
+		{url: "wss://127.0.0.1/echo"},
+		{url: "http://127.0.0.1/echo", bad: true},
 		{url: "ws://127.0.0.1:99999/", bad: true},
 	} {
 		tg, err := ParseTarget(ctx, tc.url, tc.remote)
@@ -115,8 +117,11 @@ func TestParseTarget(t *testing.T) {
 				t.Errorf("%s: accepted", tc.url)
 			}
 		default:
-			if err != nil || tg.Path == "" || !tg.Addr.IsValid() {
+			if err != nil || tg.Path == "" || !tg.Addr.IsValid() || tg.TLS != strings.HasPrefix(tc.url, "wss:") {
 				t.Errorf("%s: %+v %v", tc.url, tg, err)
+			}
+			if tg.TLS && (tg.Addr.Port() != 443 || tg.ServerName != "127.0.0.1") {
+				t.Errorf("%s: port %d server name %q", tc.url, tg.Addr.Port(), tg.ServerName)
 			}
 		}
 	}

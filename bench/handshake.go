@@ -24,8 +24,13 @@ type StatusError struct{ Code int }
 func (e *StatusError) Error() string { return fmt.Sprintf("http %d", e.Code) }
 
 // upgradeRequest returns the upgrade request for a target, with an
-// Authorization: Bearer header when bearer is set.
-func upgradeRequest(host, path, bearer string) []byte {
+// Authorization: Bearer header when bearer is set; the Origin is the
+// target's own (https for wss).
+func upgradeRequest(host, path, bearer string, secure bool) []byte {
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
 	auth := ""
 	if bearer != "" {
 		auth = "Authorization: Bearer " + bearer + "\r\n"
@@ -36,7 +41,7 @@ func upgradeRequest(host, path, bearer string) []byte {
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + wsKey + "\r\n" +
 		"Sec-WebSocket-Version: 13\r\n" +
-		"Origin: http://" + host + "\r\n\r\n")
+		"Origin: " + scheme + host + "\r\n\r\n")
 }
 
 // parseUpgradeResponse checks an HTTP upgrade response at the start of b. It

@@ -23,28 +23,31 @@ type IdleConfig struct {
 
 // IdleResult is what the idle scenario measured.
 type IdleResult struct {
-	Conns          int       `json:"conns"`
-	Opened         int64     `json:"opened"`
-	Failed         int64     `json:"failed"`
-	Dropped        int64     `json:"dropped"`
-	Held           int64     `json:"held"`            // open at the end of the hold
-	Token          string    `json:"token,omitempty"` // what each connection presented
-	Subscriptions  string    `json:"subscriptions,omitempty"`
-	Subscribed     int64     `json:"subscribed,omitempty"` // connections with every subscription acked
-	Refused        int64     `json:"refused,omitempty"`    // connections with a subscription refused
-	RampSeconds    float64   `json:"ramp_s"`
-	ConnectsPerSec float64   `json:"connects_per_s"`
-	Handshake      Latency   `json:"handshake"`
-	Causes         Causes    `json:"failures,omitempty"`
-	RSSBase        int64     `json:"server_rss_base_bytes,omitempty"`
-	RSSHeld        int64     `json:"server_rss_held_bytes,omitempty"`
-	RSSPerConn     float64   `json:"server_rss_per_conn_bytes,omitempty"`
-	Threads        int       `json:"server_threads,omitempty"`
-	RSSCurve       []Point   `json:"server_rss_curve,omitempty"` // (connections, bytes)
-	Warnings       []string  `json:"warnings,omitempty"`
-	Interrupted    bool      `json:"interrupted,omitempty"`
-	Elapsed        float64   `json:"elapsed_s"`
-	start          time.Time // unexported: not reported
+	Conns          int      `json:"conns"`
+	Opened         int64    `json:"opened"`
+	Failed         int64    `json:"failed"`
+	Dropped        int64    `json:"dropped"`
+	Held           int64    `json:"held"`            // open at the end of the hold
+	Token          string   `json:"token,omitempty"` // what each connection presented
+	Subscriptions  string   `json:"subscriptions,omitempty"`
+	Subscribed     int64    `json:"subscribed,omitempty"` // connections with every subscription acked
+	Refused        int64    `json:"refused,omitempty"`    // connections with a subscription refused
+	RampSeconds    float64  `json:"ramp_s"`
+	ConnectsPerSec float64  `json:"connects_per_s"`
+	Handshake      Latency  `json:"handshake"`
+	Causes         Causes   `json:"failures,omitempty"`
+	RSSBase        int64    `json:"server_rss_base_bytes,omitempty"`
+	RSSHeld        int64    `json:"server_rss_held_bytes,omitempty"`
+	RSSPerConn     float64  `json:"server_rss_per_conn_bytes,omitempty"`
+	Threads        int      `json:"server_threads,omitempty"`
+	RSSCurve       []Point  `json:"server_rss_curve,omitempty"` // (connections, bytes)
+	Warnings       []string `json:"warnings,omitempty"`
+	// ClientRSSPerConn is this client's own RSS growth per held connection
+	// (what holding them costs the load generator).
+	ClientRSSPerConn float64   `json:"client_rss_per_conn_bytes,omitempty"`
+	Interrupted      bool      `json:"interrupted,omitempty"`
+	Elapsed          float64   `json:"elapsed_s"`
+	start            time.Time // unexported: not reported
 }
 
 // Idle runs the idle scenario. A cancelled ctx ends it early with what was
@@ -63,6 +66,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	if cfg.Token.Enabled() {
 		r.Token = cfg.Token.Describe()
 	}
+	self0 := selfSample()
 	base, haveProc, warn := cfg.baseline(ctx)
 	r.Warnings = warn
 	if haveProc {
@@ -117,6 +121,9 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	}
 	k = e.Counters()
 	r.Held = k.Open()
+	if v, _, ok := rssPerConn(self0.RSS, selfSample().RSS, r.Held); ok {
+		r.ClientRSSPerConn = v
+	}
 	if s, ok := cfg.procSample(); ok {
 		r.RSSHeld, r.Threads = s.RSS, s.Threads
 		r.RSSCurve = append(r.RSSCurve, Point{X: float64(r.Held), Y: float64(s.RSS)})

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,12 @@ type loop struct {
 	inflight int
 	lat, hs  *hdrhistogram.Histogram
 	causes   Causes
+
+	// TLS handshakes in goroutines (tls.go): how many, and those done.
+	tlsBusy int
+	tlsMu   sync.Mutex
+	tlsDone []tlsResult
+	hsWG    sync.WaitGroup
 
 	want, pub atomic.Int64
 	lastEnd   atomic.Int64 // engine clock when a churn cycle last ended
@@ -78,7 +85,7 @@ func (l *loop) run() {
 	var drain [8]byte
 	for !l.e.stop.Load() {
 		timeout := 100
-		if len(l.pending) > 0 || l.want.Load() > 0 {
+		if len(l.pending) > 0 || l.want.Load() > 0 || l.tlsBusy > 0 {
 			timeout = 10
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
@@ -104,6 +111,9 @@ func (l *loop) run() {
 
 // service handles control requests and timeouts after each wakeup.
 func (l *loop) service() {
+	if l.tlsBusy > 0 {
+		l.finishTLS()
+	}
 	for l.want.Load() > 0 && l.inflight < l.e.cfg.MaxInflight {
 		l.want.Add(-1)
 		l.dial()
@@ -140,7 +150,7 @@ func (l *loop) scan() {
 		if c.fd < 0 || (c.state == stOpen && !(l.e.cfg.Churn && c.acks > 0)) {
 			continue
 		}
-		if l.now-c.t0 < limit {
+		if l.now-c.t0 < limit || c.state == stTLS { // a handshake times out by itself
 			keep = append(keep, c)
 			continue
 		}
@@ -235,6 +245,14 @@ func (l *loop) setEvents(c *conn, events uint32) {
 // exchange and no TIME_WAIT on either side, so teardown of many thousand
 // connections is quick and leaves no ports behind.
 func (l *loop) shutdown() {
+	// Handshake goroutines still use their sockets: wake them (their reads
+	// and polls end) and wait, so no descriptor is closed under them.
+	for fd, c := range l.conns {
+		if c != nil && c.state == stTLS {
+			_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+	}
+	l.hsWG.Wait()
 	lin := &unix.Linger{Onoff: 1, Linger: 0}
 	for fd, c := range l.conns {
 		if c == nil {

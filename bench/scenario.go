@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"time"
@@ -23,13 +25,23 @@ type Common struct {
 	// Perf counts the server's system calls with `perf stat` during
 	// measured windows (needs perf and the permission to attach).
 	Perf bool
+	// Insecure skips the verification of a wss:// server's certificate;
+	// RootCAs, when set, replaces the system's roots for it.
+	Insecure bool
+	RootCAs  *x509.CertPool
 	// Token, when enabled, makes every connection present a token.
 	Token  TokenConfig
 	tokens *tokens
 }
 
 func (c *Common) engineConfig() EngineConfig {
-	return EngineConfig{Target: c.Target, Loops: c.Loops, Sources: c.Sources, tokens: c.tokens}
+	ec := EngineConfig{Target: c.Target, Loops: c.Loops, Sources: c.Sources, tokens: c.tokens}
+	if c.Target.TLS {
+		// No session cache: every connection makes a full handshake, the
+		// cost a server pays for a new client.
+		ec.TLS = &tls.Config{ServerName: c.Target.ServerName, InsecureSkipVerify: c.Insecure, RootCAs: c.RootCAs}
+	}
+	return ec
 }
 
 // prepareTokens mints the tokens of connections 0..n-1 ahead of the run

@@ -34,6 +34,12 @@ type ServerSpec struct {
 	Args func(addr, admin string) []string
 	// Admin reports whether the server has an admin listener.
 	Admin bool
+	// TLS, when set, gives the flags that make the server serve wss://
+	// with a certificate and key (PEM files); nil: it cannot.
+	TLS func(cert, key string) []string
+	// Compression, when set, are the flags that make the server negotiate
+	// permessage-deflate without context takeover; nil: it cannot.
+	Compression []string
 }
 
 // PeersModule is the directory of the peer servers' own Go module, relative
@@ -44,14 +50,16 @@ const PeersModule = "bench/peers"
 // The function returns a fresh slice: callers may reorder it.
 func Servers() []ServerSpec {
 	peer := func(addr, _ string) []string { return []string{"-addr", addr, "-echo-path", "/echo"} }
+	tlsFlags := func(cert, key string) []string { return []string{"-tls-cert", cert, "-tls-key", key} }
+	deflate := []string{"-compression"}
 	return []ServerSpec{
 		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: func(addr, admin string) []string {
 			return []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
 				"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
-		}},
-		{Name: "gorilla", Module: PeersModule, Pkg: "./gorilla", Args: peer},
-		{Name: "nbio", Module: PeersModule, Pkg: "./nbio", Args: peer},
-		{Name: "gws", Module: PeersModule, Pkg: "./gws", Args: peer},
+		}, TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		{Name: "gorilla", Module: PeersModule, Pkg: "./gorilla", Args: peer, TLS: tlsFlags, Compression: deflate},
+		{Name: "nbio", Module: PeersModule, Pkg: "./nbio", Args: peer, TLS: tlsFlags, Compression: deflate},
+		{Name: "gws", Module: PeersModule, Pkg: "./gws", Args: peer, TLS: tlsFlags, Compression: deflate},
 		{Name: "gnet", Module: PeersModule, Pkg: "./gnet", Args: peer},
 		{Name: "uws", Make: PeersModule + "/uws", Env: []string{"WSEDGE_UWS_DIR", "WSEDGE_USOCKETS_DIR"}, Args: peer},
 	}
@@ -106,9 +114,10 @@ type Running struct {
 // PID is the server's process id.
 func (r *Running) PID() int { return r.cmd.Process.Pid }
 
-// Start runs bin on free loopback ports, logging to logPath, and waits until
-// it accepts TCP connections (10 s at most).
-func (s ServerSpec) Start(ctx context.Context, bin, logPath string) (*Running, error) {
+// Start runs bin on free loopback ports with extra flags after its own,
+// logging to logPath, and waits until it accepts TCP connections (10 s at
+// most).
+func (s ServerSpec) Start(ctx context.Context, bin, logPath string, extra ...string) (*Running, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -124,7 +133,7 @@ func (s ServerSpec) Start(ctx context.Context, bin, logPath string) (*Running, e
 		return nil, fmt.Errorf("server log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, s.Args(addr, admin)...)
+	cmd := exec.Command(bin, append(s.Args(addr, admin), extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

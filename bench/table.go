@@ -269,6 +269,12 @@ func (res *CompareResult) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nratios are value / %s value; medians of %d interleaved round(s); %.0fs total", res.Ref, res.Rounds, res.Seconds)
+	if res.TLS {
+		fmt.Fprint(w, "; every case over wss:// (TLS 1.3, self-signed ECDSA P-256)")
+	}
+	if res.Compression {
+		fmt.Fprint(w, "; permessage-deflate negotiated")
+	}
 	if res.Interrupted {
 		fmt.Fprint(w, "; INTERRUPTED: partial results")
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -23,14 +24,25 @@ import (
 
 var hmacSecret = []byte("bench-secret-0123456789abcdef0123")
 
+var (
+	keysOnce sync.Once
+	keys     [3]crypto.Signer // RSA 2048, ECDSA P-256, Ed25519
+)
+
+// testKeys are signing settings per algorithm; the keys are made once (an
+// RSA key takes a while under the race detector).
 func testKeys(t *testing.T) map[string]TokenConfig {
 	t.Helper()
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	_, edk, _ := ed25519.GenerateKey(rand.Reader)
+	keysOnce.Do(func() {
+		rk, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		_, edk, _ := ed25519.GenerateKey(rand.Reader)
+		keys = [3]crypto.Signer{rk, ek, edk}
+	})
+	rk, ek, edk := keys[0], keys[1], keys[2]
 	return map[string]TokenConfig{
 		"HS256": {HMACSecret: hmacSecret},
 		"HS512": {HMACSecret: hmacSecret, Alg: "HS512"},

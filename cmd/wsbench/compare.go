@@ -35,6 +35,8 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 	hsCycles := fs.Int("handshakes", 10000, "handshake: measured connect/upgrade/close cycles (after a tenth as warmup)")
 	hsConc := fs.Int("handshake-concurrency", 100, "handshake: cycles in progress at once")
 	perf := fs.Bool("perf", false, "count each server's system calls with perf stat (needs perf and permission to attach)")
+	useTLS := fs.Bool("tls", false, "run every case over wss:// with a self-signed certificate (servers without TLS are skipped)")
+	compress := fs.Bool("compression", false, "servers negotiate permessage-deflate and echo clients offer it (servers without it are skipped)")
 	loops := fs.Int("loops", 2, "client epoll loops")
 	sources := fs.Int("sources", 32, "local source addresses")
 	jsonOut := fs.Bool("json", false, "print the result as JSON on stdout")
@@ -110,7 +112,8 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 		}
 	}
 	cfg := bench.CompareConfig{ModuleRoot: root, Servers: specs, Rounds: *rounds, Cases: cases,
-		Loops: *loops, Sources: *sources, Log: stderr, Ref: specs[0].Name, Progress: progress(*quiet, stderr), Perf: *perf}
+		Loops: *loops, Sources: *sources, Log: stderr, Ref: specs[0].Name, Progress: progress(*quiet, stderr), Perf: *perf,
+		TLS: *useTLS, Compression: *compress}
 	res, err := bench.Compare(ctx, cfg)
 	if res == nil {
 		return err

@@ -80,7 +80,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "stray argument", args: []string{"idle", "-url", dead, "-server-pid", "12", "13", "-conns", "1"}, code: 2,
 			stderr: `unexpected argument "13"`, noStdout: true},
 		{name: "stray at the end", args: []string{"churn", "-url", dead, "-cycles", "1", "extra"}, code: 2, stderr: `unexpected argument "extra"`, noStdout: true},
-		{name: "not ws", args: []string{"echo", "-url", "http://127.0.0.1/echo"}, code: 2, stderr: "scheme"},
+		{name: "not ws", args: []string{"echo", "-url", "http://127.0.0.1/echo"}, code: 2, stderr: "scheme must be ws or wss"},
 		{name: "unknown server", args: []string{"compare", "-servers", "wsedge,nginx"}, code: 2, stderr: `unknown server "nginx"`},
 		{name: "all failed idle", args: []string{"idle", "-url", dead, "-conns", "5", "-hold", "0"}, code: 1,
 			stdout: "0 opened, 5 failed", stderr: "every connection failed (5)"},

@@ -69,6 +69,9 @@ func printIdle(w io.Writer, r bench.IdleResult) {
 		fmt.Fprintf(w, "server     RSS %s -> %s, %s per connection, %d threads\n",
 			bench.FormatValue(float64(r.RSSBase), "B"), bench.FormatValue(float64(r.RSSHeld), "B"), per, r.Threads)
 	}
+	if r.ClientRSSPerConn > 0 {
+		fmt.Fprintf(w, "client     %s RSS per connection (this process)\n", bench.FormatValue(r.ClientRSSPerConn, "B"))
+	}
 	printWarnings(w, r.Warnings)
 	printCauses(w, r.Causes)
 }

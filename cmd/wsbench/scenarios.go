@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -28,11 +29,15 @@ type options struct {
 	htmlOut     string
 	quiet       bool
 	perf        bool
+	insecure    bool
+	caFile      string
 	token       tokenFlags
 }
 
 func (o *options) register(fs *flag.FlagSet, defPath string) {
-	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080"+defPath, "target WebSocket URL (ws:// only)")
+	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080"+defPath, "target WebSocket URL (ws:// or wss://)")
+	fs.BoolVar(&o.insecure, "insecure", false, "wss://: do not verify the server's certificate (self-signed)")
+	fs.StringVar(&o.caFile, "ca", "", "wss://: verify the server's certificate against these CA certificates (PEM) instead of the system's")
 	fs.StringVar(&o.path, "path", "", "WebSocket path (and query), replacing the one in -url (e.g. /ws)")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a target that is not a loopback address")
 	fs.IntVar(&o.loops, "loops", 2, "client epoll loops (goroutines)")
@@ -62,7 +67,18 @@ func (o *options) common(ctx context.Context, stderr io.Writer) (bench.Common, e
 	if err != nil {
 		return bench.Common{}, &usageError{err.Error()}
 	}
-	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin, Perf: o.perf, Token: tok}
+	c := bench.Common{Target: tg, Loops: o.loops, Sources: o.sources, ServerPID: o.serverPID, AdminAddr: o.admin, Perf: o.perf, Token: tok,
+		Insecure: o.insecure}
+	if o.caFile != "" {
+		b, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return bench.Common{}, &usageError{"-ca: " + err.Error()}
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(b) {
+			return bench.Common{}, &usageError{"-ca " + o.caFile + ": no PEM certificate"}
+		}
+	}
 	c.Progress = progress(o.quiet, stderr)
 	return c, nil
 }
