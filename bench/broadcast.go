@@ -29,6 +29,7 @@ type BroadcastResult struct {
 	Seconds          float64  `json:"seconds"`
 	DeliveriesPerSec float64  `json:"deliveries_per_s"`
 	Latency          Latency  `json:"latency"`
+	Wire             Wire     `json:"wire"`   // per delivery
 	Server           Cost     `json:"server"` // per delivery, with -server-pid
 	Warnings         []string `json:"warnings,omitempty"`
 	Failed           int64    `json:"failed"`
@@ -95,7 +96,8 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 	}
 
 	m := cfg.startMeter(ctx)
-	d0 := subs.Counters().Timed
+	k0 := subs.Counters()
+	d0 := k0.Timed
 	subs.SetRecording(true)
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	start := time.Now()
@@ -125,7 +127,9 @@ loop:
 	waitFor(ctx, 5*time.Second, 50*time.Millisecond, func() bool { return subs.Counters().Timed-d0 >= r.Expected }, func() {})
 	d := time.Since(start)
 	subs.SetRecording(false)
-	cost, werr := m.stop(subs.Counters().Timed - d0)
+	k1 := subs.Counters()
+	cost, werr := m.stop(k1.Timed - d0)
+	r.Wire = wire(k0, k1)
 	f := subs.Close()
 	r.Opened = f.Counters.Opened
 	r.Delivered = f.Counters.Timed - d0

@@ -198,6 +198,9 @@ func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, 
 	// The certificate is made for this run: no need to verify it.
 	common := Common{Target: tg, Loops: cfg.Loops, Sources: cfg.Sources, ServerPID: srv.PID(),
 		AdminAddr: srv.Admin, Progress: cfg.Progress, Label: s.Name, Perf: cfg.Perf, Insecure: tlsFiles != nil}
+	if cfg.Compression {
+		common.Compression = DefaultDeflateOffer
+	}
 	var run Run
 	switch c.Kind {
 	case "idle":

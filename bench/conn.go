@@ -37,8 +37,9 @@ type conn struct {
 	in       []byte // unconsumed tail: an unfinished frame or response
 	out      []byte // bytes not yet written
 	dec      codec.Decoder
-	endCause string   // set by OnClose: how the connection ends
-	tls      *tlsConn // wss:// only
+	endCause string       // set by OnClose: how the connection ends
+	tls      *tlsConn     // wss:// only
+	deflate  *deflateConn // when permessage-deflate was agreed
 }
 
 func (l *loop) event(c *conn, ev uint32) {
@@ -133,6 +134,9 @@ func (l *loop) readOnce(c *conn) (more bool) {
 		return false
 	}
 	data := buf[:off+n]
+	if c.state != stUpgrading {
+		l.rxWire.Add(int64(n))
+	}
 	if c.state == stUpgrading {
 		hl, err := parseUpgradeResponse(data)
 		if errors.Is(err, errIncomplete) {
@@ -143,13 +147,26 @@ func (l *loop) readOnce(c *conn) (more bool) {
 			l.fail(c, err.Error())
 			return false
 		}
+		if !l.negotiated(c, data[:hl]) {
+			return false
+		}
 		l.upgraded(c)
 		data = data[hl:]
+		l.rxWire.Add(int64(len(data)))
 		if c.fd < 0 {
 			return false
 		}
 	}
+	if c.deflate != nil {
+		if err := c.deflate.scan(data); err != nil {
+			l.end(c, "protocol error: "+err.Error())
+			return false
+		}
+	}
 	consumed, err := c.dec.Feed(data, c)
+	if c.deflate != nil {
+		c.deflate.consumed(consumed)
+	}
 	if c.fd < 0 { // a handler ended the connection
 		return false
 	}
@@ -187,6 +204,24 @@ func (c *conn) keep(tail []byte, own bool) {
 	c.in = append(c.in[:0], tail...)
 }
 
+// negotiated reads the server's answer to a permessage-deflate offer; a
+// bad answer fails the connection (false).
+func (l *loop) negotiated(c *conn, head []byte) bool {
+	if l.e.cfg.Deflate == "" {
+		return true
+	}
+	p, ok, err := parseDeflateAnswer(headerValue(head, "Sec-WebSocket-Extensions"), l.e.cfg.Deflate)
+	if err != nil {
+		l.fail(c, err.Error())
+		return false
+	}
+	if ok {
+		c.deflate = &deflateConn{params: p}
+		l.compressed.Add(1)
+	}
+	return true
+}
+
 // upgraded runs when the 101 arrived.
 func (l *loop) upgraded(c *conn) {
 	l.hs.RecordValue(l.now - c.t0)
@@ -220,11 +255,16 @@ func (l *loop) startClose(c *conn) {
 // send appends k stamped messages and writes.
 func (l *loop) send(c *conn, k int) {
 	t := l.e.cfg.Message
+	if c.deflate != nil && l.e.msgZ != nil {
+		t = l.e.msgZ
+	}
 	ts := l.e.now()
 	for i := 0; i < k; i++ {
 		c.out = t.appendTo(c.out, ts)
 	}
 	l.sent.Add(int64(k))
+	l.txWire.Add(int64(k * len(t.frame)))
+	l.txPayload.Add(int64(k * len(t.payload)))
 	l.flush(c)
 }
 
@@ -325,7 +365,19 @@ func (l *loop) closeDone(c *conn) {
 // OnMessage implements codec.Handler.
 func (c *conn) OnMessage(op codec.OpCode, p []byte) error {
 	l := c.l
+	if c.deflate != nil {
+		if m, ok := c.deflate.next(); ok {
+			op = codec.OpCode(m.op)
+			if m.compressed {
+				var err error
+				if p, err = l.inflater.inflate(c.deflate, p); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	l.received.Add(1)
+	l.rxPayload.Add(int64(len(p)))
 	if ts, ok := parseStamp(op, p); ok {
 		l.timed.Add(1)
 		if l.e.record.Load() && l.now > ts {

@@ -12,7 +12,10 @@ type EchoConfig struct {
 	Common
 	Conns, Size, Depth int
 	Text               bool
-	Duration, Warmup   time.Duration
+	// JSON sends a realistic JSON text message of Size bytes (see
+	// NewJSONTemplate) instead of a byte pattern.
+	JSON             bool
+	Duration, Warmup time.Duration
 }
 
 // EchoResult is what the echo scenario measured over the Duration window.
@@ -25,6 +28,7 @@ type EchoResult struct {
 	Seconds    float64 `json:"seconds"`
 	MsgsPerSec float64 `json:"msgs_per_s"`
 	Latency    Latency `json:"latency"`
+	Wire       Wire    `json:"wire"`
 	// Server is the server's cost per echoed message (with -server-pid).
 	Server Cost `json:"server"`
 	// ClientCPUPerMsg is this client's CPU µs per echoed message
@@ -47,7 +51,11 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	if err := cfg.prepareTokens(cfg.Conns); err != nil {
 		return r, fmt.Errorf("echo: %w", err)
 	}
-	t, err := NewEchoTemplate(cfg.Size, cfg.Text)
+	newTemplate := func() (*Template, error) { return NewEchoTemplate(cfg.Size, cfg.Text) }
+	if cfg.JSON {
+		newTemplate = func() (*Template, error) { return NewJSONTemplate(cfg.Size) }
+	}
+	t, err := newTemplate()
 	if err != nil {
 		return r, fmt.Errorf("echo: %w", err)
 	}
@@ -100,6 +108,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	f := e.Close()
 
 	r.Msgs = k1.Received - k0.Received
+	r.Wire = wire(k0, k1)
 	r.Seconds = d.Seconds()
 	r.MsgsPerSec = Rate(r.Msgs, d)
 	r.Latency = Summarize(f.Latency)

@@ -24,9 +24,10 @@ type StatusError struct{ Code int }
 func (e *StatusError) Error() string { return fmt.Sprintf("http %d", e.Code) }
 
 // upgradeRequest returns the upgrade request for a target, with an
-// Authorization: Bearer header when bearer is set; the Origin is the
-// target's own (https for wss).
-func upgradeRequest(host, path, bearer string, secure bool) []byte {
+// Authorization: Bearer header when bearer is set and a
+// Sec-WebSocket-Extensions offer when ext is; the Origin is the target's
+// own (https for wss).
+func upgradeRequest(host, path, bearer string, secure bool, ext string) []byte {
 	scheme := "http://"
 	if secure {
 		scheme = "https://"
@@ -34,6 +35,9 @@ func upgradeRequest(host, path, bearer string, secure bool) []byte {
 	auth := ""
 	if bearer != "" {
 		auth = "Authorization: Bearer " + bearer + "\r\n"
+	}
+	if ext != "" {
+		auth += "Sec-WebSocket-Extensions: " + ext + "\r\n"
 	}
 	return []byte("GET " + path + " HTTP/1.1\r\n" +
 		"Host: " + host + "\r\n" + auth +
@@ -95,4 +99,20 @@ func truncate(b []byte) []byte {
 		return b[:64]
 	}
 	return b
+}
+
+// headerValue returns the value of the named header in an HTTP head ("" if
+// absent; repeated headers are joined with ", " as RFC 9110 allows).
+func headerValue(head []byte, name string) string {
+	var out []byte
+	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			if len(out) > 0 {
+				out = append(out, ", "...)
+			}
+			out = append(out, bytes.TrimSpace(v)...)
+		}
+	}
+	return string(out)
 }

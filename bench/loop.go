@@ -47,6 +47,9 @@ type loop struct {
 	lastEnd   atomic.Int64 // engine clock when a churn cycle last ended
 	dialed, opened, failed, dropped, closedN,
 	acked, refused, sent, received, timed atomic.Int64
+	compressed, rxWire, rxPayload, txWire, txPayload atomic.Int64
+
+	inflater inflater // for compressed messages, one at a time
 }
 
 func newLoop(e *Engine, maxFD int) (*loop, error) {

@@ -127,6 +127,13 @@ func Metrics(kind string) []Metric {
 			{Name: "latency p99", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Latency.P99 })},
 			{Name: "latency p99.9", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.Latency.P999 })},
 			{Name: "client CPU/msg", Unit: "us", Lower: true, Get: echoM(func(r *EchoResult) float64 { return r.ClientCPUPerMsg })},
+			{Name: "compressed conns", Get: func(r Run) (float64, bool) {
+				return float64(echoOr0(r).Wire.Compressed), r.Echo != nil && r.Echo.Wire.Compressed > 0
+			}},
+			{Name: "wire bytes/msg from server", Unit: "B", Lower: true, Get: func(r Run) (float64, bool) {
+				// Only with compression: otherwise it is the size plus a header.
+				return echoOr0(r).Wire.RxPerMsg, r.Echo != nil && r.Echo.Wire.Compressed > 0
+			}},
 		}
 	case "broadcast":
 		return []Metric{

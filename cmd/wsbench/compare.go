@@ -26,6 +26,7 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 	echoConns := fs.String("echo-conns", "100,1000", "echo: connection counts")
 	echoSizes := fs.String("echo-sizes", "64,4096", "echo: message sizes")
 	echoDepth := fs.Int("echo-depth", 1, "echo: messages in flight per connection")
+	echoPayload := fs.String("echo-payload", "pattern", "echo: message content, pattern or json (text JSON of each size)")
 	echoDur := fs.Duration("echo-duration", 1500*time.Millisecond, "echo: measured time per run")
 	echoWarm := fs.Duration("echo-warmup", 300*time.Millisecond, "echo: warmup per run")
 	subs := fs.Int("subs", 15000, "broadcast: subscribers (wsedge only)")
@@ -81,6 +82,9 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 	if err != nil {
 		return &usageError{err.Error()}
 	}
+	if *echoPayload != "pattern" && *echoPayload != "json" {
+		return &usageError{fmt.Sprintf("-echo-payload %q: want pattern or json", *echoPayload)}
+	}
 	var cases []bench.Case
 	for _, k := range strings.Split(*scen, ",") {
 		switch strings.TrimSpace(k) {
@@ -94,7 +98,7 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 			for _, n := range cs {
 				for _, s := range sz {
 					cases = append(cases, bench.Case{Name: fmt.Sprintf("echo %dx%dB", n, s), Kind: "echo", Path: "/echo",
-						Echo: bench.EchoConfig{Conns: n, Size: s, Depth: *echoDepth, Duration: *echoDur, Warmup: *echoWarm}})
+						Echo: bench.EchoConfig{Conns: n, Size: s, Depth: *echoDepth, Duration: *echoDur, Warmup: *echoWarm, JSON: *echoPayload == "json"}})
 				}
 			}
 		case "broadcast":

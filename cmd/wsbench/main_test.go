@@ -14,13 +14,16 @@ import (
 )
 
 // echoServer serves a gorilla echo on 127.0.0.1:0 and returns its ws:// URL.
-func echoServer(t *testing.T) string {
+func echoServer(t *testing.T) string { return gorillaEcho(t, false) }
+
+// gorillaEcho is echoServer, with permessage-deflate when compress is set.
+func gorillaEcho(t *testing.T, compress bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, EnableCompression: compress}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -245,5 +248,24 @@ func TestHandshakeTokenFlags(t *testing.T) {
 		if code, _, errOut := runCLI(t, append([]string{"handshake", "-url", url}, bad...)...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", bad, code, errOut)
 		}
+	}
+}
+
+// TestEchoCompressionFlags: -compression offers permessage-deflate and the
+// result shows the bytes on the wire beside the message size.
+func TestEchoCompressionFlags(t *testing.T) {
+	for _, tc := range []struct {
+		compress bool
+		want     string
+	}{{true, "permessage-deflate on 3 of 3 connections"}, {false, "permessage-deflate on 0 of 3 connections"}} {
+		url := gorillaEcho(t, tc.compress)
+		code, out, errOut := runCLI(t, "echo", "-url", url, "-conns", "3", "-size", "1024", "-payload", "json", "-compression",
+			"-duration", "300ms", "-warmup", "0")
+		if code != 0 || !strings.Contains(out, tc.want) || !strings.Contains(out, "received per message of 1.00 KiB") {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+	}
+	if code, _, _ := runCLI(t, "echo", "-payload", "xml"); code != 2 {
+		t.Errorf("-payload xml: exit %d", code)
 	}
 }

@@ -31,6 +31,17 @@ func interrupted(w io.Writer, yes bool) {
 	}
 }
 
+// printWire prints the bytes on the wire per message beside the message's
+// own size, and how many connections agreed to compression.
+func printWire(w io.Writer, event string, x bench.Wire, opened int64) {
+	if x.Payload <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "wire       %s received per %s of %s (%.2fx), %s sent per message; permessage-deflate on %d of %d connections\n",
+		bench.FormatValue(x.RxPerMsg, "B"), event, bench.FormatValue(x.Payload, "B"), x.RxPerMsg/x.Payload,
+		bench.FormatValue(x.TxPerMsg, "B"), x.Compressed, opened)
+}
+
 // printCost prints the server's cost per event, when it was measured.
 func printCost(w io.Writer, event string, c bench.Cost) {
 	if c.CPU <= 0 {
@@ -81,6 +92,7 @@ func printEcho(w io.Writer, r bench.EchoResult) {
 	fmt.Fprintf(w, "echo       %d conns x %d B x depth %d: %d msgs in %.2fs = %s\n", r.Conns, r.Size, r.Depth, r.Msgs, r.Seconds, bench.FormatRate(r.MsgsPerSec, "msgs"))
 	printLatency(w, "latency", r.Latency)
 	printCost(w, "message", r.Server)
+	printWire(w, "message", r.Wire, r.Opened)
 	fmt.Fprintf(w, "client     %s CPU per message (%.0f%% of a core)\n", bench.FormatValue(r.ClientCPUPerMsg, "us"), r.ClientCPU)
 	fmt.Fprintf(w, "errors     %d failed, %d dropped\n", r.Failed, r.Dropped)
 	printWarnings(w, r.Warnings)
@@ -93,6 +105,7 @@ func printBroadcast(w io.Writer, r bench.BroadcastResult) {
 		r.Subs, r.Ready, r.Published, r.Delivered, r.Expected, bench.FormatRate(r.DeliveriesPerSec, "deliveries"))
 	printLatency(w, "delivery", r.Latency)
 	printCost(w, "delivery", r.Server)
+	printWire(w, "delivery", r.Wire, r.Opened)
 	printWarnings(w, r.Warnings)
 	printCauses(w, r.Causes)
 }

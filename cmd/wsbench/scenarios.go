@@ -137,17 +137,24 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		size := fs.Int("size", 64, "message size in bytes (binary >= 8, text >= 17)")
 		depth := fs.Int("depth", 1, "messages in flight per connection")
 		text := fs.Bool("text", false, "send text messages instead of binary")
+		payload := fs.String("payload", "pattern", "message content: pattern (bytes, or x's with -text) or json (a realistic JSON text message of -size bytes)")
+		compress := compressionFlags(fs)
 		dur := fs.Duration("duration", 10*time.Second, "measured time")
 		warm := fs.Duration("warmup", time.Second, "unmeasured time before it")
 		if err := parse(fs, args, stdout, stderr); err != nil {
 			return err
 		}
+		if *payload != "pattern" && *payload != "json" {
+			return &usageError{fmt.Sprintf("-payload %q: want pattern or json", *payload)}
+		}
 		c, err := o.common(ctx, stderr)
 		if err != nil {
 			return err
 		}
+		c.Compression = compress()
 		warnNoFile(stderr, *conns, limit)
-		r, err := bench.Echo(ctx, bench.EchoConfig{Common: c, Conns: *conns, Size: *size, Depth: *depth, Text: *text, Duration: *dur, Warmup: *warm})
+		r, err := bench.Echo(ctx, bench.EchoConfig{Common: c, Conns: *conns, Size: *size, Depth: *depth, Text: *text, JSON: *payload == "json",
+			Duration: *dur, Warmup: *warm})
 		if err != nil {
 			return err
 		}
@@ -159,6 +166,7 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		rate := fs.Float64("rate", 10, "publishes per second")
 		dur := fs.Duration("duration", 10*time.Second, "publishing time")
 		ch := fs.String("channel", "bench", "channel name")
+		compress := compressionFlags(fs)
 		if err := parse(fs, args, stdout, stderr); err != nil {
 			return err
 		}
@@ -166,6 +174,7 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		if err != nil {
 			return err
 		}
+		c.Compression = compress()
 		warnNoFile(stderr, *subs, limit)
 		r, err := bench.Broadcast(ctx, bench.BroadcastConfig{Common: c, Subs: *subs, Rate: *rate, Duration: *dur, Channel: *ch})
 		if err != nil {
@@ -257,4 +266,17 @@ func writeHTML(path string, rep *bench.Report) error {
 		return err
 	}
 	return f.Close()
+}
+
+// compressionFlags registers -compression and -compression-offer and
+// returns the offer they give ("" for none).
+func compressionFlags(fs *flag.FlagSet) func() string {
+	on := fs.Bool("compression", false, "offer permessage-deflate (the server chooses its parameters); report bytes on the wire")
+	offer := fs.String("compression-offer", bench.DefaultDeflateOffer, "the Sec-WebSocket-Extensions offer made with -compression")
+	return func() string {
+		if !*on {
+			return ""
+		}
+		return *offer
+	}
 }
