@@ -72,7 +72,7 @@ var ErrSkipped = errors.New("skipped")
 // Source says where a server is built from, for status lines.
 func (s ServerSpec) Source() string {
 	if s.Make != "" {
-		return s.Make + " (make)"
+		return s.Make + ", with make"
 	}
 	return filepath.Join(s.Module, s.Pkg)
 }
