@@ -54,9 +54,10 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 // records each connection's subscriptions and refuses channels that start
 // with "forbidden" (PERMISSION_DENIED).
 type pubsub struct {
-	mu     sync.Mutex
-	subs   map[*websocket.Conn]*sync.Mutex
-	byConn map[*websocket.Conn][]string
+	deflate bool // negotiate permessage-deflate
+	mu      sync.Mutex
+	subs    map[*websocket.Conn]*sync.Mutex
+	byConn  map[*websocket.Conn][]string
 }
 
 // subscriptions returns each connection's channels, in subscribe order.
@@ -71,7 +72,9 @@ func (ps *pubsub) subscriptions() [][]string {
 }
 
 func (ps *pubsub) handle(w http.ResponseWriter, r *http.Request) {
-	c, err := testUpgrader.Upgrade(w, r, nil)
+	up := testUpgrader
+	up.EnableCompression = ps.deflate
+	c, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
