@@ -20,7 +20,8 @@ type HandshakeConfig struct {
 	// Warmup cycles run first, unmeasured (pools and heaps grow there);
 	// -1 for none, 0 for the default (a tenth of Cycles, at most 2000).
 	Warmup int
-	// Rounds is the number of batches per variant with a Token (default 4:
+	// Rounds is the number of batches per variant with a Token (default 4,
+	// the command line uses 8:
 	// without, with, with, without, without, with...).
 	Rounds int
 }

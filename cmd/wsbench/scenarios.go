@@ -205,7 +205,7 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		cycles := fs.Int("cycles", 10000, "measured connect/upgrade/close cycles")
 		conc := fs.Int("concurrency", 100, "cycles in progress at once")
 		warm := fs.Int("warmup", 0, "unmeasured cycles first (0: a tenth of -cycles, at most 2000; -1: none)")
-		rounds := fs.Int("rounds", 4, "with a token: alternating batches per variant (without, with, with, without...)")
+		rounds := fs.Int("rounds", 8, "with a token: alternating batches per variant (without, with, with, without...)")
 		if err := parse(fs, args, stdout, stderr); err != nil {
 			return err
 		}
