@@ -80,3 +80,13 @@ func TestMeterPerf(t *testing.T) {
 		t.Fatalf("syscalls per event %v", cost.Syscalls)
 	}
 }
+
+func FuzzParsePerfCount(f *testing.F) {
+	f.Add([]byte("289140,,raw_syscalls:sys_enter,422602816,100.00,684.189,K/sec\n"))
+	f.Add([]byte("<not counted>,,raw_syscalls:sys_enter,0,100.00,,\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n, err := parsePerfCount(b, syscallEvent); err == nil && n < 0 {
+			t.Fatalf("negative count %d", n)
+		}
+	})
+}

@@ -108,3 +108,23 @@ func TestIdleSubscribeRefused(t *testing.T) {
 		t.Fatalf("%+v %v", f.Counters, f.Causes)
 	}
 }
+
+func FuzzParseSubscriptions(f *testing.F) {
+	f.Add("personal,shared:2/100")
+	f.Add("shared:64/64")
+	f.Fuzz(func(t *testing.T, spec string) {
+		s, err := ParseSubscriptions(spec)
+		if err != nil {
+			return
+		}
+		// An accepted spec gives a bounded, valid set of channels.
+		if s.K < 0 || s.K > 64 || (s.K > 0 && s.K > s.M) || s.Count() > 65 {
+			t.Fatalf("%q parsed as %+v", spec, s)
+		}
+		if s.K > 0 {
+			if got := s.Channels(3); len(got) != s.Count() {
+				t.Fatalf("%q: %d channels, want %d", spec, len(got), s.Count())
+			}
+		}
+	})
+}
