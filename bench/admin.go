@@ -16,10 +16,13 @@ import (
 type AdminSample struct {
 	Goroutines  int64 `json:"goroutines"`
 	Connections int64 `json:"connections"`
+	// Accepted is wsedge_connections_total, connections accepted since the
+	// server started (-1 when the server does not export it).
+	Accepted int64 `json:"accepted"`
 }
 
-// ReadAdmin fetches /metrics (go_goroutines) and /health (connections) from
-// a wsedge admin listener at addr (host:port).
+// ReadAdmin fetches /metrics (go_goroutines, wsedge_connections_total) and
+// /health (connections) from a wsedge admin listener at addr (host:port).
 func ReadAdmin(ctx context.Context, addr string) (AdminSample, error) {
 	var s AdminSample
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -32,7 +35,10 @@ func ReadAdmin(ctx context.Context, addr string) (AdminSample, error) {
 	if !ok {
 		return s, fmt.Errorf("admin %s: no go_goroutines in /metrics", addr)
 	}
-	s.Goroutines = int64(g)
+	s.Goroutines, s.Accepted = int64(g), -1
+	if n, ok := promValue(metrics, "wsedge_connections_total"); ok {
+		s.Accepted = int64(n)
+	}
 	health, err := get(ctx, "http://"+addr+"/health")
 	if err != nil {
 		return s, err

@@ -20,19 +20,22 @@ type BroadcastConfig struct {
 
 // BroadcastResult is what the broadcast scenario measured.
 type BroadcastResult struct {
-	Subs             int     `json:"subs"`
-	Ready            int64   `json:"ready"` // subscriptions acknowledged
-	Published        int64   `json:"published"`
-	Expected         int64   `json:"expected"` // published x ready
-	Delivered        int64   `json:"delivered"`
-	Seconds          float64 `json:"seconds"`
-	DeliveriesPerSec float64 `json:"deliveries_per_s"`
-	Latency          Latency `json:"latency"`
-	ServerCPUPerMsg  float64 `json:"server_cpu_us_per_delivery,omitempty"`
-	Failed           int64   `json:"failed"`
-	Dropped          int64   `json:"dropped"`
-	Causes           Causes  `json:"failures,omitempty"`
-	Interrupted      bool    `json:"interrupted,omitempty"`
+	Subs             int      `json:"subs"`
+	Opened           int64    `json:"opened"` // subscriber connections upgraded
+	Ready            int64    `json:"ready"`  // subscriptions acknowledged
+	Published        int64    `json:"published"`
+	Expected         int64    `json:"expected"` // published x ready
+	Delivered        int64    `json:"delivered"`
+	Seconds          float64  `json:"seconds"`
+	DeliveriesPerSec float64  `json:"deliveries_per_s"`
+	Latency          Latency  `json:"latency"`
+	Wire             Wire     `json:"wire"`   // per delivery
+	Server           Cost     `json:"server"` // per delivery, with -server-pid
+	Warnings         []string `json:"warnings,omitempty"`
+	Failed           int64    `json:"failed"`
+	Dropped          int64    `json:"dropped"`
+	Causes           Causes   `json:"failures,omitempty"`
+	Interrupted      bool     `json:"interrupted,omitempty"`
 }
 
 // Broadcast runs the broadcast scenario against Target (a /ws path).
@@ -44,8 +47,12 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 	if cfg.Channel == "" {
 		cfg.Channel = "bench"
 	}
+	if err := cfg.prepareTokens(cfg.Subs + 1); err != nil {
+		return r, fmt.Errorf("broadcast: %w", err)
+	}
 	ec := cfg.engineConfig()
-	ec.OpenMessage = []byte(`{"type":"subscribe","id":"s","channel":"` + cfg.Channel + `"}`)
+	sub := []byte(`{"type":"subscribe","id":"s","channel":"` + cfg.Channel + `"}`)
+	ec.Open = func(int) [][]byte { return [][]byte{sub} }
 	subs, err := NewEngine(ec)
 	if err != nil {
 		return r, fmt.Errorf("broadcast: %w", err)
@@ -56,11 +63,17 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 		}
 	}()
 	ramp(ctx, &cfg.Common, subs, cfg.Subs, 0, 2*time.Minute, nil)
+	if subs.Counters().Opened == 0 { // nobody to publish to
+		f := subs.Close()
+		r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
+		r.Interrupted = ctx.Err() != nil
+		return r, nil
+	}
 	p := progressOf(cfg.Progress)
 	p.Start(cfg.label("subscribe"), int64(cfg.Subs))
 	waitFor(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
 		k := subs.Counters()
-		return k.Acked >= k.Open()
+		return k.Acked+k.Refused >= k.Open()
 	}, func() { p.Update(subs.Counters().Acked, cfg.label("acks")) })
 	p.Done()
 	r.Ready = subs.Counters().Acked
@@ -70,7 +83,7 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 		return r, err
 	}
 	pc := cfg.engineConfig()
-	pc.Loops, pc.Message = 1, pt
+	pc.Loops, pc.Message, pc.FirstID = 1, pt, cfg.Subs
 	pub, err := NewEngine(pc)
 	if err != nil {
 		return r, fmt.Errorf("broadcast publisher: %w", err)
@@ -82,8 +95,9 @@ func Broadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, error
 		return r, fmt.Errorf("broadcast: publisher could not connect: %v", pub.Close().Causes)
 	}
 
-	s0, haveProc := cfg.procSample()
-	d0 := subs.Counters().Timed
+	m := cfg.startMeter(ctx)
+	k0 := subs.Counters()
+	d0 := k0.Timed
 	subs.SetRecording(true)
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	start := time.Now()
@@ -113,14 +127,17 @@ loop:
 	waitFor(ctx, 5*time.Second, 50*time.Millisecond, func() bool { return subs.Counters().Timed-d0 >= r.Expected }, func() {})
 	d := time.Since(start)
 	subs.SetRecording(false)
-	s1, _ := cfg.procSample()
+	k1 := subs.Counters()
+	cost, werr := m.stop(k1.Timed - d0)
+	r.Wire = wire(k0, k1)
 	f := subs.Close()
+	r.Opened = f.Counters.Opened
 	r.Delivered = f.Counters.Timed - d0
 	r.Seconds = d.Seconds()
 	r.DeliveriesPerSec = Rate(r.Delivered, d)
 	r.Latency = Summarize(f.Latency)
-	if haveProc {
-		r.ServerCPUPerMsg = cpuPerEvent(s0, s1, r.Delivered)
+	if r.Server = cost; werr != nil {
+		r.Warnings = append(r.Warnings, "no syscall counts: "+werr.Error())
 	}
 	r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
 	r.Interrupted = ctx.Err() != nil

@@ -8,12 +8,17 @@ import (
 
 // ChurnConfig is the churn scenario: Cycles connect / upgrade / close
 // handshake cycles, Concurrency at a time, in two halves; the server is
-// sampled before, between and after (Settle after each half).
+// sampled before, between and after (Settle after each half; 0 samples at
+// once).
 type ChurnConfig struct {
 	Common
 	Cycles, Concurrency int
 	Settle              time.Duration
 }
+
+// DefaultSettle is the wait before each churn reading that the command line
+// and compare use: long enough for a server to finish closing.
+const DefaultSettle = 2 * time.Second
 
 // ServerState is a server snapshot (-1 where unknown).
 type ServerState struct {
@@ -27,11 +32,16 @@ type ServerState struct {
 // ChurnResult is what the churn scenario measured. A leak shows as growth
 // from Mid to After (the first half warms pools and heaps up).
 type ChurnResult struct {
-	Cycles       int64       `json:"cycles"` // close handshakes completed
-	Failed       int64       `json:"failed"`
-	Dropped      int64       `json:"dropped"`
+	Cycles  int64 `json:"cycles"` // close handshakes completed
+	Failed  int64 `json:"failed"`
+	Dropped int64 `json:"dropped"`
+	// Seconds is the time spent cycling (both halves, from the first dial
+	// to the last cycle's end), the basis of CyclesPerSec; Elapsed adds the
+	// settle waits and server readings.
 	Seconds      float64     `json:"seconds"`
 	CyclesPerSec float64     `json:"cycles_per_s"`
+	Settle       float64     `json:"settle_s"`
+	Elapsed      float64     `json:"elapsed_s"`
 	Handshake    Latency     `json:"handshake"`
 	Before       ServerState `json:"before"`
 	Mid          ServerState `json:"mid"`
@@ -49,55 +59,44 @@ func Churn(ctx context.Context, cfg ChurnConfig) (ChurnResult, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 100
 	}
-	if cfg.Settle <= 0 {
-		cfg.Settle = 2 * time.Second
+	if cfg.Settle < 0 {
+		return r, fmt.Errorf("churn: settle must be >= 0")
 	}
+	r.Settle = cfg.Settle.Seconds()
+	if err := cfg.prepareTokens(cfg.Cycles); err != nil {
+		return r, fmt.Errorf("churn: %w", err)
+	}
+	start := time.Now()
 	r.Before = cfg.serverState(ctx)
 	hs := NewHistogram()
-	start := time.Now()
+	var active time.Duration
 	r.Causes = Causes{}
 	for half, n := range []int{cfg.Cycles / 2, cfg.Cycles - cfg.Cycles/2} {
 		if ctx.Err() != nil {
 			break
 		}
-		ec := cfg.engineConfig()
-		ec.Churn = true
-		e, err := NewEngine(ec)
+		f, err := cycles(ctx, &cfg.Common, fmt.Sprintf("churn %d/2", half+1), n, cfg.Concurrency, 0, nil)
 		if err != nil {
 			return r, fmt.Errorf("churn: %w", err)
 		}
-		p := progressOf(cfg.Progress)
-		p.Start(cfg.label(fmt.Sprintf("churn %d/2", half+1)), int64(n))
-		e.Churn(n, cfg.Concurrency)
-		t0, last := time.Now(), int64(0)
-		lastT := t0
-		waitFor(ctx, 10*time.Minute, 100*time.Millisecond, func() bool {
-			k := e.Counters()
-			return k.Closed+k.Failed+k.Dropped >= int64(n)
-		}, func() {
-			k := e.Counters()
-			now := time.Now()
-			done := k.Closed + k.Failed + k.Dropped
-			p.Update(done, fmt.Sprintf("%s %s cycles/s failed %d", cfg.label("churn"), si(Rate(done-last, now.Sub(lastT))), k.Failed))
-			last, lastT = done, now
-		})
-		p.Done()
-		f := e.Close()
+		active += f.active
 		r.Cycles += f.Counters.Closed
 		r.Failed += f.Counters.Failed
 		r.Dropped += f.Counters.Dropped
 		r.Causes.Add(f.Causes)
 		hs.Merge(f.Handshake)
-		sleepCtx(ctx, cfg.Settle)
+		if cfg.Settle > 0 {
+			sleepCtx(ctx, cfg.Settle)
+		}
 		if half == 0 {
 			r.Mid = cfg.serverState(ctx)
 		} else {
 			r.After = cfg.serverState(ctx)
 		}
 	}
-	d := time.Since(start)
-	r.Seconds = d.Seconds()
-	r.CyclesPerSec = Rate(r.Cycles, d)
+	r.Seconds = active.Seconds()
+	r.CyclesPerSec = Rate(r.Cycles, active)
+	r.Elapsed = time.Since(start).Seconds()
 	r.Handshake = Summarize(hs)
 	r.Interrupted = ctx.Err() != nil
 	return r, nil

@@ -2,8 +2,16 @@ package bench
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,8 +27,17 @@ type CompareConfig struct {
 	Cases      []Case
 	Loops      int
 	Sources    int
-	Progress   Progress
-	Log        io.Writer // status lines; nil: none
+	// Perf counts each server's system calls with perf stat (echo,
+	// handshake and broadcast windows).
+	Perf bool
+	// TLS runs every case over wss:// (servers that cannot serve TLS are
+	// skipped) with a self-signed certificate made for the run.
+	TLS bool
+	// Compression makes the servers negotiate permessage-deflate (those
+	// that cannot are skipped); the client offers it in echo cases.
+	Compression bool
+	Progress    Progress
+	Log         io.Writer // status lines; nil: none
 	// Ref is the server ratios are taken against (default: the first
 	// server that built, normally wsedge).
 	Ref string
@@ -29,12 +46,13 @@ type CompareConfig struct {
 // Case is one scenario setting of a comparison.
 type Case struct {
 	Name string `json:"name"`
-	Kind string `json:"kind"` // idle, echo, broadcast, churn
+	Kind string `json:"kind"` // idle, echo, broadcast, churn, handshake
 	// Only the fields of Kind matter.
 	Idle      IdleConfig      `json:"-"`
 	Echo      EchoConfig      `json:"-"`
 	Broadcast BroadcastConfig `json:"-"`
 	Churn     ChurnConfig     `json:"-"`
+	Handshake HandshakeConfig `json:"-"`
 	// Path is the WebSocket path (/echo; /ws for broadcast).
 	Path string `json:"path"`
 	// WsedgeOnly cases need wsedge's JSON protocol.
@@ -48,6 +66,7 @@ type Run struct {
 	Echo      *EchoResult      `json:"echo,omitempty"`
 	Broadcast *BroadcastResult `json:"broadcast,omitempty"`
 	Churn     *ChurnResult     `json:"churn,omitempty"`
+	Handshake *HandshakeResult `json:"handshake,omitempty"`
 	Error     string           `json:"error,omitempty"`
 }
 
@@ -61,6 +80,8 @@ type CompareResult struct {
 	Cases       []Case                      `json:"cases"`
 	Runs        map[string]map[string][]Run `json:"runs"` // case -> server -> runs
 	Skipped     map[string]string           `json:"skipped,omitempty"`
+	TLS         bool                        `json:"tls,omitempty"`         // every case over wss://
+	Compression bool                        `json:"compression,omitempty"` // permessage-deflate negotiated
 	Interrupted bool                        `json:"interrupted,omitempty"`
 }
 
@@ -76,7 +97,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 		}
 	}
 	res := &CompareResult{Started: time.Now(), Rounds: cfg.Rounds, Cases: cfg.Cases,
-		Runs: map[string]map[string][]Run{}, Skipped: map[string]string{}}
+		Runs: map[string]map[string][]Run{}, Skipped: map[string]string{}, TLS: cfg.TLS, Compression: cfg.Compression}
 	dir, err := os.MkdirTemp("", "wsbench-")
 	if err != nil {
 		return nil, err
@@ -87,9 +108,27 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 		spec ServerSpec
 		bin  string
 	}
+	var tlsFiles []string // cert, key
+	if cfg.TLS {
+		cert, key, err := writeSelfSigned(dir)
+		if err != nil {
+			return nil, err
+		}
+		tlsFiles = []string{cert, key}
+	}
 	var servers []built
 	for _, s := range cfg.Servers {
-		logf("building %s (%s)", s.Name, s.Pkg)
+		if cfg.TLS && s.TLS == nil {
+			logf("skipping %s: it cannot serve TLS here", s.Name)
+			res.Skipped[s.Name] = "no TLS"
+			continue
+		}
+		if cfg.Compression && s.Compression == nil {
+			logf("skipping %s: it cannot negotiate permessage-deflate here", s.Name)
+			res.Skipped[s.Name] = "no permessage-deflate"
+			continue
+		}
+		logf("building %s (%s)", s.Name, s.Source())
 		bin, err := s.Build(ctx, cfg.ModuleRoot, dir)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -124,7 +163,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 					continue
 				}
 				logf("round %d/%d  %-16s %s", round, cfg.Rounds, c.Name, s.spec.Name)
-				run := runCase(ctx, cfg, c, s.spec, s.bin, filepath.Join(dir, s.spec.Name+".log"))
+				run := runCase(ctx, cfg, c, s.spec, s.bin, filepath.Join(dir, s.spec.Name+".log"), tlsFiles)
 				run.Round = round
 				if run.Error != "" {
 					logf("  %s: %s", s.spec.Name, run.Error)
@@ -138,18 +177,30 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 	return res, nil
 }
 
-func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, logPath string) Run {
-	srv, err := s.Start(ctx, bin, logPath)
+func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, logPath string, tlsFiles []string) Run {
+	var extra []string
+	scheme := "ws://"
+	if tlsFiles != nil {
+		extra, scheme = s.TLS(tlsFiles[0], tlsFiles[1]), "wss://"
+	}
+	if cfg.Compression {
+		extra = append(extra, s.Compression...)
+	}
+	srv, err := s.Start(ctx, bin, logPath, extra...)
 	if err != nil {
 		return Run{Error: err.Error()}
 	}
 	defer srv.Stop()
-	tg, err := ParseTarget(ctx, "ws://"+srv.Addr+c.Path, false)
+	tg, err := ParseTarget(ctx, scheme+srv.Addr+c.Path, false)
 	if err != nil {
 		return Run{Error: err.Error()}
 	}
+	// The certificate is made for this run: no need to verify it.
 	common := Common{Target: tg, Loops: cfg.Loops, Sources: cfg.Sources, ServerPID: srv.PID(),
-		AdminAddr: srv.Admin, Progress: cfg.Progress, Label: s.Name}
+		AdminAddr: srv.Admin, Progress: cfg.Progress, Label: s.Name, Perf: cfg.Perf, Insecure: tlsFiles != nil}
+	if cfg.Compression {
+		common.Compression = DefaultDeflateOffer
+	}
 	var run Run
 	switch c.Kind {
 	case "idle":
@@ -172,6 +223,11 @@ func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, 
 		k.Common = common
 		r, e := Churn(ctx, k)
 		run.Churn, err = &r, e
+	case "handshake":
+		k := c.Handshake
+		k.Common = common
+		r, e := Handshake(ctx, k)
+		run.Handshake, err = &r, e
 	default:
 		err = fmt.Errorf("unknown case kind %q", c.Kind)
 	}
@@ -197,4 +253,39 @@ func firstLine(s string) string {
 		}
 	}
 	return s
+}
+
+// writeSelfSigned writes a self-signed ECDSA P-256 certificate for
+// 127.0.0.1 and its key into dir, as PEM files.
+func writeSelfSigned(dir string) (cert, key string, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "wsbench compare"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		return "", "", err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", "", err
+	}
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return "", "", err
+	}
+	return cert, key, nil
 }

@@ -12,7 +12,10 @@ type EchoConfig struct {
 	Common
 	Conns, Size, Depth int
 	Text               bool
-	Duration, Warmup   time.Duration
+	// JSON sends a realistic JSON text message of Size bytes (see
+	// NewJSONTemplate) instead of a byte pattern.
+	JSON             bool
+	Duration, Warmup time.Duration
 }
 
 // EchoResult is what the echo scenario measured over the Duration window.
@@ -20,20 +23,23 @@ type EchoResult struct {
 	Conns      int     `json:"conns"`
 	Size       int     `json:"size"`
 	Depth      int     `json:"depth"`
+	Opened     int64   `json:"opened"` // connections upgraded
 	Msgs       int64   `json:"msgs"`
 	Seconds    float64 `json:"seconds"`
 	MsgsPerSec float64 `json:"msgs_per_s"`
 	Latency    Latency `json:"latency"`
-	// ServerCPUPerMsg and ClientCPUPerMsg are CPU µs per echoed message
-	// (user+system, from /proc); ServerCPU is server CPU in % of a core.
-	ServerCPUPerMsg float64 `json:"server_cpu_us_per_msg,omitempty"`
-	ServerCPU       float64 `json:"server_cpu_pct,omitempty"`
-	ClientCPUPerMsg float64 `json:"client_cpu_us_per_msg"`
-	ClientCPU       float64 `json:"client_cpu_pct"`
-	Failed          int64   `json:"failed"`
-	Dropped         int64   `json:"dropped"`
-	Causes          Causes  `json:"failures,omitempty"`
-	Interrupted     bool    `json:"interrupted,omitempty"`
+	Wire       Wire    `json:"wire"`
+	// Server is the server's cost per echoed message (with -server-pid).
+	Server Cost `json:"server"`
+	// ClientCPUPerMsg is this client's CPU µs per echoed message
+	// (user+system, from /proc); ClientCPU in % of a core.
+	ClientCPUPerMsg float64  `json:"client_cpu_us_per_msg"`
+	ClientCPU       float64  `json:"client_cpu_pct"`
+	Failed          int64    `json:"failed"`
+	Dropped         int64    `json:"dropped"`
+	Causes          Causes   `json:"failures,omitempty"`
+	Warnings        []string `json:"warnings,omitempty"`
+	Interrupted     bool     `json:"interrupted,omitempty"`
 }
 
 // Echo runs the echo scenario.
@@ -42,7 +48,14 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	if cfg.Conns <= 0 || cfg.Depth <= 0 || cfg.Duration <= 0 {
 		return r, fmt.Errorf("echo: conns, depth and duration must be > 0")
 	}
-	t, err := NewEchoTemplate(cfg.Size, cfg.Text)
+	if err := cfg.prepareTokens(cfg.Conns); err != nil {
+		return r, fmt.Errorf("echo: %w", err)
+	}
+	newTemplate := func() (*Template, error) { return NewEchoTemplate(cfg.Size, cfg.Text) }
+	if cfg.JSON {
+		newTemplate = func() (*Template, error) { return NewJSONTemplate(cfg.Size) }
+	}
+	t, err := newTemplate()
 	if err != nil {
 		return r, fmt.Errorf("echo: %w", err)
 	}
@@ -53,6 +66,12 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 		return r, fmt.Errorf("echo: %w", err)
 	}
 	ramp(ctx, &cfg.Common, e, cfg.Conns, 0, time.Minute, nil)
+	if e.Counters().Opened == 0 { // nothing to measure: do not wait out the run
+		f := e.Close()
+		r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
+		r.Interrupted = ctx.Err() != nil
+		return r, nil
+	}
 	e.SetSending(true)
 	p := progressOf(cfg.Progress)
 	name := fmt.Sprintf("echo %dx%dB", cfg.Conns, cfg.Size)
@@ -72,7 +91,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	if cfg.Warmup > 0 {
 		live("warmup", cfg.Warmup)
 	}
-	s0, haveProc := cfg.procSample()
+	m := cfg.startMeter(ctx)
 	c0 := selfSample()
 	k0 := e.Counters()
 	t0 := time.Now()
@@ -83,21 +102,22 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	e.SetRecording(false)
 	k1 := e.Counters()
 	d := time.Since(t0)
-	s1, _ := cfg.procSample()
+	cost, werr := m.stop(k1.Received - k0.Received)
 	c1 := selfSample()
 	e.SetSending(false)
 	f := e.Close()
 
 	r.Msgs = k1.Received - k0.Received
+	r.Wire = wire(k0, k1)
 	r.Seconds = d.Seconds()
 	r.MsgsPerSec = Rate(r.Msgs, d)
 	r.Latency = Summarize(f.Latency)
-	if haveProc {
-		r.ServerCPUPerMsg = cpuPerEvent(s0, s1, r.Msgs)
-		r.ServerCPU = cpuPercent(s0, s1)
+	if r.Server = cost; werr != nil {
+		r.Warnings = append(r.Warnings, "no syscall counts: "+werr.Error())
 	}
 	r.ClientCPUPerMsg = cpuPerEvent(c0, c1, r.Msgs)
 	r.ClientCPU = cpuPercent(c0, c1)
+	r.Opened = f.Counters.Opened
 	r.Failed, r.Dropped, r.Causes = f.Counters.Failed, f.Counters.Dropped, f.Causes
 	r.Interrupted = ctx.Err() != nil
 	return r, nil

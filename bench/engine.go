@@ -1,18 +1,15 @@
 package bench
 
 import (
-	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/wsedge/wsedge/codec"
 )
 
 // EngineConfig configures a client engine. Zero values take the defaults
@@ -37,25 +34,48 @@ type EngineConfig struct {
 	// while sending is on (closed loop: a reply releases the next send).
 	// 0 sends only on Publish.
 	Depth int
-	// OpenMessage is sent once, as a text message, right after the upgrade
-	// (e.g. a subscribe); the first untimed reply counts as its ack.
-	OpenMessage []byte
+	// Open, when set, gives the text messages connection n (0, 1, ... in
+	// dial order) sends right after the upgrade (subscribes, a connect);
+	// each untimed reply counts as the ack of one, and the connection is
+	// acked when all are (refused when one of them was an error reply).
+	Open func(n int) [][]byte
 	// Churn makes each connection start a close handshake as soon as it is
-	// open and redial after it ends, while the Churn budget lasts.
+	// open (and its Open messages are acknowledged) and redial after it
+	// ends, while the Churn budget lasts.
 	Churn bool
+	// Deflate, when set, is the Sec-WebSocket-Extensions offer (see
+	// DefaultDeflateOffer): connections whose server agrees send Message
+	// compressed at DeflateLevel (default 1) and inflate what they get.
+	Deflate      string
+	DeflateLevel int
+	// TLS, when set, makes every connection a wss:// one (crypto/tls
+	// client with this configuration; see tls.go).
+	TLS *tls.Config
+	// FirstID is the number of the first connection (then FirstID+1...).
+	FirstID int
+	// tokens, when set, gives connection n the token it presents.
+	tokens *tokens
 }
 
 // Counters are an engine's running totals.
 type Counters struct {
-	Dialed   int64 `json:"dialed"`
-	Opened   int64 `json:"opened"`   // upgrades completed
-	Failed   int64 `json:"failed"`   // connects or upgrades that failed
-	Dropped  int64 `json:"dropped"`  // open connections lost (server close, reset)
-	Closed   int64 `json:"closed"`   // close handshakes we started and completed
-	Acked    int64 `json:"acked"`    // connections that got a reply to OpenMessage
-	Sent     int64 `json:"sent"`     // messages sent
-	Received int64 `json:"received"` // data messages received
-	Timed    int64 `json:"timed"`    // received messages carrying a timestamp
+	Dialed     int64 `json:"dialed"`
+	Opened     int64 `json:"opened"`               // upgrades completed
+	Failed     int64 `json:"failed"`               // connects or upgrades that failed
+	Dropped    int64 `json:"dropped"`              // open connections lost (server close, reset)
+	Closed     int64 `json:"closed"`               // close handshakes we started and completed
+	Compressed int64 `json:"compressed,omitempty"` // connections with permessage-deflate agreed
+	// Bytes on the wire (WebSocket frames, before TLS) and of the messages
+	// they carry (inflated), each way.
+	RxWire    int64 `json:"rx_wire_bytes"`
+	RxPayload int64 `json:"rx_payload_bytes"`
+	TxWire    int64 `json:"tx_wire_bytes"`
+	TxPayload int64 `json:"tx_payload_bytes"`
+	Acked     int64 `json:"acked"`    // connections whose Open messages were all acknowledged
+	Refused   int64 `json:"refused"`  // connections with an error reply to an Open message
+	Sent      int64 `json:"sent"`     // messages sent
+	Received  int64 `json:"received"` // data messages received
+	Timed     int64 `json:"timed"`    // received messages carrying a timestamp
 }
 
 // Open is the number of connections open now.
@@ -67,7 +87,8 @@ func (c Counters) Open() int64 { return c.Opened - c.Dropped - c.Closed }
 type Engine struct {
 	cfg     EngineConfig
 	req     []byte
-	open    []byte // OpenMessage as a masked frame
+	seq     atomic.Int64 // connection numbers for Open
+	msgZ    *Template    // Message compressed, for connections that agreed
 	loops   []*loop
 	wg      sync.WaitGroup
 	srcSeq  atomic.Uint64
@@ -106,9 +127,31 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if !cfg.Target.Addr.Addr().Is4() {
 		return nil, errors.New("engine: target must be an IPv4 address")
 	}
-	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path)}
-	if cfg.OpenMessage != nil {
-		e.open = codec.AppendClientFrame(nil, codec.OpText, true, clientMask, cfg.OpenMessage)
+	e := &Engine{cfg: cfg, req: upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path, "", cfg.TLS != nil, "")}
+	e.seq.Store(int64(cfg.FirstID))
+	if cfg.Deflate != "" {
+		e.req = upgradeRequest(cfg.Target.HostHdr, cfg.Target.Path, "", cfg.TLS != nil, cfg.Deflate)
+		if cfg.DeflateLevel == 0 {
+			e.cfg.DeflateLevel = 1
+		}
+		if cfg.Message != nil {
+			z, err := cfg.Message.Compressed(e.cfg.DeflateLevel)
+			if err != nil {
+				return nil, fmt.Errorf("engine: compress the message: %w", err)
+			}
+			e.msgZ = z
+		}
+	}
+	if ts := cfg.tokens; ts != nil && ts.cfg.in() == TokenInConnect {
+		// The connect message goes first; its reply is one more ack.
+		open := cfg.Open
+		e.cfg.Open = func(n int) [][]byte {
+			msgs := [][]byte{connectMessage(ts.get(n))}
+			if open != nil {
+				msgs = append(msgs, open(n)...)
+			}
+			return msgs
+		}
 	}
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
@@ -188,6 +231,33 @@ func (e *Engine) Publish(n int) {
 	}
 }
 
+// request is connection id's upgrade request: the fixed one, or one that
+// carries its token.
+func (e *Engine) request(id int32) []byte {
+	ts := e.cfg.tokens
+	if ts == nil {
+		return e.req
+	}
+	tg := e.cfg.Target
+	switch ts.cfg.in() {
+	case TokenInHeader:
+		return upgradeRequest(tg.HostHdr, tg.Path, ts.get(int(id)), e.cfg.TLS != nil, e.cfg.Deflate)
+	case TokenInQuery:
+		return upgradeRequest(tg.HostHdr, tokenQuery(tg.Path, ts.get(int(id))), "", e.cfg.TLS != nil, e.cfg.Deflate)
+	}
+	return e.req
+}
+
+// lastEnd is the engine clock (see now) when the last churn cycle ended, 0
+// if none did.
+func (e *Engine) lastEnd() int64 {
+	var t int64
+	for _, l := range e.loops {
+		t = max(t, l.lastEnd.Load())
+	}
+	return t
+}
+
 // Counters sums the loops' running totals.
 func (e *Engine) Counters() Counters {
 	var c Counters
@@ -198,6 +268,12 @@ func (e *Engine) Counters() Counters {
 		c.Dropped += l.dropped.Load()
 		c.Closed += l.closedN.Load()
 		c.Acked += l.acked.Load()
+		c.Refused += l.refused.Load()
+		c.Compressed += l.compressed.Load()
+		c.RxWire += l.rxWire.Load()
+		c.RxPayload += l.rxPayload.Load()
+		c.TxWire += l.txWire.Load()
+		c.TxPayload += l.txPayload.Load()
 		c.Sent += l.sent.Load()
 		c.Received += l.received.Load()
 		c.Timed += l.timed.Load()
@@ -231,113 +307,4 @@ func (e *Engine) Close() Final {
 		f.Causes.Add(l.causes)
 	}
 	return f
-}
-
-// Template is a prebuilt, masked message frame with room for a timestamp,
-// which is patched in (masked) at each send: sending copies bytes and
-// writes 8 or 17 of them, nothing more.
-type Template struct {
-	frame []byte
-	hdr   int // header length: the payload starts at frame[hdr]
-	at    int // offset of the timestamp in the payload
-	text  bool
-}
-
-// Minimum payload sizes that hold a timestamp.
-const (
-	minBinary = 8  // little-endian int64
-	minText   = 17 // '@' and 16 hex digits
-)
-
-// NewEchoTemplate builds a size-byte binary (or text) message.
-func NewEchoTemplate(size int, text bool) (*Template, error) {
-	p := make([]byte, size)
-	if text {
-		if size < minText {
-			return nil, fmt.Errorf("text message size %d < %d", size, minText)
-		}
-		for i := range p {
-			p[i] = 'x'
-		}
-		p[0] = '@'
-		return newTemplate(codec.OpText, p, 0), nil
-	}
-	if size < minBinary {
-		return nil, fmt.Errorf("binary message size %d < %d", size, minBinary)
-	}
-	for i := range p {
-		p[i] = byte(i)
-	}
-	return newTemplate(codec.OpBinary, p, 0), nil
-}
-
-// NewTextTemplate builds a text message whose first '@' is followed by 16
-// bytes of room for the timestamp (e.g. a JSON publish request).
-func NewTextTemplate(payload string) (*Template, error) {
-	at := strings.IndexByte(payload, '@')
-	if at < 0 || len(payload)-at < minText {
-		return nil, errors.New("text template needs '@' and 16 bytes after it")
-	}
-	return newTemplate(codec.OpText, []byte(payload), at), nil
-}
-
-func newTemplate(op codec.OpCode, payload []byte, at int) *Template {
-	f := codec.AppendClientFrame(nil, op, true, clientMask, payload)
-	return &Template{frame: f, hdr: len(f) - len(payload), at: at, text: op == codec.OpText}
-}
-
-// Len is the frame length in bytes.
-func (t *Template) Len() int { return len(t.frame) }
-
-// appendTo appends the frame stamped with ts to dst.
-func (t *Template) appendTo(dst []byte, ts int64) []byte {
-	start := len(dst)
-	dst = append(dst, t.frame...)
-	p := dst[start+t.hdr+t.at:]
-	// A payload byte at offset i is masked with clientMask[i%4].
-	k := t.at
-	if t.text {
-		const hexd = "0123456789abcdef"
-		p[0] = '@' ^ clientMask[k&3]
-		for i := 0; i < 16; i++ {
-			p[1+i] = hexd[(ts>>(60-4*i))&0xf] ^ clientMask[(k+1+i)&3]
-		}
-		return dst
-	}
-	for i := 0; i < 8; i++ {
-		p[i] = byte(ts>>(8*i)) ^ clientMask[(k+i)&3]
-	}
-	return dst
-}
-
-// parseStamp reads the timestamp of a received (unmasked) message: the first
-// 8 bytes of a binary one, the 16 hex digits after the first '@' of a text
-// one. ok is false when there is none.
-func parseStamp(op codec.OpCode, p []byte) (ts int64, ok bool) {
-	if op == codec.OpBinary {
-		if len(p) < minBinary {
-			return 0, false
-		}
-		for i := 7; i >= 0; i-- {
-			ts = ts<<8 | int64(p[i])
-		}
-		return ts, true
-	}
-	at := bytes.IndexByte(p, '@')
-	if at < 0 || len(p)-at < minText {
-		return 0, false
-	}
-	for _, c := range p[at+1 : at+17] {
-		var v byte
-		switch {
-		case c >= '0' && c <= '9':
-			v = c - '0'
-		case c >= 'a' && c <= 'f':
-			v = c - 'a' + 10
-		default:
-			return 0, false
-		}
-		ts = ts<<4 | int64(v)
-	}
-	return ts, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/wsedge/wsedge/codec"
@@ -101,7 +102,8 @@ func TestParseTarget(t *testing.T) {
 		{url: "ws://127.0.0.5/echo"},
 		{url: "ws://10.1.2.3:80/echo", err: ErrRemote},
 		{url: "ws://192.0.2.1/echo", remote: true}, // allowed, never dialled here
-		{url: "wss://127.0.0.1/echo", bad: true},
+		{url: "wss://127.0.0.1/echo"},
+		{url: "http://127.0.0.1/echo", bad: true},
 		{url: "ws://127.0.0.1:99999/", bad: true},
 	} {
 		tg, err := ParseTarget(ctx, tc.url, tc.remote)
@@ -115,8 +117,11 @@ func TestParseTarget(t *testing.T) {
 				t.Errorf("%s: accepted", tc.url)
 			}
 		default:
-			if err != nil || tg.Path == "" || !tg.Addr.IsValid() {
+			if err != nil || tg.Path == "" || !tg.Addr.IsValid() || tg.TLS != strings.HasPrefix(tc.url, "wss:") {
 				t.Errorf("%s: %+v %v", tc.url, tg, err)
+			}
+			if tg.TLS && (tg.Addr.Port() != 443 || tg.ServerName != "127.0.0.1") {
+				t.Errorf("%s: port %d server name %q", tc.url, tg.Addr.Port(), tg.ServerName)
 			}
 		}
 	}
@@ -155,5 +160,48 @@ func BenchmarkReceive(b *testing.B) {
 			b.Fatal(err)
 		}
 		c.owed = 0
+	}
+}
+
+// BenchmarkReceiveCompressed is BenchmarkReceive for a permessage-deflate
+// connection: pre-scan, decode, inflate a 1 KiB JSON message, read its
+// stamp. Inflating reuses the loop's decompressor and buffers.
+func BenchmarkReceiveCompressed(b *testing.B) {
+	e := &Engine{cfg: EngineConfig{Depth: 1}}
+	e.record.Store(true)
+	l := &loop{e: e, lat: NewHistogram(), sendOn: true, now: 1 << 40}
+	c := &conn{l: l, deflate: &deflateConn{params: deflateParams{serverNoContext: true, serverWindow: 1 << 15}}}
+	c.dec.Init(&clientCodec)
+	tpl, err := NewJSONTemplate(1024)
+	if err != nil {
+		b.Fatal(err)
+	}
+	z, at, err := compressTemplate(tpl.payload, tpl.at, minText, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := codec.AppendFrame(nil, codec.OpText, true, z)
+	frame[0] |= 0x40
+	buf := make([]byte, len(frame))
+	b.SetBytes(int64(len(tpl.payload)))
+	b.ReportAllocs()
+	for i := int64(0); b.Loop(); i++ {
+		ts := l.now - 1000 - i%100000
+		copy(buf, frame)
+		for k := 0; k < 16; k++ {
+			buf[len(frame)-len(z)+at+1+k] = "0123456789abcdef"[(ts>>(60-4*k))&0xf]
+		}
+		if err := c.deflate.scan(buf); err != nil {
+			b.Fatal(err)
+		}
+		n, err := c.dec.Feed(buf, c)
+		if err != nil || n != len(buf) {
+			b.Fatal(n, err)
+		}
+		c.deflate.consumed(n)
+		c.owed = 0
+	}
+	if l.timed.Load() == 0 {
+		b.Fatal("no stamp read back")
 	}
 }

@@ -23,15 +23,29 @@ type StatusError struct{ Code int }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("http %d", e.Code) }
 
-// upgradeRequest returns the fixed upgrade request for a target.
-func upgradeRequest(host, path string) []byte {
+// upgradeRequest returns the upgrade request for a target, with an
+// Authorization: Bearer header when bearer is set and a
+// Sec-WebSocket-Extensions offer when ext is; the Origin is the target's
+// own (https for wss).
+func upgradeRequest(host, path, bearer string, secure bool, ext string) []byte {
+	scheme := "http://"
+	if secure {
+		scheme = "https://"
+	}
+	auth := ""
+	if bearer != "" {
+		auth = "Authorization: Bearer " + bearer + "\r\n"
+	}
+	if ext != "" {
+		auth += "Sec-WebSocket-Extensions: " + ext + "\r\n"
+	}
 	return []byte("GET " + path + " HTTP/1.1\r\n" +
-		"Host: " + host + "\r\n" +
+		"Host: " + host + "\r\n" + auth +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + wsKey + "\r\n" +
 		"Sec-WebSocket-Version: 13\r\n" +
-		"Origin: http://" + host + "\r\n\r\n")
+		"Origin: " + scheme + host + "\r\n\r\n")
 }
 
 // parseUpgradeResponse checks an HTTP upgrade response at the start of b. It
@@ -85,4 +99,20 @@ func truncate(b []byte) []byte {
 		return b[:64]
 	}
 	return b
+}
+
+// headerValue returns the value of the named header in an HTTP head ("" if
+// absent; repeated headers are joined with ", " as RFC 9110 allows).
+func headerValue(head []byte, name string) string {
+	var out []byte
+	for _, line := range bytes.Split(head, []byte("\r\n"))[1:] {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte(name)) {
+			if len(out) > 0 {
+				out = append(out, ", "...)
+			}
+			out = append(out, bytes.TrimSpace(v)...)
+		}
+	}
+	return string(out)
 }

@@ -57,14 +57,19 @@ func TestParseUpgradeResponse(t *testing.T) {
 }
 
 func TestUpgradeRequest(t *testing.T) {
-	req := string(upgradeRequest("127.0.0.1:8080", "/echo?x=1"))
+	req := string(upgradeRequest("127.0.0.1:8080", "/echo?x=1", "", false, ""))
 	for _, want := range []string{"GET /echo?x=1 HTTP/1.1\r\n", "Host: 127.0.0.1:8080\r\n", "Sec-WebSocket-Key: " + wsKey, "Sec-WebSocket-Version: 13\r\n"} {
 		if !strings.Contains(req, want) {
 			t.Errorf("request lacks %q", want)
 		}
 	}
-	if !strings.HasSuffix(req, "\r\n\r\n") {
-		t.Error("request not terminated")
+	if !strings.HasSuffix(req, "\r\n\r\n") || strings.Contains(req, "Authorization") {
+		t.Error("request not terminated, or with a token")
+	}
+	req = string(upgradeRequest("h", "/ws", "a.b.c", true, DefaultDeflateOffer))
+	if !strings.Contains(req, "\r\nAuthorization: Bearer a.b.c\r\n") || !strings.Contains(req, "\r\nOrigin: https://h\r\n") ||
+		!strings.Contains(req, "\r\nSec-WebSocket-Extensions: "+DefaultDeflateOffer+"\r\n") || !strings.HasSuffix(req, "\r\n\r\n") {
+		t.Errorf("bearer request: %q", req)
 	}
 }
 

@@ -16,27 +16,38 @@ type IdleConfig struct {
 	Hold time.Duration
 	// RampTimeout bounds the ramp (default 2 minutes).
 	RampTimeout time.Duration
+	// Subscribe makes each connection subscribe (wsedge's JSON protocol on
+	// /ws) and wait for the acks before the hold.
+	Subscribe Subscriptions
 }
 
 // IdleResult is what the idle scenario measured.
 type IdleResult struct {
-	Conns          int       `json:"conns"`
-	Opened         int64     `json:"opened"`
-	Failed         int64     `json:"failed"`
-	Dropped        int64     `json:"dropped"`
-	Held           int64     `json:"held"` // open at the end of the hold
-	RampSeconds    float64   `json:"ramp_s"`
-	ConnectsPerSec float64   `json:"connects_per_s"`
-	Handshake      Latency   `json:"handshake"`
-	Causes         Causes    `json:"failures,omitempty"`
-	RSSBase        int64     `json:"server_rss_base_bytes,omitempty"`
-	RSSHeld        int64     `json:"server_rss_held_bytes,omitempty"`
-	RSSPerConn     float64   `json:"server_rss_per_conn_bytes,omitempty"`
-	Threads        int       `json:"server_threads,omitempty"`
-	RSSCurve       []Point   `json:"server_rss_curve,omitempty"` // (connections, bytes)
-	Interrupted    bool      `json:"interrupted,omitempty"`
-	Elapsed        float64   `json:"elapsed_s"`
-	start          time.Time // unexported: not reported
+	Conns          int      `json:"conns"`
+	Opened         int64    `json:"opened"`
+	Failed         int64    `json:"failed"`
+	Dropped        int64    `json:"dropped"`
+	Held           int64    `json:"held"`            // open at the end of the hold
+	Token          string   `json:"token,omitempty"` // what each connection presented
+	Subscriptions  string   `json:"subscriptions,omitempty"`
+	Subscribed     int64    `json:"subscribed,omitempty"` // connections with every subscription acked
+	Refused        int64    `json:"refused,omitempty"`    // connections with a subscription refused
+	RampSeconds    float64  `json:"ramp_s"`
+	ConnectsPerSec float64  `json:"connects_per_s"`
+	Handshake      Latency  `json:"handshake"`
+	Causes         Causes   `json:"failures,omitempty"`
+	RSSBase        int64    `json:"server_rss_base_bytes,omitempty"`
+	RSSHeld        int64    `json:"server_rss_held_bytes,omitempty"`
+	RSSPerConn     float64  `json:"server_rss_per_conn_bytes,omitempty"`
+	Threads        int      `json:"server_threads,omitempty"`
+	RSSCurve       []Point  `json:"server_rss_curve,omitempty"` // (connections, bytes)
+	Warnings       []string `json:"warnings,omitempty"`
+	// ClientRSSPerConn is this client's own RSS growth per held connection
+	// (what holding them costs the load generator).
+	ClientRSSPerConn float64   `json:"client_rss_per_conn_bytes,omitempty"`
+	Interrupted      bool      `json:"interrupted,omitempty"`
+	Elapsed          float64   `json:"elapsed_s"`
+	start            time.Time // unexported: not reported
 }
 
 // Idle runs the idle scenario. A cancelled ctx ends it early with what was
@@ -49,12 +60,25 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 		cfg.RampTimeout = 2 * time.Minute
 	}
 	r := IdleResult{Conns: cfg.Conns, start: time.Now()}
-	base, haveProc := cfg.procSample()
+	if err := cfg.prepareTokens(cfg.Conns); err != nil {
+		return r, fmt.Errorf("idle: %w", err)
+	}
+	if cfg.Token.Enabled() {
+		r.Token = cfg.Token.Describe()
+	}
+	self0 := selfSample()
+	base, haveProc, warn := cfg.baseline(ctx)
+	r.Warnings = warn
 	if haveProc {
 		r.RSSBase = base.RSS
 		r.RSSCurve = append(r.RSSCurve, Point{X: 0, Y: float64(base.RSS)})
 	}
-	e, err := NewEngine(cfg.engineConfig())
+	ec := cfg.engineConfig()
+	if sub := cfg.Subscribe; sub.Count() > 0 {
+		r.Subscriptions = sub.String()
+		ec.Open = func(n int) [][]byte { return subscribeMessages(sub.Channels(n)) }
+	}
+	e, err := NewEngine(ec)
 	if err != nil {
 		return r, fmt.Errorf("idle: %w", err)
 	}
@@ -71,6 +95,20 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	r.RampSeconds = d.Seconds()
 	r.ConnectsPerSec = Rate(k.Opened, d)
 
+	acking := ec.Open != nil || (cfg.Token.Enabled() && cfg.Token.in() == TokenInConnect)
+	if acking && ctx.Err() == nil {
+		p := progressOf(cfg.Progress)
+		p.Start(cfg.label("subscribe"), k.Opened)
+		waitFor(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
+			k := e.Counters()
+			return k.Acked+k.Refused >= k.Open()
+		}, func() {
+			k := e.Counters()
+			p.Update(k.Acked+k.Refused, fmt.Sprintf("%s acked %d refused %d", cfg.label("subscribe"), k.Acked, k.Refused))
+		})
+		p.Done()
+	}
+
 	if ctx.Err() == nil && cfg.Hold > 0 {
 		p := progressOf(cfg.Progress)
 		p.Start(cfg.label("hold"), int64(cfg.Hold/time.Millisecond))
@@ -83,15 +121,23 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	}
 	k = e.Counters()
 	r.Held = k.Open()
+	if v, _, ok := rssPerConn(self0.RSS, selfSample().RSS, r.Held); ok {
+		r.ClientRSSPerConn = v
+	}
 	if s, ok := cfg.procSample(); ok {
 		r.RSSHeld, r.Threads = s.RSS, s.Threads
 		r.RSSCurve = append(r.RSSCurve, Point{X: float64(r.Held), Y: float64(s.RSS)})
-		if r.Held > 0 {
-			r.RSSPerConn = float64(s.RSS-r.RSSBase) / float64(r.Held)
+		if v, w, ok := rssPerConn(r.RSSBase, s.RSS, r.Held); ok {
+			r.RSSPerConn = v
+		} else if w != "" {
+			r.Warnings = append(r.Warnings, w)
 		}
 	}
 	f := e.Close()
 	r.Opened, r.Failed, r.Dropped = f.Counters.Opened, f.Counters.Failed, f.Counters.Dropped
+	if acking {
+		r.Subscribed, r.Refused = f.Counters.Acked, f.Counters.Refused
+	}
 	r.Handshake = Summarize(f.Handshake)
 	r.Causes = f.Causes
 	r.Interrupted = ctx.Err() != nil

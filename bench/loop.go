@@ -3,11 +3,14 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/wsedge/wsedge/codec"
 )
 
 const (
@@ -34,9 +37,19 @@ type loop struct {
 	lat, hs  *hdrhistogram.Histogram
 	causes   Causes
 
+	// TLS handshakes in goroutines (tls.go): how many, and those done.
+	tlsBusy int
+	tlsMu   sync.Mutex
+	tlsDone []tlsResult
+	hsWG    sync.WaitGroup
+
 	want, pub atomic.Int64
+	lastEnd   atomic.Int64 // engine clock when a churn cycle last ended
 	dialed, opened, failed, dropped, closedN,
-	acked, sent, received, timed atomic.Int64
+	acked, refused, sent, received, timed atomic.Int64
+	compressed, rxWire, rxPayload, txWire, txPayload atomic.Int64
+
+	inflater inflater // for compressed messages, one at a time
 }
 
 func newLoop(e *Engine, maxFD int) (*loop, error) {
@@ -75,7 +88,7 @@ func (l *loop) run() {
 	var drain [8]byte
 	for !l.e.stop.Load() {
 		timeout := 100
-		if len(l.pending) > 0 || l.want.Load() > 0 {
+		if len(l.pending) > 0 || l.want.Load() > 0 || l.tlsBusy > 0 {
 			timeout = 10
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
@@ -101,6 +114,9 @@ func (l *loop) run() {
 
 // service handles control requests and timeouts after each wakeup.
 func (l *loop) service() {
+	if l.tlsBusy > 0 {
+		l.finishTLS()
+	}
 	for l.want.Load() > 0 && l.inflight < l.e.cfg.MaxInflight {
 		l.want.Add(-1)
 		l.dial()
@@ -128,15 +144,16 @@ func (l *loop) eachOpen(f func(*conn)) {
 	}
 }
 
-// scan fails connections stuck in connect, upgrade or close past the timeout.
+// scan fails connections stuck in connect, upgrade or close past the
+// timeout, and closes churn connections still waiting for their acks.
 func (l *loop) scan() {
 	limit := int64(l.e.cfg.HandshakeTimeout)
 	keep := l.pending[:0]
 	for _, c := range l.pending {
-		if c.fd < 0 || c.state == stOpen {
+		if c.fd < 0 || (c.state == stOpen && !(l.e.cfg.Churn && c.acks > 0)) {
 			continue
 		}
-		if l.now-c.t0 < limit {
+		if l.now-c.t0 < limit || c.state == stTLS { // a handshake times out by itself
 			keep = append(keep, c)
 			continue
 		}
@@ -147,6 +164,13 @@ func (l *loop) scan() {
 			l.fail(c, "upgrade timeout")
 		case stClosing:
 			l.finish(c, "close timeout")
+		case stOpen:
+			l.causes["no reply to the open messages"]++
+			c.state, c.t0 = stClosing, l.now
+			c.out = codec.AppendClientClose(c.out, clientMask, codec.CloseNormal, "")
+			if l.flush(c) {
+				keep = append(keep, c)
+			}
 		}
 	}
 	clear(l.pending[len(keep):])
@@ -184,7 +208,7 @@ func (l *loop) dial() {
 		l.failNoConn("connect: " + err.Error())
 		return
 	}
-	c := &conn{l: l, fd: fd, state: stConnecting, t0: l.e.now()}
+	c := &conn{l: l, fd: fd, state: stConnecting, t0: l.e.now(), id: int32(e.seq.Add(1) - 1)}
 	c.dec.Init(&clientCodec)
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -203,9 +227,14 @@ func (l *loop) failNoConn(cause string) {
 	l.churnNext()
 }
 
-// churnNext redials after a churn cycle ended, while the budget lasts.
+// churnNext redials after a churn cycle ended, while the budget lasts, and
+// notes when the cycle ended (the churn rate counts up to the last one).
 func (l *loop) churnNext() {
-	if l.e.cfg.Churn && l.e.churn.Add(-1) >= 0 {
+	if !l.e.cfg.Churn {
+		return
+	}
+	l.lastEnd.Store(l.e.now())
+	if l.e.churn.Add(-1) >= 0 {
 		l.want.Add(1)
 	}
 }
@@ -219,6 +248,14 @@ func (l *loop) setEvents(c *conn, events uint32) {
 // exchange and no TIME_WAIT on either side, so teardown of many thousand
 // connections is quick and leaves no ports behind.
 func (l *loop) shutdown() {
+	// Handshake goroutines still use their sockets: wake them (their reads
+	// and polls end) and wait, so no descriptor is closed under them.
+	for fd, c := range l.conns {
+		if c != nil && c.state == stTLS {
+			_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+	}
+	l.hsWG.Wait()
 	lin := &unix.Linger{Onoff: 1, Linger: 0}
 	for fd, c := range l.conns {
 		if c == nil {

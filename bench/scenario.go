@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"time"
@@ -20,10 +22,43 @@ type Common struct {
 	Progress  Progress
 	// Label prefixes live lines (the server's name in a comparison).
 	Label string
+	// Perf counts the server's system calls with `perf stat` during
+	// measured windows (needs perf and the permission to attach).
+	Perf bool
+	// Insecure skips the verification of a wss:// server's certificate;
+	// RootCAs, when set, replaces the system's roots for it.
+	Insecure bool
+	RootCAs  *x509.CertPool
+	// Compression, when set, is the permessage-deflate offer every
+	// connection makes (DefaultDeflateOffer lets the server choose).
+	Compression string
+	// Token, when enabled, makes every connection present a token.
+	Token  TokenConfig
+	tokens *tokens
 }
 
 func (c *Common) engineConfig() EngineConfig {
-	return EngineConfig{Target: c.Target, Loops: c.Loops, Sources: c.Sources}
+	ec := EngineConfig{Target: c.Target, Loops: c.Loops, Sources: c.Sources, tokens: c.tokens, Deflate: c.Compression}
+	if c.Target.TLS {
+		// No session cache: every connection makes a full handshake, the
+		// cost a server pays for a new client.
+		ec.TLS = &tls.Config{ServerName: c.Target.ServerName, InsecureSkipVerify: c.Insecure, RootCAs: c.RootCAs}
+	}
+	return ec
+}
+
+// prepareTokens mints the tokens of connections 0..n-1 ahead of the run
+// (nothing without Token).
+func (c *Common) prepareTokens(n int) error {
+	if !c.Token.Enabled() || c.tokens != nil {
+		return nil
+	}
+	ts, err := newTokens(c.Token, n)
+	if err != nil {
+		return err
+	}
+	c.tokens = ts
+	return nil
 }
 
 func (c *Common) label(s string) string {
@@ -139,4 +174,27 @@ func ramp(ctx context.Context, c *Common, e *Engine, n, rate int, timeout time.D
 		}
 	})
 	return time.Since(start)
+}
+
+// Wire is what went over the wire per message (WebSocket frames, before
+// TLS) next to the messages' own size, measured over a window.
+type Wire struct {
+	// Compressed counts the connections that agreed to permessage-deflate.
+	Compressed int64   `json:"compressed_conns"`
+	RxPerMsg   float64 `json:"rx_bytes_per_msg"`      // frame bytes received per message
+	TxPerMsg   float64 `json:"tx_bytes_per_msg"`      // frame bytes sent per message sent
+	Payload    float64 `json:"payload_bytes_per_msg"` // message bytes received per message
+}
+
+// wire computes Wire between two counter readings.
+func wire(k0, k1 Counters) Wire {
+	w := Wire{Compressed: k1.Compressed}
+	if n := k1.Received - k0.Received; n > 0 {
+		w.RxPerMsg = float64(k1.RxWire-k0.RxWire) / float64(n)
+		w.Payload = float64(k1.RxPayload-k0.RxPayload) / float64(n)
+	}
+	if n := k1.Sent - k0.Sent; n > 0 {
+		w.TxPerMsg = float64(k1.TxWire-k0.TxWire) / float64(n)
+	}
+	return w
 }

@@ -99,3 +99,20 @@ func TestBroadcast(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+// TestBroadcastCompressed: subscribers that agreed to permessage-deflate
+// inflate every delivery and read its stamp.
+func TestBroadcastCompressed(t *testing.T) {
+	ps := &pubsub{subs: newSubs(), deflate: true}
+	tg := startServer(t, "/ws", ps.handle)
+	r, err := Broadcast(t.Context(), BroadcastConfig{
+		Common: Common{Target: tg, Compression: DefaultDeflateOffer},
+		Subs:   20, Rate: 20, Duration: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ready != 20 || r.Published == 0 || r.Delivered != r.Expected || r.Wire.Compressed != 20 || r.Wire.Payload <= 0 {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -16,36 +17,85 @@ import (
 // ServerSpec says how to build and start one server under comparison.
 type ServerSpec struct {
 	Name string
-	// Pkg is the package to build, relative to the module root.
+	// Module is the directory of the Go module that holds Pkg, relative to
+	// the main module's root: "" for the main module, "bench/peers" for the
+	// peers (their libraries stay out of the product's go.mod).
+	Module string
+	// Pkg is the package to build, relative to Module.
 	Pkg string
+	// Make, when set, is a directory (relative to the main module's root)
+	// whose Makefile builds the server into $(BIN) instead of go build; Env
+	// lists the environment variables it needs: without them the server is
+	// skipped (ErrSkipped), with a note.
+	Make string
+	Env  []string
 	// Args returns the command line for a listen address and an admin
 	// address ("" when the server has no admin listener).
 	Args func(addr, admin string) []string
 	// Admin reports whether the server has an admin listener.
 	Admin bool
+	// TLS, when set, gives the flags that make the server serve wss://
+	// with a certificate and key (PEM files); nil: it cannot.
+	TLS func(cert, key string) []string
+	// Compression, when set, are the flags that make the server negotiate
+	// permessage-deflate without context takeover; nil: it cannot.
+	Compression []string
 }
+
+// PeersModule is the directory of the peer servers' own Go module, relative
+// to the main module's root.
+const PeersModule = "bench/peers"
 
 // Servers are the known servers: wsedge and its peers under bench/peers.
 // The function returns a fresh slice: callers may reorder it.
 func Servers() []ServerSpec {
 	peer := func(addr, _ string) []string { return []string{"-addr", addr, "-echo-path", "/echo"} }
+	tlsFlags := func(cert, key string) []string { return []string{"-tls-cert", cert, "-tls-key", key} }
+	deflate := []string{"-compression"}
 	return []ServerSpec{
 		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: func(addr, admin string) []string {
 			return []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
 				"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
-		}},
-		{Name: "gorilla", Pkg: "./bench/peers/gorilla", Args: peer},
-		{Name: "nbio", Pkg: "./bench/peers/nbio", Args: peer},
-		{Name: "gws", Pkg: "./bench/peers/gws", Args: peer},
-		{Name: "gnet", Pkg: "./bench/peers/gnet", Args: peer},
+		}, TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		{Name: "gorilla", Module: PeersModule, Pkg: "./gorilla", Args: peer, TLS: tlsFlags, Compression: deflate},
+		{Name: "nbio", Module: PeersModule, Pkg: "./nbio", Args: peer, TLS: tlsFlags, Compression: deflate},
+		{Name: "gws", Module: PeersModule, Pkg: "./gws", Args: peer, TLS: tlsFlags, Compression: deflate},
+		{Name: "gnet", Module: PeersModule, Pkg: "./gnet", Args: peer},
+		{Name: "uws", Make: PeersModule + "/uws", Env: []string{"WSEDGE_UWS_DIR", "WSEDGE_USOCKETS_DIR"}, Args: peer},
 	}
+}
+
+// ErrSkipped marks a server that cannot be built here by design (its
+// checkouts are not configured), as opposed to a build that failed.
+var ErrSkipped = errors.New("skipped")
+
+// Source says where a server is built from, for status lines.
+func (s ServerSpec) Source() string {
+	if s.Make != "" {
+		return s.Make + ", with make"
+	}
+	return filepath.Join(s.Module, s.Pkg)
 }
 
 // Build compiles spec into dir and returns the binary's path.
 func (s ServerSpec) Build(ctx context.Context, moduleRoot, dir string) (string, error) {
 	bin := filepath.Join(dir, s.Name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, s.Pkg)
-	cmd.Dir = moduleRoot
+	var cmd *exec.Cmd
+	if s.Make != "" {
+		var missing []string
+		for _, v := range s.Env {
+			if os.Getenv(v) == "" {
+				missing = append(missing, v)
+			}
+		}
+		if len(missing) > 0 {
+			return "", fmt.Errorf("%w: %s not set (see docs/wsbench.md)", ErrSkipped, strings.Join(missing, ", "))
+		}
+		cmd = exec.CommandContext(ctx, "make", "--no-print-directory", "-C", filepath.Join(moduleRoot, s.Make), "BIN="+bin)
+	} else {
+		cmd = exec.CommandContext(ctx, "go", "build", "-o", bin, s.Pkg)
+		cmd.Dir = filepath.Join(moduleRoot, s.Module)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", s.Name, err, out)
 	}
@@ -64,9 +114,10 @@ type Running struct {
 // PID is the server's process id.
 func (r *Running) PID() int { return r.cmd.Process.Pid }
 
-// Start runs bin on free loopback ports, logging to logPath, and waits until
-// it accepts TCP connections (10 s at most).
-func (s ServerSpec) Start(ctx context.Context, bin, logPath string) (*Running, error) {
+// Start runs bin on free loopback ports with extra flags after its own,
+// logging to logPath, and waits until it accepts TCP connections (10 s at
+// most).
+func (s ServerSpec) Start(ctx context.Context, bin, logPath string, extra ...string) (*Running, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -82,7 +133,7 @@ func (s ServerSpec) Start(ctx context.Context, bin, logPath string) (*Running, e
 		return nil, fmt.Errorf("server log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, s.Args(addr, admin)...)
+	cmd := exec.Command(bin, append(s.Args(addr, admin), extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -134,18 +185,35 @@ func freePort() (string, error) {
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
 }
 
-// ModuleRoot finds the directory holding go.mod, from dir upwards.
+// MainModule is the module path of the product (go.mod's module line).
+const MainModule = "github.com/wsedge/wsedge"
+
+// ModuleRoot finds the root of the main module from dir upwards: the first
+// go.mod that declares MainModule (a nested module such as bench/peers is
+// passed over).
 func ModuleRoot(dir string) (string, error) {
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && modulePath(b) == MainModule {
 			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", err
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("go.mod not found (run inside the wsedge module or pass -src)")
+			return "", errors.New("go.mod of " + MainModule + " not found (run inside the wsedge module or pass -src)")
 		}
 		dir = parent
 	}
+}
+
+// modulePath is the path on the module line of a go.mod file ("" if none).
+func modulePath(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }

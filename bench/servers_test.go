@@ -50,14 +50,31 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pubsub is a minimal server of wsedge's subscribe/publish protocol.
+// pubsub is a minimal server of wsedge's subscribe/publish protocol. It
+// records each connection's subscriptions and refuses channels that start
+// with "forbidden" (PERMISSION_DENIED).
 type pubsub struct {
-	mu   sync.Mutex
-	subs map[*websocket.Conn]*sync.Mutex
+	deflate bool // negotiate permessage-deflate
+	mu      sync.Mutex
+	subs    map[*websocket.Conn]*sync.Mutex
+	byConn  map[*websocket.Conn][]string
+}
+
+// subscriptions returns each connection's channels, in subscribe order.
+func (ps *pubsub) subscriptions() [][]string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var out [][]string
+	for _, chans := range ps.byConn {
+		out = append(out, chans)
+	}
+	return out
 }
 
 func (ps *pubsub) handle(w http.ResponseWriter, r *http.Request) {
-	c, err := testUpgrader.Upgrade(w, r, nil)
+	up := testUpgrader
+	up.EnableCompression = ps.deflate
+	c, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
@@ -82,8 +99,18 @@ func (ps *pubsub) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		switch req.Type {
 		case "subscribe":
+			if strings.HasPrefix(req.Channel, "forbidden") {
+				wmu.Lock()
+				_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"error","id":"`+req.ID+`","error":{"code":"PERMISSION_DENIED","message":"no"}}`))
+				wmu.Unlock()
+				continue
+			}
 			ps.mu.Lock()
 			ps.subs[c] = wmu
+			if ps.byConn == nil {
+				ps.byConn = map[*websocket.Conn][]string{}
+			}
+			ps.byConn[c] = append(ps.byConn[c], req.Channel)
 			ps.mu.Unlock()
 		case "publish":
 			out, _ := json.Marshal(map[string]any{"type": "message", "channel": req.Channel, "data": req.Data})

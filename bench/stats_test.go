@@ -128,7 +128,7 @@ func TestFormatValue(t *testing.T) {
 }
 
 func TestCompareTable(t *testing.T) {
-	echo := func(cpu, rate float64) Run { return Run{Echo: &EchoResult{ServerCPUPerMsg: cpu, MsgsPerSec: rate}} }
+	echo := func(cpu, rate float64) Run { return Run{Echo: &EchoResult{Server: Cost{CPU: cpu}, MsgsPerSec: rate}} }
 	res := &CompareResult{
 		Servers: []string{"wsedge", "gnet"}, Ref: "wsedge", Rounds: 3,
 		Cases: []Case{{Name: "echo", Kind: "echo"}},
@@ -161,5 +161,38 @@ func TestAggregateWorst(t *testing.T) {
 	}
 	if _, ok := Aggregate([]Run{{Echo: &EchoResult{}}}, m); ok {
 		t.Fatal("a run of another kind must not count")
+	}
+}
+
+// TestCompareTableUnknown: a figure a server could not give (no admin
+// listener: -1; no RSS growth: 0) is no value, never a -1 or a 0 B cell.
+func TestCompareTableUnknown(t *testing.T) {
+	unknown := ServerState{RSS: -1, FDs: -1, Threads: -1, Goroutines: -1, Connections: -1}
+	res := &CompareResult{
+		Servers: []string{"wsedge", "gnet"}, Ref: "wsedge", Rounds: 1,
+		Cases: []Case{{Name: "churn", Kind: "churn"}, {Name: "idle", Kind: "idle"}},
+		Runs: map[string]map[string][]Run{
+			"churn": {
+				"wsedge": {{Churn: &ChurnResult{Cycles: 10, After: ServerState{RSS: 1, FDs: 16, Goroutines: 18}, Mid: ServerState{RSS: 1}}}},
+				"gnet":   {{Churn: &ChurnResult{Cycles: 10, After: ServerState{RSS: 1, FDs: 16, Goroutines: -1}, Mid: unknown}}},
+			},
+			"idle": {
+				"wsedge": {{Idle: &IdleResult{RSSPerConn: 360}}},
+				"gnet":   {{Idle: &IdleResult{RSSPerConn: 0}}},
+			},
+		},
+	}
+	rows := map[string]Row{}
+	for _, r := range res.Table() {
+		rows[r.Metric] = r
+	}
+	for metric, want := range map[string]bool{"goroutines after": false, "RSS growth 2nd half": false, "fds after": true, "server RSS/conn": false} {
+		_, ok := rows[metric].Values["gnet"]
+		if ok != want {
+			t.Errorf("%s: gnet value present %v, want %v (%+v)", metric, ok, want, rows[metric])
+		}
+	}
+	if rows["goroutines after"].Values["wsedge"] != 18 {
+		t.Errorf("wsedge goroutines: %+v", rows["goroutines after"])
 	}
 }

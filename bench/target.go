@@ -21,22 +21,29 @@ type Target struct {
 	HostHdr  string         `json:"-"` // Host header value
 	Path     string         `json:"-"` // request URI (path and query)
 	Loopback bool           `json:"-"`
+	// TLS is set for wss://; ServerName is the name the certificate must
+	// carry (the URL's host).
+	TLS        bool   `json:"tls,omitempty"`
+	ServerName string `json:"-"`
 }
 
-// ParseTarget resolves a ws:// URL to one IPv4 address. A host that does not
-// resolve only to loopback addresses is refused unless allowRemote is set.
-// wss:// is not supported: the engine speaks plain TCP.
+// ParseTarget resolves a ws:// or wss:// URL to one IPv4 address. A host
+// that does not resolve only to loopback addresses is refused unless
+// allowRemote is set.
 func ParseTarget(ctx context.Context, raw string, allowRemote bool) (Target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return Target{}, fmt.Errorf("target %q: %w", raw, err)
 	}
-	if u.Scheme != "ws" {
-		return Target{}, fmt.Errorf("target %q: scheme must be ws", raw)
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return Target{}, fmt.Errorf("target %q: scheme must be ws or wss", raw)
 	}
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
@@ -58,11 +65,13 @@ func ParseTarget(ctx context.Context, raw string, allowRemote bool) (Target, err
 	}
 	path := u.RequestURI()
 	return Target{
-		URL:      raw,
-		Addr:     netip.AddrPortFrom(ips[0].Unmap(), uint16(p)),
-		HostHdr:  u.Host,
-		Path:     path,
-		Loopback: loop,
+		URL:        raw,
+		Addr:       netip.AddrPortFrom(ips[0].Unmap(), uint16(p)),
+		HostHdr:    u.Host,
+		Path:       path,
+		Loopback:   loop,
+		TLS:        u.Scheme == "wss",
+		ServerName: host,
 	}, nil
 }
 
