@@ -16,13 +16,13 @@ import (
 // Dispatch takes one complete message of a session. It runs on the event loop and never blocks:
 // the payload (valid only during the call) is copied into a pooled buffer and appended to the
 // session's mailbox, and the session is scheduled on the pool unless it already is. A message
-// past the session's share (Options.PerConn) or the node's bound (Options.Queue) is answered
-// OVERLOADED, in order, and dropped. A binary message closes the connection with 1003 once
+// past the node's bound (Options.Queue), or past the session's share (Options.PerConn) while
+// half of that bound is in use, is answered OVERLOADED, in order, and dropped. A binary message closes the connection with 1003 once
 // the messages before it are answered. After Close, and once the session is closing, messages
 // are dropped.
 func (r *Router) Dispatch(s *Session, op codec.OpCode, payload []byte) {
 	if op != codec.OpText {
-		r.CloseAfterReplies(s, codec.CloseUnsupportedData, "binary messages are not supported")
+		r.CloseAfterReplies(s, codec.CloseUnsupportedData, "binary messages are not supported on this endpoint")
 		return
 	}
 	s.Touch()
@@ -39,14 +39,16 @@ func (r *Router) Dispatch(s *Session, op codec.OpCode, payload []byte) {
 		r.free(e)
 		return
 	}
-	over := r.perConn > 0 && s.pending >= r.perConn
-	if !over {
-		if n := r.queued.Add(1); r.queueCap > 0 && n > r.queueCap {
-			r.queued.Add(-1)
-			over = true
-		}
+	n := r.queued.Add(1)
+	over := r.queueCap > 0 && n > r.queueCap
+	if !over && r.perConn > 0 && s.pending >= r.perConn {
+		// Past its share, a session is served only while the node has room to spare: less
+		// than half of the queue in use. So a deep pipeline is fine on a quiet node, and
+		// under load the others keep their room.
+		over = r.queueCap == 0 || n > r.queueCap/2
 	}
 	if over {
+		r.queued.Add(-1)
 		s.mu.Unlock()
 		r.free(e)
 		r.Refuse(s, payload, CodeOverloaded, errOverloaded.Message)

@@ -119,54 +119,65 @@ func TestBinaryClosesAfterReplies(t *testing.T) {
 	}
 }
 
-// One connection cannot take the whole queue: past its share (PerConn) it gets OVERLOADED for
-// its own excess, in order, while another connection is still served.
+// One connection cannot take the whole queue: past its share (PerConn), once half of the
+// queue is in use, it gets OVERLOADED for its own excess, in order, while another connection
+// is still served. On a quiet node it may pipeline deeper than its share.
 func TestFairShare(t *testing.T) {
-	const perConn, sent = 8, 30
-	r, _ := newTestRouter(t, Options{Workers: 1, Queue: 16, PerConn: perConn})
-	g := newGate(t, r)
-	heavy := &fakeConn{}
-	hs := r.Open(heavy, testIP)
-	r.Dispatch(hs, codec.OpText, []byte(`{"type":"block","id":"b"}`))
-	<-g.started
-	for i := 1; i < sent; i++ {
-		r.Dispatch(hs, codec.OpText, pingMsg(fmt.Sprint(i)))
+	const perConn, sent = 8, 80
+	for _, tc := range []struct {
+		queue, accepted int // accepted: the heavy connection's messages taken, the blocked one included
+	}{
+		{queue: 16, accepted: 8},   // half the queue is its share: held to it
+		{queue: 100, accepted: 50}, // quiet node: up to half the queue
+		{queue: 1000, accepted: sent},
+	} {
+		t.Run(fmt.Sprint(tc.queue), func(t *testing.T) {
+			r, _ := newTestRouter(t, Options{Workers: 1, Queue: tc.queue, PerConn: perConn})
+			g := newGate(t, r)
+			heavy := &fakeConn{}
+			hs := r.Open(heavy, testIP)
+			r.Dispatch(hs, codec.OpText, []byte(`{"type":"block","id":"0"}`))
+			<-g.started
+			for i := 1; i < sent; i++ {
+				r.Dispatch(hs, codec.OpText, pingMsg(fmt.Sprint(i)))
+			}
+			if q := r.Queued(); q != tc.accepted {
+				t.Fatalf("the heavy connection holds %d of the queue, want %d", q, tc.accepted)
+			}
+			light := &fakeConn{}
+			ls := r.Open(light, testIP)
+			for i := range perConn {
+				r.Dispatch(ls, codec.OpText, pingMsg(fmt.Sprint("l", i)))
+			}
+			if got := light.replies(); len(got) != 0 {
+				t.Fatalf("the light connection was refused: %q", got)
+			}
+			g.open()
+			want := []string{`{"type":"unblocked","id":"0"}`}
+			for i := 1; i < sent; i++ {
+				if i < tc.accepted {
+					want = append(want, pong(fmt.Sprint(i)))
+				} else {
+					want = append(want, errReply(fmt.Sprint(i), CodeOverloaded, "server overloaded; message dropped"))
+				}
+			}
+			sameList(t, "heavy connection", waitReplies(t, heavy, len(want)), want)
+			got := waitReplies(t, light, perConn)
+			for i, g := range got {
+				if g != pong(fmt.Sprint("l", i)) {
+					t.Fatalf("light connection reply %d = %s", i, g)
+				}
+			}
+			waitFor(t, "queue to empty", func() bool { return r.Queued() == 0 })
+		})
 	}
-	if q := r.Queued(); q != perConn {
-		t.Fatalf("the heavy connection holds %d of the queue, want its share %d", q, perConn)
-	}
-	light := &fakeConn{}
-	ls := r.Open(light, testIP)
-	for i := range 8 {
-		r.Dispatch(ls, codec.OpText, pingMsg(fmt.Sprint("l", i)))
-	}
-	if got := light.replies(); len(got) != 0 {
-		t.Fatalf("the light connection was refused: %q", got)
-	}
-	g.open()
-	want := []string{`{"type":"unblocked","id":"b"}`}
-	for i := 1; i < sent; i++ {
-		if i < perConn {
-			want = append(want, pong(fmt.Sprint(i)))
-		} else {
-			want = append(want, errReply(fmt.Sprint(i), CodeOverloaded, "server overloaded; message dropped"))
-		}
-	}
-	sameList(t, "heavy connection", waitReplies(t, heavy, len(want)), want)
-	got := waitReplies(t, light, 8)
-	for i, g := range got {
-		if g != pong(fmt.Sprint("l", i)) {
-			t.Fatalf("light connection reply %d = %s", i, g)
-		}
-	}
-	waitFor(t, "queue to empty", func() bool { return r.Queued() == 0 })
 }
 
 // Error replies waiting behind replies in flight are bounded (NoteBytes): past it the
 // connection gets what was accepted, then a 1008 close.
 func TestNoteBytesBound(t *testing.T) {
 	one := len(errReply("10", CodeOverloaded, "server overloaded; message dropped")) + 4
-	r, _ := newTestRouter(t, Options{Workers: 1, PerConn: 2, NoteBytes: 3 * one})
+	r, _ := newTestRouter(t, Options{Workers: 1, Queue: 4, PerConn: 2, NoteBytes: 3 * one})
 	g := newGate(t, r)
 	f := &fakeConn{}
 	s := r.Open(f, testIP)

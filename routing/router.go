@@ -28,11 +28,13 @@ type Options struct {
 	// all sessions. A message that would exceed it is answered OVERLOADED and dropped. 0
 	// switches the bound off.
 	Queue int
-	// PerConn bounds the same count for one session: its fair share of the queue. A message
-	// that would exceed it is answered OVERLOADED and dropped, while other sessions go on
-	// being served. So a connection is refused for the whole node's load only once the
-	// node holds Queue messages, which takes at least Queue/PerConn connections each at
-	// their bound. 0 switches the per-session bound off.
+	// PerConn is one session's fair share of Queue. While at least half of Queue is in use, a
+	// session that holds PerConn messages is answered OVERLOADED for the next ones, while
+	// others go on being served; on a quieter node a session may pipeline deeper. So a
+	// connection with fewer than PerConn messages in flight is refused only once the node
+	// holds Queue messages, which takes at least Queue/(2*PerConn) other connections each
+	// holding their share. 0 switches the share off; with Queue 0 it is a plain per-session
+	// bound.
 	PerConn int
 	// NoteBytes bounds, per session, the error replies (OVERLOADED, RATE_LIMITED) waiting in
 	// its mailbox behind replies still to come: they wait there to keep the order. Past it
