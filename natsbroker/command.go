@@ -110,7 +110,7 @@ func (b *Broker) Gather(ctx context.Context, name string, body []byte, fn func(R
 		waiting[p] = true
 	}
 	inbox := b.nc.NewRespInbox()
-	ch := make(chan *nats.Msg, 64)
+	ch := make(chan *nats.Msg, len(waiting)+16) // room for every reply: none is dropped
 	sub, err := b.nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		return 0, fmt.Errorf("natsbroker: gather %s: %w: %w", name, ErrUnavailable, err)
@@ -224,13 +224,7 @@ func (b *Broker) onCommand(m *nats.Msg) {
 	h := b.cmds.handlers[e.command]
 	b.cmds.mu.Unlock()
 	b.commandsIn.Add(1)
-	var reply []byte
-	var herr error
-	if h == nil {
-		herr = errors.New("unknown command")
-	} else {
-		reply, herr = h(Command{Name: e.command, Origin: e.origin, Body: e.payload})
-	}
+	reply, herr := b.runHandler(h, Command{Name: e.command, Origin: e.origin, Body: e.payload})
 	if m.Reply == "" {
 		if herr != nil {
 			b.log.Debug("command failed", zap.String("command", e.command), zap.String("origin", e.origin), zap.Error(herr))
@@ -245,4 +239,18 @@ func (b *Broker) onCommand(m *nats.Msg) {
 	if err := b.nc.Publish(m.Reply, appendEnvelope(nil, &r, reply)); err != nil {
 		b.log.Debug("command reply not sent", zap.String("command", e.command), zap.Error(err))
 	}
+}
+
+// runHandler runs h, turning a panic into an error: the command goroutine must live on.
+func (b *Broker) runHandler(h CommandHandler, cmd Command) (reply []byte, err error) {
+	if h == nil {
+		return nil, errors.New("unknown command")
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			b.log.Error("command handler panicked", zap.String("command", cmd.Name), zap.Any("panic", v), zap.Stack("stack"))
+			reply, err = nil, errors.New("internal error")
+		}
+	}()
+	return h(cmd)
 }

@@ -105,3 +105,25 @@ func TestGatherDeadline(t *testing.T) {
 		t.Fatalf("Gather: %d, %v", n, err)
 	}
 }
+
+// A handler that panics answers an error; the node keeps handling commands.
+func TestCommandHandlerPanics(t *testing.T) {
+	ns := natsServer(t, -1, 0)
+	hb := Heartbeat(50 * time.Millisecond)
+	a := newNode(t, ns.ClientURL(), Name("a"), hb)
+	b := newNode(t, ns.ClientURL(), Name("b"), hb)
+	b.b.HandleCommand(CmdChannels, func(Command) ([]byte, error) { panic("handler bug") })
+	b.b.HandleCommand(CmdInfo, func(Command) ([]byte, error) { return []byte(`{}`), nil })
+	eventually(t, "peers", func() bool { return len(a.b.Peers()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	for _, tc := range []struct{ cmd, want string }{{CmdChannels, "internal error"}, {CmdInfo, ""}} {
+		var got []Reply
+		if _, err := a.b.Gather(ctx, tc.cmd, nil, func(r Reply) { got = append(got, r) }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Err != tc.want {
+			t.Fatalf("%s: replies %+v, want error %q", tc.cmd, got, tc.want)
+		}
+	}
+}

@@ -153,7 +153,7 @@ func (r *Router) drain(c *Context, s *Session) {
 			s.scheduled = false
 			var code codec.CloseCode
 			var reason string
-			if s.closing && !s.closed {
+			if s.closing && !s.closed && s.x != nil {
 				code, reason = s.x.closeCode, s.x.closeReason
 			}
 			s.mu.Unlock()
