@@ -163,7 +163,7 @@ func (r *Router) Queued() int { return int(r.queued.Load()) }
 // Open creates and registers the session of a new connection.
 func (r *Router) Open(conn Conn, remote netip.Addr) *Session {
 	now := time.Now().UnixNano()
-	s := &Session{id: sessionIDs.Add(1), remote: remote, connectedAt: now, conn: conn}
+	s := &Session{id: sessionIDs.Add(1), remote: remote.As16(), remote4: remote.Is4(), connectedAt: now, conn: conn}
 	s.lastActive.Store(now)
 	r.reg.add(s)
 	return s

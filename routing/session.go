@@ -17,8 +17,8 @@ import (
 // subscription costs it one pointer (the hub's topic, which holds the name).
 type Session struct {
 	id          uint64
-	remote      netip.Addr
-	connectedAt int64 // unix nanoseconds
+	remote      [16]byte // the client address, unpacked: netip.Addr would cost 8 more bytes
+	connectedAt int64    // unix nanoseconds
 	lastActive  atomic.Int64
 	conn        Conn
 	ident       atomic.Pointer[identity] // nil: anonymous
@@ -29,6 +29,7 @@ type Session struct {
 	scheduled bool       // queued on, or being drained by, a worker
 	closed    bool       // Closed was called: no more messages, no more subscriptions
 	closing   bool       // CloseAfterReplies was called: no more input; close once answered
+	remote4   bool       // remote is an IPv4 address (set once, at Open)
 	next      *Session   // worker run queue link, owned by the pool
 	subs      []*topic   // the channels subscribed to
 	x         *sessionExtra
@@ -64,7 +65,13 @@ func (s *Session) ID() uint64 { return s.id }
 func (s *Session) ClientID() ClientID { return ClientID{Node: incarnation, Session: s.id} }
 
 // RemoteIP is the client address the server attributed the connection to.
-func (s *Session) RemoteIP() netip.Addr { return s.remote }
+func (s *Session) RemoteIP() netip.Addr {
+	a := netip.AddrFrom16(s.remote)
+	if s.remote4 {
+		a = a.Unmap()
+	}
+	return a
+}
 
 // ConnectedAt is when Open was called.
 func (s *Session) ConnectedAt() time.Time { return time.Unix(0, s.connectedAt) }
