@@ -105,11 +105,15 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		s.nats = nb
 		m.WatchBroker(func() metrics.BrokerStats { return brokerStats(nb) })
 	}
+	// Refusals waiting for their turn are bounded like replies already written: by
+	// -write-queue, or the write queue's own 1 GiB cap when that is off.
+	noteBytes := opts.WriteQueue
+	if noteBytes == 0 {
+		noteBytes = 1 << 30
+	}
 	s.router = routing.New(routing.Options{
 		Workers: opts.Workers, Queue: opts.Queue, PerConn: opts.QueuePerConn,
-		// Refusals waiting for their turn are bounded like replies already written.
-		NoteBytes: opts.WriteQueue,
-		Logger:    log, Hub: hub,
+		NoteBytes: noteBytes, Logger: log, Hub: hub,
 	})
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
