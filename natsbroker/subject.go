@@ -77,6 +77,17 @@ func (s subjects) subject(kind routing.Kind, target string) string {
 	return string(s.append(make([]byte, 0, len(s.prefix(kind))+len(target)+8), kind, target))
 }
 
+// kind returns the kind of target subject names, by its prefix alone.
+func (s subjects) kind(subject string) (routing.Kind, bool) {
+	switch {
+	case strings.HasPrefix(subject, s.channel):
+		return routing.KindChannel, true
+	case strings.HasPrefix(subject, s.user):
+		return routing.KindUser, true
+	}
+	return 0, false
+}
+
 // target returns the kind and target of subject, and false when subject is not one this
 // mapping produces (foreign prefix, more than one token, a bad or needless escape). A target
 // without escapes is a substring of subject: no allocation.
