@@ -266,3 +266,35 @@ func (h *Hub) channelSnapshot(dst []*Session, channel string) []*Session {
 	sh.mu.RUnlock()
 	return dst
 }
+
+// SubscribedSessions calls f for each local subscriber of channel until f returns false
+// (presence). f runs without any hub lock held.
+func (h *Hub) SubscribedSessions(channel string, f func(*Session) bool) {
+	sp := h.scratch.Get().(*[]*Session)
+	list := h.channelSnapshot((*sp)[:0], channel)
+	for _, s := range list {
+		if !f(s) {
+			break
+		}
+	}
+	clear(list)
+	*sp = list[:0]
+	h.scratch.Put(sp)
+}
+
+// Channels calls f with each channel that has local subscribers and their number, in no
+// order, until f returns false. f runs under a read lock of part of the hub: it must not
+// subscribe or unsubscribe.
+func (h *Hub) Channels(f func(name string, subscribers int) bool) {
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for name, t := range sh.topics {
+			if !f(name, len(t.subs)) {
+				sh.mu.RUnlock()
+				return
+			}
+		}
+		sh.mu.RUnlock()
+	}
+}

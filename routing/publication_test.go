@@ -146,3 +146,26 @@ func TestUsers(t *testing.T) {
 		t.Fatalf("interest %v, want %v", got, want)
 	}
 }
+
+// Presence and channel listings read the hub without locking out publishers.
+func TestHubListings(t *testing.T) {
+	r, _ := newTestRouter(t, Options{Workers: 1})
+	_, ss := subscribeAll(t, r, "a", 3)
+	subscribeAll(t, r, "b", 1)
+	var ids []uint64
+	r.Hub().SubscribedSessions("a", func(s *Session) bool { ids = append(ids, s.ID()); return true })
+	slices.Sort(ids)
+	if want := []uint64{ss[0].ID(), ss[1].ID(), ss[2].ID()}; !slices.Equal(ids, want) {
+		t.Fatalf("subscribers of a: %v, want %v", ids, want)
+	}
+	got := map[string]int{}
+	r.Hub().Channels(func(name string, n int) bool { got[name] = n; return true })
+	if len(got) != 2 || got["a"] != 3 || got["b"] != 1 {
+		t.Fatalf("channels %v", got)
+	}
+	n := 0
+	r.Hub().Channels(func(string, int) bool { n++; return false })
+	if n != 1 {
+		t.Fatalf("Channels did not stop: %d calls", n)
+	}
+}
