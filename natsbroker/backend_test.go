@@ -63,6 +63,7 @@ func TestBadMessagesDropped(t *testing.T) {
 	if err := n.hub.SetIdentity(su, "u1", nil); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "the user subscription", func() bool { return n.b.Stats().Subscriptions == 2 })
 	n.flush()
 	raw := rawClient(t, ns.ClientURL())
 	good := wireMessage(kindChannel, "a.b", message("a.b", "1"))
@@ -137,6 +138,11 @@ func TestUsersAndExclusionAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A user's first connection subscribes in the background (it may be identified on an
+	// event loop): wait until both nodes listen, and the server knows.
+	eventually(t, "user subscriptions", func() bool { return a.b.Stats().Subscriptions == 1 && b.b.Stats().Subscriptions == 2 })
+	a.flush()
+	b.flush()
 	note := `{"type":"note","data":1}`
 	if err := a.hub.Send(routing.Publication{Kind: routing.KindUser, Target: "42", Payload: prepared(note)}); err != nil {
 		t.Fatal(err)

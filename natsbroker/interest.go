@@ -16,10 +16,12 @@ import (
 // channel's messages from other nodes. A lost last receiver may be reported from an event
 // loop (a connection closing), which must not wait for NATS: the target is queued for the
 // reconciler goroutine. Calls for one target can arrive out of order, so both paths re-read
-// the node (sync) instead of trusting the flag.
+// the node (sync) instead of trusting the flag. A user's first connection is handled in the
+// background too: identification may happen on an event loop, and no acknowledgement waits
+// for it.
 func (b *Broker) Interest(kind routing.Kind, target string, on bool) {
 	k := subKey{kind, target}
-	if on {
+	if on && kind == routing.KindChannel {
 		if b.sync(k) {
 			b.flush()
 		}

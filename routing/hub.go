@@ -66,7 +66,10 @@ func (h *Hub) interest(kind Kind, target string, on bool) {
 }
 
 // Subscribe adds s to channel. Subscribing twice is not an error. It fails with INVALID_MESSAGE
-// for an invalid name or past the per-session cap, and once the session is closed.
+// for an invalid name or past the per-session cap, and once the session is closed. When s is
+// the channel's first local subscriber it waits for the cluster to confirm (Cluster.Interest,
+// at most about a second with natsbroker), so that messages published once it returns reach
+// s: call it from a worker (a handler), never from an event loop.
 func (h *Hub) Subscribe(s *Session, channel []byte) error {
 	if !ValidChannel(channel) {
 		return errChanInvalid

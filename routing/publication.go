@@ -59,9 +59,9 @@ type Cluster interface {
 	// Interest reports that this node gained its first local receiver of target (on) or lost
 	// its last one: a channel's first subscriber, a user's first connection. It runs after
 	// every routing lock is released, on the goroutine that made the change: a worker for a
-	// subscribe (which is acknowledged after Interest returns, so on=true may wait briefly for
-	// the cluster to confirm) or an event loop for a closing connection (so on=false must not
-	// block). Calls for one target may run concurrently and out of order: treat them as hints
+	// subscribe (which is acknowledged after Interest returns, so on=true for a channel may
+	// wait briefly for the cluster to confirm) or an event loop for a closing connection or an
+	// identification (so on=false, and on=true for a user, must not block). Calls for one target may run concurrently and out of order: treat them as hints
 	// and read Hub.Receivers for the current state.
 	Interest(kind Kind, target string, on bool)
 }

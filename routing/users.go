@@ -12,7 +12,8 @@ type userShard struct {
 // SetIdentity records who s belongs to: user (non-empty) and info (raw JSON kept by reference,
 // nil for none), and indexes s under user so that Deliver(KindUser) and UserSessions find it.
 // Setting it again for the same user replaces info; a session cannot change user (an *Error
-// PERMISSION_DENIED), nor be identified once closed.
+// PERMISSION_DENIED), nor be identified once closed. It never waits for the cluster: it may be
+// called from an event loop (a token checked at the upgrade).
 func (h *Hub) SetIdentity(s *Session, user string, info []byte) error {
 	if user == "" {
 		return errUserEmpty
