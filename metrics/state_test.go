@@ -21,31 +21,18 @@ wsedge_build_info{go="go1.26.8",version="v1.2.3"} 1
 	}
 }
 
-func TestStateGauges(t *testing.T) {
+func TestDraining(t *testing.T) {
 	m := New()
-	var draining, connected atomic.Bool
+	var draining atomic.Bool
 	m.WatchDraining(draining.Load)
-	m.WatchBroker(connected.Load)
-	for _, tc := range []struct {
-		draining, connected bool
-		want                string
-	}{
-		{false, true, "wsedge_draining 0\nwsedge_broker_connected 1\n"},
-		{false, false, "wsedge_draining 0\nwsedge_broker_connected 0\n"},
-		{true, true, "wsedge_draining 1\nwsedge_broker_connected 1\n"},
-	} {
-		draining.Store(tc.draining)
-		connected.Store(tc.connected)
-		d, b, _ := strings.Cut(strings.TrimSpace(tc.want), "\n")
+	for _, d := range []bool{false, true} {
+		draining.Store(d)
 		want := `
-# HELP wsedge_broker_connected 1 while the connection to the channel broker (-broker) is up, else 0.
-# TYPE wsedge_broker_connected gauge
-` + b + `
 # HELP wsedge_draining 1 while the node drains (stops accepting, closes its connections), else 0.
 # TYPE wsedge_draining gauge
-` + d + "\n"
-		if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "wsedge_draining", "wsedge_broker_connected"); err != nil {
-			t.Errorf("draining=%v connected=%v: %v", tc.draining, tc.connected, err)
+wsedge_draining ` + map[bool]string{false: "0", true: "1"}[d] + "\n"
+		if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "wsedge_draining"); err != nil {
+			t.Errorf("draining=%v: %v", d, err)
 		}
 	}
 }
@@ -57,7 +44,7 @@ func TestLint(t *testing.T) {
 	m.BuildInfo("v1", "go1")
 	m.WatchQueue(func() float64 { return 0 })
 	m.WatchDraining(func() bool { return false })
-	m.WatchBroker(func() bool { return true })
+	m.WatchBroker(func() BrokerStats { return BrokerStats{Connected: true} })
 	// Labelled families appear only once a child exists.
 	m.Rejected.WithLabelValues("ip_rate").Inc()
 	m.Closes.WithLabelValues("1000").Inc()

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -20,78 +19,93 @@ import (
 // ErrUnavailable is wrapped by the errors of Publish (and New) when NATS cannot take the
 // message: disconnected, reconnecting, closed or draining. It is a *routing.Error with code
 // UNAVAILABLE, so errors.Is(err, ErrUnavailable) and errors.As(err, **routing.Error) both
-// identify it; routing's publish handler answers any Broker error UNAVAILABLE.
+// identify it; routing's publish answers any cluster error UNAVAILABLE.
 var ErrUnavailable = &routing.Error{Code: routing.CodeUnavailable, Message: "channel broker unavailable"}
 
-// ErrTooLarge is returned, unwrapped, by Publish for a frame larger than the NATS server's
+// ErrTooLarge is returned, unwrapped, by Publish for a message larger than the NATS server's
 // max_payload. Retrying cannot help, so it is INVALID_MESSAGE rather than UNAVAILABLE; raise
-// max_payload to at least -max-message-size + 10 (a frame header: the message payload is never
+// max_payload to at least -max-message-size + 512 (the wire header; the payload is never
 // longer than the client's publish) to never see it.
 var ErrTooLarge = &routing.Error{Code: routing.CodeInvalidMessage, Message: "message too large for the channel broker"}
 
-// interestHub is the hook of routing.Hub that reports a channel's first local subscriber and
-// the loss of its last one (see README.md, "Hub interest hook").
-type interestHub interface {
-	OnInterest(fn func(channel string, subscribed bool))
+// Node is what the broker needs of the node it serves; *routing.Hub implements it. The other
+// direction is routing.Cluster, which the Broker implements: hand the Broker to
+// Hub.SetCluster.
+type Node interface {
+	// Deliver queues a publication received from another node (or a backend) to this node's
+	// receivers of its target.
+	Deliver(p routing.Publication) (delivered, dropped int)
+	// Receivers is the number of this node's receivers of a target now.
+	Receivers(kind routing.Kind, target string) int
 }
 
-// Broker is a routing.Broker that shares channels between nodes through NATS. It is safe for
+// Broker is the routing.Cluster that shares channels and users between nodes through NATS,
+// and carries commands between them (HandleCommand, Broadcast, Gather). It is safe for
 // concurrent use.
 type Broker struct {
 	nc   *nats.Conn
-	hub  *routing.Hub
+	node Node
 	log  *zap.Logger
 	cfg  config
 	subj subjects
 
 	seed   maphash.Seed
-	shards []chan *nats.Msg // per delivery goroutine; a channel always hashes to the same one
-	bufs   sync.Pool        // *[]byte: subject scratch of Publish
+	shards []chan *nats.Msg // per delivery goroutine; a target always hashes to the same one
+	bufs   sync.Pool        // *pubBuf: scratch of Publish
 
-	perChannel bool        // one NATS subscription per locally subscribed channel
-	hooked     interestHub // the hub whose interest hook calls us, nil when not hooked
-
-	mu     sync.Mutex // guards subs and closed
-	subs   map[string]*nats.Subscription
-	wild   *nats.Subscription // without per-channel interest: every channel's messages
-	closed bool
+	mu      sync.Mutex // guards subs, cmdSub and closed
+	subs    map[subKey]*nats.Subscription
+	cmdSub  *nats.Subscription
+	closed  bool
+	closing atomic.Bool // Close began: losing the connection is expected
 
 	dirtyMu sync.Mutex // guards dirty
-	dirty   map[string]struct{}
-	kick    chan struct{} // wakes the reconciler of dirty channels
+	dirty   map[subKey]struct{}
+	kick    chan struct{} // wakes the reconciler of dirty targets
+
+	cmds commands
 
 	ncClosed  chan struct{} // closed by nats.go's closed handler
 	closeOnce sync.Once
-	stop      chan struct{} // ends the delivery and reconcile goroutines
+	stop      chan struct{} // ends the delivery, reconcile and heartbeat goroutines
 	wg        sync.WaitGroup
 
-	published, refused, received, invalid, delivered, dropped atomic.Uint64
-	warnedInvalid                                             atomic.Bool
+	published, refused, received, malformed, unknownVersion atomic.Uint64
+	delivered, dropped, natsDroppedGone, commandsIn         atomic.Uint64
+	warnedInvalid                                           atomic.Bool
 }
+
+// subKey names one NATS subscription of a target.
+type subKey struct {
+	kind   routing.Kind
+	target string
+}
+
+// pubBuf is Publish's scratch: the subject and the wire message.
+type pubBuf struct{ subj, msg []byte }
 
 // Stats are counters since New.
 type Stats struct {
-	Published     uint64 // frames handed to NATS by Publish
-	Refused       uint64 // Publish calls answered with an error
-	Received      uint64 // valid frames received from NATS (other nodes' publishes)
-	Invalid       uint64 // messages on channel subjects that were not valid frames: ignored
-	Delivered     uint64 // frames queued to local subscribers, local publishes included
-	Dropped       uint64 // local subscribers that refused a frame (slow consumers)
-	Subscriptions int    // NATS subscriptions held now
+	Published      uint64 // messages handed to NATS by Publish
+	Refused        uint64 // Publish calls answered with an error
+	Received       uint64 // channel and user messages received from other nodes and backends
+	Malformed      uint64 // messages on wsedge subjects that could not be used: dropped
+	UnknownVersion uint64 // binary messages of a wire version this node does not know: dropped
+	Delivered      uint64 // local receivers the received messages were queued to
+	Dropped        uint64 // local receivers that refused one (slow consumers being closed)
+	NATSDropped    uint64 // messages NATS dropped because a delivery queue was full
+	Commands       uint64 // commands from other nodes handled here
+	Subscriptions  int    // NATS subscriptions of channels and users held now
+	Connected      bool
 }
 
 // New connects to the NATS server(s) at url (comma-separated list allowed, credentials in the
-// URL or through NATSOptions) and returns a Broker that publishes this node's channel messages
-// there and delivers other nodes' messages to hub. Pass it as routing.Options.Broker with the
-// same hub as routing.Options.Hub. Create it before the hub has subscribers. log nil means no
-// logging.
-//
-// If hub has the interest hook (Hub.OnInterest), the node subscribes exactly the subjects of
-// channels that have local subscribers; otherwise it subscribes every channel's subject and
-// ignores messages without local subscribers (correct, but every node receives every message).
-func New(url string, hub *routing.Hub, log *zap.Logger, opts ...Option) (*Broker, error) {
-	if hub == nil {
-		return nil, errors.New("natsbroker: nil hub")
+// URL or through the Credentials and NATSOptions options) and returns a Broker that delivers
+// what other nodes publish to node. Then pass it to the node's Hub.SetCluster, before the hub
+// has subscribers. log nil means no logging.
+func New(url string, node Node, log *zap.Logger, opts ...Option) (*Broker, error) {
+	if node == nil {
+		return nil, errors.New("natsbroker: nil node")
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -100,31 +114,33 @@ func New(url string, hub *routing.Hub, log *zap.Logger, opts ...Option) (*Broker
 	for _, o := range opts {
 		o(&cfg)
 	}
-	cfg.workers, cfg.queue = max(cfg.workers, 1), max(cfg.queue, 1)
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	subj, err := newSubjects(cfg.prefix)
 	if err != nil {
 		return nil, err
 	}
 	b := &Broker{
-		hub:      hub,
+		node:     node,
 		log:      log.With(zap.String("broker", "nats")),
 		cfg:      cfg,
 		subj:     subj,
 		seed:     maphash.MakeSeed(),
 		shards:   make([]chan *nats.Msg, cfg.workers),
-		subs:     make(map[string]*nats.Subscription),
-		dirty:    make(map[string]struct{}),
+		subs:     make(map[subKey]*nats.Subscription),
+		dirty:    make(map[subKey]struct{}),
 		kick:     make(chan struct{}, 1),
 		ncClosed: make(chan struct{}),
 		stop:     make(chan struct{}),
 	}
-	b.bufs.New = func() any { return new([]byte) }
-	if cfg.mode != modeWildcard {
-		b.hooked, _ = any(hub).(interestHub)
+	b.bufs.New = func() any { return new(pubBuf) }
+	b.cmds.init()
+	natsOpts, err := b.natsOptions()
+	if err != nil {
+		return nil, err
 	}
-	b.perChannel = b.hooked != nil || cfg.mode == modePerChannel
-
-	b.nc, err = nats.Connect(url, b.natsOptions()...)
+	b.nc, err = nats.Connect(url, natsOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("natsbroker: connect to %s: %w: %w", redact(url), ErrUnavailable, err)
 	}
@@ -135,35 +151,31 @@ func New(url string, hub *routing.Hub, log *zap.Logger, opts ...Option) (*Broker
 	}
 	b.wg.Add(1)
 	go b.reconcileLoop()
-
-	if !b.perChannel {
-		b.wild, err = b.nc.Subscribe(b.subj.wildcard(), b.route)
-		if err != nil {
-			_ = b.Close()
-			return nil, fmt.Errorf("natsbroker: subscribe %s: %w", b.subj.wildcard(), err)
-		}
-		b.log.Warn("hub has no interest hook: this node receives every channel's messages")
-		b.flush()
-	}
-	if b.hooked != nil {
-		b.hooked.OnInterest(b.interest)
+	if err := b.startCommands(); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
 	return b, nil
 }
 
 // natsOptions are the nats.go options: defaults the caller may override first, then what the
 // broker's guarantees depend on.
-func (b *Broker) natsOptions() []nats.Option {
+func (b *Broker) natsOptions() ([]nats.Option, error) {
 	o := []nats.Option{
-		nats.Name(b.cfg.name),
+		nats.Name("wsedge " + b.cfg.name),
 		nats.Timeout(b.cfg.connectTimeout),
 		nats.ReconnectWait(b.cfg.reconnectWait),
 		nats.ReconnectBufSize(b.cfg.reconnectBuf),
 		nats.DrainTimeout(b.cfg.drainTimeout),
 	}
+	sec, err := b.cfg.security()
+	if err != nil {
+		return nil, err
+	}
+	o = append(o, sec...)
 	o = append(o, b.cfg.natsOpts...)
 	return append(o,
-		nats.NoEcho(), // a node delivers its own publishes locally (see Publish)
+		nats.NoEcho(), // a node delivers its own publishes locally (routing.Hub.Send)
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(b.cfg.retryConnect),
 		nats.ConnectHandler(func(nc *nats.Conn) {
@@ -171,6 +183,9 @@ func (b *Broker) natsOptions() []nats.Option {
 				zap.String("server", nc.ConnectedServerId()), zap.Int64("max_payload", nc.MaxPayload()))
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if b.closing.Load() {
+				return // our own Close: nothing the operator needs to hear about
+			}
 			b.log.Warn("nats disconnected; publishes answer UNAVAILABLE until reconnected", zap.Error(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -190,63 +205,68 @@ func (b *Broker) natsOptions() []nats.Option {
 			}
 			b.log.Warn("nats error", f...)
 		}),
-	)
+	), nil
 }
 
-// Publish sends frame to the other nodes on the channel's subject, then queues it to this
-// node's subscribers. The NATS connection does not echo a node's own messages, so each
-// subscriber gets the frame once and local subscribers do not wait for a NATS round trip. When
-// NATS cannot take the message, nobody gets it and the error wraps ErrUnavailable.
-func (b *Broker) Publish(channel string, frame []byte) error {
-	if !b.nc.IsConnected() {
+// Publish sends p to the other nodes on its target's subject (routing.Cluster). The NATS
+// connection does not echo a node's own messages: the Hub serves local receivers itself. When
+// NATS cannot take the message the error wraps ErrUnavailable (or is ErrTooLarge).
+func (b *Broker) Publish(p routing.Publication) error {
+	if b.closing.Load() || !b.nc.IsConnected() {
 		b.refused.Add(1)
-		return fmt.Errorf("natsbroker: publish on %q: %w: %s", channel, ErrUnavailable, b.nc.Status())
+		return fmt.Errorf("natsbroker: publish to %s %q: %w: %s", p.Kind, p.Target, ErrUnavailable, b.nc.Status())
 	}
-	sp := b.bufs.Get().(*[]byte)
-	subj := b.subj.append((*sp)[:0], channel)
-	// nats.go copies the subject into its write buffer and does not keep it.
-	err := b.nc.Publish(unsafe.String(unsafe.SliceData(subj), len(subj)), frame)
-	*sp = subj
-	b.bufs.Put(sp)
+	if len(p.Target) > maxField {
+		b.refused.Add(1)
+		return ErrTooLarge
+	}
+	pb := b.bufs.Get().(*pubBuf)
+	pb.subj = b.subj.append(pb.subj[:0], p.Kind, p.Target)
+	e := envelope{kind: wireKind(p.Kind), origin: b.cfg.name, target: p.Target, exclude: p.Exclude}
+	pb.msg = appendEnvelope(pb.msg[:0], &e, p.Payload.Payload())
+	// nats.go copies subject and data into its write buffer and keeps neither.
+	err := b.nc.Publish(str(pb.subj), pb.msg)
+	b.bufs.Put(pb)
 	if err != nil {
 		b.refused.Add(1)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			return ErrTooLarge
 		}
-		return fmt.Errorf("natsbroker: publish on %q: %w: %w", channel, ErrUnavailable, err)
+		return fmt.Errorf("natsbroker: publish to %s %q: %w: %w", p.Kind, p.Target, ErrUnavailable, err)
 	}
 	b.published.Add(1)
-	d, x := b.hub.Deliver(channel, frame)
-	b.delivered.Add(uint64(d))
-	if x > 0 {
-		b.dropped.Add(uint64(x))
-	}
 	return nil
 }
 
 // Connected reports whether the NATS connection is up (for health checks).
 func (b *Broker) Connected() bool { return b.nc.IsConnected() }
 
+// Name is this node's name (the Name option), as other nodes see it.
+func (b *Broker) Name() string { return b.cfg.name }
+
 // Stats returns the counters.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
 	n := len(b.subs)
-	if b.wild != nil {
-		n++
+	natsDropped := b.natsDroppedGone.Load()
+	for _, s := range b.subs {
+		if d, err := s.Dropped(); err == nil {
+			natsDropped += uint64(d)
+		}
 	}
 	b.mu.Unlock()
 	return Stats{
 		Published: b.published.Load(), Refused: b.refused.Load(),
-		Received: b.received.Load(), Invalid: b.invalid.Load(),
-		Delivered: b.delivered.Load(), Dropped: b.dropped.Load(),
-		Subscriptions: n,
+		Received: b.received.Load(), Malformed: b.malformed.Load(), UnknownVersion: b.unknownVersion.Load(),
+		Delivered: b.delivered.Load(), Dropped: b.dropped.Load(), NATSDropped: natsDropped,
+		Commands: b.commandsIn.Load(), Subscriptions: n, Connected: b.nc.IsConnected(),
 	}
 }
 
-// Close stops the broker: it detaches from the hub, drains the NATS connection (publishes
-// already accepted are flushed, subscriptions end; while disconnected it just closes),
-// delivers the messages already received, and returns once all of its goroutines have ended,
-// within about DrainTimeout.
+// Close stops the broker: it drains the NATS connection (publishes already accepted are
+// flushed, subscriptions end; while disconnected it just closes), delivers the messages
+// already received, and returns once all of its goroutines have ended, within about
+// DrainTimeout. Later publishes answer UNAVAILABLE.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -255,9 +275,8 @@ func (b *Broker) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
-	if b.hooked != nil {
-		b.hooked.OnInterest(nil)
-	}
+	b.closing.Store(true)
+	b.sayBye()
 	var err error
 	switch derr := b.nc.Drain(); {
 	case derr == nil, errors.Is(derr, nats.ErrConnectionClosed):

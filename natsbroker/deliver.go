@@ -1,35 +1,24 @@
 package natsbroker
 
 import (
+	"bytes"
 	"hash/maphash"
-	"unsafe"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/codec"
+	"github.com/wsedge/wsedge/routing"
 )
 
-// shard is the delivery queue of channel: always the same one, so a channel's messages keep the
-// order in which NATS delivered them while different channels are delivered in parallel.
-func (b *Broker) shard(channel string) chan *nats.Msg {
-	return b.shards[maphash.String(b.seed, channel)%uint64(len(b.shards))]
+// shard is the delivery queue of a target: always the same one, so a channel's messages keep
+// the order in which NATS delivered them while different channels are delivered in parallel.
+func (b *Broker) shard(target string) chan *nats.Msg {
+	return b.shards[maphash.String(b.seed, target)%uint64(len(b.shards))]
 }
 
-// route is the handler of the every-channel subscription (hub without interest hook): it moves
-// each message to its channel's delivery queue. Blocking here pushes back into nats.go's
-// bounded pending buffer of the subscription, which reports a slow consumer when it overflows.
-func (b *Broker) route(m *nats.Msg) {
-	ch, ok := b.subj.channel(m.Subject)
-	if !ok {
-		b.reject(m)
-		return
-	}
-	select {
-	case b.shard(ch) <- m:
-	case <-b.stop:
-	}
-}
-
-// deliverLoop hands the messages of one queue to the hub. After stop it delivers what is
+// deliverLoop hands the messages of one queue to the node. After stop it delivers what is
 // still queued (nats.go no longer adds any: the connection is closed) and returns.
 func (b *Broker) deliverLoop(q chan *nats.Msg) {
 	defer b.wg.Done()
@@ -50,43 +39,75 @@ func (b *Broker) deliverLoop(q chan *nats.Msg) {
 	}
 }
 
-// deliver queues another node's frame to the local subscribers of its channel. m.Data is
-// nats.go's own copy of the message, never reused, so subscribers' write queues share it by
-// reference: no copy and no re-encoding on the receiving node.
+// deliver turns a message from NATS into a publication for this node's receivers: either a
+// wsedge node's binary message, whose payload is the client message as is, or a backend's
+// plain JSON data on a channel subject, which becomes {"type":"message","channel":…,"data":…}.
+// Either way the message is framed once for all local receivers; a node's message is framed
+// in place in m.Data (nats.go's own copy, never reused), without copying the payload.
 func (b *Broker) deliver(m *nats.Msg) {
-	if !validFrame(m.Data) {
-		b.reject(m)
+	kind, ok := b.subj.kind(m.Subject)
+	if !ok {
+		b.reject(m, "not a channel or user subject")
 		return
 	}
-	ch, ok := b.channelOf(m.Subject, m.Data)
-	if !ok {
-		b.reject(m)
-		return
+	p := routing.Publication{Kind: kind}
+	if !isBinary(m.Data) {
+		_, target, ok := b.subj.target(m.Subject)
+		data := bytes.TrimSpace(m.Data)
+		switch {
+		case kind != routing.KindChannel:
+			b.reject(m, "plain JSON is only accepted on channel subjects")
+			return
+		case !ok || !routing.ValidChannel(target):
+			b.reject(m, "not a valid channel name")
+			return
+		case !utf8.Valid(data) || !routing.ValidJSON(data):
+			b.reject(m, "neither a wsedge message nor one JSON value in UTF-8")
+			return
+		}
+		p.Target, p.Payload = target, routing.ChannelMessage(target, data)
+	} else {
+		// The target is read from the message and checked against the subject, which is
+		// never decoded: no allocation for an escaped name such as "a%2Eb".
+		var e envelope
+		switch err := decodeEnvelope(m.Data, &e); {
+		case err == errUnknownVersion || err == errCritical:
+			b.unknownVersion.Add(1)
+			b.warnOnce(m, "a wsedge message this node cannot read (newer version or feature): dropped")
+			return
+		case err != nil:
+			b.reject(m, err.Error())
+			return
+		case e.kind != wireKind(kind) || !b.subj.is(m.Subject, kind, e.target):
+			b.reject(m, "the message names another target than its subject")
+			return
+		case !utf8.Valid(e.payload):
+			b.reject(m, "payload is not UTF-8 text")
+			return
+		}
+		if e.padded {
+			p.Payload = codec.NewPreparedRoom(codec.OpText, m.Data, len(m.Data)-len(e.payload))
+		} else {
+			p.Payload = codec.NewPrepared(codec.OpText, e.payload)
+		}
+		p.Target, p.Exclude = e.target, e.exclude
 	}
 	b.received.Add(1)
-	d, x := b.hub.Deliver(ch, m.Data)
+	d, x := b.node.Deliver(p)
 	b.delivered.Add(uint64(d))
 	if x > 0 {
 		b.dropped.Add(uint64(x))
 	}
 }
 
-// channelOf returns the channel of a received frame. When the frame names the channel its
-// subject stands for, which is always the case for frames from wsedge nodes, the name is read
-// in place from the frame (immutable, owned by this message), so an escaped subject such as
-// "wsedge.ch.a%2Eb" costs no allocation; otherwise the subject is decoded.
-func (b *Broker) channelOf(subject string, frame []byte) (string, bool) {
-	if name := frameChannel(frame); name != nil && b.subj.is(subject, name) {
-		return unsafe.String(unsafe.SliceData(name), len(name)), true
-	}
-	return b.subj.channel(subject)
+// reject counts a message that cannot be delivered; the first one is logged.
+func (b *Broker) reject(m *nats.Msg, why string) {
+	b.malformed.Add(1)
+	b.warnOnce(m, "ignoring a message on a wsedge subject: "+why+" (further ones are only counted)")
 }
 
-// reject counts a message that is not a channel frame; the first one is logged.
-func (b *Broker) reject(m *nats.Msg) {
-	b.invalid.Add(1)
+func (b *Broker) warnOnce(m *nats.Msg, msg string) {
 	if b.warnedInvalid.CompareAndSwap(false, true) {
-		b.log.Warn("ignoring a message on a channel subject that is not a wsedge frame (further ones are only counted)",
-			zap.String("subject", m.Subject), zap.Int("bytes", len(m.Data)))
+		b.log.Warn(msg, zap.String("subject", m.Subject), zap.Int("bytes", len(m.Data)))
 	}
 }

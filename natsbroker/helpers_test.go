@@ -26,8 +26,9 @@ var testIP = netip.MustParseAddr("127.0.0.1")
 
 var errClosed = errors.New("fake conn: closed")
 
-// fakeConn is a routing.Conn that records replies (WriteMessage, copied) and broadcast frames
-// (WriteFrame, kept by reference to check that they are shared).
+// fakeConn is a routing.Conn that records replies (Send, copied) and publications
+// (SendPrepared, framed as the real connection does, the frame kept by reference to check
+// that it is shared).
 type fakeConn struct {
 	mu      sync.Mutex
 	replies []string
@@ -35,7 +36,7 @@ type fakeConn struct {
 	closed  bool
 }
 
-func (f *fakeConn) WriteMessage(_ codec.OpCode, p []byte) error {
+func (f *fakeConn) Send(p []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -45,13 +46,13 @@ func (f *fakeConn) WriteMessage(_ codec.OpCode, p []byte) error {
 	return nil
 }
 
-func (f *fakeConn) WriteFrame(frame []byte) error {
+func (f *fakeConn) SendPrepared(m *codec.Prepared) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return errClosed
 	}
-	f.frames = append(f.frames, frame)
+	f.frames = append(f.frames, m.Frame())
 	return nil
 }
 
@@ -70,7 +71,7 @@ func (f *fakeConn) snapshot() (replies []string, frames [][]byte) {
 	return append([]string(nil), f.replies...), append([][]byte(nil), f.frames...)
 }
 
-// messages are the payloads of the broadcast frames received, in order.
+// messages are the payloads of the frames received, in order.
 func (f *fakeConn) messages() []string {
 	_, frames := f.snapshot()
 	out := make([]string, len(frames))
@@ -80,15 +81,23 @@ func (f *fakeConn) messages() []string {
 	return out
 }
 
-// payload strips the header of an unmasked server frame.
+// payload checks that f is one final unmasked text frame in the shortest form and returns
+// its payload.
 func payload(f []byte) []byte {
+	if len(f) < 2 || f[0] != 0x81 || f[1]&0x80 != 0 {
+		panic(fmt.Sprintf("not a final unmasked text frame: % x", f[:min(len(f), 10)]))
+	}
+	p := f[2:]
 	switch f[1] & 0x7f {
 	case 126:
-		return f[4:]
+		p = f[4:]
 	case 127:
-		return f[10:]
+		p = f[10:]
 	}
-	return f[2:]
+	if codec.FrameSize(len(p)) != len(f) {
+		panic("frame length mismatch")
+	}
+	return p
 }
 
 // eventually polls cond until it holds or waitFor passes.
@@ -131,26 +140,24 @@ type node struct {
 	hub *routing.Hub
 	b   *Broker
 	r   *routing.Router
-	// manual: the hub has no interest hook but the broker runs per channel, so the test
-	// reports interest changes the way the hook would.
-	manual bool
 }
 
-func newNode(t *testing.T, url string, m mode, opts ...Option) *node {
+func newNode(t *testing.T, url string, opts ...Option) *node {
 	t.Helper()
 	hub := routing.NewHub(0)
 	log := zap.NewNop()
 	if testing.Verbose() {
 		log = zaptest.NewLogger(t)
 	}
-	opts = append([]Option{ReconnectWait(20 * time.Millisecond), func(c *config) { c.mode = m }}, opts...)
+	opts = append([]Option{ReconnectWait(20 * time.Millisecond)}, opts...)
 	b, err := New(url, hub, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := routing.New(routing.Options{Workers: 2, Queue: 1024, Hub: hub, Broker: b})
+	hub.SetCluster(b)
+	r := routing.New(routing.Options{Workers: 2, Queue: 1024, Hub: hub})
 	routing.RegisterBuiltins(r)
-	n := &node{t: t, hub: hub, b: b, r: r, manual: b.perChannel && b.hooked == nil}
+	n := &node{t: t, hub: hub, b: b, r: r}
 	t.Cleanup(func() {
 		r.Close()
 		if err := b.Close(); err != nil {
@@ -192,12 +199,8 @@ func (n *node) subscriber(channel string) (*fakeConn, *routing.Session) {
 
 func (n *node) subscribe(f *fakeConn, s *routing.Session, channel string, reply int) {
 	n.t.Helper()
-	first := n.hub.Subscribers(channel) == 0
 	if got := n.request(f, s, reply, `{"type":"subscribe","id":"s","channel":%q}`, channel); got != `{"type":"ack","id":"s"}` {
 		n.t.Fatalf("subscribe %s: %s", channel, got)
-	}
-	if n.manual && first {
-		n.b.interest(channel, true)
 	}
 }
 
@@ -205,9 +208,6 @@ func (n *node) unsubscribe(f *fakeConn, s *routing.Session, channel string, repl
 	n.t.Helper()
 	if got := n.request(f, s, reply, `{"type":"unsubscribe","id":"u","channel":%q}`, channel); got != `{"type":"ack","id":"u"}` {
 		n.t.Fatalf("unsubscribe %s: %s", channel, got)
-	}
-	if n.manual && n.hub.Subscribers(channel) == 0 {
-		n.b.interest(channel, false)
 	}
 }
 
@@ -230,16 +230,6 @@ func (n *node) flush() {
 	if err := n.b.nc.FlushTimeout(waitFor); err != nil {
 		n.t.Fatal(err)
 	}
-}
-
-func modes() []struct {
-	name string
-	mode mode
-} {
-	return []struct {
-		name string
-		mode mode
-	}{{"per-channel", modePerChannel}, {"wildcard", modeWildcard}}
 }
 
 func join(ss []string) string { return strings.Join(ss, " | ") }

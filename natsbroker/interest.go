@@ -5,24 +5,30 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/routing"
 )
 
-// interest is the hub's hook: channel just got its first local subscriber (subscribed) or lost
-// its last one. A first subscriber is handled at once, on the subscribing goroutine (a worker),
-// and waits for the server to confirm, so that the subscribe's ack means the node already
-// receives the channel's messages from other nodes. A lost last subscriber may be reported
-// from the event loop (a connection closing), which must not wait for NATS: the channel is
-// queued for the reconciler goroutine. Calls for one channel can arrive out of order, so both
-// paths re-read the hub (sync) instead of trusting the flag.
-func (b *Broker) interest(channel string, subscribed bool) {
-	if subscribed {
-		if b.sync(channel) {
+// Interest is routing.Cluster's report that target just got its first local receiver (on) or
+// lost its last one: the node then listens to exactly the subjects it has receivers for. A
+// first receiver is handled at once, on the subscribing goroutine (a worker), and waits for
+// the server to confirm, so that the subscribe's ack means the node already receives the
+// channel's messages from other nodes. A lost last receiver may be reported from an event
+// loop (a connection closing), which must not wait for NATS: the target is queued for the
+// reconciler goroutine. Calls for one target can arrive out of order, so both paths re-read
+// the node (sync) instead of trusting the flag. A user's first connection is handled in the
+// background too: identification may happen on an event loop, and no acknowledgement waits
+// for it.
+func (b *Broker) Interest(kind routing.Kind, target string, on bool) {
+	k := subKey{kind, target}
+	if on && kind == routing.KindChannel {
+		if b.sync(k) {
 			b.flush()
 		}
 		return
 	}
 	b.dirtyMu.Lock()
-	b.dirty[channel] = struct{}{}
+	b.dirty[k] = struct{}{}
 	b.dirtyMu.Unlock()
 	select {
 	case b.kick <- struct{}{}:
@@ -30,40 +36,47 @@ func (b *Broker) interest(channel string, subscribed bool) {
 	}
 }
 
-// sync makes the node's NATS subscription to channel match whether the hub has local
-// subscribers for it, and reports whether it subscribed. Serialized by b.mu, each call reads
-// the hub after the change that triggered it, so the last call leaves the right state.
-func (b *Broker) sync(channel string) (added bool) {
+// sync makes the node's NATS subscription of k match whether the node has receivers for it,
+// and reports whether it subscribed. Serialized by b.mu, each call reads the node after the
+// change that triggered it, so the last call leaves the right state.
+func (b *Broker) sync(k subKey) (added bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed || !b.perChannel {
+	if b.closed {
 		return false
 	}
-	want := b.hub.Subscribers(channel) > 0
-	sub := b.subs[channel]
+	want := b.node.Receivers(k.kind, k.target) > 0
+	sub := b.subs[k]
 	switch {
 	case want && sub == nil:
-		s, err := b.nc.ChanSubscribe(b.subj.subject(channel), b.shard(channel))
-		if err != nil {
-			b.log.Error("nats subscribe failed; channel not shared with other nodes",
-				zap.String("channel", channel), zap.Error(err))
+		if len(k.target) > maxField {
+			b.log.Error("target too long to share with other nodes", zap.Stringer("kind", k.kind), zap.Int("bytes", len(k.target)))
 			return false
 		}
-		b.subs[channel] = s
+		s, err := b.nc.ChanSubscribe(b.subj.subject(k.kind, k.target), b.shard(k.target))
+		if err != nil {
+			b.log.Error("nats subscribe failed; not shared with other nodes",
+				zap.Stringer("kind", k.kind), zap.String("target", k.target), zap.Error(err))
+			return false
+		}
+		b.subs[k] = s
 		return true
 	case !want && sub != nil:
-		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			b.log.Warn("nats unsubscribe failed", zap.String("channel", channel), zap.Error(err))
+		if d, err := sub.Dropped(); err == nil {
+			b.natsDroppedGone.Add(uint64(d))
 		}
-		delete(b.subs, channel)
+		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			b.log.Warn("nats unsubscribe failed", zap.Stringer("kind", k.kind), zap.String("target", k.target), zap.Error(err))
+		}
+		delete(b.subs, k)
 	}
 	return false
 }
 
-// reconcileLoop syncs the channels whose last local subscriber left.
+// reconcileLoop syncs the targets whose last local receiver left.
 func (b *Broker) reconcileLoop() {
 	defer b.wg.Done()
-	var batch []string
+	var batch []subKey
 	for {
 		select {
 		case <-b.kick:
@@ -71,14 +84,14 @@ func (b *Broker) reconcileLoop() {
 			return
 		}
 		b.dirtyMu.Lock()
-		for ch := range b.dirty {
-			batch = append(batch, ch)
+		for k := range b.dirty {
+			batch = append(batch, k)
 		}
 		clear(b.dirty)
 		b.dirtyMu.Unlock()
-		for i, ch := range batch {
-			b.sync(ch)
-			batch[i] = ""
+		for i, k := range batch {
+			b.sync(k)
+			batch[i] = subKey{}
 		}
 		batch = batch[:0]
 	}

@@ -1,6 +1,9 @@
 package natsbroker
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"runtime"
 	"time"
 
@@ -21,23 +24,24 @@ type config struct {
 	flushTimeout   time.Duration
 	workers        int
 	queue          int
+	heartbeat      time.Duration
+	credsFile      string
+	tlsCA          string
+	tlsCert        string
+	tlsKey         string
 	natsOpts       []nats.Option
-	// mode chooses how the node subscribes; tests force one (modePerChannel without a hub
-	// hook means the test reports interest changes itself).
-	mode mode
 }
 
-type mode int
-
-const (
-	modeAuto       mode = iota // per channel if the hub has the interest hook, else wildcard
-	modePerChannel             // one subscription per locally subscribed channel
-	modeWildcard               // one subscription to every channel
-)
+// maxNameLen bounds a node name: it travels in every message.
+const maxNameLen = 128
 
 func defaults() config {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		name = "wsedge"
+	}
 	return config{
-		name:           "wsedge",
+		name:           name,
 		prefix:         DefaultSubjectPrefix,
 		connectTimeout: 2 * time.Second,
 		reconnectWait:  time.Second,
@@ -46,11 +50,67 @@ func defaults() config {
 		flushTimeout:   time.Second,
 		workers:        runtime.GOMAXPROCS(0),
 		queue:          4096,
+		heartbeat:      2 * time.Second,
 	}
 }
 
-// Name sets the NATS connection name shown by the server's monitoring (default "wsedge").
+// check validates the configuration as one clear error.
+func (c *config) check() error {
+	switch {
+	case c.name == "" || len(c.name) > maxNameLen:
+		return fmt.Errorf("natsbroker: node name must be 1 to %d bytes, not %d", maxNameLen, len(c.name))
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return errors.New("natsbroker: a TLS client certificate needs its key, and a key its certificate")
+	case c.heartbeat <= 0:
+		return errors.New("natsbroker: heartbeat interval must be positive")
+	}
+	c.workers, c.queue = max(c.workers, 1), max(c.queue, 1)
+	return nil
+}
+
+// security turns the credentials and TLS options into nats.go options; the files are read
+// (and their errors reported) here, at New.
+func (c *config) security() ([]nats.Option, error) {
+	var o []nats.Option
+	for _, f := range []string{c.credsFile, c.tlsCA, c.tlsCert, c.tlsKey} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("natsbroker: %w", err)
+		}
+	}
+	if c.credsFile != "" {
+		o = append(o, nats.UserCredentials(c.credsFile))
+	}
+	if c.tlsCA != "" {
+		o = append(o, nats.RootCAs(c.tlsCA))
+	}
+	if c.tlsCert != "" {
+		o = append(o, nats.ClientCert(c.tlsCert, c.tlsKey))
+	}
+	return o, nil
+}
+
+// Name sets this node's name: the origin of its messages, what Gather and Peers report, and
+// part of the NATS connection name (default: the host name). At most 128 bytes; it should be
+// unique in the cluster (the server's default is host name and port).
 func Name(name string) Option { return func(c *config) { c.name = name } }
+
+// Credentials authenticates to NATS with a credentials file (a user JWT and its NKey seed, as
+// made by nsc).
+func Credentials(file string) Option { return func(c *config) { c.credsFile = file } }
+
+// TLS verifies the NATS server against the CA certificates in caFile (PEM; "" for the system
+// roots) and, when certFile and keyFile are given, presents that client certificate. A
+// tls:// URL, or a server that requires TLS, turns TLS on.
+func TLS(caFile, certFile, keyFile string) Option {
+	return func(c *config) { c.tlsCA, c.tlsCert, c.tlsKey = caFile, certFile, keyFile }
+}
+
+// Heartbeat sets how often the node announces itself to the others (default 2s). A node not
+// heard from for three intervals is no longer a peer (Peers), and Gather stops waiting for it.
+func Heartbeat(d time.Duration) Option { return func(c *config) { c.heartbeat = d } }
 
 // SubjectPrefix sets the subject prefix (default DefaultSubjectPrefix). Nodes share channels
 // only when they use the same prefix: separate clusters on one NATS can use different ones.
@@ -90,8 +150,9 @@ func Delivery(workers, queue int) Option {
 	return func(c *config) { c.workers, c.queue = workers, queue }
 }
 
-// NATSOptions passes further nats.go options: credentials, TLS, more server URLs. They cannot
-// change what the broker relies on: no echo, unlimited reconnects and its event handlers.
+// NATSOptions passes further nats.go options (other authentication methods, custom TLS).
+// They cannot change what the broker relies on: no echo, unlimited reconnects and its event
+// handlers.
 func NATSOptions(opts ...nats.Option) Option {
 	return func(c *config) { c.natsOpts = append(c.natsOpts, opts...) }
 }

@@ -3,20 +3,26 @@ package natsbroker
 import (
 	"errors"
 	"strings"
+
+	"github.com/wsedge/wsedge/routing"
 )
 
-// DefaultSubjectPrefix is the subject prefix of channel messages: channel "room:1" travels on
-// subject "wsedge.ch.room:1".
-const DefaultSubjectPrefix = "wsedge.ch"
+// DefaultSubjectPrefix is the first token(s) of every subject the broker uses: channel
+// "room:1" travels on "wsedge.ch.room:1", user "42" on "wsedge.user.42", commands on
+// "wsedge.cmd".
+const DefaultSubjectPrefix = "wsedge"
 
-// subjects maps channel names to NATS subjects and back. Every channel is exactly one subject
-// token after the prefix: bytes that NATS gives a meaning to ('.', '*', '>', whitespace), '%'
-// itself and anything outside printable ASCII are written %XX (upper-case hex). Channel "a.b"
-// therefore travels as "wsedge.ch.a%2Eb": it cannot split into two tokens, cannot be confused
-// with a wildcard, and the mapping is reversible, so no two channels share a subject. Names
-// valid under routing.ValidChannel only ever escape '.'.
+// subjects maps targets (channels, users) to NATS subjects and back. Every target is exactly
+// one subject token after its kind's prefix: bytes that NATS gives a meaning to ('.', '*',
+// '>', whitespace), '%' itself and anything outside printable ASCII are written %XX
+// (upper-case hex). Channel "a.b" therefore travels as "wsedge.ch.a%2Eb": it cannot split
+// into two tokens, cannot be confused with a wildcard, and the mapping is reversible, so no
+// two targets share a subject. Channel names valid under routing.ValidChannel only ever
+// escape '.'.
 type subjects struct {
-	prefix string // with its trailing '.'
+	channel string // "<prefix>.ch."
+	user    string // "<prefix>.user."
+	cmd     string // "<prefix>.cmd"
 }
 
 var errBadPrefix = errors.New("natsbroker: subject prefix must be non-empty dot-separated tokens without wildcards, whitespace or '%'")
@@ -35,7 +41,7 @@ func newSubjects(prefix string) (subjects, error) {
 			}
 		}
 	}
-	return subjects{prefix: prefix + "."}, nil
+	return subjects{channel: prefix + ".ch.", user: prefix + ".user.", cmd: prefix + ".cmd"}, nil
 }
 
 // escaped reports whether c is written %XX inside a subject token.
@@ -45,11 +51,18 @@ func escaped(c byte) bool {
 
 const hexDigits = "0123456789ABCDEF"
 
-// append appends the subject of channel to dst.
-func (s subjects) append(dst []byte, channel string) []byte {
-	dst = append(dst, s.prefix...)
-	for i := 0; i < len(channel); i++ {
-		c := channel[i]
+func (s subjects) prefix(kind routing.Kind) string {
+	if kind == routing.KindUser {
+		return s.user
+	}
+	return s.channel
+}
+
+// append appends the subject of target (a channel, or a user for routing.KindUser) to dst.
+func (s subjects) append(dst []byte, kind routing.Kind, target string) []byte {
+	dst = append(dst, s.prefix(kind)...)
+	for i := 0; i < len(target); i++ {
+		c := target[i]
 		if escaped(c) {
 			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&0xf])
 			continue
@@ -59,22 +72,44 @@ func (s subjects) append(dst []byte, channel string) []byte {
 	return dst
 }
 
-// subject returns the subject of channel (allocates; not for the hot path).
-func (s subjects) subject(channel string) string {
-	return string(s.append(make([]byte, 0, len(s.prefix)+len(channel)+8), channel))
+// subject returns the subject of target (allocates; not for the hot path).
+func (s subjects) subject(kind routing.Kind, target string) string {
+	return string(s.append(make([]byte, 0, len(s.prefix(kind))+len(target)+8), kind, target))
 }
 
-// wildcard is the subject that matches every channel.
-func (s subjects) wildcard() string { return s.prefix + ">" }
+// kind returns the kind of target subject names, by its prefix alone.
+func (s subjects) kind(subject string) (routing.Kind, bool) {
+	switch {
+	case strings.HasPrefix(subject, s.channel):
+		return routing.KindChannel, true
+	case strings.HasPrefix(subject, s.user):
+		return routing.KindUser, true
+	}
+	return 0, false
+}
 
-// channel returns the channel of subject, and false when subject is not one this mapping
-// produces (foreign prefix, more than one token, a bad or needless escape). A channel without
-// escapes is a substring of subject: no allocation.
-func (s subjects) channel(subject string) (string, bool) {
-	if !strings.HasPrefix(subject, s.prefix) || len(subject) == len(s.prefix) {
+// target returns the kind and target of subject, and false when subject is not one this
+// mapping produces (foreign prefix, more than one token, a bad or needless escape). A target
+// without escapes is a substring of subject: no allocation.
+func (s subjects) target(subject string) (routing.Kind, string, bool) {
+	var kind routing.Kind
+	var tok string
+	switch {
+	case strings.HasPrefix(subject, s.channel):
+		kind, tok = routing.KindChannel, subject[len(s.channel):]
+	case strings.HasPrefix(subject, s.user):
+		kind, tok = routing.KindUser, subject[len(s.user):]
+	default:
+		return 0, "", false
+	}
+	t, ok := unescapeToken(tok)
+	return kind, t, ok
+}
+
+func unescapeToken(tok string) (string, bool) {
+	if tok == "" {
 		return "", false
 	}
-	tok := subject[len(s.prefix):]
 	pct := strings.IndexByte(tok, '%')
 	if pct < 0 {
 		for i := 0; i < len(tok); i++ {
@@ -102,7 +137,7 @@ func (s subjects) channel(subject string) (string, bool) {
 			return "", false
 		}
 		c = byte(hi<<4 | lo)
-		if !escaped(c) { // only one spelling per channel
+		if !escaped(c) { // only one spelling per target
 			return "", false
 		}
 		b = append(b, c)
@@ -111,13 +146,15 @@ func (s subjects) channel(subject string) (string, bool) {
 	return string(b), true
 }
 
-// is reports whether subject is the subject of channel, without building it.
-func (s subjects) is(subject string, channel []byte) bool {
-	if len(channel) == 0 || !strings.HasPrefix(subject, s.prefix) {
+// is reports whether subject is the subject of target, without building it.
+func (s subjects) is(subject string, kind routing.Kind, target string) bool {
+	p := s.prefix(kind)
+	if len(target) == 0 || !strings.HasPrefix(subject, p) {
 		return false
 	}
-	tok, j := subject[len(s.prefix):], 0
-	for _, c := range channel {
+	tok, j := subject[len(p):], 0
+	for i := 0; i < len(target); i++ {
+		c := target[i]
 		if escaped(c) {
 			if j+3 > len(tok) || tok[j] != '%' || tok[j+1] != hexDigits[c>>4] || tok[j+2] != hexDigits[c&0xf] {
 				return false

@@ -1,10 +1,6 @@
 package routing
 
-import (
-	"unsafe"
-
-	"github.com/wsedge/wsedge/codec"
-)
+import "unsafe"
 
 // RegisterBuiltins registers the protocol's types (ping, echo, subscribe, unsubscribe, publish)
 // with r.Handle, exactly as a user registers their own.
@@ -51,25 +47,18 @@ func Unsubscribe(c *Context) error {
 	return c.Reply("ack", nil)
 }
 
-// Publish sends {"type":"message","channel":…,"data":…} to every subscriber of the channel
-// (the sender too, if subscribed) and then answers ack. The frame is encoded once and the same
-// bytes are queued to every subscriber.
+// Publish sends {"type":"message","channel":…,"data":…} to every subscriber of the channel on
+// every node (the sender too, if subscribed) and then answers ack (Hub.Publish: the message is
+// built and framed once per node). When the cluster cannot take it, nobody gets it and the
+// answer is UNAVAILABLE (or the cluster's own *Error code).
 func Publish(c *Context) error {
 	ch, err := c.NeedChannel()
 	if err != nil {
 		return err
 	}
-	buf := c.r.bufs.Get()
-	buf.B = appendMessage(buf.B, ch, c.msg.Data)
-	// The frame is shared by subscribers' write queues until written, so it is a fresh,
-	// immutable allocation (the only one per publish), never a pooled buffer.
-	frame := codec.AppendFrame(make([]byte, 0, codec.FrameSize(len(buf.B))), codec.OpText, true, buf.B)
-	off := len(frame) - len(buf.B) + msgChannelOffset
-	c.r.bufs.Put(buf)
-	// The channel name inside the immutable frame is itself immutable: use it as the string
-	// instead of allocating a copy.
-	name := unsafe.String(&frame[off], len(ch))
-	if err := c.r.broker.Publish(name, frame); err != nil {
+	// Hub.Publish keeps nothing of the name it is given: a view of the worker's buffer will do.
+	name := unsafe.String(unsafe.SliceData(ch), len(ch))
+	if err := c.r.hub.Publish(name, c.msg.Data, PublishOptions{}); err != nil {
 		if e, ok := err.(*Error); ok {
 			return e
 		}

@@ -9,15 +9,17 @@ import (
 
 var errFakeClosed = errors.New("fake conn: closed")
 
-// fakeConn records what routing writes. WriteMessage payloads are copied (as the real conn
-// does); WriteFrame frames are kept by reference so tests can check that they are shared.
+// fakeConn records what routing writes. Send payloads are copied (as the real conn does);
+// SendPrepared messages are framed (as the real conn does) and the frames kept by reference so
+// tests can check that they are shared.
 type fakeConn struct {
 	mu        sync.Mutex
-	msgs      [][]byte // payloads of WriteMessage and of WriteFrame frames, in order
-	frames    [][]byte // WriteFrame frames only
+	msgs      [][]byte // payloads of Send and SendPrepared, in order
+	frames    [][]byte // SendPrepared frames only
 	flushes   int
 	closed    bool
 	closeCode codec.CloseCode
+	closeAt   int // len(msgs) when Close was called: what the client got before the close
 	// limit, when > 0, makes writes fail once that many writes were accepted (slow consumer).
 	limit int
 	// discard keeps only counters (benchmarks).
@@ -25,7 +27,7 @@ type fakeConn struct {
 	writes  int
 }
 
-func (f *fakeConn) WriteMessage(op codec.OpCode, p []byte) error {
+func (f *fakeConn) Send(p []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.admit(); err != nil {
@@ -37,12 +39,13 @@ func (f *fakeConn) WriteMessage(op codec.OpCode, p []byte) error {
 	return nil
 }
 
-func (f *fakeConn) WriteFrame(frame []byte) error {
+func (f *fakeConn) SendPrepared(m *codec.Prepared) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.admit(); err != nil {
 		return err
 	}
+	frame := m.Frame()
 	if !f.discard {
 		f.frames = append(f.frames, frame)
 		f.msgs = append(f.msgs, append([]byte(nil), framePayload(frame)...))
@@ -55,7 +58,7 @@ func (f *fakeConn) admit() error {
 		return errFakeClosed
 	}
 	if f.limit > 0 && f.writes >= f.limit {
-		f.closed, f.closeCode = true, codec.ClosePolicyViolation
+		f.closed, f.closeCode, f.closeAt = true, codec.ClosePolicyViolation, len(f.msgs)
 		return errFakeClosed
 	}
 	f.writes++
@@ -72,8 +75,17 @@ func (f *fakeConn) FlushSoon() { _ = f.Flush() }
 
 func (f *fakeConn) Close(code codec.CloseCode, reason string) {
 	f.mu.Lock()
-	f.closed, f.closeCode = true, code
+	if !f.closed {
+		f.closed, f.closeCode, f.closeAt = true, code, len(f.msgs)
+	}
 	f.mu.Unlock()
+}
+
+// closeState reports whether Close was called, with which code, after how many messages.
+func (f *fakeConn) closeState() (bool, codec.CloseCode, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed, f.closeCode, f.closeAt
 }
 
 func (f *fakeConn) replies() []string {

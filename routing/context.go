@@ -3,8 +3,6 @@ package routing
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/wsedge/wsedge/codec"
 )
 
 // Context is what a handler sees of one message: the session, the decoded fields and reply
@@ -27,7 +25,7 @@ func (c *Context) reset() {
 // Session is the connection's session.
 func (c *Context) Session() *Session { return c.sess }
 
-// Router is the router running the handler (its Hub, Broker, Registry).
+// Router is the router running the handler (its Hub, Registry).
 func (c *Context) Router() *Router { return c.r }
 
 // Type is the message type.
@@ -77,7 +75,8 @@ func (c *Context) NeedChannel() ([]byte, error) {
 func (c *Context) Data() []byte { return c.msg.Data }
 
 // Reply sends {"type":typ,"id":<request id>,"data":data} to the client. data must be valid JSON
-// (or nil to leave it out); it is copied. Replies are flushed together after the handler.
+// (or nil to leave it out); it is copied. Replies are flushed together after the handler. Once
+// the connection is closing or closed the reply is dropped and ErrConnClosed returned.
 func (c *Context) Reply(typ string, data []byte) error {
 	buf := c.r.bufs.Get()
 	buf.B = AppendReply(buf.B, typ, c.msg.ID, data)
@@ -107,8 +106,8 @@ func (c *Context) Error(code Code, msg string) error {
 
 func (c *Context) write(p []byte) error {
 	c.wrote = true
-	if err := c.sess.conn.WriteMessage(codec.OpText, p); err != nil {
-		return fmt.Errorf("routing: session %d: write reply: %w", c.sess.id, err)
+	if c.sess.conn.Send(p) != nil {
+		return ErrConnClosed // the connection says why when it closes; nothing to add here
 	}
 	return nil
 }

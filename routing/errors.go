@@ -3,15 +3,17 @@ package routing
 // Code is an error code of the JSON protocol, sent as error.code in an error reply.
 type Code string
 
-// The error codes of the protocol (DESIGN.md). None of them closes the connection.
+// The error codes of the protocol (README.md, JSON protocol). None of them closes the connection.
 const (
-	CodeInvalidJSON    Code = "INVALID_JSON"    // the message is not well-formed JSON
-	CodeInvalidMessage Code = "INVALID_MESSAGE" // well-formed JSON with missing or wrong fields
-	CodeUnknownType    Code = "UNKNOWN_TYPE"    // no handler for the message's type
-	CodeRateLimited    Code = "RATE_LIMITED"    // the connection sends too fast (decided by the server)
-	CodeOverloaded     Code = "OVERLOADED"      // the worker queue is full; the message was dropped
-	CodeUnavailable    Code = "UNAVAILABLE"     // the broker behind channels is unreachable
-	CodeInternal       Code = "INTERNAL"        // a handler failed or panicked
+	CodeInvalidJSON    Code = "INVALID_JSON"      // the message is not well-formed JSON
+	CodeInvalidMessage Code = "INVALID_MESSAGE"   // well-formed JSON with missing or wrong fields
+	CodeUnknownType    Code = "UNKNOWN_TYPE"      // no handler for the message's type
+	CodeUnauthorized   Code = "UNAUTHORIZED"      // the request needs an identity the connection lacks
+	CodePermission     Code = "PERMISSION_DENIED" // the connection's identity does not allow it
+	CodeRateLimited    Code = "RATE_LIMITED"      // the connection sends too fast (decided by the server)
+	CodeOverloaded     Code = "OVERLOADED"        // the worker queue is full; the message was dropped
+	CodeUnavailable    Code = "UNAVAILABLE"       // the broker behind channels is unreachable
+	CodeInternal       Code = "INTERNAL"          // a handler failed or panicked
 )
 
 // Error is an error with a protocol code. A handler that returns an *Error (or an error wrapping
@@ -37,7 +39,7 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// text is the message sent to the client: never empty, as DESIGN requires.
+// text is the message sent to the client: never empty: every error reply carries a message.
 func (e *Error) text() string {
 	if e.Message != "" {
 		return e.Message
@@ -59,6 +61,10 @@ func defaultMessage(c Code) string {
 		return "server overloaded; message dropped"
 	case CodeUnavailable:
 		return "service unavailable"
+	case CodeUnauthorized:
+		return "unauthorized"
+	case CodePermission:
+		return "permission denied"
 	default:
 		return "internal error"
 	}
@@ -82,4 +88,6 @@ var (
 	errTooManyChans  = &Error{Code: CodeInvalidMessage, Message: "too many channels subscribed on this connection"}
 	errBrokerDown    = &Error{Code: CodeUnavailable, Message: "channel broker unavailable"}
 	errSessionClosed = &Error{Code: CodeUnavailable, Message: "connection closed"}
+	errUserEmpty     = &Error{Code: CodeInvalidMessage, Message: "user id must not be empty"}
+	errUserChange    = &Error{Code: CodePermission, Message: "a connection cannot change user"}
 )

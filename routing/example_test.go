@@ -14,15 +14,15 @@ import (
 // printConn prints every reply; done is signalled once per reply.
 type printConn struct{ done *sync.WaitGroup }
 
-func (p printConn) WriteMessage(op codec.OpCode, b []byte) error {
+func (p printConn) Send(b []byte) error {
 	fmt.Println(string(b))
 	p.done.Done()
 	return nil
 }
-func (p printConn) WriteFrame(f []byte) error     { return nil }
-func (p printConn) Flush() error                  { return nil }
-func (p printConn) FlushSoon()                    {}
-func (p printConn) Close(codec.CloseCode, string) {}
+func (p printConn) SendPrepared(*codec.Prepared) error { return nil }
+func (p printConn) Flush() error                       { return nil }
+func (p printConn) FlushSoon()                         {}
+func (p printConn) Close(codec.CloseCode, string)      {}
 
 func ExampleRouter_Handle() {
 	r := routing.New(routing.Options{Workers: 1, Queue: 4096})

@@ -3,34 +3,25 @@ package routing
 import (
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
+	"unsafe"
 )
-
-// Broker carries a publish to the subscribers of a channel. The in-process Broker is the Hub
-// itself. A distributed broker (NATS) sends the frame to every node and hands what it receives
-// to its node's Hub.Deliver; subscriptions stay local to each node.
-type Broker interface {
-	// Publish delivers frame, an encoded server-to-client text frame whose payload is
-	// {"type":"message","channel":...,"data":...}, to every subscriber of channel. frame is
-	// immutable and may be retained; channel may share its memory. An error means the broker
-	// is unreachable (answered UNAVAILABLE).
-	Publish(channel string, frame []byte) error
-}
 
 const hubShards = 32 // independent locks for unrelated channels
 
 // DefaultMaxChannels is the per-session subscription cap of NewHub(0).
 const DefaultMaxChannels = 64
 
-// Hub holds this node's channel subscriptions and fans frames out to them. It is safe for
+// Hub is this node's side of channels and users: who subscribes to what, which connections
+// belong to which user, and the fan-out of publications to them. With a Cluster (SetCluster)
+// publications also reach the other nodes, and theirs arrive through Deliver. It is safe for
 // concurrent use.
 type Hub struct {
 	maxPerSession int
 	seed          maphash.Seed
 	shards        [hubShards]hubShard
-	scratch       sync.Pool // *[]*Session: snapshot of a channel's subscribers for one delivery
-
-	interest atomic.Pointer[func(channel string, subscribed bool)] // see OnInterest
+	users         [hubShards]userShard
+	scratch       sync.Pool // *[]*Session: snapshot of a target's receivers for one delivery
+	cluster       Cluster   // nil: this node alone
 }
 
 type hubShard struct {
@@ -39,6 +30,7 @@ type hubShard struct {
 }
 
 // topic is one channel's subscribers: a slice to iterate fast, an index for O(1) removal.
+// Subscribed sessions point to it (Session.subs), so its name is the one copy they share.
 type topic struct {
 	name string
 	subs []*Session
@@ -56,23 +48,35 @@ func NewHub(maxPerSession int) *Hub {
 	return h
 }
 
-func (h *Hub) shard(ch []byte) *hubShard {
-	return &h.shards[maphash.Bytes(h.seed, ch)%hubShards]
-}
+// SetCluster connects the hub to the other nodes. Call it before the hub has subscribers or
+// publishers, at most once.
+func (h *Hub) SetCluster(c Cluster) { h.cluster = c }
 
-func (h *Hub) shardString(ch string) *hubShard {
-	return &h.shards[maphash.String(h.seed, ch)%hubShards]
+// Cluster is the cluster set with SetCluster, nil when alone.
+func (h *Hub) Cluster() Cluster { return h.cluster }
+
+func (h *Hub) shardBytes(key []byte) int { return int(maphash.Bytes(h.seed, key) % hubShards) }
+
+func (h *Hub) shardString(key string) int { return int(maphash.String(h.seed, key) % hubShards) }
+
+func (h *Hub) interest(kind Kind, target string, on bool) {
+	if h.cluster != nil {
+		h.cluster.Interest(kind, target, on)
+	}
 }
 
 // Subscribe adds s to channel. Subscribing twice is not an error. It fails with INVALID_MESSAGE
-// for an invalid name or past the per-session cap, and once the session is closed.
+// for an invalid name or past the per-session cap, and once the session is closed. When s is
+// the channel's first local subscriber it waits for the cluster to confirm (Cluster.Interest,
+// at most about a second with natsbroker), so that messages published once it returns reach
+// s: call it from a worker (a handler), never from an event loop.
 func (h *Hub) Subscribe(s *Session, channel []byte) error {
 	if !ValidChannel(channel) {
 		return errChanInvalid
 	}
 	first, err := h.subscribe(s, channel)
 	if first != "" {
-		h.notifyInterest(first, true) // after every lock is released: the hook may block
+		h.interest(KindChannel, first, true) // after every lock is released: it may wait
 	}
 	return err
 }
@@ -87,13 +91,15 @@ func (h *Hub) subscribe(s *Session, channel []byte) (first string, err error) {
 	if s.closed {
 		return "", errSessionClosed
 	}
-	if _, ok := s.subs[string(channel)]; ok {
-		return "", nil
+	for _, t := range s.subs {
+		if t.name == string(channel) {
+			return "", nil
+		}
 	}
 	if h.maxPerSession > 0 && len(s.subs) >= h.maxPerSession {
 		return "", errTooManyChans
 	}
-	sh := h.shard(channel)
+	sh := &h.shards[h.shardBytes(channel)]
 	sh.mu.Lock()
 	t := sh.topics[string(channel)]
 	if t == nil {
@@ -107,10 +113,7 @@ func (h *Hub) subscribe(s *Session, channel []byte) (first string, err error) {
 	t.idx[s] = len(t.subs)
 	t.subs = append(t.subs, s)
 	sh.mu.Unlock()
-	if s.subs == nil {
-		s.subs = make(map[string]struct{}, 1)
-	}
-	s.subs[t.name] = struct{}{}
+	s.subs = append(s.subs, t)
 	return first, nil
 }
 
@@ -121,39 +124,42 @@ func (h *Hub) Unsubscribe(s *Session, channel []byte) error {
 		return errChanInvalid
 	}
 	s.mu.Lock()
-	if _, ok := s.subs[string(channel)]; !ok {
-		s.mu.Unlock()
-		return nil
+	var t *topic
+	for i, st := range s.subs {
+		if st.name == string(channel) {
+			t = st
+			end := len(s.subs) - 1
+			s.subs[i] = s.subs[end]
+			s.subs[end] = nil
+			s.subs = s.subs[:end]
+			break
+		}
 	}
-	delete(s.subs, string(channel))
-	last := h.remove(h.shard(channel), string(channel), s)
+	last := t != nil && h.remove(t, s)
 	s.mu.Unlock()
-	if last != "" {
-		h.notifyInterest(last, false)
+	if last {
+		h.interest(KindChannel, t.name, false)
 	}
 	return nil
 }
 
 // dropAll removes a closed session from the channels in subs.
-func (h *Hub) dropAll(s *Session, subs map[string]struct{}) {
-	for name := range subs {
-		if last := h.remove(h.shardString(name), name, s); last != "" {
-			h.notifyInterest(last, false)
+func (h *Hub) dropAll(s *Session, subs []*topic) {
+	for _, t := range subs {
+		if h.remove(t, s) {
+			h.interest(KindChannel, t.name, false)
 		}
 	}
 }
 
-// remove takes s out of channel name; last is the name when s was its last local subscriber.
-func (h *Hub) remove(sh *hubShard, name string, s *Session) (last string) {
+// remove takes s out of t and reports whether s was its last local subscriber.
+func (h *Hub) remove(t *topic, s *Session) (last bool) {
+	sh := &h.shards[h.shardString(t.name)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	t := sh.topics[name]
-	if t == nil {
-		return ""
-	}
 	i, ok := t.idx[s]
 	if !ok {
-		return ""
+		return false
 	}
 	end := len(t.subs) - 1
 	moved := t.subs[end]
@@ -163,15 +169,15 @@ func (h *Hub) remove(sh *hubShard, name string, s *Session) (last string) {
 	t.subs = t.subs[:end]
 	delete(t.idx, s)
 	if end == 0 {
-		delete(sh.topics, name)
-		return t.name
+		delete(sh.topics, t.name)
+		return true
 	}
-	return ""
+	return false
 }
 
 // Subscribers returns the number of local subscribers of channel.
 func (h *Hub) Subscribers(channel string) int {
-	sh := h.shardString(channel)
+	sh := &h.shards[h.shardString(channel)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if t := sh.topics[channel]; t != nil {
@@ -180,31 +186,67 @@ func (h *Hub) Subscribers(channel string) int {
 	return 0
 }
 
-// Publish delivers frame to the local subscribers: the in-process Broker. It never fails.
-func (h *Hub) Publish(channel string, frame []byte) error {
-	h.Deliver(channel, frame)
+// Receivers returns the number of local receivers of a target: the subscribers of a channel
+// or the connections of a user.
+func (h *Hub) Receivers(kind Kind, target string) int {
+	switch kind {
+	case KindChannel:
+		return h.Subscribers(target)
+	case KindUser:
+		return h.UserConnections(target)
+	}
+	return 0
+}
+
+// Publish sends data (valid JSON, or nil for none) to every subscriber of channel on every
+// node, as {"type":"message","channel":…,"data":…}. The message is built and framed once for
+// this node (ChannelMessage). An invalid channel is an INVALID_MESSAGE *Error; a cluster
+// failure is returned as is (nobody gets the message).
+func (h *Hub) Publish(channel string, data []byte, opts PublishOptions) error {
+	if !ValidChannel(channel) {
+		return errChanInvalid
+	}
+	m := ChannelMessage(channel, data)
+	// The name inside the immutable message is itself immutable: the publication's target
+	// uses it instead of the caller's string, which may be a worker's scratch memory.
+	p := m.Payload()[len(msgPrefix):]
+	name := unsafe.String(unsafe.SliceData(p), len(channel))
+	return h.Send(Publication{Kind: KindChannel, Target: name, Payload: m, Exclude: opts.Exclude})
+}
+
+// Send hands a prepared publication to its receivers: first to the cluster (when it fails,
+// nobody gets it and the error is returned), then to this node's receivers (Deliver).
+func (h *Hub) Send(p Publication) error {
+	if h.cluster != nil {
+		if err := h.cluster.Publish(p); err != nil {
+			return err
+		}
+	}
+	h.Deliver(p)
 	return nil
 }
 
-// Deliver queues the same frame bytes to every local subscriber of channel (WriteFrame, by
-// reference) and has each one flushed. A subscriber whose write queue refuses the frame is being
-// closed as a slow consumer by its connection; it is counted in dropped and the others go on.
-// The subscriber list is copied under a read lock so that slow socket work never holds the lock.
-// The writes themselves are left to the subscribers' event loops (FlushSoon), so a fan-out's
-// write calls run on every loop in parallel rather than one after the other here.
-func (h *Hub) Deliver(channel string, frame []byte) (delivered, dropped int) {
-	sh := h.shardString(channel)
-	sh.mu.RLock()
-	t := sh.topics[channel]
-	if t == nil {
-		sh.mu.RUnlock()
-		return 0, 0
-	}
+// Deliver queues p's payload to every local receiver of its target (SendPrepared: the same
+// bytes, framed once, by reference) except p.Exclude, and has each one flushed by its event
+// loop (FlushSoon), so a fan-out's write calls run on every loop in parallel. A receiver whose
+// connection refuses it is being closed (a slow consumer); it is counted in dropped and the
+// others go on. The receiver list is copied under a read lock so that socket work never holds
+// it. The Cluster calls Deliver for what other nodes publish.
+func (h *Hub) Deliver(p Publication) (delivered, dropped int) {
 	sp := h.scratch.Get().(*[]*Session)
-	subs := append((*sp)[:0], t.subs...)
-	sh.mu.RUnlock()
+	var subs []*Session
+	switch p.Kind {
+	case KindChannel:
+		subs = h.channelSnapshot((*sp)[:0], p.Target)
+	case KindUser:
+		subs = h.userSnapshot((*sp)[:0], p.Target)
+	}
+	skip, exclude := p.Exclude.local()
 	for _, s := range subs {
-		if s.conn.WriteFrame(frame) != nil {
+		if exclude && s.id == skip {
+			continue
+		}
+		if s.conn.SendPrepared(p.Payload) != nil {
 			dropped++
 			continue
 		}
@@ -215,4 +257,47 @@ func (h *Hub) Deliver(channel string, frame []byte) (delivered, dropped int) {
 	*sp = subs[:0]
 	h.scratch.Put(sp)
 	return delivered, dropped
+}
+
+// channelSnapshot appends the subscribers of channel to dst.
+func (h *Hub) channelSnapshot(dst []*Session, channel string) []*Session {
+	sh := &h.shards[h.shardString(channel)]
+	sh.mu.RLock()
+	if t := sh.topics[channel]; t != nil {
+		dst = append(dst, t.subs...)
+	}
+	sh.mu.RUnlock()
+	return dst
+}
+
+// SubscribedSessions calls f for each local subscriber of channel until f returns false
+// (presence). f runs without any hub lock held.
+func (h *Hub) SubscribedSessions(channel string, f func(*Session) bool) {
+	sp := h.scratch.Get().(*[]*Session)
+	list := h.channelSnapshot((*sp)[:0], channel)
+	for _, s := range list {
+		if !f(s) {
+			break
+		}
+	}
+	clear(list)
+	*sp = list[:0]
+	h.scratch.Put(sp)
+}
+
+// Channels calls f with each channel that has local subscribers and their number, in no
+// order, until f returns false. f runs under a read lock of part of the hub: it must not
+// subscribe or unsubscribe.
+func (h *Hub) Channels(f func(name string, subscribers int) bool) {
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for name, t := range sh.topics {
+			if !f(name, len(t.subs)) {
+				sh.mu.RUnlock()
+				return
+			}
+		}
+		sh.mu.RUnlock()
+	}
 }

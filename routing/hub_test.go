@@ -107,7 +107,7 @@ func TestSlowSubscriberDoesNotAffectOthers(t *testing.T) {
 	if !fs[2].closed {
 		t.Error("slow subscriber not closed by its queue bound")
 	}
-	d, dropped := r.Hub().Deliver("feed", []byte{0x81, 0})
+	d, dropped := r.Hub().Deliver(Publication{Kind: KindChannel, Target: "feed", Payload: ChannelMessage("feed", nil)})
 	if d != 4 || dropped != 1 {
 		t.Fatalf("Deliver = %d delivered, %d dropped; want 4, 1", d, dropped)
 	}

@@ -10,8 +10,9 @@ import (
 )
 
 // Logging logs every routed message at debug level with the fields session, type, id, latency
-// (and error, if any); INTERNAL failures are logged at error level. When debug is disabled it
-// costs one level check per message and no clock reads.
+// (and error, if any); INTERNAL failures are logged at error level, but not a reply that failed
+// because the connection is gone (ErrConnClosed). When debug is disabled it costs one level
+// check per message and no clock reads.
 func Logging(log *zap.Logger) Middleware {
 	return func(next Handler) Handler {
 		return func(c *Context) error {
@@ -22,7 +23,7 @@ func Logging(log *zap.Logger) Middleware {
 			}
 			err := next(c)
 			lvl := zapcore.DebugLevel
-			if err != nil && codeOf(err) == CodeInternal {
+			if err != nil && codeOf(err) == CodeInternal && !errors.Is(err, ErrConnClosed) {
 				lvl = zapcore.ErrorLevel
 			}
 			if ce := log.Check(lvl, "message"); ce != nil {

@@ -10,7 +10,7 @@ import "sync"
 // A hand-written set of goroutines is used rather than panjf2000/ants: ants' Invoke blocks the
 // caller when all workers are busy (or fails in non-blocking mode), so it would still need this
 // queue in front of it to honour "Dispatch never blocks" and the per-session order, and then
-// adds only its own overhead (see BenchmarkScheduler in pool_test.go).
+// adds only its own overhead (measured before ants left the module: docs/benchmarks.md).
 type runQueue struct {
 	mu     sync.Mutex
 	cond   sync.Cond

@@ -39,10 +39,13 @@ func AppendReply(dst []byte, typ string, id, data []byte) []byte {
 	return append(dst, '}')
 }
 
-// appendMessage appends the broadcast payload {"type":"message","channel":CH,"data":DATA}.
+// msgPrefix starts every channel message; the channel name follows, then '"'.
+const msgPrefix = `{"type":"message","channel":"`
+
+// appendMessage appends the channel message {"type":"message","channel":CH,"data":DATA}.
 // ch is a validated channel name, which never needs escaping.
-func appendMessage(dst, ch, data []byte) []byte {
-	dst = append(dst, `{"type":"message","channel":"`...)
+func appendMessage(dst []byte, ch string, data []byte) []byte {
+	dst = append(dst, msgPrefix...)
 	dst = append(dst, ch...)
 	dst = append(dst, '"')
 	if data != nil {
@@ -51,9 +54,6 @@ func appendMessage(dst, ch, data []byte) []byte {
 	}
 	return append(dst, '}')
 }
-
-// msgChannelOffset is where the channel name starts inside appendMessage's output.
-const msgChannelOffset = len(`{"type":"message","channel":"`)
 
 const hexDigits = "0123456789abcdef"
 

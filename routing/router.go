@@ -10,8 +10,6 @@ import (
 
 	"github.com/valyala/bytebufferpool"
 	"go.uber.org/zap"
-
-	"github.com/wsedge/wsedge/codec"
 )
 
 // Handler handles one message. It runs on a worker goroutine; c and everything reached through
@@ -28,12 +26,25 @@ type Options struct {
 	Workers int
 	// Queue bounds the messages accepted but not yet handled (queued or running), summed over
 	// all sessions. A message that would exceed it is answered OVERLOADED and dropped. 0
-	// switches the bound off (as every count limit in DESIGN.md).
+	// switches the bound off.
 	Queue int
-	// Hub holds this node's channel subscriptions; nil means NewHub(0).
+	// PerConn is one session's fair share of Queue. While at least half of Queue is in use, a
+	// session that holds PerConn messages is answered OVERLOADED for the next ones, while
+	// others go on being served; on a quieter node a session may pipeline deeper. So a
+	// connection with fewer than PerConn messages in flight is refused only once the node
+	// holds Queue messages, which takes at least Queue/(2*PerConn) other connections each
+	// holding their share. 0 switches the share off; with Queue 0 it is a plain per-session
+	// bound.
+	PerConn int
+	// NoteBytes bounds, per session, the error replies (OVERLOADED, RATE_LIMITED) waiting in
+	// its mailbox behind replies still to come: they wait there to keep the order. Past it
+	// the connection is closed with 1008 once its accepted messages are answered. The server
+	// sets it to -write-queue, the bound those replies would meet in the write queue anyway.
+	// 0 means no bound.
+	NoteBytes int
+	// Hub holds this node's subscriptions and users and reaches the cluster; nil means
+	// NewHub(0), channels in this process only.
 	Hub *Hub
-	// Broker carries publishes to subscribers; nil means Hub itself (in-process channels).
-	Broker Broker
 	// Logger receives handler failures; nil means no logging.
 	Logger *zap.Logger
 }
@@ -43,13 +54,15 @@ type Options struct {
 const batch = 32
 
 // Router decodes messages, routes them by type through the middleware to their handler and runs
-// them on a bounded worker pool. Open, Dispatch and Closed are called by the event loops; Handle
-// and Use may be called at any time (routes are swapped atomically).
+// them on a bounded worker pool. Open, Dispatch, Refuse, CloseAfterReplies and Closed are
+// called by the event loops; Handle and Use may be called at any time (routes are swapped
+// atomically).
 type Router struct {
-	queueCap int64
-	queued   atomic.Int64
-	nextID   atomic.Uint64
-	closed   atomic.Bool
+	queueCap  int64
+	perConn   int32
+	noteBytes int
+	queued    atomic.Int64
+	closed    atomic.Bool
 
 	table atomic.Pointer[table]
 	cfgMu sync.Mutex // serializes Handle and Use
@@ -58,11 +71,10 @@ type Router struct {
 	bufs bytebufferpool.Pool // payload copies and reply buffers
 	envs sync.Pool           // *envelope
 
-	reg    Registry
-	hub    *Hub
-	broker Broker
-	log    *zap.Logger
-	runq   runQueue
+	reg  Registry
+	hub  *Hub
+	log  *zap.Logger
+	runq runQueue
 }
 
 type route struct {
@@ -79,16 +91,14 @@ type table struct {
 // New returns a Router with its workers running. Call Close to stop them.
 func New(opts Options) *Router {
 	r := &Router{
-		queueCap: int64(max(opts.Queue, 0)),
-		hub:      opts.Hub,
-		broker:   opts.Broker,
-		log:      opts.Logger,
+		queueCap:  int64(max(opts.Queue, 0)),
+		perConn:   int32(min(max(opts.PerConn, 0), 1<<30)),
+		noteBytes: max(opts.NoteBytes, 0),
+		hub:       opts.Hub,
+		log:       opts.Logger,
 	}
 	if r.hub == nil {
 		r.hub = NewHub(0)
-	}
-	if r.broker == nil {
-		r.broker = r.hub
 	}
 	if r.log == nil {
 		r.log = zap.NewNop()
@@ -144,26 +154,24 @@ func (r *Router) Use(mw ...Middleware) {
 // Registry finds live sessions.
 func (r *Router) Registry() *Registry { return &r.reg }
 
-// Hub is this node's channel subscriptions.
+// Hub is this node's channels and users.
 func (r *Router) Hub() *Hub { return r.hub }
 
-// Broker carries publishes.
-func (r *Router) Broker() Broker { return r.broker }
-
-// Queued is the number of messages waiting for a worker (for metrics).
+// Queued is the number of messages accepted and not yet handled (for metrics).
 func (r *Router) Queued() int { return int(r.queued.Load()) }
 
 // Open creates and registers the session of a new connection.
 func (r *Router) Open(conn Conn, remote netip.Addr) *Session {
 	now := time.Now().UnixNano()
-	s := &Session{id: r.nextID.Add(1), remote: remote, connectedAt: now, conn: conn}
+	s := &Session{id: sessionIDs.Add(1), remote: remote.As16(), remote4: remote.Is4(), connectedAt: now, conn: conn}
 	s.lastActive.Store(now)
 	r.reg.add(s)
 	return s
 }
 
-// Closed ends a session: queued messages are dropped, its subscriptions end and it leaves the
-// registry. A handler of the session that is running finishes; its writes fail harmlessly.
+// Closed ends a session: queued messages are dropped, its subscriptions and its place in the
+// user index end and it leaves the registry. A handler of the session that is running
+// finishes; its writes fail harmlessly.
 func (r *Router) Closed(s *Session) {
 	s.mu.Lock()
 	if s.closed {
@@ -171,93 +179,14 @@ func (r *Router) Closed(s *Session) {
 		return
 	}
 	s.closed = true
-	head, n := s.head, s.pending
-	s.head, s.tail, s.pending = nil, nil, 0
+	head, _ := s.takeMailbox()
 	subs := s.subs
 	s.subs = nil
 	s.mu.Unlock()
-	r.release(head, n)
+	r.release(head)
 	r.hub.dropAll(s, subs)
+	r.hub.dropUser(s)
 	r.reg.remove(s)
-}
-
-// Dispatch takes one complete message of a session. It runs on the event loop and never blocks:
-// the payload (valid only during the call) is copied into a pooled buffer and appended to the
-// session's mailbox, and the session is scheduled on the pool unless it already is. A binary
-// message closes the connection with 1003; a message over the queue bound is answered OVERLOADED
-// at once and dropped. After Close, messages are dropped.
-func (r *Router) Dispatch(s *Session, op codec.OpCode, payload []byte) {
-	if op != codec.OpText {
-		s.conn.Close(codec.CloseUnsupportedData, "binary messages are not supported")
-		return
-	}
-	s.Touch()
-	if r.closed.Load() {
-		return
-	}
-	if n := r.queued.Add(1); r.queueCap > 0 && n > r.queueCap {
-		r.queued.Add(-1)
-		r.overloaded(s, payload)
-		return
-	}
-	buf := r.bufs.Get()
-	buf.B = append(buf.B, payload...)
-	e := r.envs.Get().(*envelope)
-	e.buf = buf
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		r.release(e, 1)
-		return
-	}
-	if s.tail == nil {
-		s.head = e
-	} else {
-		s.tail.next = e
-	}
-	s.tail = e
-	s.pending++
-	schedule := !s.scheduled
-	s.scheduled = true
-	s.mu.Unlock()
-	if schedule && !r.runq.push(s) {
-		r.dropMailbox(s)
-	}
-}
-
-// overloaded answers OVERLOADED from the loop goroutine, echoing the id if the message has one.
-func (r *Router) overloaded(s *Session, payload []byte) {
-	var m Message
-	_ = m.Decode(payload) // only for the id; a broken message still gets OVERLOADED
-	buf := r.bufs.Get()
-	buf.B = AppendError(buf.B, m.ID, CodeOverloaded, errOverloaded.Message)
-	if s.conn.WriteMessage(codec.OpText, buf.B) == nil {
-		_ = s.conn.Flush()
-	}
-	r.bufs.Put(buf)
-}
-
-// release returns a chain of n envelopes to the pools and un-counts them.
-func (r *Router) release(e *envelope, n int) {
-	for e != nil {
-		next := e.next
-		r.bufs.Put(e.buf)
-		*e = envelope{}
-		r.envs.Put(e)
-		e = next
-	}
-	if n > 0 {
-		r.queued.Add(-int64(n))
-	}
-}
-
-func (r *Router) dropMailbox(s *Session) {
-	s.mu.Lock()
-	head, n := s.head, s.pending
-	s.head, s.tail, s.pending = nil, nil, 0
-	s.scheduled = false
-	s.mu.Unlock()
-	r.release(head, n)
 }
 
 // Close stops the pool: it waits for running handlers to return, then drops queued messages.
@@ -283,48 +212,6 @@ func (r *Router) worker() {
 	}
 }
 
-// drain handles a session's pending messages in order, then flushes its replies with one Flush.
-func (r *Router) drain(c *Context, s *Session) {
-	c.sess, c.wrote = s, false
-	for n := 0; ; n++ {
-		if r.closed.Load() {
-			r.dropMailbox(s)
-			break
-		}
-		s.mu.Lock()
-		e := s.head
-		if e == nil {
-			s.scheduled = false
-			s.mu.Unlock()
-			break
-		}
-		if n == batch {
-			s.mu.Unlock() // still scheduled: requeue behind the others
-			if c.wrote {
-				_ = s.conn.Flush()
-			}
-			if !r.runq.push(s) {
-				r.dropMailbox(s)
-			}
-			c.sess = nil
-			return
-		}
-		s.head = e.next
-		if s.head == nil {
-			s.tail = nil
-		}
-		s.pending--
-		s.mu.Unlock()
-		e.next = nil
-		r.handle(c, e.buf.B)
-		r.release(e, 1)
-	}
-	if c.wrote {
-		_ = s.conn.Flush()
-	}
-	c.sess = nil
-}
-
 // handle decodes and routes one message. Decode errors are answered directly, without the
 // middleware: there is no type to route or log by.
 func (r *Router) handle(c *Context, p []byte) {
@@ -340,8 +227,12 @@ func (r *Router) handle(c *Context, p []byte) {
 	}
 }
 
-// replyErr answers a handler's error: its *Error code, or INTERNAL for anything else.
+// replyErr answers a handler's error: its *Error code, or INTERNAL for anything else. A reply
+// that failed because the connection is gone needs no answer and is no server error.
 func (r *Router) replyErr(c *Context, err error) {
+	if err == ErrConnClosed || errors.Is(err, ErrConnClosed) {
+		return
+	}
 	e, ok := err.(*Error)
 	if !ok && !errors.As(err, &e) {
 		r.log.Error("handler failed", zap.Uint64("session", c.sess.id), zap.String("type", c.Type()), zap.Error(err))

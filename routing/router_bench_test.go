@@ -2,7 +2,7 @@ package routing
 
 import (
 	"fmt"
-	"sync"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -52,7 +52,7 @@ type countingConn struct {
 	n *atomic.Int64
 }
 
-func (c *countingConn) WriteMessage(op codec.OpCode, p []byte) error {
+func (c *countingConn) Send(p []byte) error {
 	c.n.Add(1)
 	return nil
 }
@@ -73,18 +73,19 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				for r.Queued() > 4096 { // stay below the default queue bound, like a loaded server
-					runtimeGosched()
+					runtime.Gosched()
 				}
 				r.Dispatch(ss[i%len(ss)], codec.OpText, p)
 			}
 			for done.Load() < int64(b.N) {
-				runtimeGosched()
+				runtime.Gosched()
 			}
 		})
 	}
 }
 
-// BenchmarkFanOut publishes to N local subscribers: one frame encoded, N WriteFrame+Flush.
+// BenchmarkFanOut publishes to N local subscribers: one message built and framed, N
+// SendPrepared+FlushSoon.
 func BenchmarkFanOut(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -107,29 +108,4 @@ func BenchmarkFanOut(b *testing.B) {
 			b.ReportMetric(float64(testing.AllocsPerRun(1, func() { r.handle(c, p) }))/float64(n), "allocs/delivery")
 		})
 	}
-}
-
-// BenchmarkScheduler compares the hand-written run queue with panjf2000/ants for handing
-// messages to workers (the part ants could replace). Each op copies one small message into a
-// pooled buffer, hands it to one of 8 workers, which decode it; no middleware, no reply.
-func BenchmarkScheduler(b *testing.B) {
-	b.Run("runqueue", func(b *testing.B) {
-		r := New(Options{Workers: 8})
-		defer r.Close()
-		var wg sync.WaitGroup
-		r.Handle("t", func(c *Context) error { wg.Done(); return nil })
-		ss := make([]*Session, 256)
-		for i := range ss {
-			ss[i] = r.Open(&fakeConn{discard: true}, testIP)
-		}
-		p := []byte(`{"type":"t"}`)
-		b.ReportAllocs()
-		wg.Add(b.N)
-		b.ResetTimer()
-		for i := range b.N {
-			r.Dispatch(ss[i%len(ss)], codec.OpText, p)
-		}
-		wg.Wait()
-	})
-	b.Run("ants", func(b *testing.B) { benchAnts(b) })
 }

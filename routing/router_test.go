@@ -35,9 +35,11 @@ func waitReplies(t testing.TB, f *fakeConn, n int) []string {
 	return f.replies()
 }
 
-type failingBroker struct{}
+// failingCluster refuses every publish, like a broker that lost its connection.
+type failingCluster struct{}
 
-func (failingBroker) Publish(string, []byte) error { return errors.New("nats: no servers available") }
+func (failingCluster) Publish(Publication) error   { return errors.New("nats: no servers available") }
+func (failingCluster) Interest(Kind, string, bool) {}
 
 // newTestRouter is the server's configuration plus test-only types.
 func newTestRouter(t testing.TB, opts Options) (*Router, *observer.ObservedLogs) {
@@ -121,7 +123,9 @@ func TestRouterReplies(t *testing.T) {
 }
 
 func TestPublishBrokerUnavailable(t *testing.T) {
-	r, _ := newTestRouter(t, Options{Workers: 1, Broker: failingBroker{}})
+	hub := NewHub(0)
+	hub.SetCluster(failingCluster{})
+	r, _ := newTestRouter(t, Options{Workers: 1, Hub: hub})
 	f := &fakeConn{}
 	s := r.Open(f, testIP)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"publish","id":"p","channel":"c","data":1}`))
@@ -269,6 +273,9 @@ func TestOrderingUnderConcurrency(t *testing.T) {
 func TestOverloaded(t *testing.T) {
 	r, _ := newTestRouter(t, Options{Workers: 1, Queue: 2})
 	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the router's Close, which waits for the handler
 	r.Handle("block", func(c *Context) error {
 		close(started)
 		<-release
@@ -282,18 +289,20 @@ func TestOverloaded(t *testing.T) {
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"ping","id":"over"}`)) // 3: over the bound
 	other := &fakeConn{}
 	r.Dispatch(r.Open(other, testIP), codec.OpText, []byte(`garbage`)) // the bound is global
-	// OVERLOADED is answered synchronously, from the dispatching goroutine.
-	want := `{"type":"error","id":"over","error":{"code":"OVERLOADED","message":"server overloaded; message dropped"}}`
-	if got := f.replies(); len(got) != 1 || got[0] != want {
-		t.Fatalf("replies before release = %q, want [%s]", got, want)
-	}
+	// A session with nothing in flight is answered at once, from the dispatching goroutine;
+	// one with replies still to come gets its OVERLOADED after them, never before.
 	if got := other.replies(); len(got) != 1 || !strings.Contains(got[0], `"OVERLOADED"`) {
 		t.Fatalf("other conn got %q", got)
 	}
-	close(release)
+	if got := f.replies(); len(got) != 0 {
+		t.Fatalf("replies before release = %q: the refusal overtook the replies in flight", got)
+	}
+	unblock()
 	got := waitReplies(t, f, 3)
-	if got[1] != `{"type":"unblocked","id":"b"}` || got[2] != `{"type":"pong","id":"q"}` {
-		t.Fatalf("after release: %q", got)
+	want := []string{`{"type":"unblocked","id":"b"}`, `{"type":"pong","id":"q"}`,
+		`{"type":"error","id":"over","error":{"code":"OVERLOADED","message":"server overloaded; message dropped"}}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("after release:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	waitFor(t, "queue to empty", func() bool { return r.Queued() == 0 })
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"ping","id":"again"}`))

@@ -7,40 +7,71 @@ import (
 	"time"
 
 	"github.com/valyala/bytebufferpool"
+
+	"github.com/wsedge/wsedge/codec"
 )
 
-// Session is the router's state for one connection: identity, activity, user metadata, the
-// mailbox of messages waiting for a worker, and the channels it subscribes to. It is kept small
-// because an edge node holds very many idle ones: an idle session owns no buffers and no maps.
+// Session is the router's state for one connection: identity, activity, the mailbox of
+// messages waiting for a worker, and the channels it subscribes to. It is kept small because
+// an edge node holds very many idle ones: an idle session owns no buffers and no maps, and a
+// subscription costs it one pointer (the hub's topic, which holds the name).
 type Session struct {
 	id          uint64
-	remote      netip.Addr
-	connectedAt int64 // unix nanoseconds
+	remote      [16]byte // the client address, unpacked: netip.Addr would cost 8 more bytes
+	connectedAt int64    // unix nanoseconds
 	lastActive  atomic.Int64
 	conn        Conn
+	ident       atomic.Pointer[identity] // nil: anonymous
 
 	mu        sync.Mutex // guards everything below
-	head      *envelope  // mailbox, FIFO
-	tail      *envelope
-	pending   int
-	scheduled bool     // queued on, or being drained by, a worker
-	closed    bool     // Closed was called: no more messages, no more subscriptions
-	next      *Session // worker run queue link, owned by the pool
-	subs      map[string]struct{}
-	meta      map[string]any
+	head      *envelope  // mailbox, FIFO; head.last is the tail
+	pending   int32      // messages accepted and not yet handled (in the mailbox or running)
+	scheduled bool       // queued on, or being drained by, a worker
+	closed    bool       // Closed was called: no more messages, no more subscriptions
+	closing   bool       // CloseAfterReplies was called: no more input; close once answered
+	remote4   bool       // remote is an IPv4 address (set once, at Open)
+	next      *Session   // worker run queue link, owned by the pool
+	subs      []*topic   // the channels subscribed to
+	x         *sessionExtra
 }
 
-// envelope is one queued message: a pooled copy of the payload.
+// sessionExtra is the state few sessions need, allocated on first use.
+type sessionExtra struct {
+	meta        map[string]any
+	noteBytes   int // error replies waiting in the mailbox (see Router.Refuse)
+	closeCode   codec.CloseCode
+	closeReason string
+}
+
+// identity is who a connection belongs to (issue-12 identity: set once authenticated).
+type identity struct {
+	user string
+	info []byte // raw JSON, or nil
+}
+
+// envelope is one mailbox entry: a pooled copy of a message, or (note) error replies decided
+// before any worker saw them, each as a 4-byte little-endian length and the reply.
 type envelope struct {
 	buf  *bytebufferpool.ByteBuffer
 	next *envelope
+	last *envelope // of the head envelope only: the mailbox's tail
+	note bool
 }
 
-// ID is unique among the sessions of one Router for its lifetime (never reused).
+// ID is unique among the sessions of this process for its lifetime (never reused).
 func (s *Session) ID() uint64 { return s.id }
 
+// ClientID names the connection uniquely in the cluster.
+func (s *Session) ClientID() ClientID { return ClientID{Node: incarnation, Session: s.id} }
+
 // RemoteIP is the client address the server attributed the connection to.
-func (s *Session) RemoteIP() netip.Addr { return s.remote }
+func (s *Session) RemoteIP() netip.Addr {
+	a := netip.AddrFrom16(s.remote)
+	if s.remote4 {
+		a = a.Unmap()
+	}
+	return a
+}
 
 // ConnectedAt is when Open was called.
 func (s *Session) ConnectedAt() time.Time { return time.Unix(0, s.connectedAt) }
@@ -54,28 +85,59 @@ func (s *Session) Touch() { s.lastActive.Store(time.Now().UnixNano()) }
 // Conn is the session's connection.
 func (s *Session) Conn() Conn { return s.conn }
 
+// User is the id of the user the connection belongs to, "" when anonymous (Hub.SetIdentity).
+func (s *Session) User() string {
+	if id := s.ident.Load(); id != nil {
+		return id.user
+	}
+	return ""
+}
+
+// Info is the connection's info as raw JSON (for presence and the backend), nil if none.
+// Read only.
+func (s *Session) Info() []byte {
+	if id := s.ident.Load(); id != nil {
+		return id.info
+	}
+	return nil
+}
+
+// extra returns the session's rare state, allocating it. s.mu held.
+func (s *Session) extra() *sessionExtra {
+	if s.x == nil {
+		s.x = new(sessionExtra)
+	}
+	return s.x
+}
+
 // Get returns the metadata value stored under key.
 func (s *Session) Get(key string) (any, bool) {
 	s.mu.Lock()
-	v, ok := s.meta[key]
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.x == nil {
+		return nil, false
+	}
+	v, ok := s.x.meta[key]
 	return v, ok
 }
 
 // Set stores a metadata value under key; safe for concurrent use.
 func (s *Session) Set(key string, v any) {
 	s.mu.Lock()
-	if s.meta == nil {
-		s.meta = make(map[string]any, 2)
+	x := s.extra()
+	if x.meta == nil {
+		x.meta = make(map[string]any, 2)
 	}
-	s.meta[key] = v
+	x.meta[key] = v
 	s.mu.Unlock()
 }
 
 // Delete removes the metadata value stored under key.
 func (s *Session) Delete(key string) {
 	s.mu.Lock()
-	delete(s.meta, key)
+	if s.x != nil {
+		delete(s.x.meta, key)
+	}
 	s.mu.Unlock()
 }
 
@@ -83,9 +145,9 @@ func (s *Session) Delete(key string) {
 func (s *Session) Channels() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.subs))
-	for c := range s.subs {
-		out = append(out, c)
+	out := make([]string, len(s.subs))
+	for i, t := range s.subs {
+		out[i] = t.name
 	}
 	return out
 }
@@ -95,4 +157,50 @@ func (s *Session) Closed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
+}
+
+// push appends e to the mailbox. s.mu held.
+func (s *Session) push(e *envelope) {
+	if s.head == nil {
+		s.head, e.last = e, e
+		return
+	}
+	s.head.last.next = e
+	s.head.last = e
+}
+
+// tail is the last mailbox entry, nil when empty. s.mu held.
+func (s *Session) tail() *envelope {
+	if s.head == nil {
+		return nil
+	}
+	return s.head.last
+}
+
+// pop removes the first mailbox entry. s.mu held, mailbox not empty.
+func (s *Session) pop() *envelope {
+	e := s.head
+	s.head = e.next
+	if s.head != nil {
+		s.head.last = e.last
+	}
+	e.next, e.last = nil, nil
+	return e
+}
+
+// takeMailbox empties the mailbox and returns its chain and how many messages (not notes) it
+// held. s.mu held.
+func (s *Session) takeMailbox() (head *envelope, msgs int32) {
+	head = s.head
+	s.head = nil
+	for e := head; e != nil; e = e.next {
+		if !e.note {
+			msgs++
+		}
+	}
+	s.pending -= msgs
+	if s.x != nil {
+		s.x.noteBytes = 0
+	}
+	return head, msgs
 }

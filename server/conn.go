@@ -287,13 +287,16 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		switch w.msg.Check(w.c.Now(), &s.msgRate) {
 		case limits.VerdictRateLimited:
 			if w.ep == epWS {
-				// Rare path: decode only to echo the request's id.
-				var m routing.Message
-				m.Decode(p)
-				w.sendOnLoop(codec.OpText, routing.AppendError(nil, m.ID, routing.CodeRateLimited, "message rate limit exceeded"))
+				// In its place among the replies still to come (routing keeps the order).
+				s.router.Refuse(w.sess, p, routing.CodeRateLimited, "message rate limit exceeded")
 			}
 			return nil
 		case limits.VerdictClose:
+			if w.ep == epWS {
+				// The messages accepted before are answered first; later ones are dropped.
+				s.router.CloseAfterReplies(w.sess, codec.ClosePolicyViolation, "message rate limit exceeded")
+				return nil
+			}
 			w.fail(codec.ClosePolicyViolation, "message rate limit exceeded")
 			return errStop
 		}
@@ -302,10 +305,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		w.sendOnLoop(op, p)
 		return nil
 	}
-	if op != codec.OpText {
-		w.fail(codec.CloseUnsupportedData, "binary messages are not supported on this endpoint")
-		return errStop
-	}
+	// A binary message is refused by the router with 1003, after the replies in flight.
 	s.router.Dispatch(w.sess, op, p)
 	return nil
 }
@@ -534,14 +534,15 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	}
 }
 
-// The routing.Conn side, used by handlers on the worker pool.
+// The routing.Conn side, used by handlers on the worker pool and by publishers: routing
+// hands over payloads, this side frames them.
 
-// WriteMessage queues a message for the client.
-func (w *wsConn) WriteMessage(op codec.OpCode, p []byte) error {
+// Send queues one text message for the client (a reply).
+func (w *wsConn) Send(p []byte) error {
 	if w.closeSent.Load() {
 		return poller.ErrClosed
 	}
-	err := w.c.WriteMessage(op, p)
+	err := w.c.WriteMessage(codec.OpText, p)
 	if err == nil {
 		w.srv().m.MessagesSent.Inc()
 		w.srv().m.BytesSent.Add(float64(codec.FrameSize(len(p))))
@@ -549,11 +550,13 @@ func (w *wsConn) WriteMessage(op codec.OpCode, p []byte) error {
 	return err
 }
 
-// WriteFrame queues a shared, encoded frame (a broadcast).
-func (w *wsConn) WriteFrame(frame []byte) error {
+// SendPrepared queues a message shared by many connections (a publication): its frame is
+// encoded once per node, by whichever connection needs it first, and queued by reference.
+func (w *wsConn) SendPrepared(m *codec.Prepared) error {
 	if w.closeSent.Load() {
 		return poller.ErrClosed
 	}
+	frame := m.Frame()
 	err := w.c.WriteFrame(frame)
 	if err == nil {
 		w.srv().m.MessagesSent.Inc()
@@ -568,7 +571,7 @@ func (w *wsConn) Flush() error { return w.c.Flush() }
 // FlushSoon leaves the write to the connection's loop (broadcast fan-out).
 func (w *wsConn) FlushSoon() { w.c.FlushSoon() }
 
-// Close closes the connection with code (from any goroutine).
+// Close closes the connection with code (from any goroutine), after what is queued.
 func (w *wsConn) Close(code codec.CloseCode, reason string) {
 	w.c.Do(func() {
 		if !w.c.Closed() {

@@ -17,10 +17,10 @@ func ExampleServer_Router() {
 	if err != nil {
 		panic(err)
 	}
-	// {"type":"whoami","id":…} -> {"type":"whoami","id":…,"data":{"ip":…,"session":…}}
+	// {"type":"whoami","id":…} -> {"type":"whoami","id":…,"data":{"ip":…,"user":…}}
 	s.Router().Handle("whoami", func(c *routing.Context) error {
 		sess := c.Session()
-		return c.ReplyJSON("whoami", map[string]any{"session": sess.ID(), "ip": sess.RemoteIP().String()})
+		return c.ReplyJSON("whoami", map[string]any{"ip": sess.RemoteIP().String(), "user": sess.User()})
 	})
 	if err := s.Start(); err != nil {
 		panic(err)
@@ -35,5 +35,5 @@ func ExampleServer_Router() {
 	c.WriteMessage(websocket.TextMessage, []byte(`{"type":"whoami","id":"1"}`))
 	_, reply, _ := c.ReadMessage()
 	fmt.Println(string(reply))
-	// Output: {"type":"whoami","id":"1","data":{"ip":"127.0.0.1","session":1}}
+	// Output: {"type":"whoami","id":"1","data":{"ip":"127.0.0.1","user":""}}
 }

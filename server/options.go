@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"time"
 )
 
@@ -15,9 +17,10 @@ type Options struct {
 	Path      string // JSON protocol endpoint
 	EchoPath  string // echo endpoint; "" disables
 
-	Loops   int // event loops; 0 = GOMAXPROCS
-	Workers int // worker pool size; 0 = 4 x GOMAXPROCS
-	Queue   int // worker queue bound (messages)
+	Loops        int // event loops; 0 = GOMAXPROCS
+	Workers      int // worker pool size; 0 = 4 x GOMAXPROCS
+	Queue        int // worker queue bound (messages)
+	QueuePerConn int // one connection's share of Queue (messages)
 
 	MaxConns      int     // global connection cap
 	MaxConnsPerIP int     // per-IP connection cap
@@ -51,7 +54,14 @@ type Options struct {
 
 	LogLevel  string
 	LogFormat string
-	Broker    string // "" in-process, or nats://host:port
+
+	Broker        string // "" in-process, or nats://host:port
+	NodeName      string // this node in the cluster; "" = host name and -addr port
+	BrokerCreds   string // NATS credentials file
+	BrokerTLSCA   string // CA certificates (PEM) that sign the NATS servers' certificates
+	BrokerTLSCert string // client certificate (PEM) for NATS
+	BrokerTLSKey  string // its key
+	BrokerRetry   bool   // start while NATS is unreachable (publishes answer UNAVAILABLE until it is)
 
 	// Tick is the timer wheel resolution; 0 derives it from the timeouts
 	// (a tenth of the shortest, between 1ms and 1s). Not a flag: tests set it.
@@ -86,6 +96,7 @@ func Defaults() Options {
 		Path:             "/ws",
 		EchoPath:         "/echo",
 		Queue:            4096,
+		QueuePerConn:     64,
 		MaxConns:         1000000,
 		MaxConnsPerIP:    10,
 		ConnRate:         60,
@@ -126,12 +137,17 @@ func (o *Options) Validate() error {
 			return errors.New("-tls-key given without -tls-cert")
 		}
 		return errors.New("-tls-cert given without -tls-key")
+	case (o.BrokerTLSCert == "") != (o.BrokerTLSKey == ""):
+		return errors.New("-broker-tls-cert and -broker-tls-key go together")
+	case len(o.NodeName) > 128:
+		return errors.New("-node-name: at most 128 bytes")
 	}
 	for _, c := range []struct {
 		name string
 		v    float64
 	}{
 		{"-loops", float64(o.Loops)}, {"-workers", float64(o.Workers)}, {"-queue", float64(o.Queue)},
+		{"-queue-per-conn", float64(o.QueuePerConn)},
 		{"-max-conns", float64(o.MaxConns)}, {"-max-conns-per-ip", float64(o.MaxConnsPerIP)},
 		{"-conn-rate", o.ConnRate}, {"-conn-burst", float64(o.ConnBurst)},
 		{"-max-message-size", float64(o.MaxMessageSize)}, {"-msg-rate", o.MsgRate},
@@ -182,4 +198,21 @@ func (o *Options) tick() time.Duration {
 	}
 	t := shortest / 10
 	return min(max(t, time.Millisecond), time.Second)
+}
+
+// nodeName is -node-name, or this host's name and the port of -addr: unique among the nodes
+// of a cluster as long as host names are.
+func (o *Options) nodeName() string {
+	if o.NodeName != "" {
+		return o.NodeName
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "wsedge"
+	}
+	_, port, err := net.SplitHostPort(o.Addr)
+	if err != nil || port == "" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -96,22 +96,29 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		maxChannels = -1 // 0 switches the limit off; the hub reads 0 as its default
 	}
 	hub := routing.NewHub(maxChannels)
-	var broker routing.Broker // nil: the hub itself, channels stay in-process
 	if opts.Broker != "" {
-		nb, err := natsbroker.New(opts.Broker, hub, log)
+		nb, err := natsbroker.New(opts.Broker, hub, log, brokerOptions(&opts)...)
 		if err != nil {
 			return nil, fmt.Errorf("-broker %s: %w", opts.Broker, err)
 		}
-		s.nats, broker = nb, nb
+		hub.SetCluster(nb)
+		s.nats = nb
+		m.WatchBroker(func() metrics.BrokerStats { return brokerStats(nb) })
 	}
-	s.router = routing.New(routing.Options{Workers: opts.Workers, Queue: opts.Queue, Logger: log, Hub: hub, Broker: broker})
+	// Refusals waiting for their turn are bounded like replies already written: by
+	// -write-queue, or the write queue's own 1 GiB cap when that is off.
+	noteBytes := opts.WriteQueue
+	if noteBytes == 0 {
+		noteBytes = 1 << 30
+	}
+	s.router = routing.New(routing.Options{
+		Workers: opts.Workers, Queue: opts.Queue, PerConn: opts.QueuePerConn,
+		NoteBytes: noteBytes, Logger: log, Hub: hub,
+	})
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
 	m.WatchDraining(s.draining.Load)
-	if s.nats != nil {
-		m.WatchBroker(s.nats.Connected)
-	}
 	return s, nil
 }
 

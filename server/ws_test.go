@@ -212,8 +212,9 @@ func slowServer(t *testing.T) (s *Server, started chan string, release func()) {
 }
 
 // TestOverloaded fills the worker queue with blocked handlers: the next message, from any
-// connection, is answered OVERLOADED at once with its id; after the release every accepted
-// message is answered and the connections work.
+// connection, is answered OVERLOADED with its id: at once on a connection with nothing in
+// flight, after its earlier replies on the one whose messages fill the queue. After the release
+// every accepted message is answered and the connections work.
 func TestOverloaded(t *testing.T) {
 	s, started, release := slowServer(t)
 	a := dialGorilla(t, wsURL(s, "/ws"))
@@ -225,9 +226,6 @@ func TestOverloaded(t *testing.T) {
 		msgFrame(codec.OpText, true, `{"type":"slow","id":"s2"}`),
 		msgFrame(codec.OpText, true, `{"type":"ping","id":"p3"}`))
 	raw := rawWS{r}
-	if err := checkError(raw.recv(t), string(routing.CodeOverloaded), `"p3"`); err != nil {
-		t.Fatalf("third message with queue 2: %v", err)
-	}
 	select {
 	case id := <-started:
 		if id != `"s1"` {
@@ -247,8 +245,12 @@ func TestOverloaded(t *testing.T) {
 	}
 
 	release()
+	// p3's refusal keeps its place: after the replies to s1 and s2.
 	expectMsg(t, raw, `{"type":"slow","id":"s1"}`)
 	expectMsg(t, raw, `{"type":"slow","id":"s2"}`)
+	if err := checkError(raw.recv(t), string(routing.CodeOverloaded), `"p3"`); err != nil {
+		t.Fatalf("third message with queue 2: %v", err)
+	}
 	expectIdle(t, raw, "r-after")
 	expectIdle(t, a, "a-after")
 	exchange(t, b, `{"type":"echo","id":"b-after","data":"ok"}`, `{"type":"echo","id":"b-after","data":"ok"}`)
@@ -337,7 +339,10 @@ func TestWSBinaryCloses1003(t *testing.T) {
 // serve them all in parallel; every connection gets its replies in the order it sent them.
 func TestOrderPerConnection(t *testing.T) {
 	const conns, msgs = 8, 500 // 4,000 in flight at most: within the default queue of 4,096
-	s := startServer(t, testOptions())
+	o := testOptions()
+	// Deep pipelines on purpose: no per-connection share (its own test is TestFairShare).
+	o.QueuePerConn = 0
+	s := startServer(t, o)
 	errs := make(chan error, 2*conns)
 	var wg sync.WaitGroup
 	for k := range conns {

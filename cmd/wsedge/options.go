@@ -31,6 +31,7 @@ func options(o *server.Options) []option {
 		{"loops", "Processing", "N", "event loops (epoll); 0 = GOMAXPROCS", intValue{&o.Loops}},
 		{"workers", "Processing", "N", "goroutines running message handlers; 0 = 4 x GOMAXPROCS", intValue{&o.Workers}},
 		{"queue", "Processing", "N", "messages waiting for a worker; when full, clients get OVERLOADED", intValue{&o.Queue}},
+		{"queue-per-conn", "Processing", "N", "one connection's share of -queue; past it that connection alone gets OVERLOADED", intValue{&o.QueuePerConn}},
 
 		{"max-conns", "Limits", "N", "connections for the whole node; past it new ones get 503", intValue{&o.MaxConns}},
 		{"max-conns-per-ip", "Limits", "N", "connections per client IP; past it new ones get 429", intValue{&o.MaxConnsPerIP}},
@@ -83,6 +84,12 @@ func options(o *server.Options) []option {
 		{"log-format", "Logging", "FORMAT", "json (one object per line, on stderr) or console (for humans)", choiceValue{&o.LogFormat, []string{"json", "console"}}},
 
 		{"broker", "Cluster", "URL", `nats://host:port shares channels between nodes; "" keeps them in-process`, stringValue{&o.Broker}},
+		{"node-name", "Cluster", "NAME", `this node's name in the cluster (unique); "" = host name and -addr port`, stringValue{&o.NodeName}},
+		{"broker-creds", "Cluster", "FILE", "NATS credentials file (user JWT and NKey seed)", stringValue{&o.BrokerCreds}},
+		{"broker-tls-ca", "Cluster", "FILE", "CA certificates (PEM) to verify the NATS servers; TLS is used when a server asks for it or with tls://", stringValue{&o.BrokerTLSCA}},
+		{"broker-tls-cert", "Cluster", "FILE", "client certificate (PEM) presented to NATS; needs -broker-tls-key", stringValue{&o.BrokerTLSCert}},
+		{"broker-tls-key", "Cluster", "FILE", "private key (PEM) of -broker-tls-cert", stringValue{&o.BrokerTLSKey}},
+		{"broker-retry", "Cluster", "", "start even while NATS is unreachable (publishes answer UNAVAILABLE until it connects)", boolValue{&o.BrokerRetry}},
 
 		{"api-addr", "Server API", "ADDR", `listener of the server API for the application backend (docs/api.md); "" = off; needs a key`, stringValue{&o.APIAddr}},
 		{"api-key", "Server API", "KEY", `API key: requests carry "Authorization: apikey KEY"; never logged (prefer WSEDGE_API_KEY or -api-key-file)`, secretValue{&o.APIKey}},

@@ -6,19 +6,31 @@ import (
 	"testing"
 )
 
+// interestLog is a Cluster that records the interest the hub reports ("+a": channel a gained
+// its first local subscriber, "-a": lost its last; users as "+user:u").
 type interestLog struct {
 	mu     sync.Mutex
 	events []string
+	// hook, when set, runs inside Interest (to call back into the hub).
+	hook func(kind Kind, target string)
 }
 
-func (l *interestLog) hook(channel string, subscribed bool) {
+func (l *interestLog) Publish(Publication) error { return nil }
+
+func (l *interestLog) Interest(kind Kind, target string, on bool) {
+	if l.hook != nil {
+		l.hook(kind, target)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ev := "-" + channel
-	if subscribed {
-		ev = "+" + channel
+	ev := "-"
+	if on {
+		ev = "+"
 	}
-	l.events = append(l.events, ev)
+	if kind == KindUser {
+		ev += "user:"
+	}
+	l.events = append(l.events, ev+target)
 }
 
 func (l *interestLog) take() []string {
@@ -29,11 +41,11 @@ func (l *interestLog) take() []string {
 	return ev
 }
 
-func TestHubInterestHook(t *testing.T) {
-	r, _ := newTestRouter(t, Options{Workers: 1})
-	h := r.Hub()
+func TestHubInterest(t *testing.T) {
+	h := NewHub(0)
 	var log interestLog
-	h.OnInterest(log.hook)
+	h.SetCluster(&log)
+	r, _ := newTestRouter(t, Options{Workers: 1, Hub: h})
 	s1 := r.Open(&fakeConn{}, testIP)
 	s2 := r.Open(&fakeConn{}, testIP)
 	for _, step := range []struct {
@@ -54,22 +66,17 @@ func TestHubInterestHook(t *testing.T) {
 	} {
 		step.do()
 		if got := log.take(); !slices.Equal(got, step.want) {
-			t.Fatalf("%s: hook saw %v, want %v", step.name, got, step.want)
+			t.Fatalf("%s: cluster saw %v, want %v", step.name, got, step.want)
 		}
-	}
-	h.OnInterest(nil)
-	_ = h.Subscribe(s2, []byte("d"))
-	if got := log.take(); got != nil {
-		t.Fatalf("removed hook saw %v", got)
 	}
 }
 
-// The hook may call back into the hub: no lock is held while it runs.
-func TestHubInterestHookReentrant(t *testing.T) {
-	r, _ := newTestRouter(t, Options{Workers: 1})
-	h := r.Hub()
+// Interest may call back into the hub: no lock is held while it runs.
+func TestHubInterestReentrant(t *testing.T) {
+	h := NewHub(0)
 	counts := map[string]int{}
-	h.OnInterest(func(ch string, _ bool) { counts[ch] = h.Subscribers(ch) })
+	h.SetCluster(&interestLog{hook: func(kind Kind, target string) { counts[target] = h.Receivers(kind, target) }})
+	r, _ := newTestRouter(t, Options{Workers: 1, Hub: h})
 	s := r.Open(&fakeConn{}, testIP)
 	_ = h.Subscribe(s, []byte("a"))
 	_ = h.Unsubscribe(s, []byte("a"))

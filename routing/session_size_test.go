@@ -1,0 +1,49 @@
+package routing
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"unsafe"
+)
+
+// An idle session stays small: very many of them live on one node (issue 19 budgets the whole
+// /ws connection at 512 bytes with three subscriptions).
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(Session{}); n > 128 {
+		t.Fatalf("Session is %d bytes; keep it at most 128, a size class (rare state goes to sessionExtra)", n)
+	}
+}
+
+// BenchmarkSessionMemory reports the heap a session costs, registry and hub included, idle and
+// with three subscriptions to channels that many sessions share (B/session).
+func BenchmarkSessionMemory(b *testing.B) {
+	for _, subs := range []int{0, 3} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			const n = 20000
+			var perSession float64
+			for b.Loop() {
+				r := New(Options{Workers: 1})
+				conn := &fakeConn{discard: true}
+				ss := make([]*Session, n)
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				for i := range ss {
+					ss[i] = r.Open(conn, testIP)
+					for c := range subs {
+						if err := r.Hub().Subscribe(ss[i], []byte{'c', byte('0' + c)}); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSession = float64(after.HeapAlloc-before.HeapAlloc) / n
+				runtime.KeepAlive(ss)
+				r.Close()
+			}
+			b.ReportMetric(perSession, "B/session")
+		})
+	}
+}
