@@ -58,15 +58,27 @@ type Reply struct {
 // ErrIncomplete is wrapped by Gather's error when the context ended before every peer replied.
 var ErrIncomplete = errors.New("natsbroker: not every node replied in time")
 
+// AsyncCommandHandler runs a command without holding the command goroutine: it hands the
+// work off (to a goroutine of its own, bounded by the caller) and calls reply exactly once,
+// from any goroutine, when done. reply is a no-op for a command nobody waits for (Broadcast).
+// cmd.Body is a copy the handler may keep.
+type AsyncCommandHandler func(cmd Command, reply func(data []byte, err error))
+
+// handler is one registered command handler, of either form.
+type handler struct {
+	sync  CommandHandler
+	async AsyncCommandHandler
+}
+
 // commands is the broker's command state.
 type commands struct {
 	mu       sync.RWMutex
-	handlers map[string]CommandHandler
+	handlers map[string]handler
 	peers    map[string]time.Time // other nodes, by name: when last heard from
 }
 
 func (c *commands) init() {
-	c.handlers = make(map[string]CommandHandler)
+	c.handlers = make(map[string]handler)
 	c.peers = make(map[string]time.Time)
 }
 
@@ -74,7 +86,15 @@ func (c *commands) init() {
 // without a handler are answered with the error "unknown command".
 func (b *Broker) HandleCommand(name string, h CommandHandler) {
 	b.cmds.mu.Lock()
-	b.cmds.handlers[name] = h
+	b.cmds.handlers[name] = handler{sync: h}
+	b.cmds.mu.Unlock()
+}
+
+// HandleCommandAsync registers h, which replies later, for the command name (see
+// AsyncCommandHandler), replacing any earlier handler.
+func (b *Broker) HandleCommandAsync(name string, h AsyncCommandHandler) {
+	b.cmds.mu.Lock()
+	b.cmds.handlers[name] = handler{async: h}
 	b.cmds.mu.Unlock()
 }
 
@@ -104,36 +124,70 @@ func (b *Broker) Broadcast(name string, body []byte) error {
 // (serially, on the calling goroutine). It returns once every current peer (Peers) has
 // replied, or when ctx ends: then the error wraps ErrIncomplete and ctx's error, and the
 // replies already passed to fn are all there is. It returns how many replies fn got.
+// It is Scatter followed by Wait.
 func (b *Broker) Gather(ctx context.Context, name string, body []byte, fn func(Reply)) (int, error) {
-	waiting := make(map[string]bool)
-	for _, p := range b.Peers() {
-		waiting[p] = true
-	}
-	inbox := b.nc.NewRespInbox()
-	ch := make(chan *nats.Msg, len(waiting)+16) // room for every reply: none is dropped
-	sub, err := b.nc.ChanSubscribe(inbox, ch)
+	g, err := b.Scatter(name, body)
 	if err != nil {
-		return 0, fmt.Errorf("natsbroker: gather %s: %w: %w", name, ErrUnavailable, err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	if err := b.sendCommand(name, body, inbox); err != nil {
 		return 0, err
 	}
+	return g.Wait(ctx, fn)
+}
+
+// Gathering is a command sent to every other node whose replies are still to be collected
+// (Scatter, then Wait exactly once).
+type Gathering struct {
+	b       *Broker
+	name    string
+	waiting map[string]bool
+	ch      chan *nats.Msg
+	sub     *nats.Subscription
+}
+
+// Scatter sends a command to every current peer (Peers) and returns at once, so that the
+// caller can do its own node's part while the others work, knowing the command went out: an
+// error (wrapping ErrUnavailable) means no other node will get it.
+func (b *Broker) Scatter(name string, body []byte) (*Gathering, error) {
+	g := &Gathering{b: b, name: name, waiting: make(map[string]bool)}
+	for _, p := range b.Peers() {
+		g.waiting[p] = true
+	}
+	inbox := b.nc.NewRespInbox()
+	g.ch = make(chan *nats.Msg, len(g.waiting)+16) // room for every reply: none is dropped
+	var err error
+	if g.sub, err = b.nc.ChanSubscribe(inbox, g.ch); err != nil {
+		return nil, fmt.Errorf("natsbroker: gather %s: %w: %w", name, ErrUnavailable, err)
+	}
+	if err := b.sendCommand(name, body, inbox); err != nil {
+		_ = g.sub.Unsubscribe()
+		return nil, err
+	}
+	return g, nil
+}
+
+// Nodes is how many replies Wait waits for.
+func (g *Gathering) Nodes() int { return len(g.waiting) }
+
+// Wait collects the replies of a Scatter as Gather does.
+func (g *Gathering) Wait(ctx context.Context, fn func(Reply)) (int, error) {
+	defer func() { _ = g.sub.Unsubscribe() }()
 	got := 0
-	for len(waiting) > 0 {
+	for len(g.waiting) > 0 {
 		select {
-		case m := <-ch:
+		case m := <-g.ch:
 			var e envelope
-			if decodeEnvelope(m.Data, &e) != nil || e.kind != kindReply || e.command != name {
-				b.malformed.Add(1)
+			if decodeEnvelope(m.Data, &e) != nil || e.kind != kindReply || e.command != g.name {
+				g.b.malformed.Add(1)
 				continue
 			}
-			delete(waiting, e.origin)
+			if !g.waiting[e.origin] {
+				continue // a node that started after the command went out, or a repeat
+			}
+			delete(g.waiting, e.origin)
 			got++
 			fn(Reply{Node: e.origin, Data: e.payload, Err: e.errText})
 		case <-ctx.Done():
 			return got, fmt.Errorf("natsbroker: gather %s: %d of %d nodes missing: %w: %w",
-				name, len(waiting), len(waiting)+got, ErrIncomplete, ctx.Err())
+				g.name, len(g.waiting), len(g.waiting)+got, ErrIncomplete, ctx.Err())
 		}
 	}
 	return got, nil
@@ -224,22 +278,49 @@ func (b *Broker) onCommand(m *nats.Msg) {
 	h := b.cmds.handlers[e.command]
 	b.cmds.mu.Unlock()
 	b.commandsIn.Add(1)
-	reply, herr := b.runHandler(h, Command{Name: e.command, Origin: e.origin, Body: e.payload})
-	if m.Reply == "" {
+	cmd := Command{Name: e.command, Origin: e.origin, Body: e.payload}
+	if h.async != nil {
+		// m.Data is nats.go's own copy, never reused: the body and names may be kept.
+		var once sync.Once
+		b.runAsync(h.async, cmd, func(data []byte, err error) {
+			once.Do(func() { b.reply(m.Reply, cmd, data, err) })
+		})
+		return
+	}
+	reply, herr := b.runHandler(h.sync, cmd)
+	b.reply(m.Reply, cmd, reply, herr)
+}
+
+// reply answers a command on its reply subject ("" for none). A reply NATS refuses as larger
+// than its max_payload is answered with an error instead, so the caller is not left waiting.
+func (b *Broker) reply(to string, cmd Command, data []byte, herr error) {
+	if to == "" {
 		if herr != nil {
-			b.log.Debug("command failed", zap.String("command", e.command), zap.String("origin", e.origin), zap.Error(herr))
+			b.log.Debug("command failed", zap.String("command", cmd.Name), zap.String("origin", cmd.Origin), zap.Error(herr))
 		}
 		return
 	}
-	r := envelope{kind: kindReply, origin: b.cfg.name, command: e.command}
+	r := envelope{kind: kindReply, origin: b.cfg.name, command: cmd.Name}
 	if herr != nil {
 		r.errText = herr.Error()
-		reply = nil
+		if len(r.errText) > maxField {
+			r.errText = r.errText[:maxField]
+		}
+		data = nil
 	}
-	if err := b.nc.Publish(m.Reply, appendEnvelope(nil, &r, reply)); err != nil {
-		b.log.Debug("command reply not sent", zap.String("command", e.command), zap.Error(err))
+	err := b.nc.Publish(to, appendEnvelope(nil, &r, data))
+	if errors.Is(err, nats.ErrMaxPayload) {
+		r.errText = ErrReplyTooLarge.Error()
+		err = b.nc.Publish(to, appendEnvelope(nil, &r, nil))
+	}
+	if err != nil {
+		b.log.Debug("command reply not sent", zap.String("command", cmd.Name), zap.Error(err))
 	}
 }
+
+// ErrReplyTooLarge is the error text of a command reply that NATS refused as larger than its
+// max_payload (Reply.Err).
+var ErrReplyTooLarge = errors.New("reply too large for the broker (max_payload)")
 
 // runHandler runs h, turning a panic into an error: the command goroutine must live on.
 func (b *Broker) runHandler(h CommandHandler, cmd Command) (reply []byte, err error) {
@@ -253,4 +334,16 @@ func (b *Broker) runHandler(h CommandHandler, cmd Command) (reply []byte, err er
 		}
 	}()
 	return h(cmd)
+}
+
+// runAsync starts an asynchronous handler, turning a panic in its synchronous part into an
+// error reply.
+func (b *Broker) runAsync(h AsyncCommandHandler, cmd Command, reply func([]byte, error)) {
+	defer func() {
+		if v := recover(); v != nil {
+			b.log.Error("command handler panicked", zap.String("command", cmd.Name), zap.Any("panic", v), zap.Stack("stack"))
+			reply(nil, errors.New("internal error"))
+		}
+	}()
+	h(cmd, reply)
 }
