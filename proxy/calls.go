@@ -67,7 +67,7 @@ func decodeAnswer(body []byte) (RPCResult, error) {
 // back in RPCResult.Error with a nil error; a timeout, dead backend, bad
 // status or garbage is ErrUnavailable; a full queue ErrOverloaded.
 func (c *Client) RPC(ctx context.Context, req *CallRequest) (RPCResult, error) {
-	if c.cfg.RPCURL == "" {
+	if !c.rpcConfigured() {
 		return RPCResult{}, ErrNotConfigured
 	}
 	if !c.admit() {
@@ -79,14 +79,25 @@ func (c *Client) RPC(ctx context.Context, req *CallRequest) (RPCResult, error) {
 // GoRPC is RPC with the outcome delivered to done on another goroutine;
 // see GoConnect.
 func (c *Client) GoRPC(ctx context.Context, req *CallRequest, done func(RPCResult, error)) error {
-	if c.cfg.RPCURL == "" {
+	if !c.rpcConfigured() {
 		return ErrNotConfigured
 	}
 	return goCall(c, ctx, func(ctx context.Context) (RPCResult, error) { return c.rpc(ctx, req) }, done)
 }
 
+func (c *Client) rpcConfigured() bool { return c.cfg.RPCURL != "" || c.cfg.RPCRequest != nil }
+
 func (c *Client) rpc(ctx context.Context, req *CallRequest) (RPCResult, error) {
-	status, body, err := c.call(ctx, c.cfg.RPCURL, req)
+	var (
+		status int
+		body   []byte
+		err    error
+	)
+	if c.cfg.RPCRequest != nil {
+		status, body, err = c.exchange(ctx, req, c.request)
+	} else {
+		status, body, err = c.call(ctx, c.cfg.RPCURL, req)
+	}
 	if err != nil {
 		return RPCResult{}, err
 	}

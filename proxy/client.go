@@ -35,6 +35,12 @@ type Config struct {
 	MaxBody       int64         // bytes of an answer; past it ErrUnavailable; 0 = DefaultMaxBody
 
 	Transport http.RoundTripper // nil = a pooled transport of its own (tests may set one)
+
+	// RPCRequest, when set, carries RPC calls instead of an HTTP POST to RPCURL (which is
+	// then only a name for logs, e.g. "nats:app.rpc"): it sends the request JSON and returns
+	// the answer's body (NATS request-reply: natsbroker.Broker.Request). Admission, Timeout
+	// and MaxBody apply as for HTTP; any error of it means the backend is unavailable.
+	RPCRequest func(ctx context.Context, body []byte) ([]byte, error)
 }
 
 // Client calls the backend. Safe for concurrent use.
@@ -65,7 +71,7 @@ func New(cfg Config) (*Client, error) {
 	for _, u := range []struct{ name, url string }{
 		{"connect", cfg.ConnectURL}, {"subscribe", cfg.SubscribeURL}, {"publish", cfg.PublishURL}, {"rpc", cfg.RPCURL},
 	} {
-		if u.url == "" {
+		if u.url == "" || (u.name == "rpc" && cfg.RPCRequest != nil) {
 			continue
 		}
 		p, err := url.Parse(u.url)
@@ -121,6 +127,14 @@ func (c *Client) admit() bool {
 // call runs one admitted POST: waits for a slot, sends body, reads at most
 // MaxBody bytes of the answer. It returns the status and the body.
 func (c *Client) call(ctx context.Context, target string, body any) (int, []byte, error) {
+	return c.exchange(ctx, body, func(ctx context.Context, payload []byte) (int, []byte, error) {
+		return c.post(ctx, target, payload)
+	})
+}
+
+// exchange runs one admitted call: waits for a slot within Timeout, encodes body and hands it
+// to send, the transport.
+func (c *Client) exchange(ctx context.Context, body any, send func(context.Context, []byte) (int, []byte, error)) (int, []byte, error) {
 	defer c.admitted.Add(-1)
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -136,6 +150,25 @@ func (c *Client) call(ctx context.Context, target string, body any) (int, []byte
 	if err != nil {
 		return 0, nil, fmt.Errorf("proxy: encoding the request: %w", err)
 	}
+	return send(ctx, payload)
+}
+
+// request is the RPCRequest transport: its answer is a 200's body, within MaxBody.
+func (c *Client) request(ctx context.Context, payload []byte) (int, []byte, error) {
+	data, err := c.cfg.RPCRequest(ctx, payload)
+	if err != nil {
+		c.failures.Add(1)
+		return 0, nil, unavailable("request failed", err)
+	}
+	if int64(len(data)) > c.cfg.MaxBody {
+		c.failures.Add(1)
+		return 0, nil, unavailable(fmt.Sprintf("answer over %d bytes", c.cfg.MaxBody), nil)
+	}
+	return http.StatusOK, data, nil
+}
+
+// post is the HTTP transport: POST payload to target, read at most MaxBody bytes back.
+func (c *Client) post(ctx context.Context, target string, payload []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(payload))
 	if err != nil {
 		return 0, nil, fmt.Errorf("proxy: %w", err)
