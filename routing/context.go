@@ -101,6 +101,10 @@ func (c *Context) ReplyJSON(typ string, v any) error {
 	return c.Reply(typ, data)
 }
 
+// Send sends msg, a complete reply the handler built (for shapes Reply does not make, such as
+// {"type":"presence","id":…,"clients":[…]}); it should echo ID. Ordered and flushed like Reply.
+func (c *Context) Send(msg []byte) error { return c.write(msg) }
+
 // Error sends an error reply with code and msg, echoing the request id. Handlers usually return
 // an *Error instead.
 func (c *Context) Error(code Code, msg string) error {

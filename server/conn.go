@@ -237,6 +237,7 @@ func (w *wsConn) handshake(buf []byte) int {
 	w.since = 0
 	if w.ep == epWS {
 		w.sess = s.router.Open(w, w.clientIP())
+		s.identify(w.sess, buf[:end], w.clientIP())
 	}
 	w.rearm(now)
 	return end

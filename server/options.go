@@ -72,6 +72,8 @@ type Options struct {
 	MaxChannels int
 	// AuthOptions: identity, permissions, backend calls (options_auth.go).
 	AuthOptions
+	// BackendOptions: RPC bounds, presence, join/leave (options_backend.go).
+	BackendOptions
 
 	// The server API listener (docs/api.md; checked in options_api.go).
 	APIAddr     string        // "" = no API listener
@@ -115,6 +117,7 @@ func Defaults() Options {
 		LogLevel:         "info",
 		LogFormat:        "json",
 		AuthOptions:      authDefaults(),
+		BackendOptions:   backendDefaults(),
 		APIMaxBody:       1 << 20,
 		APIMaxConns:      1024,
 		APITimeout:       5 * time.Second,
@@ -181,7 +184,7 @@ func (o *Options) Validate() error {
 	if err := o.ValidateAPI(); err != nil {
 		return err
 	}
-	return nil
+	return o.ValidateBackend()
 }
 
 // tick picks the timer wheel resolution: fine enough for the shortest

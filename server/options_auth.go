@@ -85,8 +85,8 @@ func (a *AuthOptions) ValidateAuth() []error {
 		{"-proxy-subscribe-url", a.ProxySubscribeURL}, {"-proxy-publish-url", a.ProxyPublishURL},
 		{"-proxy-rpc-url", a.ProxyRPCURL},
 	} {
-		if u.url == "" {
-			continue
+		if u.url == "" || (u.flag == "-proxy-rpc-url" && strings.HasPrefix(u.url, rpcNATSScheme)) {
+			continue // nats:SUBJECT is checked by ValidateBackend
 		}
 		if p, err := url.Parse(u.url); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			bad("%s: %q is not an http(s) URL", u.flag, redactURL(u.url))

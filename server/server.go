@@ -37,6 +37,7 @@ type Server struct {
 	msgRate limits.MsgRateConfig
 	ups     []*upgrader
 	nats    *natsbroker.Broker // nil without -broker
+	be      *backend           // the application backend's side: API, RPC, presence (backend.go)
 	certs   *certStore
 	tlsConf *tls.Config
 	tlsBufs bytebufferpool.Pool
@@ -117,6 +118,13 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 	})
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
+	if err := s.initBackend(); err != nil {
+		s.router.Close()
+		if s.nats != nil {
+			s.nats.Close()
+		}
+		return nil, err
+	}
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
 	m.WatchDraining(s.draining.Load)
 	return s, nil
@@ -236,6 +244,7 @@ func (s *Server) Close() {
 		s.poll.Stop()
 	}
 	s.router.Close()
+	s.closeBackend()
 	if s.nats != nil {
 		s.nats.Close()
 	}
