@@ -85,6 +85,9 @@ func (h *Hub) SubscribeNotice(s *Session, channel, notice []byte) (added bool, e
 		return false, errChanInvalid
 	}
 	t, first, err := h.subscribe(s, channel, notice)
+	if t != nil && notice != nil {
+		s.conn.FlushSoon()
+	}
 	if first {
 		h.interest(KindChannel, t.name, true) // after every lock is released: it may wait
 	}
@@ -162,8 +165,8 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 		}
 	}
 	last := t != nil && h.remove(t, s)
-	if t != nil && notice != nil {
-		_ = s.conn.Send(notice)
+	if t != nil && notice != nil && s.conn.Send(notice) == nil {
+		s.conn.FlushSoon()
 	}
 	s.mu.Unlock()
 	if last {

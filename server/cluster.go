@@ -97,11 +97,14 @@ func (b *backend) localUnsubscribe(user, channel string) int {
 	return n
 }
 
-// localDisconnect closes every connection of user on this node with code and reason.
+// localDisconnect closes every connection of user on this node with code and reason. Their
+// sessions end at once (no more deliveries, gone from presence and from the user's
+// connections, so a repeated disconnect counts 0) while the close handshake runs.
 func (b *backend) localDisconnect(user string, code int, reason string) int {
 	n := 0
 	b.s.router.Hub().UserSessions(user, func(sess *routing.Session) bool {
 		sess.Conn().Close(codec.CloseCode(code), reason)
+		b.s.router.Closed(sess)
 		n++
 		return true
 	})

@@ -29,7 +29,7 @@ type BackendOptions struct {
 	// on the connection's event loop, once, right after the upgrade: it must not block. user
 	// "" leaves the connection anonymous; info is raw JSON (nil for none), kept by reference.
 	// Not a flag.
-	Identify func(r *UpgradeRequest) (user string, info []byte)
+	Identify func(r *UpgradeRequest) (user string, info []byte) `json:"-"`
 }
 
 // DefaultJoinLeaveQueue is the join/leave event queue's length when none is set.
