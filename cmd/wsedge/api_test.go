@@ -156,17 +156,6 @@ func TestBinaryAPIKey(t *testing.T) {
 	}
 }
 
-// NOT YET AVAILABLE: until the server implements api.Node (the integration
-// step of issue 13), -api-addr with a key fails to start, saying why. When
-// this test fails because the listener starts, replace it with the binary
-// API tests.
-func TestBinaryAPINotWiredYet(t *testing.T) {
-	code, _, errOut := runBinary(t, []string{"WSEDGE_API_KEY=k"}, "-addr", "127.0.0.1:0", "-admin-addr", "", "-api-addr", "127.0.0.1:0")
-	if code != 1 || !strings.Contains(errOut, "cannot start the API listener") || !strings.Contains(errOut, "does not implement the server API yet") {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
-	}
-}
-
 type okHealth struct{}
 
 func (okHealth) Health() (int, []byte) { return 200, []byte(`{"status":"ok"}`) }

@@ -169,6 +169,7 @@ var notFlags = map[string]bool{
 	"Tick":          true, // test knob
 	"RateTableSize": true, // not in DESIGN's flag table
 	"Namespaces":    true, // config file only (namespaces:)
+	"Identify":      true, // embedding hook (a Go function)
 }
 
 // leafFields are the fields of server.Options with those of its embedded
