@@ -22,6 +22,7 @@ scenarios:
   idle       ramp -conns connections and hold them
   echo       -conns connections x -size bytes x -depth in flight for -duration
   broadcast  -subs subscribers on /ws, one publisher at -rate per second
+  api        -subs subscribers over the nodes, publishes through the server API at -rate, then the same through a client
   churn      -cycles connect/upgrade/close cycles in two halves, server state between (leaks)
   handshake  -cycles connect/upgrade/close cycles: handshakes/s and server CPU per handshake
   compare    build wsedge and the peers, run scenarios on each, print one table

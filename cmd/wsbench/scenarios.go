@@ -182,6 +182,8 @@ func run(ctx context.Context, name string, args []string, stdout, stderr io.Writ
 		}
 		err = o.output(stdout, "broadcast", r, func(w io.Writer) { printBroadcast(w, r) }, &bench.Report{Title: "wsbench broadcast", Broadcast: []bench.Named[bench.BroadcastResult]{{Name: o.url, Result: r}}})
 		return allFailed(err, r.Opened, r.Failed)
+	case "api":
+		return runAPI(ctx, fs, &o, args, stdout, stderr, limit)
 	case "churn":
 		o.register(fs, "/echo")
 		cycles := fs.Int("cycles", 10000, "connect/close cycles")
