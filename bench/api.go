@@ -53,9 +53,9 @@ type APIVariant struct {
 	Seconds   float64 `json:"seconds"`
 	// APILatency is the HTTP round trip of a publish (api only).
 	APILatency *Latency `json:"api_latency,omitempty"`
-	Latency    Latency  `json:"latency"`   // end to end, publisher stamp to delivery
-	ServerCPU  float64  `json:"cpu_us"`    // all nodes, µs per delivery
-	ServerPct  float64  `json:"cpu_pct"`   // all nodes, % of one core
+	Latency    Latency  `json:"latency"` // end to end, publisher stamp to delivery
+	ServerCPU  float64  `json:"cpu_us"`  // all nodes, µs per delivery
+	ServerPct  float64  `json:"cpu_pct"` // all nodes, % of one core
 	Causes     Causes   `json:"failures,omitempty"`
 	Warnings   []string `json:"warnings,omitempty"`
 }
