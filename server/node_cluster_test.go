@@ -2,10 +2,12 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsedge/wsedge/api"
@@ -147,4 +149,44 @@ func TestAPICluster(t *testing.T) {
 	}
 	expectIdle(t, bobB, "after")
 	expectIdle(t, anonA, "after")
+}
+
+// Messages and answers over NATS's max_payload: a publish is 413 and reaches nobody (not even
+// the local subscriber); a node's presence answer over it is 413, not a timeout.
+func TestAPIMaxPayload(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPayload: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	o := backendOptions()
+	o.Broker = ns.ClientURL()
+	oa, ob := o, o
+	oa.NodeName, ob.NodeName = "a", "b"
+	a, b := startServer(t, oa), startServer(t, ob)
+	apiA := apiURL(t, a)
+	waitNodes(t, apiA, 2)
+	sub := dialUser(t, a, "", "")
+	subscribe(t, sub, "pres:x")
+	big := strings.Repeat("x", 4096)
+	if st, body := call(t, apiA, "publish", `{"channel":"pres:x","data":"`+big+`"}`); st != 413 || !strings.Contains(body, "TOO_LARGE") {
+		t.Fatalf("publish over max_payload: %d %s", st, body)
+	}
+	expectIdle(t, sub, "nothing")
+	for i := range 40 {
+		c := dialUser(t, b, strings.Repeat("u", 60)+fmt.Sprint(i), "")
+		subscribe(t, c, "pres:x")
+	}
+	start := time.Now()
+	if st, body := call(t, apiA, "presence", `{"channel":"pres:x"}`); st != 413 || !strings.Contains(body, "max_payload") {
+		t.Fatalf("presence over max_payload: %d %s", st, body)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("the too-large answer waited for the deadline")
+	}
+	mustCall(t, apiA, "presence_stats", `{"channel":"pres:x"}`, `{"result":{"num_clients":41,"num_users":40}}`)
 }
