@@ -24,6 +24,7 @@ type backend struct {
 	inflight atomic.Int64  // rpc and presence calls in flight (RPCInflight)
 	cmdSlots chan struct{} // asynchronous command handlers running at once
 
+	m       backendMetrics
 	events  chan memberEvent // join/leave events waiting to be sent (JoinLeaveQueue)
 	dropped atomic.Uint64    // join/leave events dropped because the queue was full
 	stop    chan struct{}
@@ -53,6 +54,7 @@ func (s *Server) initBackend() error {
 	}
 	b.events = make(chan memberEvent, q)
 	s.be = b
+	b.registerMetrics(s.m.Registry)
 
 	s.router.Handle("rpc", b.handleRPC)
 	s.router.Handle("presence", b.handlePresence)

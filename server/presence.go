@@ -188,4 +188,5 @@ func (b *backend) sendEvent(ev memberEvent) {
 		}
 	}
 	hub.Deliver(p)
+	b.m.events.Inc()
 }

@@ -46,6 +46,7 @@ func (b *backend) handleRPC(c *routing.Context) error {
 	}
 	sess := c.Session()
 	if err := b.admitCall(sess); err != nil {
+		b.m.rpcOverloaded.Inc()
 		return err
 	}
 	req := &proxy.CallRequest{
@@ -63,8 +64,10 @@ func (b *backend) handleRPC(c *routing.Context) error {
 	if err != nil {
 		b.inflight.Add(-1)
 		if errors.Is(err, proxy.ErrOverloaded) {
+			b.m.rpcOverloaded.Inc()
 			return errRPCOverload // answers d (the router does, for a handler that deferred)
 		}
+		b.m.rpcUnavailable.Inc()
 		return errRPCDown
 	}
 	return nil
@@ -74,16 +77,21 @@ func (b *backend) handleRPC(c *routing.Context) error {
 func (b *backend) answerRPC(d *routing.Deferred, r proxy.RPCResult, err error) {
 	switch {
 	case errors.Is(err, proxy.ErrOverloaded):
+		b.m.rpcOverloaded.Inc()
 		_ = d.Error(errRPCOverload.Code, errRPCOverload.Message)
 	case err != nil:
+		b.m.rpcUnavailable.Inc()
 		b.s.log.Debug("rpc failed", zap.Error(err))
 		_ = d.Error(errRPCDown.Code, errRPCDown.Message)
 	case r.Error != nil:
+		b.m.rpcError.Inc()
 		_ = d.Send(appendRPCError(nil, d.ID(), r.Error))
 	case !utf8.Valid(r.Result):
 		// A browser would close the connection on an invalid text frame (1007).
+		b.m.rpcUnavailable.Inc()
 		_ = d.Error(errRPCBadAnswer.Code, errRPCBadAnswer.Message)
 	default:
+		b.m.rpcOK.Inc()
 		_ = d.Reply("rpc", r.Result)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -233,6 +234,70 @@ func TestRPCNATSOptions(t *testing.T) {
 		o.ProxyRPCURL, o.Broker = tc.url, tc.broker
 		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.url, err, tc.want)
+		}
+	}
+}
+
+// The rpc outcomes, calls in flight and join/leave events are counted under the names
+// docs/metrics.md lists.
+func TestBackendMetrics(t *testing.T) {
+	rb := newRPCBackend(t)
+	o := rpcOptions(rb.srv.URL)
+	o.RPCPerConn = 1
+	o.ProxyTimeout = 10 * time.Second
+	s := startServer(t, o)
+	c := dialUser(t, s, "42", "")
+	exchange(t, c, `{"type":"rpc","id":"1","method":"other"}`, `{"type":"rpc","id":"1","data":null}`)
+	c.send(t, `{"type":"rpc","id":"2","method":"fail"}`)
+	c.recv(t)
+	c.send(t, `{"type":"rpc","id":"3","method":"garbage"}`)
+	c.recv(t)
+	c.send(t, `{"type":"rpc","id":"4","method":"slow"}`)
+	c.send(t, `{"type":"rpc","id":"5","method":"slow"}`) // over -rpc-per-conn 1
+	waitFor(t, wsTimeout, "the slow call in flight", func() bool { return gatherValue(t, s, "wsedge_calls_inflight") == 1 })
+	rb.open()
+	c.recv(t)
+	c.recv(t)
+	subscribe(t, c, "room:1")
+	d := dialUser(t, s, "77", "")
+	subscribe(t, d, "room:1")
+	expectMsg(t, c, `{"type":"join","channel":"room:1","user":"77","client":"`+clientOf(t, s, "77")+`"}`)
+
+	mfs, err := s.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				got[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				got[key] = m.Gauge.GetValue()
+			}
+		}
+	}
+	for k, want := range map[string]float64{
+		"wsedge_rpc_calls_total{ok}": 2, "wsedge_rpc_calls_total{error}": 1,
+		"wsedge_rpc_calls_total{unavailable}": 1, "wsedge_rpc_calls_total{overloaded}": 1,
+		"wsedge_calls_inflight": 0, "wsedge_join_leave_events_total": 2, // 42 joined (nobody to tell), then 77 "wsedge_join_leave_dropped_total": 0,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"wsedge_rpc_calls_total", "wsedge_calls_inflight", "wsedge_join_leave_events_total", "wsedge_join_leave_dropped_total"} {
+		if !strings.Contains(string(doc), "| `"+name) {
+			t.Errorf("docs/metrics.md does not list %s", name)
 		}
 	}
 }
