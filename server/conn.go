@@ -287,10 +287,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		switch w.msg.Check(w.c.Now(), &s.msgRate) {
 		case limits.VerdictRateLimited:
 			if w.ep == epWS {
-				// Rare path: decode only to echo the request's id.
-				var m routing.Message
-				m.Decode(p)
-				w.sendOnLoop(codec.OpText, routing.AppendError(nil, m.ID, routing.CodeRateLimited, "message rate limit exceeded"))
+				w.rateLimited(p)
 			}
 			return nil
 		case limits.VerdictClose:
@@ -306,7 +303,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		w.fail(codec.CloseUnsupportedData, "binary messages are not supported on this endpoint")
 		return errStop
 	}
-	s.router.Dispatch(w.sess, op, p)
+	w.dispatch(op, p)
 	return nil
 }
 
@@ -532,47 +529,4 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 			ce.Write(zap.String("peer", c.RemoteAddr().String()), zap.String("cause", cause))
 		}
 	}
-}
-
-// The routing.Conn side, used by handlers on the worker pool.
-
-// WriteMessage queues a message for the client.
-func (w *wsConn) WriteMessage(op codec.OpCode, p []byte) error {
-	if w.closeSent.Load() {
-		return poller.ErrClosed
-	}
-	err := w.c.WriteMessage(op, p)
-	if err == nil {
-		w.srv().m.MessagesSent.Inc()
-		w.srv().m.BytesSent.Add(float64(codec.FrameSize(len(p))))
-	}
-	return err
-}
-
-// WriteFrame queues a shared, encoded frame (a broadcast).
-func (w *wsConn) WriteFrame(frame []byte) error {
-	if w.closeSent.Load() {
-		return poller.ErrClosed
-	}
-	err := w.c.WriteFrame(frame)
-	if err == nil {
-		w.srv().m.MessagesSent.Inc()
-		w.srv().m.BytesSent.Add(float64(len(frame)))
-	}
-	return err
-}
-
-// Flush writes what is queued.
-func (w *wsConn) Flush() error { return w.c.Flush() }
-
-// FlushSoon leaves the write to the connection's loop (broadcast fan-out).
-func (w *wsConn) FlushSoon() { w.c.FlushSoon() }
-
-// Close closes the connection with code (from any goroutine).
-func (w *wsConn) Close(code codec.CloseCode, reason string) {
-	w.c.Do(func() {
-		if !w.c.Closed() {
-			w.fail(code, reason)
-		}
-	})
 }
