@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
 
 	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/timerwheel"
@@ -26,6 +27,7 @@ type Conn struct {
 	deadline   int64
 	need       int32
 	fd         int32
+	gen        uint32   // tells this connection's epoll events from those of an earlier one on fd
 	raddr      [16]byte // the peer, kept unpacked: netip.AddrPort would cost 12 more bytes
 	rport      uint16
 	r4         bool
@@ -49,6 +51,12 @@ func connOf(e *timerwheel.Entry[struct{}]) *Conn { return (*Conn)(unsafe.Pointer
 
 // The compiler checks that the timer stays the first field.
 var _ = [1]struct{}{}[unsafe.Offsetof(Conn{}.timer)]
+
+// event is the epoll registration of the connection: its descriptor and
+// generation travel in the event data.
+func (c *Conn) event(events uint32) *unix.EpollEvent {
+	return &unix.EpollEvent{Events: events, Fd: c.fd, Pad: int32(c.gen)}
+}
 
 // Handler returns the handler the connection's events go to.
 func (c *Conn) Handler() Handler { return c.loop.p.h }

@@ -128,26 +128,8 @@ func (l *loop) run() {
 		}
 		now := l.p.Now()
 		for i := 0; i < n; i++ {
-			ev := &events[i]
-			fd := int(ev.Fd)
-			switch {
-			case fd == l.efd:
-				if l.runTasks(now) {
-					return
-				}
-			case fd == l.p.lnFd:
-				l.accept(now)
-			default:
-				c := l.p.conn(fd)
-				if c == nil {
-					continue
-				}
-				if ev.Events&unix.EPOLLOUT != 0 {
-					c.flushFromLoop()
-				}
-				if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.loopClosed {
-					l.read(c, now)
-				}
+			if l.event(&events[i], now) {
+				return
 			}
 		}
 		if now >= nextTick {
@@ -161,6 +143,33 @@ func (l *loop) run() {
 			runtime.Gosched()
 		}
 	}
+}
+
+// event handles one epoll event; it reports true when the loop must exit.
+func (l *loop) event(ev *unix.EpollEvent, now int64) bool {
+	fd := int(ev.Fd)
+	switch {
+	case fd == l.efd:
+		return l.runTasks(now)
+	case fd == l.p.lnFd:
+		l.accept(now)
+		return false
+	}
+	// The event may be stale: its connection may have been closed earlier
+	// in this batch (by a posted task), and its descriptor number reused
+	// since by an accept, on this loop or another. The generation in the
+	// event data tells the connection it was registered for.
+	c := l.p.conn(fd)
+	if c == nil || c.loop != l || c.gen != uint32(ev.Pad) {
+		return false
+	}
+	if ev.Events&unix.EPOLLOUT != 0 {
+		c.flushFromLoop()
+	}
+	if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.loopClosed {
+		l.read(c, now)
+	}
+	return false
 }
 
 // runTasks drains posted tasks; it reports true when the loop must exit.
@@ -227,7 +236,7 @@ func (l *loop) accept(now int64) {
 			return
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &Conn{fd: int32(fd), loop: l, lastRead: now}
+		c := &Conn{fd: int32(fd), gen: l.p.nextGen(), loop: l, lastRead: now}
 		c.setRemote(peer)
 		if fd >= len(l.p.conns) {
 			// Only if the open-files limit was raised after Listen.
@@ -236,7 +245,7 @@ func (l *loop) accept(now int64) {
 		}
 		l.p.conns[fd].Store(c)
 		l.count.Add(1)
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, c.event(unix.EPOLLIN|unix.EPOLLRDHUP)); err != nil {
 			l.closeConn(c, fmt.Errorf("poller: watch connection: %w", err))
 			continue
 		}

@@ -78,6 +78,7 @@ type Poller struct {
 	// bytes per descriptor whatever the number of loops. A loop writes only
 	// the slots of its own connections.
 	conns []atomic.Pointer[Conn]
+	gens  atomic.Uint32 // last connection generation handed out
 
 	queues sync.Pool           // *outQueue, lent to connections with queued data
 	bufs   bytebufferpool.Pool // owned output bytes
@@ -138,6 +139,15 @@ func fdTableSize() int {
 		return 1 << 16
 	}
 	return int(min(max(lim.Cur, 1024), 1<<22))
+}
+
+// nextGen numbers a new connection (never 0, so a zeroed event matches none).
+func (p *Poller) nextGen() uint32 {
+	for {
+		if g := p.gens.Add(1); g != 0 {
+			return g
+		}
+	}
 }
 
 func (p *Poller) conn(fd int) *Conn {

@@ -139,7 +139,7 @@ func (c *Conn) flushLocked() error {
 	}
 	if c.armed {
 		c.armed = false
-		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: c.fd})
+		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
 	}
 	return nil
 }
@@ -149,7 +149,7 @@ func (c *Conn) flushLocked() error {
 func (c *Conn) blocked() error {
 	if !c.armed {
 		c.armed = true
-		if err := unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: c.fd}); err != nil {
+		if err := unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP)); err != nil {
 			return err
 		}
 	}
