@@ -36,9 +36,10 @@ type Conn struct {
 
 	// Write state, guarded by mu.
 	closed     bool
-	armed      bool // EPOLLOUT is registered
-	closeAfter bool // half-close once the queue drains
-	noLinger   bool // with closeAfter: close at once instead of waiting for the peer's FIN
+	armed      bool  // EPOLLOUT is registered
+	closeAfter bool  // half-close once the queue drains
+	noLinger   bool  // with closeAfter: close at once instead of waiting for the peer's FIN
+	pending    uint8 // bit 1<<kind: a task of that kind is in the loop's list
 	mu         sync.Mutex
 	queued     int32
 	q          *outQueue // nil while nothing is queued
@@ -196,13 +197,13 @@ func (c *Conn) WriteFrame(frame []byte) error {
 // socket does not take stays queued and goes out on EPOLLOUT.
 func (c *Conn) Flush() error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	err := c.flushLocked()
-	linger := err == nil && c.closeAfter && c.q == nil && !c.closed
-	c.mu.Unlock()
-	if err != nil && err != ErrClosed {
-		c.loop.post(task{kind: taskClose, c: c, err: err})
-	} else if linger {
-		c.loop.post(task{kind: taskFunc, fn: func() { c.loop.linger(c) }})
+	switch {
+	case err != nil && err != ErrClosed:
+		c.requestLocked(taskClose, err) // a write error: flushLocked closed the queue
+	case err == nil && c.closeAfter && c.q == nil:
+		c.requestLocked(taskEnd, nil)
 	}
 	return err
 }
@@ -210,9 +211,15 @@ func (c *Conn) Flush() error {
 // FlushSoon asks the connection's loop to flush it, instead of writing on
 // the caller's goroutine: a broadcast to many connections then costs the
 // publisher a queue append per subscriber while the loops, one per core,
-// make the write calls in parallel.
+// make the write calls in parallel. A connection has at most one such
+// request pending: a flood of publishes to a busy channel adds bytes to
+// bounded queues, never tasks to the loop.
 func (c *Conn) FlushSoon() {
-	c.loop.post(task{kind: taskFlush, c: c})
+	c.mu.Lock()
+	if !c.closed && (c.q != nil || c.closeAfter) {
+		c.requestLocked(taskFlush, nil)
+	}
+	c.mu.Unlock()
 }
 
 // CloseAfterFlush ends the connection gracefully once everything queued so
@@ -230,9 +237,31 @@ func (c *Conn) CloseAfterFlush(waitPeer bool) {
 }
 
 // Close closes the connection at once, dropping what is queued; err is
-// reported to OnClose.
+// reported to OnClose. Only the first Close of a connection counts.
 func (c *Conn) Close(err error) {
-	c.loop.post(task{kind: taskClose, c: c, err: err})
+	c.mu.Lock()
+	c.requestLocked(taskClose, err)
+	c.mu.Unlock()
+}
+
+// requestLocked posts a task of kind for the connection to its loop, unless
+// one of that kind is already pending: each connection has at most one task
+// of each kind in its loop's list, so the list is bounded by the number of
+// connections. c.mu held.
+func (c *Conn) requestLocked(kind taskKind, err error) {
+	bit := uint8(1) << kind
+	if c.pending&bit != 0 {
+		return
+	}
+	c.pending |= bit
+	c.loop.post(task{kind: kind, c: c, err: err})
+}
+
+// done clears the pending mark of a task the loop is about to run.
+func (c *Conn) done(kind taskKind) {
+	c.mu.Lock()
+	c.pending &^= uint8(1) << kind
+	c.mu.Unlock()
 }
 
 // flushFromLoop flushes on the loop goroutine and acts on the result there.

@@ -19,11 +19,15 @@ const acceptBatch = 64
 
 type taskKind uint8
 
+// Connection tasks (close, flush, retime, end) are posted at most once per
+// connection at a time (Conn.requestLocked); the others come from Do, Each,
+// Timers and Stop.
 const (
-	taskFunc taskKind = iota
-	taskClose
-	taskFlush
-	taskRetime
+	taskClose  taskKind = iota // close now with err
+	taskFlush                  // FlushSoon
+	taskRetime                 // the write-timeout clock started: pull the timer in
+	taskEnd                    // the final bytes are out: close or linger
+	taskFunc
 	taskStop
 )
 
@@ -190,11 +194,16 @@ func (l *loop) runTasks(now int64) bool {
 		case taskClose:
 			l.closeConn(t.c, t.err)
 		case taskFlush:
+			t.c.done(taskFlush)
 			t.c.flushFromLoop()
 		case taskRetime:
+			t.c.done(taskRetime)
 			if !t.c.loopClosed {
 				l.schedule(t.c)
 			}
+		case taskEnd:
+			t.c.done(taskEnd)
+			l.linger(t.c)
 		case taskStop:
 			stop = true
 		}

@@ -198,7 +198,7 @@ func (p *Poller) Each(fn func(c *Conn)) {
 	var wg sync.WaitGroup
 	for _, l := range p.loops {
 		wg.Add(1)
-		l.post(task{fn: func() {
+		l.post(task{kind: taskFunc, fn: func() {
 			defer wg.Done()
 			for i := range p.conns {
 				if c := p.conns[i].Load(); c != nil && c.loop == l && !c.loopClosed {
@@ -227,7 +227,7 @@ func (p *Poller) Timers() int {
 	var wg sync.WaitGroup
 	for _, l := range p.loops {
 		wg.Add(1)
-		l.post(task{fn: func() {
+		l.post(task{kind: taskFunc, fn: func() {
 			defer wg.Done()
 			n.Add(int64(l.wheel.Len()))
 		}})

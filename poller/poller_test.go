@@ -226,3 +226,55 @@ func TestStopClosesEverything(t *testing.T) {
 		t.Fatal("listener still accepting after Stop")
 	}
 }
+
+// blockingHandler holds its loop inside OnData until released, so tasks
+// posted meanwhile pile up in the loop's list.
+type blockingHandler struct {
+	lineHandler
+	inside, release chan struct{}
+}
+
+func (h *blockingHandler) OnData(c *Conn, buf []byte) (int, error) {
+	h.inside <- struct{}{}
+	<-h.release
+	return len(buf), nil
+}
+
+// TestFlushSoonOnePendingPerConn: a publish flood calls FlushSoon once per
+// message on every subscriber; while the loop is busy, each connection must
+// hold at most one flush request in the loop's task list, and everything
+// queued must still arrive once the loop runs again.
+func TestFlushSoonOnePendingPerConn(t *testing.T) {
+	h := &blockingHandler{inside: make(chan struct{}), release: make(chan struct{})}
+	h.opened = make(chan *Conn, 2)
+	p := startPoller(t, Config{Loops: 1}, h)
+	busy := dial(t, p)
+	<-h.opened
+	sub := dial(t, p)
+	sc := <-h.opened
+	busy.Write([]byte("x"))
+	<-h.inside // the loop is now stuck in OnData
+	const n = 10000
+	msg := []byte("0123456789abcdef")
+	for i := 0; i < n; i++ {
+		if err := sc.WriteFrame(msg); err != nil {
+			t.Fatal(err)
+		}
+		sc.FlushSoon()
+	}
+	l := p.loops[0]
+	l.mu.Lock()
+	pending := len(l.tasks)
+	l.mu.Unlock()
+	close(h.release)
+	if pending > 1 {
+		t.Fatalf("%d FlushSoon calls left %d tasks in the loop's list, want 1", n, pending)
+	}
+	got := make([]byte, n*len(msg))
+	if _, err := io.ReadFull(sub, got); err != nil {
+		t.Fatalf("read after the loop resumed: %v", err)
+	}
+	if !bytes.Equal(got, bytes.Repeat(msg, n)) {
+		t.Fatal("queued bytes corrupted")
+	}
+}

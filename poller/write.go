@@ -49,14 +49,14 @@ func (c *Conn) admit(n int) error {
 		// Only what the socket cannot take counts against the bound: a
 		// burst queued for a later flush may still fit in the kernel.
 		if err := c.flushLocked(); err != nil {
-			c.loop.post(task{kind: taskClose, c: c, err: err})
+			c.requestLocked(taskClose, err)
 			return err
 		}
 	}
 	if over() {
 		c.closed = true
 		c.releaseQueue()
-		c.loop.post(task{kind: taskClose, c: c, err: ErrSlowConsumer})
+		c.requestLocked(taskClose, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
 	if c.q == nil {
@@ -157,7 +157,7 @@ func (c *Conn) blocked() error {
 		c.q.blockedSince = c.loop.p.Now()
 		if c.loop.p.cfg.WriteTimeout > 0 {
 			// Rare path: let the loop pull the connection's timer in.
-			c.loop.post(task{kind: taskRetime, c: c})
+			c.requestLocked(taskRetime, nil)
 		}
 	}
 	return nil
