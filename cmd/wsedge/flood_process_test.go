@@ -110,8 +110,9 @@ func TestBinaryPublishFloodMemoryBounded(t *testing.T) {
 		}
 		defer c.Close()
 		nc := c.NetConn()
-		nc.SetWriteDeadline(time.Now().Add(dur + 2*time.Second)) // a write blocked at the end must not hang the test
-		go func() {                                              // acks, or OVERLOADED once the worker queue is full
+		// A write still blocked at the end must not hang the test.
+		nc.SetWriteDeadline(time.Now().Add(dur + 2*time.Second))
+		go func() { // acks, or OVERLOADED once the worker queue is full
 			buf := make([]byte, 32<<10)
 			for {
 				if _, err := nc.Read(buf); err != nil {
