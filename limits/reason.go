@@ -18,11 +18,12 @@ const (
 	ReasonHandshakeTimeout Reason = "handshake_timeout" // upgrade request incomplete in time
 	ReasonNotFound         Reason = "not_found"         // unknown path
 	ReasonNotWebSocket     Reason = "not_websocket"     // plain GET on a WebSocket path
+	ReasonDescriptors      Reason = "descriptors"       // the process is out of file descriptors
 )
 
 // numReasons is the number of refusal reasons (ReasonNone excluded); it sizes
 // per-reason arrays such as the Sampler's.
-const numReasons = 10
+const numReasons = 11
 
 // Reasons returns every refusal reason, in a fixed order, so that a metrics
 // vector can pre-create all its label values (a scrape then shows zeros
@@ -31,6 +32,7 @@ func Reasons() []Reason {
 	return []Reason{
 		ReasonBadRequest, ReasonVersion, ReasonOrigin, ReasonIPRate, ReasonIPCap,
 		ReasonGlobalCap, ReasonDraining, ReasonHandshakeTimeout, ReasonNotFound, ReasonNotWebSocket,
+		ReasonDescriptors,
 	}
 }
 
@@ -58,6 +60,8 @@ func (r Reason) index() int {
 		return 8
 	case ReasonNotWebSocket:
 		return 9
+	case ReasonDescriptors:
+		return 10
 	}
 	return -1
 }
@@ -90,7 +94,7 @@ func (r Reason) Status() int {
 		return 408
 	case ReasonIPRate, ReasonIPCap:
 		return 429
-	case ReasonGlobalCap, ReasonDraining:
+	case ReasonGlobalCap, ReasonDraining, ReasonDescriptors:
 		return 503
 	}
 	return 500
@@ -119,6 +123,8 @@ func (r Reason) Text() string {
 		return "not found"
 	case ReasonNotWebSocket:
 		return "websocket upgrade required"
+	case ReasonDescriptors:
+		return "server out of resources, retry later"
 	}
 	return "internal error"
 }

@@ -6,7 +6,7 @@ func TestReasons(t *testing.T) {
 	want := map[Reason]int{
 		ReasonBadRequest: 400, ReasonVersion: 426, ReasonOrigin: 403, ReasonIPRate: 429,
 		ReasonIPCap: 429, ReasonGlobalCap: 503, ReasonDraining: 503, ReasonHandshakeTimeout: 408,
-		ReasonNotFound: 404, ReasonNotWebSocket: 426,
+		ReasonNotFound: 404, ReasonNotWebSocket: 426, ReasonDescriptors: 503,
 	}
 	seen := map[int]bool{}
 	for _, r := range Reasons() {

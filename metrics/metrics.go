@@ -13,6 +13,7 @@ type Metrics struct {
 	Rejected          *prometheus.CounterVec // reason
 	Closes            *prometheus.CounterVec // code
 	Timeouts          *prometheus.CounterVec // kind: handshake, idle, read, write
+	AcceptErrors      *prometheus.CounterVec // errno
 
 	MessagesReceived prometheus.Counter
 	MessagesSent     prometheus.Counter
@@ -40,6 +41,7 @@ func New() *Metrics {
 		Rejected:          f.counterVec("wsedge_connections_rejected_total", "Connections refused before the upgrade, by reason.", "reason"),
 		Closes:            f.counterVec("wsedge_closes_total", "WebSocket closes sent by the server, by close code.", "code"),
 		Timeouts:          f.counterVec("wsedge_timeouts_total", "Connections closed by a timeout, by kind (handshake, idle, read, write).", "kind"),
+		AcceptErrors:      f.counterVec("wsedge_accept_errors_total", "Failed accepts, by errno (EMFILE: out of file descriptors).", "errno"),
 		MessagesReceived:  f.counter("wsedge_messages_received_total", "Complete data messages received."),
 		MessagesSent:      f.counter("wsedge_messages_sent_total", "Data messages queued to clients."),
 		BytesReceived:     f.counter("wsedge_bytes_received_total", "Bytes read from client sockets."),

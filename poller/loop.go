@@ -13,10 +13,6 @@ import (
 	"github.com/wsedge/wsedge/timerwheel"
 )
 
-// acceptBatch bounds the accepts done per wakeup so that a connection flood
-// cannot starve the reads of established connections on the same loop.
-const acceptBatch = 64
-
 type taskKind uint8
 
 // Connection tasks (close, flush, retime, end) are posted at most once per
@@ -55,6 +51,11 @@ type loop struct {
 	stopped bool
 
 	leftovers bytebufferpool.Pool
+
+	// Accepting, paused after the process ran out of descriptors (loop only).
+	acceptPaused  bool
+	acceptResume  int64         // loop time to watch the listener again
+	acceptBackoff time.Duration // the last pause; doubles while accepts keep failing
 }
 
 func newLoop(p *Poller, id int) (*loop, error) {
@@ -73,8 +74,7 @@ func newLoop(p *Poller, id int) (*loop, error) {
 		l.closeFds()
 		return nil, fmt.Errorf("poller: watch eventfd: %w", err)
 	}
-	// EPOLLEXCLUSIVE: a new connection wakes one loop, not all of them.
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.lnFd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(p.lnFd)}); err != nil {
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.lnFd, listenerEvent(p.lnFd)); err != nil {
 		l.closeFds()
 		return nil, fmt.Errorf("poller: watch listener: %w", err)
 	}
@@ -125,7 +125,11 @@ func (l *loop) run() {
 		// as a proper syscall, only when nothing is ready.
 		n, err := epollWait(l.epfd, events, 0)
 		if n == 0 && err == nil {
-			n, err = unix.EpollWait(l.epfd, events, timeoutMs)
+			wait := timeoutMs
+			if l.acceptPaused {
+				wait = max(1, min(wait, int((l.acceptResume-l.p.Now())/int64(time.Millisecond))))
+			}
+			n, err = unix.EpollWait(l.epfd, events, wait)
 		}
 		if err != nil && err != unix.EINTR {
 			panic(fmt.Sprintf("poller: epoll_wait: %v", err)) // only EBADF/EFAULT/EINVAL: a bug
@@ -135,6 +139,9 @@ func (l *loop) run() {
 			if l.event(&events[i], now) {
 				return
 			}
+		}
+		if l.acceptPaused && now >= l.acceptResume {
+			l.resumeAccept()
 		}
 		if now >= nextTick {
 			l.wheel.Advance(now, l.fire)
@@ -232,35 +239,6 @@ func (l *loop) shutdown() {
 	for _, t := range rest {
 		if t.fn != nil {
 			t.fn()
-		}
-	}
-}
-
-func (l *loop) accept(now int64) {
-	for i := 0; i < acceptBatch; i++ {
-		fd, peer, err := accept(l.p.lnFd)
-		if err != nil {
-			// EAGAIN: another loop took it or nothing left. EMFILE and
-			// friends: leave it in the backlog and try on the next wakeup.
-			return
-		}
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &Conn{fd: int32(fd), gen: l.p.nextGen(), loop: l, lastRead: now}
-		c.setRemote(peer)
-		if fd >= len(l.p.conns) {
-			// Only if the open-files limit was raised after Listen.
-			unix.Close(fd)
-			continue
-		}
-		l.p.conns[fd].Store(c)
-		l.count.Add(1)
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, c.event(unix.EPOLLIN|unix.EPOLLRDHUP)); err != nil {
-			l.closeConn(c, fmt.Errorf("poller: watch connection: %w", err))
-			continue
-		}
-		l.p.h.OnOpen(c)
-		if !c.loopClosed {
-			c.flushFromLoop()
 		}
 	}
 }

@@ -31,6 +31,15 @@ type Config struct {
 	// LingerTimeout bounds how long a half-closed connection waits for the
 	// peer's FIN after its last bytes went out; 0 means 2s.
 	LingerTimeout time.Duration
+	// OverflowAnswer is written to a client accepted, with a descriptor
+	// held in reserve, while the process has run out of descriptors; the
+	// connection is closed right after. nil closes such clients without an
+	// answer. OnOverflow, if set, runs (on a loop) for each such client.
+	OverflowAnswer []byte
+	OnOverflow     func()
+	// AcceptError, if set, is told about every failed accept (other than
+	// "nothing to accept"). It runs on a loop: it must not block.
+	AcceptError func(err error)
 }
 
 // Handler receives a connection's events. Every method runs on the
@@ -80,6 +89,10 @@ type Poller struct {
 	conns []atomic.Pointer[Conn]
 	gens  atomic.Uint32 // last connection generation handed out
 
+	acceptMu   sync.Mutex   // one accept at a time; guards reserveFd
+	reserveFd  int          // a descriptor held back for answering overflow (-1: none)
+	overflowed atomic.Int64 // clients answered with Overflow
+
 	queues sync.Pool           // *outQueue, lent to connections with queued data
 	bufs   bytebufferpool.Pool // owned output bytes
 }
@@ -102,7 +115,7 @@ func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("poller: listen %s: %w", addr, err)
 	}
-	p := &Poller{cfg: cfg, h: h, addr: ln.Addr(), start: time.Now()}
+	p := &Poller{cfg: cfg, h: h, addr: ln.Addr(), start: time.Now(), reserveFd: -1}
 	p.conns = make([]atomic.Pointer[Conn], fdTableSize())
 	p.queues.New = func() any { return new(outQueue) }
 	// Take the socket out of the Go runtime's netpoller: File dups the
@@ -127,6 +140,7 @@ func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
 		}
 		p.loops = append(p.loops, l)
 	}
+	p.reserveFd = openReserve()
 	return p, nil
 }
 
@@ -185,7 +199,8 @@ func (p *Poller) StopAccepting() {
 		return
 	}
 	for _, l := range p.loops {
-		// Deregister explicitly: the descriptor is watched by every loop.
+		// Deregister explicitly: the descriptor is watched by every loop
+		// (not found in a loop that paused accepting: fine).
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.lnFd, nil)
 	}
 	p.lnFile.Close()
@@ -259,4 +274,14 @@ func (p *Poller) closeLoops() {
 	for _, l := range p.loops {
 		l.closeFds()
 	}
+	p.acceptMu.Lock()
+	if p.reserveFd >= 0 {
+		unix.Close(p.reserveFd)
+		p.reserveFd = -1
+	}
+	p.acceptMu.Unlock()
 }
+
+// Overflowed is the number of clients answered with Config.Overflow because
+// the process was out of descriptors.
+func (p *Poller) Overflowed() int64 { return p.overflowed.Load() }

@@ -33,13 +33,15 @@ type Server struct {
 	trusted *limits.Trusted
 	adm     *limits.Admission
 	sampler *limits.Sampler
-	codec   codec.Config
-	msgRate limits.MsgRateConfig
-	ups     []*upgrader
-	nats    *natsbroker.Broker // nil without -broker
-	certs   *certStore
-	tlsConf *tls.Config
-	tlsBufs bytebufferpool.Pool
+	// acceptLog thins accept-error lines: one a second, with a count.
+	acceptLog *limits.Sampler
+	codec     codec.Config
+	msgRate   limits.MsgRateConfig
+	ups       []*upgrader
+	nats      *natsbroker.Broker // nil without -broker
+	certs     *certStore
+	tlsConf   *tls.Config
+	tlsBufs   bytebufferpool.Pool
 
 	stats []loopStats // per loop, written by that loop only
 
@@ -74,13 +76,16 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		origins: origins,
 		trusted: trusted,
 		sampler: limits.NewSampler(10),
-		codec:   codec.Config{MaxMessageSize: opts.MaxMessageSize},
-		msgRate: limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
+
+		acceptLog: limits.NewSampler(1),
+		codec:     codec.Config{MaxMessageSize: opts.MaxMessageSize},
+		msgRate:   limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
 	}
+	fitMaxConns(&s.opts, openFilesLimit(), log)
 	s.adm = limits.NewAdmission(limits.AdmissionConfig{
 		ConnPerMinute:  opts.ConnRate,
 		ConnBurst:      opts.ConnBurst,
-		MaxConns:       opts.MaxConns,
+		MaxConns:       s.opts.MaxConns,
 		MaxConnsPerIP:  opts.MaxConnsPerIP,
 		RateMaxEntries: opts.RateTableSize,
 	})
@@ -122,13 +127,19 @@ func (s *Server) Options() Options { return s.opts }
 
 // Start binds opts.Addr and starts the event loops. It returns at once.
 func (s *Server) Start() error {
-	p, err := poller.Listen(s.opts.Addr, poller.Config{
+	cfg := poller.Config{
 		Loops:         s.opts.Loops,
 		WriteQueue:    s.opts.WriteQueue,
 		WriteTimeout:  s.opts.WriteTimeout,
 		Tick:          s.opts.tick(),
 		LingerTimeout: s.opts.CloseTimeout,
-	}, s)
+		AcceptError:   s.acceptFailed,
+		OnOverflow:    func() { s.refused(limits.ReasonDescriptors, "") },
+	}
+	if s.tlsConf == nil { // a TLS client cannot read a plain HTTP answer
+		cfg.OverflowAnswer = appendRefusal(nil, limits.ReasonDescriptors, 1)
+	}
+	p, err := poller.Listen(s.opts.Addr, cfg, s)
 	if err != nil {
 		return err
 	}
