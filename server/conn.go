@@ -189,6 +189,10 @@ func (w *wsConn) handshake(buf []byte) int {
 		}
 		return len(buf) * boolInt(w.state == stDone)
 	}
+	if end > s.opts.MaxHeaderBytes { // the whole head came in one read
+		w.refuse(limits.ReasonBadRequest, 0)
+		return len(buf)
+	}
 	h, ok := parseHead(buf[:end])
 	switch {
 	case !ok:

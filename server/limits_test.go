@@ -833,3 +833,50 @@ func limFloodAttempt(d *net.Dialer, addr string, req, buf []byte) (status int, e
 		}
 	}
 }
+
+// TestLimitsHeaderSize: -max-header-size bounds the request head whether it
+// arrives in one read or in many, for WebSocket paths and /health alike.
+func TestLimitsHeaderSize(t *testing.T) {
+	o := testOptions()
+	s := startServer(t, o)
+	addr := s.Addr().String()
+	// padded returns a request head of exactly size bytes.
+	padded := func(path, version string, size int) string {
+		base := limRequest(path, version, "X-Pad: \r\n")
+		if path == "/health" {
+			base = "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: \r\n\r\n"
+		}
+		return strings.Replace(base, "X-Pad: ", "X-Pad: "+strings.Repeat("p", size-len(base)), 1)
+	}
+	max := o.MaxHeaderBytes
+	for i, tc := range []struct {
+		path   string
+		size   int
+		status int
+	}{
+		{"/echo", max, 101},
+		{"/echo", max + 1, 400},
+		{"/echo", 9 << 10, 400},
+		{"/ws", 30 << 10, 400},
+		{"/ws", 60 << 10, 400},
+		{"/health", 200, 200},
+		{"/health", max + 1, 400},
+		{"/health", 50 << 10, 400},
+	} {
+		t.Run(fmt.Sprintf("%s %dB", tc.path, tc.size), func(t *testing.T) {
+			req := padded(tc.path, "13", tc.size)
+			if len(req) != tc.size {
+				t.Fatalf("built a %d-byte head", len(req))
+			}
+			if tc.status == 101 {
+				if resp, body, c, _ := limExchange(t, addr, byte(100+i), req); resp.StatusCode != 101 {
+					t.Fatalf("status %d (%q), want 101", resp.StatusCode, body)
+				} else {
+					c.Close()
+				}
+				return
+			}
+			limRefused(t, addr, byte(100+i), req, tc.status)
+		})
+	}
+}
