@@ -25,7 +25,6 @@ type Conn struct {
 	leftover   *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
 	lastRead   int64
 	deadline   int64
-	need       int32
 	fd         int32
 	gen        uint32   // tells this connection's epoll events from those of an earlier one on fd
 	raddr      [16]byte // the peer, kept unpacked: netip.AddrPort would cost 12 more bytes
@@ -111,11 +110,6 @@ func (c *Conn) Buffered() int {
 	}
 	return len(c.leftover.B)
 }
-
-// SetNeed tells the loop how many bytes, counted from the start of the
-// unconsumed input, the current frame needs in all, so a frame larger than
-// the loop's buffer is read straight into a buffer of its size. Loop only.
-func (c *Conn) SetNeed(n int) { c.need = int32(min(n, 1<<31-1)) }
 
 // SetTimer asks for OnTimer at the loop time at (0 cancels). Loop only.
 func (c *Conn) SetTimer(at int64) {

@@ -266,23 +266,17 @@ func (l *loop) read(c *Conn, now int64) {
 		if n > 0 {
 			data = l.buf[:n]
 		}
-	case int(c.need) <= len(l.buf) && left < len(l.buf):
+	case left < len(l.buf):
 		copy(l.buf, c.leftover.B)
 		n, err = rawRead(fd, l.buf[left:])
 		if n > 0 {
 			data = l.buf[:left+n]
 		}
 	default:
-		// A frame larger than the loop buffer: read straight into the
-		// connection's own buffer, grown once to the frame's size.
-		b := c.leftover.B
-		// Room for the whole frame when its size is known, and always for
-		// at least a loop buffer's worth of new bytes.
-		if want := max(int(c.need), left+len(l.buf)); cap(b) < want {
-			nb := make([]byte, left, want)
-			copy(nb, b)
-			b = nb
-		}
+		// Unconsumed input of a loop buffer or more (a big frame under
+		// way): read straight into the connection's own buffer, grown
+		// with what has arrived, never with what a frame header announced.
+		b := l.grow(c.leftover.B)
 		n, err = rawRead(fd, b[left:cap(b)])
 		if n > 0 {
 			data = b[:left+n]
@@ -302,7 +296,6 @@ func (l *loop) read(c *Conn, now int64) {
 		return
 	}
 	c.lastRead = now
-	c.need = 0
 	consumed, herr := l.p.h.OnData(c, data)
 	if c.loopClosed {
 		return
@@ -311,27 +304,61 @@ func (l *loop) read(c *Conn, now int64) {
 		l.closeConn(c, herr)
 		return
 	}
-	rest := data[consumed:]
+	l.keep(c, data[consumed:], own)
+	c.flushFromLoop()
+}
+
+// grow makes room in a connection's input buffer b for at least a loop
+// buffer's worth of new bytes: its capacity stays within what it holds plus
+// a quarter of that or one loop buffer, whichever is more, so a buffer never
+// holds much more than the peer sent and copying stays linear.
+func (l *loop) grow(b []byte) []byte {
+	if cap(b)-len(b) >= len(l.buf)/4 {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+max(len(b)/4, len(l.buf)))
+	copy(nb, b)
+	return nb
+}
+
+// keep holds rest, the input the handler did not consume, until the next
+// read. own says rest already lies in the connection's own buffer.
+func (l *loop) keep(c *Conn, rest []byte, own bool) {
 	switch {
 	case len(rest) == 0:
-		if c.leftover != nil {
-			l.leftovers.Put(c.leftover)
-			c.leftover = nil
-		}
-		c.need = 0
-	case own:
-		// data lives in the leftover buffer itself: shift the tail down.
-		c.leftover.B = data[:copy(data, rest)]
+		l.dropLeftover(c)
+	case own && len(rest) >= len(l.buf):
+		// Still a big frame under way: shift its tail down in place.
+		c.leftover.B = c.leftover.B[:copy(c.leftover.B[:cap(c.leftover.B)], rest)]
 	default:
+		if own {
+			// A big buffer with a small tail left: give the big one back
+			// to the collector, keep the tail in a pooled one.
+			big := c.leftover
+			c.leftover = l.leftovers.Get()
+			c.leftover.B = append(c.leftover.B[:0], rest...)
+			big.B = nil
+			l.leftovers.Put(big)
+			return
+		}
 		if c.leftover == nil {
 			c.leftover = l.leftovers.Get()
 		}
 		c.leftover.B = append(c.leftover.B[:0], rest...)
 	}
-	if int(c.need) < len(rest) {
-		c.SetNeed(len(rest))
+}
+
+// dropLeftover returns the connection's input buffer, if any. Buffers grown
+// past a loop buffer are left to the collector rather than pooled.
+func (l *loop) dropLeftover(c *Conn) {
+	if c.leftover == nil {
+		return
 	}
-	c.flushFromLoop()
+	if cap(c.leftover.B) > len(l.buf) {
+		c.leftover.B = nil
+	}
+	l.leftovers.Put(c.leftover)
+	c.leftover = nil
 }
 
 // fire runs for every wheel entry that came due.
@@ -401,10 +428,7 @@ func (l *loop) closeConn(c *Conn, err error) {
 	c.releaseQueue()
 	c.mu.Unlock()
 	l.wheel.Cancel(&c.timer)
-	if c.leftover != nil {
-		l.leftovers.Put(c.leftover)
-		c.leftover = nil
-	}
+	l.dropLeftover(c)
 	l.p.conns[c.fd].Store(nil)
 	l.count.Add(-1)
 	unix.Close(int(c.fd)) // also removes it from the epoll set

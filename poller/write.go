@@ -214,10 +214,7 @@ func (l *loop) linger(c *Conn) {
 	}
 	c.lingering = true
 	_ = unix.Shutdown(int(c.fd), unix.SHUT_WR)
-	if c.leftover != nil {
-		l.leftovers.Put(c.leftover)
-		c.leftover = nil
-	}
+	l.dropLeftover(c)
 	c.deadline = l.p.Now() + int64(l.p.cfg.LingerTimeout)
 	l.schedule(c)
 }

@@ -105,9 +105,6 @@ func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 		return len(buf), err
 	}
 	n, err := w.onPlain(buf)
-	if err == nil && n < len(buf) && w.state != stDone {
-		c.SetNeed(w.dec.Need())
-	}
 	s.flushStats(c.LoopID())
 	return n, err
 }
