@@ -36,6 +36,7 @@ type Conn struct {
 	// Write state, guarded by mu.
 	closed     bool
 	armed      bool  // EPOLLOUT is registered
+	final      bool  // the last bytes are queued: later writes fail with ErrClosed
 	closeAfter bool  // half-close once the queue drains
 	noLinger   bool  // with closeAfter: close at once instead of waiting for the peer's FIN
 	pending    uint8 // bit 1<<kind: a task of that kind is in the loop's list
@@ -62,7 +63,33 @@ func (c *Conn) event(events uint32) *unix.EpollEvent {
 func (c *Conn) Handler() Handler { return c.loop.p.h }
 
 // sealer boxes the TLS writer so a plain connection pays one pointer for it.
-type sealer struct{ w io.Writer }
+// mu orders WriteFinal against the other sealed writes.
+type sealer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// seal writes b through the sealer unless the final bytes are queued; with
+// final, b is the last.
+func (c *Conn) seal(b []byte, final bool) error {
+	c.sealer.mu.Lock()
+	defer c.sealer.mu.Unlock()
+	c.mu.Lock()
+	done := c.final || c.closed
+	c.mu.Unlock()
+	if done {
+		return ErrClosed
+	}
+	if _, err := c.sealer.w.Write(b); err != nil {
+		return err
+	}
+	if final {
+		c.mu.Lock()
+		c.final = true
+		c.mu.Unlock()
+	}
+	return nil
+}
 
 // Context returns the value set with SetContext.
 func (c *Conn) Context() any { return c.ctx }
@@ -123,15 +150,33 @@ func (c *Conn) Timer() int64 { return c.deadline }
 // SetSealer routes every later application write through w (a TLS
 // connection), which hands the bytes to send back through WriteRaw. Call it
 // on the loop before anything else can write to the connection.
-func (c *Conn) SetSealer(w io.Writer) { c.sealer = &sealer{w} }
+func (c *Conn) SetSealer(w io.Writer) { c.sealer = &sealer{w: w} }
 
 // Write queues a copy of b.
 func (c *Conn) Write(b []byte) error {
 	if c.sealer != nil {
-		_, err := c.sealer.w.Write(b)
-		return err
+		return c.seal(b, false)
 	}
 	return c.WriteRaw(b)
+}
+
+// WriteFinal queues a copy of b as the connection's last bytes (a close
+// frame, a refusal): every later write fails with ErrClosed, and the two
+// happen under one lock, so nothing a concurrent writer queues can follow b.
+// The socket stays open for reading; CloseAfterFlush ends it.
+func (c *Conn) WriteFinal(b []byte) error {
+	if c.sealer != nil {
+		return c.seal(b, true)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf, err := c.ownTail(len(b))
+	if err != nil {
+		return err
+	}
+	buf.B = append(buf.B, b...)
+	c.final = true
+	return nil
 }
 
 // WriteRaw queues a copy of b as it is, bypassing any sealer.
@@ -153,7 +198,7 @@ func (c *Conn) WriteMessage(op codec.OpCode, payload []byte) error {
 		b := c.loop.p.bufs.Get()
 		b.B = codec.AppendHeader(b.B, op, true, len(payload))
 		b.B = append(b.B, payload...)
-		_, err := c.sealer.w.Write(b.B)
+		err := c.seal(b.B, false)
 		c.loop.p.bufs.Put(b)
 		return err
 	}
@@ -175,8 +220,7 @@ func (c *Conn) WriteFrame(frame []byte) error {
 		return nil
 	}
 	if c.sealer != nil {
-		_, err := c.sealer.w.Write(frame)
-		return err
+		return c.seal(frame, false)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -224,6 +268,7 @@ func (c *Conn) FlushSoon() {
 // after a completed close handshake). Later writes fail with ErrClosed.
 func (c *Conn) CloseAfterFlush(waitPeer bool) {
 	c.mu.Lock()
+	c.final = true
 	c.closeAfter = true
 	c.noLinger = !waitPeer
 	c.mu.Unlock()

@@ -279,3 +279,58 @@ func TestFlushSoonOnePendingPerConn(t *testing.T) {
 		t.Fatal("queued bytes corrupted")
 	}
 }
+
+// TestWriteFinalIsLast: writers on several goroutines race a final write;
+// whatever they manage to queue comes before the final bytes, nothing after
+// them, and every write after the final one fails with ErrClosed.
+func TestWriteFinalIsLast(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		h := &lineHandler{opened: make(chan *Conn, 1)}
+		p := startPoller(t, Config{Loops: 1}, h)
+		c := dial(t, p)
+		sc := <-h.opened
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var late atomic.Int64
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				final := false
+				for i := 0; i < 200; i++ {
+					err := sc.Write([]byte("data\n"))
+					if errors.Is(err, ErrClosed) {
+						final = true
+					} else if final || err != nil {
+						late.Add(1) // accepted after a refusal: the state went back
+					}
+					sc.Flush()
+				}
+			}()
+		}
+		close(start)
+		time.Sleep(time.Duration(round%5) * 50 * time.Microsecond)
+		if err := sc.WriteFinal([]byte("END\n")); err != nil {
+			t.Fatal(err)
+		}
+		sc.CloseAfterFlush(false)
+		wg.Wait()
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(got, []byte("END\n")) || bytes.Count(got, []byte("END\n")) != 1 {
+			t.Fatalf("round %d: stream does not end with the final bytes: ...%q", round, got[max(0, len(got)-40):])
+		}
+		if rest := bytes.ReplaceAll(got[:len(got)-4], []byte("data\n"), nil); len(rest) != 0 {
+			t.Fatalf("round %d: unexpected bytes %q", round, rest)
+		}
+		if late.Load() != 0 {
+			t.Fatalf("round %d: %d writes succeeded after one had failed", round, late.Load())
+		}
+		if err := sc.Write([]byte("x")); !errors.Is(err, ErrClosed) {
+			t.Fatalf("write after the final bytes: %v, want ErrClosed", err)
+		}
+	}
+}

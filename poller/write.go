@@ -36,7 +36,7 @@ type outQueue struct {
 // admit checks the queue bound for n more bytes and makes sure a queue
 // exists. c.mu held.
 func (c *Conn) admit(n int) error {
-	if c.closed || c.closeAfter {
+	if c.closed || c.final {
 		return ErrClosed
 	}
 	p := c.loop.p

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,8 +39,7 @@ var (
 )
 
 // wsConn is the WebSocket state of one connection. Its fields belong to the
-// connection's loop goroutine, except closeSent, which writers from the
-// worker pool read.
+// connection's loop goroutine.
 type wsConn struct {
 	c    *poller.Conn
 	dec  codec.Decoder
@@ -58,12 +56,11 @@ type wsConn struct {
 	msgAt  int64 // when the fragmented message in progress started (0: none)
 	pingAt int64 // when the unanswered ping went out (0: none outstanding)
 
-	tls       *tlsState // nil on plain connections
-	state     connState
-	ep        endpoint
-	held      holding
-	upgraded  bool
-	closeSent atomic.Bool
+	tls      *tlsState // nil on plain connections
+	state    connState
+	ep       endpoint
+	held     holding
+	upgraded bool
 }
 
 // OnOpen admits a new connection: draining, then (for peers not behind a
@@ -268,7 +265,7 @@ func (w *wsConn) refuse(r limits.Reason, retryAfter int) {
 // answer sends a final HTTP response and half-closes after it.
 func (w *wsConn) answer(resp []byte) {
 	w.state = stDone
-	_ = w.c.Write(resp)
+	_ = w.c.WriteFinal(resp)
 	w.c.SetTimer(0)
 	w.c.CloseAfterFlush(true) // the client may still be sending its request
 }
@@ -354,14 +351,15 @@ func (w *wsConn) OnClose(code codec.CloseCode, reason []byte) error {
 	return errStop
 }
 
-// sendClose queues a close frame after what is already queued.
+// sendClose queues a close frame after what is already queued, as the
+// connection's last bytes: from then on every write, from the loop or a
+// worker, fails (RFC 6455 5.5.1: no data after a close frame). Only the
+// first close frame is sent and counted.
 func (w *wsConn) sendClose(code codec.CloseCode, reason string) {
-	if w.closeSent.Swap(true) {
-		return
-	}
-	w.srv().m.CloseCode(uint16(code))
 	var b [128]byte
-	_ = w.c.Write(codec.AppendClose(b[:0], code, reason))
+	if w.c.WriteFinal(codec.AppendClose(b[:0], code, reason)) == nil {
+		w.srv().m.CloseCode(uint16(code))
+	}
 }
 
 // fail ends the connection after a violation: the close frame, then TCP.

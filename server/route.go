@@ -2,7 +2,6 @@ package server
 
 import (
 	"github.com/wsedge/wsedge/codec"
-	"github.com/wsedge/wsedge/poller"
 	"github.com/wsedge/wsedge/routing"
 )
 
@@ -27,9 +26,6 @@ func (w *wsConn) rateLimited(p []byte) {
 
 // WriteMessage queues a message for the client.
 func (w *wsConn) WriteMessage(op codec.OpCode, p []byte) error {
-	if w.closeSent.Load() {
-		return poller.ErrClosed
-	}
 	err := w.c.WriteMessage(op, p)
 	if err == nil {
 		w.srv().m.MessagesSent.Inc()
@@ -40,9 +36,6 @@ func (w *wsConn) WriteMessage(op codec.OpCode, p []byte) error {
 
 // WriteFrame queues a shared, encoded frame (a broadcast).
 func (w *wsConn) WriteFrame(frame []byte) error {
-	if w.closeSent.Load() {
-		return poller.ErrClosed
-	}
 	err := w.c.WriteFrame(frame)
 	if err == nil {
 		w.srv().m.MessagesSent.Inc()
