@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/wsedge/wsedge/limits"
 )
 
 // Options configures a whole wsedge node: one struct, filled from flags and
@@ -142,6 +144,12 @@ func (o *Options) Validate() error {
 	}
 	if o.MsgRate > 0 && o.MsgBurst == 0 {
 		return errors.New("-msg-burst must be at least 1 when -msg-rate is on")
+	}
+	if _, err := limits.ParseOrigins(o.AllowedOrigins); err != nil {
+		return fmt.Errorf("-allowed-origins: %w", err)
+	}
+	if _, err := limits.ParseTrustedProxies(o.TrustedProxies); err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
 	}
 	return nil
 }

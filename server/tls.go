@@ -164,12 +164,15 @@ func (w *wsConn) startTLS() {
 	st.tc = tls.Server(&st.tr, s.tlsConf)
 	w.tls = st
 	w.c.SetSealer(st.tc)
-	timeout := s.opts.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = time.Minute
+	// The loop's handshake timer covers the TLS handshake too: when it
+	// fires, the connection closes, and so does the transport the
+	// goroutine reads. Only without -handshake-timeout does the goroutine
+	// bound itself, so that a silent client cannot hold it forever.
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if s.opts.HandshakeTimeout <= 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := st.tc.HandshakeContext(ctx)
 		cancel()
 		st.tr.setBlocking(false)
@@ -183,7 +186,12 @@ func (w *wsConn) tlsReady(err error) {
 		return
 	}
 	if err != nil {
-		w.srv().refused(limits.ReasonBadRequest, w.c.RemoteAddr().String())
+		if errors.Is(err, context.DeadlineExceeded) {
+			w.srv().m.Timeouts.WithLabelValues("handshake").Inc()
+			w.srv().refused(limits.ReasonHandshakeTimeout, w.c.RemoteAddr().String())
+		} else {
+			w.srv().refused(limits.ReasonBadRequest, w.c.RemoteAddr().String())
+		}
 		w.srv().log.Debug("TLS handshake failed", zap.String("peer", w.c.RemoteAddr().String()), zap.Error(err))
 		w.state = stDone
 		w.c.Close(fmt.Errorf("tls handshake: %w", err))

@@ -148,6 +148,8 @@ func TestBinaryBadValues(t *testing.T) {
 		{nil, []string{"-tls-cert", "c.pem"}, `wsedge: -tls-cert given without -tls-key`},
 		{nil, []string{"-idle-timeout", "5"}, `wsedge: -idle-timeout: "5" is not a duration (use e.g. 500ms, 30s, 5m or 1h30m)`},
 		{nil, []string{"-bogus"}, `wsedge: flag provided but not defined: -bogus (wsedge -h lists the flags)`},
+		{nil, []string{"-allowed-origins", "https://a.example/x"}, `wsedge: -allowed-origins: allowed origin "https://a.example/x": an origin has no path, query or trailing slash (want scheme://host[:port])`},
+		{[]string{"WSEDGE_TRUSTED_PROXIES=10.0.0.0/8,proxy"}, nil, `wsedge: -trusted-proxies: trusted proxy "proxy": ParseAddr("proxy"): unable to parse IP (set by WSEDGE_TRUSTED_PROXIES)`},
 	} {
 		code, out, errOut := runBinary(t, tc.env, tc.args...)
 		if code != 2 || out != "" || errOut != tc.want+"\n" {
