@@ -70,7 +70,7 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	w := &wsConn{c: c, since: now}
 	c.SetContext(w)
 	s.m.ConnectionsTotal.Inc()
-	s.m.ConnectionsActive.Inc()
+	s.m.SocketsOpen.Inc()
 	if s.draining.Load() {
 		w.refuse(limits.ReasonDraining, 0)
 		return
@@ -230,6 +230,7 @@ func (w *wsConn) handshake(buf []byte) int {
 	w.upgraded = true
 	w.dec.Init(&s.codec)
 	s.open.Add(1)
+	s.m.ConnectionsActive.Inc()
 	now := w.c.Now()
 	s.m.Handshake.Observe(time.Duration(now - w.since).Seconds())
 	w.since = 0
@@ -496,7 +497,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	if !ok {
 		return
 	}
-	s.m.ConnectionsActive.Dec()
+	s.m.SocketsOpen.Dec()
 	switch w.held {
 	case holdIP:
 		s.adm.Release(w.clientIP())
@@ -518,6 +519,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	}
 	if w.upgraded {
 		s.open.Add(-1)
+		s.m.ConnectionsActive.Dec()
 		// Sampled by the logger (per message: the first 100 a second, then
 		// 1 in 100), so a mass disconnect does not flood the log.
 		if ce := s.log.Check(zap.InfoLevel, "connection closed"); ce != nil {
