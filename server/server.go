@@ -81,6 +81,13 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		codec:     codec.Config{MaxMessageSize: opts.MaxMessageSize},
 		msgRate:   limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
 	}
+	// The values in use, for Options() and the startup log.
+	if s.opts.Loops == 0 {
+		s.opts.Loops = runtime.GOMAXPROCS(0)
+	}
+	if s.opts.Workers == 0 {
+		s.opts.Workers = 4 * runtime.GOMAXPROCS(0)
+	}
 	fitMaxConns(&s.opts, openFilesLimit(), log)
 	s.adm = limits.NewAdmission(limits.AdmissionConfig{
 		ConnPerMinute:  opts.ConnRate,
@@ -109,7 +116,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		}
 		s.nats, broker = nb, nb
 	}
-	s.router = routing.New(routing.Options{Workers: opts.Workers, Queue: opts.Queue, Logger: log, Hub: hub, Broker: broker})
+	s.router = routing.New(routing.Options{Workers: s.opts.Workers, Queue: opts.Queue, Logger: log, Hub: hub, Broker: broker})
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
@@ -122,7 +129,8 @@ func (s *Server) Router() *routing.Router { return s.router }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.m }
 
-// Options returns the effective options.
+// Options returns the options in use: defaults filled in (-loops, -workers)
+// and -max-conns fitted to the open-files limit.
 func (s *Server) Options() Options { return s.opts }
 
 // Start binds opts.Addr and starts the event loops. It returns at once.

@@ -281,15 +281,20 @@ func (n *process) waitExit(t *testing.T, within time.Duration) error {
 }
 
 func TestBinaryServeAndDrain(t *testing.T) {
-	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=5s", "WSEDGE_LOG_LEVEL=info"},
+	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=5s", "WSEDGE_LOG_LEVEL=info", "WSEDGE_SHUTDOWN_TIMOUT=1s"},
 		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
 	cmd, log := node.cmd, node.log
+	if typo := log.wait(t, "unknown environment variable ignored: no wsedge flag has this name (wsedge -h lists them)"); typo["variable"] != "WSEDGE_SHUTDOWN_TIMOUT" || typo["level"] != "warn" {
+		t.Errorf("warning about the misspelt variable: %v", typo)
+	}
 	started := log.wait(t, "wsedge started")
 	listen, _ := started["listen"].(string)
 	adminAddr, _ := started["admin_listen"].(string)
 	cfg, _ := started["config"].(map[string]any)
+	procs, _ := started["gomaxprocs"].(float64)
 	if listen == "" || adminAddr == "" || started["version"] != testVersion ||
-		cfg["shutdown-timeout"] != "5s" || cfg["max-message-size"] != float64(64<<10) {
+		cfg["shutdown-timeout"] != "5s" || cfg["max-message-size"] != float64(64<<10) ||
+		procs < 1 || cfg["loops"] != procs || cfg["workers"] != 4*procs {
 		t.Fatalf("startup line %v", started)
 	}
 	if code, body := httpGet(t, "http://"+adminAddr+"/health"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
