@@ -69,7 +69,7 @@ func (r Reason) index() int {
 // String returns the metric label value.
 func (r Reason) String() string { return string(r) }
 
-// Status is the HTTP status code the refusal is answered with (DESIGN.md,
+// Status is the HTTP status code the refusal is answered with (README,
 // "Refusals before the upgrade"). ReasonNone returns 101 (the upgrade);
 // an unknown reason returns 500.
 //

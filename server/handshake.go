@@ -20,7 +20,6 @@ const (
 	epNone endpoint = iota
 	epWS
 	epEcho
-	epHealth
 )
 
 // head is the request head as far as wsedge routes on it, parsed in place.

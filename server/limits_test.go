@@ -554,7 +554,7 @@ func TestLimitsMsgRate(t *testing.T) {
 			case m.Type == "pong":
 				pongs[id] = true
 			case m.Type == "error" && m.Error != nil && m.Error.Code == "RATE_LIMITED" && m.Error.Message != "":
-				// DESIGN.md: every error reply echoes the request's id.
+				// README, JSON protocol: every error reply echoes the request's id.
 				if id == "" && !idMissing {
 					idMissing = true
 					t.Errorf("RATE_LIMITED reply does not echo the request's id: %s", f.payload)
@@ -879,4 +879,25 @@ func TestLimitsHeaderSize(t *testing.T) {
 			limRefused(t, addr, byte(100+i), req, tc.status)
 		})
 	}
+}
+
+// TestLimitsRateTableSwept: the server sweeps the connection-rate table, so
+// addresses whose buckets have refilled stop taking memory even when no new
+// address arrives to trigger the table's lazy clean-up.
+func TestLimitsRateTableSwept(t *testing.T) {
+	o := testOptions()
+	o.ConnRate, o.ConnBurst = 60000, 1 // a bucket refills in 1 ms
+	s, err := New(o, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sweepEvery = 20 * time.Millisecond
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	for ip := byte(10); ip < 30; ip++ {
+		limUpgrade(t, s.Addr().String(), ip, "/echo", "").conn.Close()
+	}
+	waitFor(t, 5*time.Second, "the refilled buckets swept", func() bool { return s.adm.Rate.Len() == 0 })
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,12 @@ type Server struct {
 	started  time.Time
 	draining atomic.Bool
 	open     atomic.Int64 // upgraded WebSocket connections
+
+	// sweepEvery is how often the connection-rate table gives back the
+	// memory of refilled buckets (a flood of addresses leaves many).
+	sweepEvery time.Duration
+	stop       chan struct{} // closed by Close: ends the sweeper
+	stopOnce   sync.Once
 }
 
 // New checks opts and builds a server; Start binds and runs it.
@@ -78,6 +85,9 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		sampler: limits.NewSampler(10),
 
 		acceptLog: limits.NewSampler(1),
+
+		sweepEvery: 10 * time.Second,
+		stop:       make(chan struct{}),
 		codec:     codec.Config{MaxMessageSize: opts.MaxMessageSize},
 		msgRate:   limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
 	}
@@ -158,7 +168,24 @@ func (s *Server) Start() error {
 	s.stats = make([]loopStats, p.Config().Loops)
 	s.started = time.Now()
 	p.Serve()
+	go s.sweepRates()
 	return nil
+}
+
+// sweepRates drops refilled buckets from the connection-rate table every
+// sweepEvery, until Close. (The table stays bounded without it; the sweep
+// gives memory back after a flood of distinct addresses.)
+func (s *Server) sweepRates() {
+	t := time.NewTicker(s.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.adm.Rate.Sweep(s.adm.Rate.Now())
+		}
+	}
 }
 
 // Addr is the bound WebSocket address (after Start).
@@ -240,6 +267,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close stops everything at once.
 func (s *Server) Close() {
 	s.draining.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
 	if s.poll != nil {
 		s.poll.Stop()
 	}

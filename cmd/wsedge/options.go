@@ -17,7 +17,7 @@ type option struct {
 // groups fixes the order of the sections of -h.
 var groups = []string{"Listening", "Processing", "Limits", "Timeouts", "TLS", "Logging", "Cluster"}
 
-// options binds every flag of DESIGN.md to a field of o. It is the single
+// options binds every flag to a field of o. It is the single
 // table that -h, FLAGS.md, the environment and the startup log all follow.
 func options(o *server.Options) []option {
 	return []option{
