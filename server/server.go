@@ -88,8 +88,8 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 
 		sweepEvery: 10 * time.Second,
 		stop:       make(chan struct{}),
-		codec:     codec.Config{MaxMessageSize: opts.MaxMessageSize},
-		msgRate:   limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
+		codec:      codec.Config{MaxMessageSize: opts.MaxMessageSize},
+		msgRate:    limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
 	}
 	// The values in use, for Options() and the startup log.
 	if s.opts.Loops == 0 {
