@@ -799,7 +799,7 @@ func limFloodAttempt(d *net.Dialer, addr string, req, buf []byte) (status int, e
 		return 0, fmt.Errorf("write: %w", err)
 	}
 	n := 0
-	for bytes.Index(buf[:n], []byte("\r\n\r\n")) < 0 {
+	for !bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
 		if n == len(buf) {
 			return 0, fmt.Errorf("response head too long: %q", buf[:n])
 		}

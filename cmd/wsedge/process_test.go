@@ -48,7 +48,8 @@ func binary(t *testing.T) string {
 	built.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			built.err = err
+			return
 		}
 		if built.dir, built.err = os.MkdirTemp("", "wsedge-bin-"); built.err != nil {
 			return
