@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"net"
 	"runtime"
 	"strconv"
@@ -97,8 +96,12 @@ func (h *ownerHandler) OnClose(c *Conn, err error) {
 // closed on one loop is reused at once by another loop's accept; an event
 // still pending for the old connection must never reach the new one.
 func TestChurnEventsStayWithTheirLoop(t *testing.T) {
+	forEachBackend(t, testChurnEventsStayWithTheirLoop)
+}
+
+func testChurnEventsStayWithTheirLoop(t *testing.T, backend string) {
 	h := &ownerHandler{}
-	p := startPoller(t, Config{Loops: 4}, h)
+	p := startPoller(t, Config{Backend: backend, Loops: 4}, h)
 	const clients = 16
 	dur := 3 * time.Second
 	if testing.Short() {
@@ -134,67 +137,5 @@ func TestChurnEventsStayWithTheirLoop(t *testing.T) {
 	}
 	if h.opened.Load() < dials.Load()/2 {
 		t.Fatalf("only %d of %d connections opened", h.opened.Load(), dials.Load())
-	}
-}
-
-// recordHandler counts OnData calls per connection.
-type recordHandler struct {
-	lineHandler
-	data atomic.Int64
-}
-
-func (h *recordHandler) OnData(c *Conn, buf []byte) (int, error) {
-	h.data.Add(1)
-	return len(buf), nil
-}
-
-// TestStaleEventIgnored drives two loops by hand: loop A's connection is
-// closed, loop B accepts a connection that gets the same descriptor, and an
-// event for A's old connection, still in A's batch, is then handled. It
-// must not read B's connection.
-func TestStaleEventIgnored(t *testing.T) {
-	h := &recordHandler{}
-	p, err := Listen("127.0.0.1:0", Config{Loops: 2}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop() // never served: Stop only closes
-	a, b := p.loops[0], p.loops[1]
-	// Every descriptor below the one A's accept gets is in use at that
-	// moment (the kernel hands out the lowest free one), and the client end
-	// of the second connection is opened before A closes, so B's accept
-	// gets exactly the number A freed.
-	c1 := dial(t, p)
-	now := p.Now()
-	a.accept(now)
-	var first *Conn
-	for i := range p.conns {
-		if c := p.conns[i].Load(); c != nil {
-			first = c
-		}
-	}
-	if first == nil {
-		t.Fatal("loop A accepted nothing")
-	}
-	c3 := dial(t, p)
-	fd, gen := first.fd, first.gen
-	a.closeConn(first, nil)
-	b.accept(now)
-	third := p.conn(int(fd))
-	if third == nil || third.loop != b || third.gen == gen {
-		t.Fatalf("descriptor %d after B's accept: %+v (old generation %d)", fd, third, gen)
-	}
-	c3.Write([]byte("for B"))
-	c1.Write([]byte("for A, too late"))
-	time.Sleep(20 * time.Millisecond)
-	stale := unix.EpollEvent{Events: unix.EPOLLIN, Fd: fd, Pad: int32(gen)}
-	a.event(&stale, now)
-	if n := h.data.Load(); n != 0 {
-		t.Fatalf("a stale event on loop A read loop B's connection (%d OnData calls)", n)
-	}
-	fresh := unix.EpollEvent{Events: unix.EPOLLIN, Fd: fd, Pad: int32(third.gen)}
-	b.event(&fresh, now)
-	if n := h.data.Load(); n != 1 {
-		t.Fatalf("the current event: %d OnData calls, want 1", n)
 	}
 }

@@ -1,14 +1,11 @@
 package poller
 
 import (
-	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
-	"golang.org/x/sys/unix"
 
 	"github.com/wsedge/wsedge/timerwheel"
 )
@@ -16,8 +13,10 @@ import (
 type taskKind uint8
 
 // Connection tasks (close, flush, retime, end) are posted at most once per
-// connection at a time (Conn.requestLocked); the others come from Do, Each,
-// Timers and Stop.
+// connection at a time (Conn.requestLocked), std reads one at a time per
+// connection; the others come from Do, Each, Timers and Stop. So a loop's
+// task list holds at most five entries per connection it owns, plus one per
+// Do, Each, Timers or Stop call in progress.
 const (
 	taskClose  taskKind = iota // close now with err
 	taskFlush                  // FlushSoon
@@ -25,6 +24,8 @@ const (
 	taskEnd                    // the final bytes are out: close or linger
 	taskFunc
 	taskStop
+	taskOpen // std: a new connection for this loop
+	taskRead // std: bytes (or an error) from a connection's reader
 )
 
 // task is work posted to a loop from another goroutine.
@@ -33,14 +34,15 @@ type task struct {
 	c    *Conn
 	err  error
 	fn   func()
+	b    []byte // taskRead
 }
 
+// loop is one event loop: a goroutine that owns its connections, their
+// timers and their input buffers. The backend's fields sit here too.
 type loop struct {
 	p     *Poller
 	id    int
-	epfd  int
-	efd   int
-	buf   []byte
+	buf   []byte // the shared read buffer
 	wheel *timerwheel.Wheel[struct{}]
 	count atomic.Int64
 
@@ -52,44 +54,21 @@ type loop struct {
 
 	leftovers bytebufferpool.Pool
 
-	// Accepting, paused after the process ran out of descriptors (loop only).
-	acceptPaused  bool
+	// epoll backend.
+	epfd, efd     int
+	acceptPaused  bool          // the listener is out of the epoll set
 	acceptResume  int64         // loop time to watch the listener again
 	acceptBackoff time.Duration // the last pause; doubles while accepts keep failing
+
+	// std backend.
+	wakeCh chan struct{}
+	conns  map[*Conn]struct{}
 }
 
-func newLoop(p *Poller, id int) (*loop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("poller: epoll_create: %w", err)
-	}
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("poller: eventfd: %w", err)
-	}
-	l := &loop{p: p, id: id, epfd: epfd, efd: efd, buf: make([]byte, p.cfg.ReadBuffer)}
+func newLoop(p *Poller, id int) *loop {
+	l := &loop{p: p, id: id, buf: make([]byte, p.cfg.ReadBuffer), epfd: -1, efd: -1}
 	l.wheel = timerwheel.New[struct{}](p.cfg.Tick, p.Now())
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
-		l.closeFds()
-		return nil, fmt.Errorf("poller: watch eventfd: %w", err)
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.lnFd, listenerEvent(p.lnFd)); err != nil {
-		l.closeFds()
-		return nil, fmt.Errorf("poller: watch listener: %w", err)
-	}
-	return l, nil
-}
-
-func (l *loop) closeFds() {
-	if l.epfd >= 0 {
-		unix.Close(l.epfd)
-		l.epfd = -1
-	}
-	if l.efd >= 0 {
-		unix.Close(l.efd)
-		l.efd = -1
-	}
+	return l
 }
 
 // post queues a task for the loop and wakes it. Safe from any goroutine.
@@ -97,96 +76,18 @@ func (l *loop) post(t task) {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
-		if t.fn != nil {
-			t.fn() // the loop is gone; Each must still return
-		}
+		l.drop(t)
 		return
 	}
 	l.tasks = append(l.tasks, t)
 	l.mu.Unlock()
 	if l.woken.CompareAndSwap(false, true) {
-		var one = [8]byte{1}
-		_, _ = unix.Write(l.efd, one[:])
+		l.p.d.wake(l)
 	}
-}
-
-func (l *loop) run() {
-	events := make([]unix.EpollEvent, 256)
-	tick := l.p.cfg.Tick
-	timeoutMs := int(tick / time.Millisecond)
-	if timeoutMs < 1 {
-		timeoutMs = 1
-	}
-	nextTick := l.p.Now() + int64(tick)
-	for {
-		// Under load there is almost always something ready: ask without
-		// blocking first, so the loop keeps its P and the runtime does not
-		// hand it off (a futex wake and a thread switch per round); block,
-		// as a proper syscall, only when nothing is ready.
-		n, err := epollWait(l.epfd, events, 0)
-		if n == 0 && err == nil {
-			wait := timeoutMs
-			if l.acceptPaused {
-				wait = max(1, min(wait, int((l.acceptResume-l.p.Now())/int64(time.Millisecond))))
-			}
-			n, err = unix.EpollWait(l.epfd, events, wait)
-		}
-		if err != nil && err != unix.EINTR {
-			panic(fmt.Sprintf("poller: epoll_wait: %v", err)) // only EBADF/EFAULT/EINVAL: a bug
-		}
-		now := l.p.Now()
-		for i := 0; i < n; i++ {
-			if l.event(&events[i], now) {
-				return
-			}
-		}
-		if l.acceptPaused && now >= l.acceptResume {
-			l.resumeAccept()
-		}
-		if now >= nextTick {
-			l.wheel.Advance(now, l.fire)
-			nextTick = now + int64(tick)
-		}
-		if n > 0 {
-			// A busy loop never blocks, so it would keep its P until the
-			// runtime preempts it (10 ms): let the workers it just woke, and
-			// anything else runnable, run between rounds.
-			runtime.Gosched()
-		}
-	}
-}
-
-// event handles one epoll event; it reports true when the loop must exit.
-func (l *loop) event(ev *unix.EpollEvent, now int64) bool {
-	fd := int(ev.Fd)
-	switch {
-	case fd == l.efd:
-		return l.runTasks(now)
-	case fd == l.p.lnFd:
-		l.accept(now)
-		return false
-	}
-	// The event may be stale: its connection may have been closed earlier
-	// in this batch (by a posted task), and its descriptor number reused
-	// since by an accept, on this loop or another. The generation in the
-	// event data tells the connection it was registered for.
-	c := l.p.conn(fd)
-	if c == nil || c.loop != l || c.gen != uint32(ev.Pad) {
-		return false
-	}
-	if ev.Events&unix.EPOLLOUT != 0 {
-		c.flushFromLoop()
-	}
-	if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.loopClosed {
-		l.read(c, now)
-	}
-	return false
 }
 
 // runTasks drains posted tasks; it reports true when the loop must exit.
-func (l *loop) runTasks(now int64) bool {
-	var b [8]byte
-	_, _ = unix.Read(l.efd, b[:])
+func (l *loop) runTasks() bool {
 	l.woken.Store(false)
 	l.mu.Lock()
 	tasks := l.tasks
@@ -211,6 +112,10 @@ func (l *loop) runTasks(now int64) bool {
 		case taskEnd:
 			t.c.done(taskEnd)
 			l.linger(t.c)
+		case taskOpen:
+			l.stdOpen(t.c)
+		case taskRead:
+			l.stdRead(t.c, t.b, t.err)
 		case taskStop:
 			stop = true
 		}
@@ -226,10 +131,10 @@ func (l *loop) runTasks(now int64) bool {
 }
 
 func (l *loop) shutdown() {
-	for i := range l.p.conns {
-		if c := l.p.conns[i].Load(); c != nil && c.loop == l {
-			l.closeConn(c, ErrShutdown)
-		}
+	var open []*Conn
+	l.p.d.each(l, func(c *Conn) { open = append(open, c) })
+	for _, c := range open {
+		l.closeConn(c, ErrShutdown)
 	}
 	l.mu.Lock()
 	l.stopped = true
@@ -237,71 +142,41 @@ func (l *loop) shutdown() {
 	l.tasks = nil
 	l.mu.Unlock()
 	for _, t := range rest {
-		if t.fn != nil {
-			t.fn()
-		}
+		l.drop(t)
 	}
 }
 
-func (l *loop) read(c *Conn, now int64) {
-	var data []byte
-	var n int
-	var err error
-	fd := int(c.fd)
-	if c.lingering {
-		// Closing: the answer is sent; discard input until the peer's FIN.
-		n, err = rawRead(fd, l.buf)
-		if n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR {
-			l.closeConn(c, nil)
-		}
-		return
-	}
-	left, own := 0, false
-	if c.leftover != nil {
-		left = len(c.leftover.B)
-	}
+// drop disposes of a task the stopped loop will not run: Each must still
+// return, and a connection accepted too late must not leak its socket.
+func (l *loop) drop(t task) {
 	switch {
-	case left == 0:
-		n, err = rawRead(fd, l.buf)
-		if n > 0 {
-			data = l.buf[:n]
-		}
-	case left < len(l.buf):
-		copy(l.buf, c.leftover.B)
-		n, err = rawRead(fd, l.buf[left:])
-		if n > 0 {
-			data = l.buf[:left+n]
-		}
-	default:
-		// Unconsumed input of a loop buffer or more (a big frame under
-		// way): read straight into the connection's own buffer, grown
-		// with what has arrived, never with what a frame header announced.
-		b := l.grow(c.leftover.B)
-		n, err = rawRead(fd, b[left:cap(b)])
-		if n > 0 {
-			data = b[:left+n]
-			own = true
-		}
-		c.leftover.B = b[:left]
+	case t.fn != nil:
+		t.fn()
+	case t.kind == taskOpen:
+		_ = t.c.std.nc.Close()
 	}
-	if n == 0 && err == nil {
-		l.closeConn(c, ErrPeerClosed)
-		return
+}
+
+// opened runs the handler on a new connection. Loop only.
+func (l *loop) opened(c *Conn) {
+	l.count.Add(1)
+	l.p.h.OnOpen(c)
+	if !c.loopClosed {
+		c.flushFromLoop()
 	}
-	if err != nil {
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return
-		}
-		l.closeConn(c, fmt.Errorf("poller: read: %w", err))
-		return
-	}
+}
+
+// deliver hands data, the connection's unconsumed input followed by what
+// was just read, to the handler and keeps what it leaves. own says data lies
+// in the connection's own buffer rather than the loop's. Loop only.
+func (l *loop) deliver(c *Conn, data []byte, own bool, now int64) {
 	c.lastRead = now
-	consumed, herr := l.p.h.OnData(c, data)
+	consumed, err := l.p.h.OnData(c, data)
 	if c.loopClosed {
 		return
 	}
-	if herr != nil {
-		l.closeConn(c, herr)
+	if err != nil {
+		l.closeConn(c, err)
 		return
 	}
 	l.keep(c, data[consumed:], own)
@@ -311,7 +186,8 @@ func (l *loop) read(c *Conn, now int64) {
 // grow makes room in a connection's input buffer b for at least a loop
 // buffer's worth of new bytes: its capacity stays within what it holds plus
 // a quarter of that or one loop buffer, whichever is more, so a buffer never
-// holds much more than the peer sent and copying stays linear.
+// holds much more than the peer sent (whatever a frame header announced)
+// and copying stays linear.
 func (l *loop) grow(b []byte) []byte {
 	if cap(b)-len(b) >= len(l.buf)/4 {
 		return b
@@ -406,18 +282,7 @@ func (l *loop) schedule(c *Conn) {
 	l.wheel.Schedule(&c.timer, at)
 }
 
-// blockedSince is when the connection's queue stopped draining (0: it is
-// not blocked).
-func (c *Conn) blockedSince() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.q == nil {
-		return 0
-	}
-	return c.q.blockedSince
-}
-
-// closeConn closes the socket and forgets the connection. Loop goroutine only.
+// closeConn closes the socket and forgets the connection. Loop only.
 func (l *loop) closeConn(c *Conn, err error) {
 	if c.loopClosed {
 		return
@@ -429,8 +294,27 @@ func (l *loop) closeConn(c *Conn, err error) {
 	c.mu.Unlock()
 	l.wheel.Cancel(&c.timer)
 	l.dropLeftover(c)
-	l.p.conns[c.fd].Store(nil)
+	l.p.d.closeSocket(c)
 	l.count.Add(-1)
-	unix.Close(int(c.fd)) // also removes it from the epoll set
 	l.p.h.OnClose(c, err)
+}
+
+// linger half-closes a connection whose last bytes are written and closes it
+// when the peer's FIN arrives or the linger timeout passes. Loop only.
+func (l *loop) linger(c *Conn) {
+	if c.loopClosed || c.lingering {
+		return
+	}
+	c.mu.Lock()
+	now := c.noLinger
+	c.mu.Unlock()
+	if now {
+		l.closeConn(c, nil)
+		return
+	}
+	c.lingering = true
+	l.p.d.shutdownWrite(c)
+	l.dropLeftover(c)
+	c.deadline = l.p.Now() + int64(l.p.cfg.LingerTimeout)
+	l.schedule(c)
 }

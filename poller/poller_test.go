@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // lineHandler answers every complete line ("...\n") with "<line>!\n" and
@@ -66,6 +67,13 @@ func (h *lineHandler) closes() []error {
 	return append([]error(nil), h.closed...)
 }
 
+// forEachBackend runs test once per backend this build has.
+func forEachBackend(t *testing.T, test func(t *testing.T, backend string)) {
+	for _, b := range Backends() {
+		t.Run(b, func(t *testing.T) { test(t, b) })
+	}
+}
+
 func startPoller(t *testing.T, cfg Config, h Handler) *Poller {
 	t.Helper()
 	p, err := Listen("127.0.0.1:0", cfg, h)
@@ -101,9 +109,11 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // TestLinesSplitAnywhere: input split anywhere reaches the handler whole,
 // including a line far larger than the loop buffer, which the loop collects
 // in a buffer of the connection's own, grown with what arrives.
-func TestLinesSplitAnywhere(t *testing.T) {
+func TestLinesSplitAnywhere(t *testing.T) { forEachBackend(t, testLinesSplitAnywhere) }
+
+func testLinesSplitAnywhere(t *testing.T, backend string) {
 	h := &lineHandler{}
-	p := startPoller(t, Config{Loops: 2, ReadBuffer: 4096}, h)
+	p := startPoller(t, Config{Backend: backend, Loops: 2, ReadBuffer: 4096}, h)
 	c := dial(t, p)
 	long := bytes.Repeat([]byte("x"), 300000)
 	go func() {
@@ -128,8 +138,12 @@ func TestLinesSplitAnywhere(t *testing.T) {
 }
 
 func TestCloseAfterFlushSendsEverything(t *testing.T) {
+	forEachBackend(t, testCloseAfterFlushSendsEverything)
+}
+
+func testCloseAfterFlushSendsEverything(t *testing.T, backend string) {
 	h := &lineHandler{}
-	p := startPoller(t, Config{Loops: 1}, h)
+	p := startPoller(t, Config{Backend: backend, Loops: 1}, h)
 	c := dial(t, p)
 	c.Write([]byte("one\ntwo\nbye\nignored\n"))
 	got, err := io.ReadAll(c)
@@ -142,16 +156,18 @@ func TestCloseAfterFlushSendsEverything(t *testing.T) {
 	}
 }
 
-func TestSlowConsumerIsClosed(t *testing.T) {
+func TestSlowConsumerIsClosed(t *testing.T) { forEachBackend(t, testSlowConsumerIsClosed) }
+
+func testSlowConsumerIsClosed(t *testing.T, backend string) {
 	h := &lineHandler{opened: make(chan *Conn, 1)}
-	p := startPoller(t, Config{Loops: 1, WriteQueue: 64 << 10}, h)
+	p := startPoller(t, Config{Backend: backend, Loops: 1, WriteQueue: 64 << 10}, h)
 	c := dial(t, p).(*net.TCPConn)
 	c.SetReadBuffer(4096)
 	sc := <-h.opened
 	chunk := bytes.Repeat([]byte("z"), 16<<10)
 	var err error
 	for i := 0; i < 10000 && err == nil; i++ {
-		if err = sc.WriteRaw(chunk); err == nil {
+		if err = sc.Write(chunk); err == nil {
 			sc.Flush()
 		}
 	}
@@ -162,14 +178,18 @@ func TestSlowConsumerIsClosed(t *testing.T) {
 	if got := h.closes()[0]; !errors.Is(got, ErrSlowConsumer) {
 		t.Fatalf("OnClose err = %v", got)
 	}
-	if err := sc.WriteRaw([]byte("x")); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrSlowConsumer) {
+	if err := sc.Write([]byte("x")); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("write after close: %v", err)
 	}
 }
 
 func TestSharedFramesAndCopiesKeepOrder(t *testing.T) {
+	forEachBackend(t, testSharedFramesAndCopiesKeepOrder)
+}
+
+func testSharedFramesAndCopiesKeepOrder(t *testing.T, backend string) {
 	h := &lineHandler{opened: make(chan *Conn, 1)}
-	p := startPoller(t, Config{Loops: 1}, h)
+	p := startPoller(t, Config{Backend: backend, Loops: 1}, h)
 	c := dial(t, p)
 	sc := <-h.opened
 	shared := []byte("shared\n")
@@ -179,8 +199,8 @@ func TestSharedFramesAndCopiesKeepOrder(t *testing.T) {
 	go func() { // a writer goroutine, as a worker would be
 		defer wg.Done()
 		for i := 0; i < 200; i++ {
-			sc.WriteRaw([]byte("own\n"))
-			sc.WriteFrame(shared)
+			sc.Write([]byte("own\n"))
+			sc.WriteShared(shared)
 			if i%10 == 0 {
 				sc.Flush()
 			}
@@ -197,9 +217,11 @@ func TestSharedFramesAndCopiesKeepOrder(t *testing.T) {
 	wg.Wait()
 }
 
-func TestStopClosesEverything(t *testing.T) {
+func TestStopClosesEverything(t *testing.T) { forEachBackend(t, testStopClosesEverything) }
+
+func testStopClosesEverything(t *testing.T, backend string) {
 	h := &lineHandler{}
-	p, err := Listen("127.0.0.1:0", Config{Loops: 2}, h)
+	p, err := Listen("127.0.0.1:0", Config{Backend: backend, Loops: 2}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,10 +267,12 @@ func (h *blockingHandler) OnData(c *Conn, buf []byte) (int, error) {
 // message on every subscriber; while the loop is busy, each connection must
 // hold at most one flush request in the loop's task list, and everything
 // queued must still arrive once the loop runs again.
-func TestFlushSoonOnePendingPerConn(t *testing.T) {
+func TestFlushSoonOnePendingPerConn(t *testing.T) { forEachBackend(t, testFlushSoonOnePendingPerConn) }
+
+func testFlushSoonOnePendingPerConn(t *testing.T, backend string) {
 	h := &blockingHandler{inside: make(chan struct{}), release: make(chan struct{})}
 	h.opened = make(chan *Conn, 2)
-	p := startPoller(t, Config{Loops: 1}, h)
+	p := startPoller(t, Config{Backend: backend, Loops: 1}, h)
 	busy := dial(t, p)
 	<-h.opened
 	sub := dial(t, p)
@@ -258,7 +282,7 @@ func TestFlushSoonOnePendingPerConn(t *testing.T) {
 	const n = 10000
 	msg := []byte("0123456789abcdef")
 	for i := 0; i < n; i++ {
-		if err := sc.WriteFrame(msg); err != nil {
+		if err := sc.WriteShared(msg); err != nil {
 			t.Fatal(err)
 		}
 		sc.FlushSoon()
@@ -283,10 +307,12 @@ func TestFlushSoonOnePendingPerConn(t *testing.T) {
 // TestWriteFinalIsLast: writers on several goroutines race a final write;
 // whatever they manage to queue comes before the final bytes, nothing after
 // them, and every write after the final one fails with ErrClosed.
-func TestWriteFinalIsLast(t *testing.T) {
+func TestWriteFinalIsLast(t *testing.T) { forEachBackend(t, testWriteFinalIsLast) }
+
+func testWriteFinalIsLast(t *testing.T, backend string) {
 	for round := 0; round < 20; round++ {
 		h := &lineHandler{opened: make(chan *Conn, 1)}
-		p := startPoller(t, Config{Loops: 1}, h)
+		p := startPoller(t, Config{Backend: backend, Loops: 1}, h)
 		c := dial(t, p)
 		sc := <-h.opened
 		start := make(chan struct{})
@@ -332,5 +358,13 @@ func TestWriteFinalIsLast(t *testing.T) {
 		if err := sc.Write([]byte("x")); !errors.Is(err, ErrClosed) {
 			t.Fatalf("write after the final bytes: %v, want ErrClosed", err)
 		}
+	}
+}
+
+// TestConnSize: an idle connection's cost starts with this struct; 144
+// bytes is a size class of its own, one byte more costs 16 (160).
+func TestConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 144 {
+		t.Fatalf("poller.Conn is %d bytes, budget 144", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/wsedge/wsedge/limits"
 	"github.com/wsedge/wsedge/poller"
 	"github.com/wsedge/wsedge/routing"
+	"github.com/wsedge/wsedge/tlsconn"
 )
 
 // holding says which connection slots a connection holds, so OnClose
@@ -42,6 +43,8 @@ var (
 // connection's loop goroutine.
 type wsConn struct {
 	c    *poller.Conn
+	srv  *Server
+	tls  *tlsconn.Conn // nil on plain connections
 	dec  codec.Decoder
 	sess *routing.Session
 	// proxied is the client address taken from X-Forwarded-For; nil for
@@ -56,7 +59,6 @@ type wsConn struct {
 	msgAt  int64 // when the fragmented message in progress started (0: none)
 	pingAt int64 // when the unanswered ping went out (0: none outstanding)
 
-	tls      *tlsState // nil on plain connections
 	state    connState
 	ep       endpoint
 	held     holding
@@ -67,7 +69,7 @@ type wsConn struct {
 // trusted proxy) the per-IP rate and caps, before anything is read.
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := c.Now()
-	w := &wsConn{c: c, since: now}
+	w := &wsConn{c: c, srv: s, since: now}
 	c.SetContext(w)
 	s.m.ConnectionsTotal.Inc()
 	s.m.SocketsOpen.Inc()
@@ -97,7 +99,7 @@ func (s *Server) OnOpen(c *poller.Conn) {
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 	w := c.Context().(*wsConn)
 	if w.tls != nil {
-		err := w.tlsData(buf)
+		err := w.tls.Feed(buf)
 		s.flushStats(c.LoopID())
 		return len(buf), err
 	}
@@ -121,7 +123,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	}
 	m, err := w.dec.Feed(buf[n:], w)
 	n += m
-	w.srv().stats[w.c.LoopID()].bytesIn += uint64(m)
+	w.srv.stats[w.c.LoopID()].bytesIn += uint64(m)
 	if err != nil {
 		var pe *codec.Error
 		if errors.As(err, &pe) {
@@ -145,7 +147,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	case m > 0 || w.since == 0:
 		w.since = w.c.LastRead()
 	}
-	if rt := w.srv().opts.ReadTimeout; rt > 0 {
+	if rt := w.srv.opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
 			if at := started + int64(rt); w.c.Timer() == 0 || at < w.c.Timer() {
 				w.c.SetTimer(at)
@@ -172,7 +174,7 @@ var errStop = errors.New("stop")
 
 // handshake consumes the upgrade request once it is complete.
 func (w *wsConn) handshake(buf []byte) int {
-	s := w.srv()
+	s := w.srv
 	end := headEnd(buf)
 	if end < 0 {
 		switch {
@@ -222,7 +224,7 @@ func (w *wsConn) handshake(buf []byte) int {
 		w.answer(resp)
 		return len(buf)
 	}
-	if err := w.c.Write(resp); err != nil {
+	if err := w.out().Write(resp); err != nil {
 		w.state = stDone
 		return len(buf)
 	}
@@ -253,8 +255,8 @@ func boolInt(b bool) int {
 // doing a handshake just to refuse would spend CPU exactly under a flood, so
 // such connections are closed without an answer.
 func (w *wsConn) refuse(r limits.Reason, retryAfter int) {
-	w.srv().refused(r, w.c.RemoteAddr().String())
-	if w.srv().tlsConf != nil && (w.tls == nil || !w.tls.ready) {
+	w.srv.refused(r, w.c.RemoteAddr().String())
+	if w.srv.tlsConf != nil && (w.tls == nil || !w.tls.Ready()) {
 		w.state = stDone
 		w.c.SetTimer(0)
 		w.c.Close(nil)
@@ -266,14 +268,14 @@ func (w *wsConn) refuse(r limits.Reason, retryAfter int) {
 // answer sends a final HTTP response and half-closes after it.
 func (w *wsConn) answer(resp []byte) {
 	w.state = stDone
-	_ = w.c.WriteFinal(resp)
+	_ = w.out().WriteFinal(resp)
 	w.c.SetTimer(0)
 	w.c.CloseAfterFlush(true) // the client may still be sending its request
 }
 
 // OnMessage receives a complete data message (codec.Handler).
 func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
-	s := w.srv()
+	s := w.srv
 	w.msgAt = 0 // a fragmented message, if this was one, is complete
 	s.stats[w.c.LoopID()].msgsIn++
 	if w.state != stOpen || s.draining.Load() {
@@ -310,8 +312,8 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 // loop's stats. A failure needs no handling here: a slow consumer is being
 // closed (and counted once, in OnClose).
 func (w *wsConn) sendOnLoop(op codec.OpCode, p []byte) {
-	if w.c.WriteMessage(op, p) == nil {
-		st := &w.srv().stats[w.c.LoopID()]
+	if w.writeMessage(op, p) == nil {
+		st := &w.srv.stats[w.c.LoopID()]
 		st.msgsOut++
 		st.bytesOut += uint64(codec.FrameSize(len(p)))
 	}
@@ -320,17 +322,17 @@ func (w *wsConn) sendOnLoop(op codec.OpCode, p []byte) {
 // OnPing answers with a pong carrying the same payload.
 func (w *wsConn) OnPing(p []byte) error {
 	if w.state == stOpen {
-		_ = w.c.WriteMessage(codec.OpPong, p)
+		_ = w.writeMessage(codec.OpPong, p)
 	}
 	return nil
 }
 
 // OnPong records the heartbeat's round trip when it answers our ping.
 func (w *wsConn) OnPong(p []byte) error {
-	w.srv().m.PongsReceived.Inc()
+	w.srv.m.PongsReceived.Inc()
 	if len(p) == 8 && w.pingAt != 0 {
 		if sent := int64(binary.BigEndian.Uint64(p)); sent == w.pingAt {
-			w.srv().m.PingRTT.Observe(time.Duration(w.c.Now() - sent).Seconds())
+			w.srv.m.PingRTT.Observe(time.Duration(w.c.Now() - sent).Seconds())
 		}
 		w.pingAt = 0
 	}
@@ -358,8 +360,8 @@ func (w *wsConn) OnClose(code codec.CloseCode, reason []byte) error {
 // first close frame is sent and counted.
 func (w *wsConn) sendClose(code codec.CloseCode, reason string) {
 	var b [128]byte
-	if w.c.WriteFinal(codec.AppendClose(b[:0], code, reason)) == nil {
-		w.srv().m.CloseCode(uint16(code))
+	if w.out().WriteFinal(codec.AppendClose(b[:0], code, reason)) == nil {
+		w.srv.m.CloseCode(uint16(code))
 	}
 }
 
@@ -372,7 +374,7 @@ func (w *wsConn) fail(code codec.CloseCode, reason string) {
 	w.state = stDone
 	w.c.SetTimer(0)
 	w.c.CloseAfterFlush(true) // the peer may still be sending: let it read our close
-	w.srv().log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
+	w.srv.log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
 }
 
 // closeWith starts a close handshake: the peer has -close-timeout (or until
@@ -429,7 +431,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	if d := s.opts.PingInterval; d > 0 && now-last >= int64(d) && (w.pingAt == 0 || now-w.pingAt >= int64(d)) {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(now))
-		if c.WriteMessage(codec.OpPing, b[:]) == nil {
+		if w.writeMessage(codec.OpPing, b[:]) == nil {
 			w.pingAt = now
 			s.m.PingsSent.Inc()
 		}
@@ -440,7 +442,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 // rearm sets the connection's single timer to its next deadline: the
 // earliest of the next ping, the idle timeout and the read timeout.
 func (w *wsConn) rearm(now int64) {
-	o := &w.srv().opts
+	o := &w.srv.opts
 	last := w.c.LastRead()
 	next := int64(0)
 	earliest := func(at int64) {
@@ -462,10 +464,6 @@ func (w *wsConn) rearm(now int64) {
 	}
 	w.c.SetTimer(next)
 }
-
-// srv is the server the connection belongs to (its poller's handler):
-// looked up rather than stored, to keep every connection 8 bytes smaller.
-func (w *wsConn) srv() *Server { return w.c.Handler().(*Server) }
 
 // admit takes the connection slots for client ip: the per-IP rate and cap
 // and the global cap, or the global cap alone for an exempt loopback client.
@@ -510,7 +508,9 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		w.sess = nil
 	}
 	w.dec.Reset()
-	w.closeTLS()
+	if w.tls != nil {
+		w.tls.Release()
+	}
 	if errors.Is(err, poller.ErrSlowConsumer) {
 		s.m.SlowConsumers.Inc()
 	}
@@ -530,4 +530,45 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 			ce.Write(zap.String("peer", c.RemoteAddr().String()), zap.String("cause", cause))
 		}
 	}
+}
+
+// byteConn is the byte API a connection writes through: a plain poller
+// connection, or the TLS layer on top of one.
+type byteConn interface {
+	Write(b []byte) error
+	Write2(a, b []byte) error
+	WriteShared(b []byte) error
+	WriteFinal(b []byte) error
+	Flush() error
+	FlushSoon()
+	CloseAfterFlush(waitPeer bool)
+}
+
+var (
+	_ byteConn = (*poller.Conn)(nil)
+	_ byteConn = (*tlsconn.Conn)(nil)
+)
+
+// out is where the connection's bytes go.
+func (w *wsConn) out() byteConn {
+	if w.tls != nil {
+		return w.tls
+	}
+	return w.c
+}
+
+// writeMessage queues p as one final, unmasked frame of type op: the header
+// and a copy of p in one step. (The plain path calls the poller directly so
+// the header stays on the stack: 0 allocations per message.)
+func (w *wsConn) writeMessage(op codec.OpCode, p []byte) error {
+	if w.tls != nil {
+		return w.writeMessageTLS(op, p)
+	}
+	var h [14]byte
+	return w.c.Write2(codec.AppendHeader(h[:0], op, true, len(p)), p)
+}
+
+func (w *wsConn) writeMessageTLS(op codec.OpCode, p []byte) error {
+	var h [14]byte
+	return w.tls.Write2(codec.AppendHeader(h[:0], op, true, len(p)), p)
 }

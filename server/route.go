@@ -11,7 +11,7 @@ import (
 
 // dispatch hands a complete text message on /ws to the router. Loop only.
 func (w *wsConn) dispatch(op codec.OpCode, p []byte) {
-	w.srv().router.Dispatch(w.sess, op, p)
+	w.srv.router.Dispatch(w.sess, op, p)
 }
 
 // rateLimited answers a message dropped by -msg-rate. Loop only.
@@ -26,29 +26,29 @@ func (w *wsConn) rateLimited(p []byte) {
 
 // WriteMessage queues a message for the client.
 func (w *wsConn) WriteMessage(op codec.OpCode, p []byte) error {
-	err := w.c.WriteMessage(op, p)
+	err := w.writeMessage(op, p)
 	if err == nil {
-		w.srv().m.MessagesSent.Inc()
-		w.srv().m.BytesSent.Add(float64(codec.FrameSize(len(p))))
+		w.srv.m.MessagesSent.Inc()
+		w.srv.m.BytesSent.Add(float64(codec.FrameSize(len(p))))
 	}
 	return err
 }
 
 // WriteFrame queues a shared, encoded frame (a broadcast).
 func (w *wsConn) WriteFrame(frame []byte) error {
-	err := w.c.WriteFrame(frame)
+	err := w.out().WriteShared(frame)
 	if err == nil {
-		w.srv().m.MessagesSent.Inc()
-		w.srv().m.BytesSent.Add(float64(len(frame)))
+		w.srv.m.MessagesSent.Inc()
+		w.srv.m.BytesSent.Add(float64(len(frame)))
 	}
 	return err
 }
 
 // Flush writes what is queued.
-func (w *wsConn) Flush() error { return w.c.Flush() }
+func (w *wsConn) Flush() error { return w.out().Flush() }
 
 // FlushSoon leaves the write to the connection's loop (broadcast fan-out).
-func (w *wsConn) FlushSoon() { w.c.FlushSoon() }
+func (w *wsConn) FlushSoon() { w.out().FlushSoon() }
 
 // Close closes the connection with code (from any goroutine).
 func (w *wsConn) Close(code codec.CloseCode, reason string) {

@@ -2,7 +2,6 @@ package poller
 
 import (
 	"fmt"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,97 +10,80 @@ import (
 // cannot starve the reads of established connections on the same loop.
 const acceptBatch = 64
 
-// Accept back-off after the process ran out of descriptors: the loop stops
-// watching the listener for a while (a level-triggered listener with a full
-// backlog would otherwise wake it again at once, forever).
-const (
-	minAcceptBackoff = 10 * time.Millisecond
-	maxAcceptBackoff = 320 * time.Millisecond
-)
-
-func (l *loop) accept(now int64) {
+func (e *epoll) accept(l *loop, now int64) {
 	p := l.p
 	for i := 0; i < acceptBatch; i++ {
 		// One loop accepts at a time (the kernel serialises accepts on the
 		// listener anyway), so that no loop takes the descriptor another
 		// one freed from the reserve to answer a client with.
-		p.acceptMu.Lock()
-		fd, peer, err := accept(p.lnFd)
+		e.acceptMu.Lock()
+		fd, peer, err := accept(e.lnFd)
 		switch err {
 		case nil:
-			kept := p.reserveFd >= 0 || p.restoreReserve(fd, l.buf)
-			p.acceptMu.Unlock()
+			kept := e.reserveFd >= 0 || e.restoreReserve(fd, l.buf)
+			e.acceptMu.Unlock()
 			if !kept {
 				continue // answered and closed: its descriptor is the reserve now
 			}
 		case unix.EAGAIN:
-			p.acceptMu.Unlock()
+			e.acceptMu.Unlock()
 			return // another loop took it, or nothing left
 		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 			// Out of descriptors or kernel memory: answer what waits with
 			// the reserved descriptor, then stop watching the listener.
-			p.overflow(l.buf)
-			p.acceptMu.Unlock()
+			e.overflow(l.buf)
+			e.acceptMu.Unlock()
 			p.acceptFailed(err)
-			l.pauseAccept(now)
+			e.pauseAccept(l, now)
 			return
 		default:
 			// The connection failed before we took it (ECONNABORTED,
 			// network errors the kernel passes on): try the next one.
-			p.acceptMu.Unlock()
+			e.acceptMu.Unlock()
 			p.acceptFailed(err)
 			continue
 		}
 		l.acceptBackoff = 0
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &Conn{fd: int32(fd), gen: p.nextGen(), loop: l, lastRead: now}
+		c := &Conn{fd: int32(fd), gen: e.nextGen(), loop: l, lastRead: now}
 		c.setRemote(peer)
-		if fd >= len(p.conns) {
+		if fd >= len(e.conns) {
 			// Only if the open-files limit was raised after Listen.
 			unix.Close(fd)
 			continue
 		}
-		p.conns[fd].Store(c)
-		l.count.Add(1)
+		e.conns[fd].Store(c)
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, c.event(unix.EPOLLIN|unix.EPOLLRDHUP)); err != nil {
-			l.closeConn(c, fmt.Errorf("poller: watch connection: %w", err))
+			e.conns[fd].Store(nil)
+			unix.Close(fd)
+			p.acceptFailed(fmt.Errorf("watch connection: %w", err))
 			continue
 		}
-		p.h.OnOpen(c)
-		if !c.loopClosed {
-			c.flushFromLoop()
-		}
-	}
-}
-
-// acceptFailed reports an accept error to Config.AcceptError.
-func (p *Poller) acceptFailed(err error) {
-	if p.cfg.AcceptError != nil {
-		p.cfg.AcceptError(fmt.Errorf("poller: accept: %w", err))
+		l.opened(c)
 	}
 }
 
 // pauseAccept takes the listener out of the loop's epoll set until the
 // back-off passes. Loop only.
-func (l *loop) pauseAccept(now int64) {
+func (e *epoll) pauseAccept(l *loop, now int64) {
 	l.acceptBackoff = min(max(2*l.acceptBackoff, minAcceptBackoff), maxAcceptBackoff)
 	l.acceptPaused = true
 	l.acceptResume = now + int64(l.acceptBackoff)
-	l.p.closeMu.Lock()
-	if l.p.lnFile != nil {
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, l.p.lnFd, nil)
+	e.p.closeMu.Lock()
+	if e.lnFile != nil {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, e.lnFd, nil)
 	}
-	l.p.closeMu.Unlock()
+	e.p.closeMu.Unlock()
 }
 
 // resumeAccept watches the listener again (unless it was closed meanwhile:
 // its number may belong to another socket by now). Loop only.
-func (l *loop) resumeAccept() {
+func (e *epoll) resumeAccept(l *loop) {
 	l.acceptPaused = false
-	l.p.closeMu.Lock()
-	defer l.p.closeMu.Unlock()
-	if l.p.lnFile != nil {
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, l.p.lnFd, listenerEvent(l.p.lnFd))
+	e.p.closeMu.Lock()
+	defer e.p.closeMu.Unlock()
+	if e.lnFile != nil {
+		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, e.lnFd, listenerEvent(e.lnFd))
 	}
 }
 
@@ -126,18 +108,18 @@ func openReserve() int {
 // into it, answers and closes, and takes the reserve back. Another thread may
 // take the freed number first (the reserve is then lost until the next
 // successful accept restores it). p.acceptMu held.
-func (p *Poller) overflow(scratch []byte) {
-	if p.reserveFd < 0 {
-		p.reserveFd = openReserve()
+func (e *epoll) overflow(scratch []byte) {
+	if e.reserveFd < 0 {
+		e.reserveFd = openReserve()
 	}
-	for i := 0; i < acceptBatch && p.reserveFd >= 0; i++ {
-		unix.Close(p.reserveFd)
-		p.reserveFd = -1
-		fd, _, err := accept(p.lnFd)
+	for i := 0; i < acceptBatch && e.reserveFd >= 0; i++ {
+		unix.Close(e.reserveFd)
+		e.reserveFd = -1
+		fd, _, err := accept(e.lnFd)
 		if err == nil {
-			p.answerOverflow(fd, scratch)
+			e.answerOverflow(fd, scratch)
 		}
-		p.reserveFd = openReserve()
+		e.reserveFd = openReserve()
 		if err != nil {
 			return
 		}
@@ -146,13 +128,13 @@ func (p *Poller) overflow(scratch []byte) {
 
 // restoreReserve takes the reserved descriptor back after it was lost. If
 // no descriptor is free, the connection just accepted as fd is answered and
-// closed to make room, and restoreReserve returns false. p.acceptMu held.
-func (p *Poller) restoreReserve(fd int, scratch []byte) bool {
-	if p.reserveFd = openReserve(); p.reserveFd >= 0 {
+// closed to make room, and restoreReserve returns false. e.acceptMu held.
+func (e *epoll) restoreReserve(fd int, scratch []byte) bool {
+	if e.reserveFd = openReserve(); e.reserveFd >= 0 {
 		return true
 	}
-	p.answerOverflow(fd, scratch)
-	p.reserveFd = openReserve()
+	e.answerOverflow(fd, scratch)
+	e.reserveFd = openReserve()
 	return false
 }
 
@@ -160,8 +142,9 @@ func (p *Poller) restoreReserve(fd int, scratch []byte) bool {
 // out of descriptors (best effort: the socket is new, its buffer empty) and
 // closes it. The client's request is read first, so that the close sends a
 // FIN rather than a reset that could destroy the answer in flight.
-// p.acceptMu held.
-func (p *Poller) answerOverflow(fd int, scratch []byte) {
+// e.acceptMu held.
+func (e *epoll) answerOverflow(fd int, scratch []byte) {
+	p := e.p
 	p.overflowed.Add(1)
 	_, _ = rawRead(fd, scratch)
 	if len(p.cfg.OverflowAnswer) > 0 {
