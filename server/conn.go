@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/binary"
 	"errors"
-	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,16 +12,6 @@ import (
 	"github.com/wsedge/wsedge/poller"
 	"github.com/wsedge/wsedge/routing"
 	"github.com/wsedge/wsedge/tlsconn"
-)
-
-// holding says which connection slots a connection holds, so OnClose
-// releases exactly those, exactly once.
-type holding uint8
-
-const (
-	holdNone   holding = iota
-	holdIP             // a per-IP slot (and the global one) for clientIP
-	holdGlobal         // the global slot only: a loopback peer exempt from per-IP limits
 )
 
 type connState uint8
@@ -40,17 +29,16 @@ var (
 )
 
 // wsConn is the WebSocket state of one connection. Its fields belong to the
-// connection's loop goroutine.
+// connection's loop goroutine. 112 bytes, a size class of its own (with the
+// poller's 144-byte Conn, what an idle /echo connection costs on the heap):
+// the small fields stay together at the end.
 type wsConn struct {
 	c    *poller.Conn
 	srv  *Server
 	tls  *tlsconn.Conn // nil on plain connections
 	dec  codec.Decoder
 	sess *routing.Session
-	// proxied is the client address taken from X-Forwarded-For; nil for
-	// direct peers, whose caps are keyed by the TCP peer address.
-	proxied *netip.Addr
-	msg     *limits.MsgBucket // allocated on the first message when -msg-rate is on
+	msg  *limits.MsgBucket // allocated on the first message when -msg-rate is on
 
 	// since is the loop clock at accept while in stHandshake, and when the
 	// partial frame now held started arriving (0: none) while open. The
@@ -59,9 +47,9 @@ type wsConn struct {
 	msgAt  int64 // when the fragmented message in progress started (0: none)
 	pingAt int64 // when the unanswered ping went out (0: none outstanding)
 
+	ticket   limits.Ticket // the connection slots it holds, given back at close
 	state    connState
 	ep       endpoint
-	held     holding
 	upgraded bool
 }
 
@@ -80,12 +68,12 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	// Behind a trusted proxy the client is admitted once X-Forwarded-For
 	// is read (upgrader.check); everyone else before a byte is read.
 	if peer := c.RemoteAddr().Addr(); !s.trusted.Contains(peer) {
-		held, r, retry := s.admit(peer)
+		t, r, retry := s.adm.Admit(peer, false)
 		if r != limits.ReasonNone {
-			w.refuse(r, retry)
+			w.refuse(r, retrySeconds(retry))
 			return
 		}
-		w.held = held
+		w.ticket = t
 	}
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		c.SetTimer(now + int64(d))
@@ -211,13 +199,9 @@ func (w *wsConn) handshake(buf []byte) int {
 		return len(buf)
 	}
 	up := s.ups[w.c.LoopID()]
-	resp, reason := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
-	if up.held != holdNone { // a proxied client, admitted by check
-		w.held = up.held
-		if up.held == holdIP {
-			ip := up.admitted
-			w.proxied = &ip
-		}
+	resp, reason, client, ticket := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
+	if ticket.Held() { // a client behind a trusted proxy, admitted now
+		w.ticket = ticket
 	}
 	if reason != limits.ReasonNone {
 		s.refused(reason, w.c.RemoteAddr().String())
@@ -237,7 +221,7 @@ func (w *wsConn) handshake(buf []byte) int {
 	s.m.Handshake.Observe(time.Duration(now - w.since).Seconds())
 	w.since = 0
 	if w.ep == epWS {
-		w.sess = s.router.Open(w, w.clientIP())
+		w.sess = s.router.Open(w, client)
 	}
 	w.rearm(now)
 	return end
@@ -465,30 +449,6 @@ func (w *wsConn) rearm(now int64) {
 	w.c.SetTimer(next)
 }
 
-// admit takes the connection slots for client ip: the per-IP rate and cap
-// and the global cap, or the global cap alone for an exempt loopback client.
-// On refusal it returns the reason and the Retry-After seconds (0: none).
-func (s *Server) admit(ip netip.Addr) (holding, limits.Reason, int) {
-	if ip.IsLoopback() && !s.opts.LimitLoopback {
-		if r := s.adm.Caps.AcquireGlobal(); r != limits.ReasonNone {
-			return holdNone, r, 0
-		}
-		return holdGlobal, limits.ReasonNone, 0
-	}
-	if r, ra := s.adm.Admit(ip); r != limits.ReasonNone {
-		return holdNone, r, retrySeconds(ra)
-	}
-	return holdIP, limits.ReasonNone, 0
-}
-
-// clientIP is the address per-IP limits and sessions use.
-func (w *wsConn) clientIP() netip.Addr {
-	if w.proxied != nil {
-		return *w.proxied
-	}
-	return w.c.RemoteAddr().Addr()
-}
-
 // OnClose releases everything the connection held, exactly once.
 func (s *Server) OnClose(c *poller.Conn, err error) {
 	w, ok := c.Context().(*wsConn)
@@ -496,13 +456,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		return
 	}
 	s.m.SocketsOpen.Dec()
-	switch w.held {
-	case holdIP:
-		s.adm.Release(w.clientIP())
-	case holdGlobal:
-		s.adm.Caps.ReleaseGlobal()
-	}
-	w.held = holdNone
+	s.adm.Release(&w.ticket)
 	if w.sess != nil {
 		s.router.Closed(w.sess)
 		w.sess = nil

@@ -170,8 +170,8 @@ type upgrader struct {
 	peer         netip.Addr
 	reason       limits.Reason // why OnBeforeUpgrade refused
 	retryAfter   int
-	held         holding    // slots taken by a proxied client's admission
-	admitted     netip.Addr // that client's address (when held == holdIP)
+	client       netip.Addr    // the client: the peer, or from X-Forwarded-For
+	ticket       limits.Ticket // a proxied client's admission, handed to the connection
 	tls          bool
 }
 
@@ -219,11 +219,11 @@ func (u *upgrader) check() error {
 	}
 	if s.trusted.Contains(u.peer) {
 		ip := limits.ClientIP(u.peer, string(u.xff), s.trusted)
-		held, r, retry := s.admit(ip)
+		t, r, retry := s.adm.Admit(ip, false)
 		if r != limits.ReasonNone {
-			return u.refuse(r, retry)
+			return u.refuse(r, retrySeconds(retry))
 		}
-		u.held, u.admitted = held, ip
+		u.client, u.ticket = ip, t
 	}
 	return nil
 }
@@ -235,25 +235,29 @@ func (u *upgrader) refuse(r limits.Reason, retryAfter int) error {
 }
 
 // upgrade runs the handshake on a complete request head. It returns the
-// response to send and, on refusal, the reason.
-func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, reason limits.Reason) {
+// response to send and, on refusal, the reason; the client's address; and
+// for a client behind a trusted proxy, the ticket of its admission (which
+// the connection holds from then on, refused or not: it is given back when
+// the connection closes).
+func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, reason limits.Reason, client netip.Addr, ticket limits.Ticket) {
 	u.in.Reset(req)
 	u.out.Reset()
 	u.host, u.origin, u.xff = u.host[:0], u.origin[:0], u.xff[:0]
 	u.peer, u.tls = peer, tls
-	u.reason, u.held = limits.ReasonNone, holdNone
+	u.reason, u.client, u.ticket = limits.ReasonNone, peer, 0
 	_, err := u.u.Upgrade(&u.rw)
+	client, ticket = u.client, u.ticket
 	switch {
 	case err == nil:
-		return u.out.Bytes(), limits.ReasonNone
+		return u.out.Bytes(), limits.ReasonNone, client, ticket
 	case u.reason != limits.ReasonNone:
 		// Refused by check: every refusal is answered in one format.
-		return appendRefusal(u.out.Bytes()[:0], u.reason, u.retryAfter), u.reason
+		return appendRefusal(u.out.Bytes()[:0], u.reason, u.retryAfter), u.reason, client, ticket
 	case errors.Is(err, ws.ErrHandshakeUpgradeRequired):
 		// Our own answer: 426 must name the protocol to upgrade to.
-		return appendRefusal(u.out.Bytes()[:0], limits.ReasonVersion, 0), limits.ReasonVersion
+		return appendRefusal(u.out.Bytes()[:0], limits.ReasonVersion, 0), limits.ReasonVersion, client, ticket
 	}
-	return appendRefusal(u.out.Bytes()[:0], limits.ReasonBadRequest, 0), limits.ReasonBadRequest
+	return appendRefusal(u.out.Bytes()[:0], limits.ReasonBadRequest, 0), limits.ReasonBadRequest, client, ticket
 }
 
 // retrySeconds turns a token bucket's wait into a Retry-After value: whole

@@ -105,6 +105,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		MaxConns:       s.opts.MaxConns,
 		MaxConnsPerIP:  opts.MaxConnsPerIP,
 		RateMaxEntries: opts.RateTableSize,
+		LimitLoopback:  opts.LimitLoopback,
 	})
 	if opts.TLSCert != "" {
 		s.certs = &certStore{certFile: opts.TLSCert, keyFile: opts.TLSKey}
@@ -183,7 +184,7 @@ func (s *Server) sweepRates() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.adm.Rate.Sweep(s.adm.Rate.Now())
+			s.adm.Sweep()
 		}
 	}
 }
