@@ -11,8 +11,11 @@ build:
 run:
 	$(GO) run ./cmd/wsedge
 
+# The server's WebSocket tests run twice: on the default backend (epoll on
+# Linux) and on the portable one (std).
 test:
 	$(GO) test -race ./...
+	WSEDGE_TEST_POLLER=std $(GO) test -race ./server/
 
 vet:
 	$(GO) vet ./...

@@ -99,9 +99,13 @@ func (l *loop) stdOpen(c *Conn) {
 	l.conns[c] = struct{}{}
 	l.opened(c)
 	if !c.loopClosed {
-		go stdRead(c, len(l.buf))
+		go stdRead(c, stdReadBuffer)
 	}
 }
+
+// stdReadBuffer is each reader's own buffer: small, since every connection
+// has one; bigger input collects in the connection's buffer as on epoll.
+const stdReadBuffer = 4 << 10
 
 // stdRead is a connection's reader: it hands each read to the loop and
 // waits until the loop has taken it before reading again.
@@ -153,13 +157,35 @@ func (l *loop) stdRead(c *Conn, b []byte, err error) {
 	}
 }
 
-// write starts the connection's writer unless it runs. c.mu held.
+// tryWrite bounds the wait of a write made on the flusher's goroutine: net.Conn
+// has no non-blocking write, but a deadline this close makes one that takes
+// what the kernel has room for and returns, as writev does for epoll.
+const tryWrite = 50 * time.Microsecond
+
+// write writes what the socket takes at once, like the epoll backend, and
+// leaves the rest to the connection's writer goroutine. c.mu held.
 func (s *std) write(c *Conn) error {
-	if !c.armed {
+	if c.armed {
+		return nil // the writer runs and will see the new bytes
+	}
+	bufs := make(net.Buffers, 0, len(c.q.segs))
+	for i := range c.q.segs {
+		bufs = append(bufs, c.q.segs[i].data())
+	}
+	_ = c.std.nc.SetWriteDeadline(time.Now().Add(tryWrite))
+	n, err := bufs.WriteTo(c.std.nc)
+	c.consume(int(n))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.armed = true
 		go s.writer(c)
+		return nil
 	}
-	return nil
+	c.closed = true
+	c.releaseQueue()
+	return fmt.Errorf("poller: write: %w", err)
 }
 
 // writer writes the queue until it is empty; the bytes stay queued (and
@@ -181,9 +207,11 @@ func (s *std) writer(c *Conn) {
 			bufs = append(bufs, c.q.segs[i].data())
 		}
 		c.mu.Unlock()
+		deadline := time.Time{}
 		if wt := s.p.cfg.WriteTimeout; wt > 0 {
-			_ = c.std.nc.SetWriteDeadline(time.Now().Add(wt))
+			deadline = time.Now().Add(wt)
 		}
+		_ = c.std.nc.SetWriteDeadline(deadline)
 		out := bufs // WriteTo consumes its receiver
 		n, err := out.WriteTo(c.std.nc)
 		c.mu.Lock()

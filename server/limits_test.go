@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -766,7 +767,14 @@ func TestLimitsFlood(t *testing.T) {
 	// The first thousands of connections warm the server up (heap target,
 	// buffers, the race detector's shadow memory); after that a flood must
 	// not grow it: 6 MiB over 10,000 refusals would be ~600 B each.
-	if grew := rss1 - rss0; grew > 30<<20 {
+	warmUp := int64(30 << 20)
+	if os.Getenv("WSEDGE_TEST_POLLER") == "std" {
+		// Every connection of the std backend has a reader goroutine, and
+		// the runtime keeps their stacks for reuse: a bigger warm-up, the
+		// same flat second half.
+		warmUp = 60 << 20
+	}
+	if grew := rss1 - rss0; grew > warmUp {
 		t.Errorf("server RSS grew by %.1f MiB during the flood", float64(grew)/(1<<20))
 	}
 	if half := rssHalf.Load(); half == 0 {

@@ -3,9 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wsedge/wsedge/limits"
+	"github.com/wsedge/wsedge/poller"
 )
 
 // Options configures a whole wsedge node: one struct, filled from flags and
@@ -17,7 +20,8 @@ type Options struct {
 	Path      string // JSON protocol endpoint
 	EchoPath  string // echo endpoint; "" disables
 
-	Loops   int // event loops; 0 = GOMAXPROCS
+	Poller  string // event-loop backend: "epoll" (Linux) or "std"; "" = the default for the OS
+	Loops   int    // event loops; 0 = GOMAXPROCS
 	Workers int // worker pool size; 0 = 4 x GOMAXPROCS
 	Queue   int // worker queue bound (messages)
 
@@ -107,6 +111,8 @@ func (o *Options) Validate() error {
 		return errors.New("-echo-path must differ from -path")
 	case o.Path == "/health" || o.EchoPath == "/health":
 		return errors.New("/health is reserved for the health check")
+	case o.Poller != "" && !slices.Contains(poller.Backends(), o.Poller):
+		return fmt.Errorf("-poller: %q is not available here (choose from %s)", o.Poller, strings.Join(poller.Backends(), ", "))
 	case (o.TLSCert == "") != (o.TLSKey == ""):
 		if o.TLSCert == "" {
 			return errors.New("-tls-key given without -tls-cert")

@@ -92,6 +92,9 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		msgRate:    limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
 	}
 	// The values in use, for Options() and the startup log.
+	if s.opts.Poller == "" {
+		s.opts.Poller = poller.Backends()[0]
+	}
 	if s.opts.Loops == 0 {
 		s.opts.Loops = runtime.GOMAXPROCS(0)
 	}
@@ -147,6 +150,7 @@ func (s *Server) Options() Options { return s.opts }
 // Start binds opts.Addr and starts the event loops. It returns at once.
 func (s *Server) Start() error {
 	cfg := poller.Config{
+		Backend:       s.opts.Poller,
 		Loops:         s.opts.Loops,
 		WriteQueue:    s.opts.WriteQueue,
 		WriteTimeout:  s.opts.WriteTimeout,

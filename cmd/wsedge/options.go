@@ -26,7 +26,8 @@ func options(o *server.Options) []option {
 		{"path", "Listening", "PATH", "WebSocket endpoint speaking the JSON protocol", stringValue{&o.Path}},
 		{"echo-path", "Listening", "PATH", `WebSocket endpoint that echoes every message; "" disables it`, stringValue{&o.EchoPath}},
 
-		{"loops", "Processing", "N", "event loops (epoll); 0 = GOMAXPROCS", intValue{&o.Loops}},
+		{"poller", "Processing", "NAME", `event-loop backend: "epoll" (Linux) or "std" (the standard library's net.Conn, any OS); "" = epoll on Linux, std elsewhere`, stringValue{&o.Poller}},
+		{"loops", "Processing", "N", "event loops; 0 = GOMAXPROCS", intValue{&o.Loops}},
 		{"workers", "Processing", "N", "goroutines running message handlers; 0 = 4 x GOMAXPROCS", intValue{&o.Workers}},
 		{"queue", "Processing", "N", "messages waiting for a worker; when full, clients get OVERLOADED", intValue{&o.Queue}},
 
