@@ -22,8 +22,8 @@ type Options struct {
 
 	Poller  string // event-loop backend: "epoll" (Linux) or "std"; "" = the default for the OS
 	Loops   int    // event loops; 0 = GOMAXPROCS
-	Workers int // worker pool size; 0 = 4 x GOMAXPROCS
-	Queue   int // worker queue bound (messages)
+	Workers int    // worker pool size; 0 = 4 x GOMAXPROCS
+	Queue   int    // worker queue bound (messages)
 
 	MaxConns      int     // global connection cap
 	MaxConnsPerIP int     // per-IP connection cap
