@@ -135,7 +135,7 @@ func BenchmarkSampler(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			s.Allow(ReasonIPRate, 0)
+			s.Allow(1, 0)
 		}
 	})
 }

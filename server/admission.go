@@ -20,7 +20,7 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	s.m.ConnectionsTotal.Inc()
 	s.m.SocketsOpen.Inc()
 	if s.draining.Load() {
-		w.refuse(limits.ReasonDraining, 0)
+		w.refuse(refDraining, 0)
 		return
 	}
 	// Behind a trusted proxy the client is admitted once X-Forwarded-For
@@ -28,7 +28,7 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	if peer := c.RemoteAddr().Addr(); !s.trusted.Contains(peer) {
 		t, r, retry := s.adm.Admit(peer, false)
 		if r != limits.ReasonNone {
-			w.refuse(r, retrySeconds(retry))
+			w.refuse(limitRefusal(r), retrySeconds(retry))
 			return
 		}
 		w.ticket = t

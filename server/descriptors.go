@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/wsedge/wsedge/limits"
 )
 
 // Descriptors the node keeps for itself below the open-files limit: the
@@ -57,7 +55,7 @@ func errnoLabel(err error) string {
 // acceptFailed counts and logs (sampled) a failed accept. It runs on a loop.
 func (s *Server) acceptFailed(err error) {
 	s.m.AcceptErrors.WithLabelValues(errnoLabel(err)).Inc()
-	if ok, suppressed := s.acceptLog.Allow(limits.ReasonNone, time.Now().UnixNano()); ok {
+	if ok, suppressed := s.acceptLog.Allow(0, time.Now().UnixNano()); ok {
 		s.log.Warn("accept failed; accepting paused briefly", zap.Error(err), zap.Uint64("suppressed_since_last", suppressed))
 	}
 }

@@ -133,7 +133,7 @@ func (w *wsConn) closeWith(code codec.CloseCode, reason string, deadline int64) 
 func (w *wsConn) drain(deadline int64) {
 	switch w.state {
 	case stHandshake:
-		w.refuse(limits.ReasonDraining, 0)
+		w.refuse(refDraining, 0)
 	case stOpen:
 		w.closeWith(codec.CloseGoingAway, "server shutting down", deadline)
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
-
-	"github.com/wsedge/wsedge/limits"
 )
 
 // FuzzHandshake feeds arbitrary request heads through the same parsing and
@@ -43,7 +41,7 @@ func FuzzHandshake(f *testing.F) {
 		resp, reason, _, ticket := u.upgrade(b[:end], peer, false)
 		s.adm.Release(&ticket)
 		switch {
-		case reason == limits.ReasonNone:
+		case reason == refNone:
 			if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101 ")) || !bytes.Contains(resp, []byte("Sec-WebSocket-Accept: ")) {
 				t.Fatalf("upgrade without a 101: %q", resp)
 			}

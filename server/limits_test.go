@@ -55,8 +55,8 @@ func TestLimitsRefusals(t *testing.T) {
 		})
 	}
 	// The refusals above are counted by reason.
-	for reason, want := range map[limits.Reason]float64{
-		limits.ReasonBadRequest: 6, limits.ReasonNotFound: 2, limits.ReasonNotWebSocket: 2, limits.ReasonVersion: 2,
+	for reason, want := range map[string]float64{
+		"bad_request": 6, "not_found": 2, "not_websocket": 2, "version": 2,
 	} {
 		if got := counterValue(t, s.Metrics().Rejected.WithLabelValues(string(reason))); got != want {
 			t.Errorf("rejected{reason=%q} = %v, want %v", reason, got, want)
@@ -908,4 +908,21 @@ func TestLimitsRateTableSwept(t *testing.T) {
 		limUpgrade(t, s.Addr().String(), ip, "/echo", "").conn.Close()
 	}
 	waitFor(t, 5*time.Second, "the refilled buckets swept", func() bool { return s.adm.Rate.Len() == 0 })
+}
+
+// TestRefusalVocabulary: every refusal has a distinct metric label, an
+// error status and a body; the limit ones carry their limit's name.
+func TestRefusalVocabulary(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range refusals() {
+		if r.String() == "" || seen[r.String()] || r.status() < 400 || r.text() == "" {
+			t.Errorf("refusal %d: %q %d %q", r, r, r.status(), r.text())
+		}
+		seen[r.String()] = true
+	}
+	for _, lr := range limits.Reasons() {
+		if r := limitRefusal(lr); r == refNone || r.String() != lr.String() {
+			t.Errorf("limit %q maps to %q", lr, r)
+		}
+	}
 }

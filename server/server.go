@@ -157,10 +157,10 @@ func (s *Server) Start() error {
 		Tick:          s.opts.tick(),
 		LingerTimeout: s.opts.CloseTimeout,
 		AcceptError:   s.acceptFailed,
-		OnOverflow:    func() { s.refused(limits.ReasonDescriptors, "") },
+		OnOverflow:    func() { s.refused(refDescriptors, "") },
 	}
 	if s.tlsConf == nil { // a TLS client cannot read a plain HTTP answer
-		cfg.OverflowAnswer = appendRefusal(nil, limits.ReasonDescriptors, 1)
+		cfg.OverflowAnswer = appendRefusal(nil, refDescriptors, 1)
 	}
 	p, err := poller.Listen(s.opts.Addr, cfg, s)
 	if err != nil {
@@ -314,9 +314,9 @@ func (s *Server) flushStats(loop int) {
 }
 
 // refused counts and logs (sampled) a refusal.
-func (s *Server) refused(r limits.Reason, peer string) {
-	s.m.Rejected.WithLabelValues(string(r)).Inc()
-	if ok, suppressed := s.sampler.Allow(r, time.Now().UnixNano()); ok {
-		s.log.Info("connection refused", zap.String("reason", string(r)), zap.String("peer", peer), zap.Uint64("suppressed_since_last", suppressed))
+func (s *Server) refused(r refusal, peer string) {
+	s.m.Rejected.WithLabelValues(r.String()).Inc()
+	if ok, suppressed := s.sampler.Allow(int(r), time.Now().UnixNano()); ok {
+		s.log.Info("connection refused", zap.Stringer("reason", r), zap.String("peer", peer), zap.Uint64("suppressed_since_last", suppressed))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 
 	"github.com/wsedge/wsedge/codec"
-	"github.com/wsedge/wsedge/limits"
 	"github.com/wsedge/wsedge/poller"
 )
 
@@ -17,7 +16,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	case stHandshake:
 		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) {
 			s.m.Timeouts.WithLabelValues("handshake").Inc()
-			s.refused(limits.ReasonHandshakeTimeout, c.RemoteAddr().String())
+			s.refused(refHandshakeTimeout, c.RemoteAddr().String())
 			w.state = stDone
 			c.Close(errHandshakeTimeout)
 		}

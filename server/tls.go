@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/wsedge/wsedge/limits"
 	"github.com/wsedge/wsedge/tlsconn"
 )
 
@@ -63,9 +62,9 @@ func (w *wsConn) OnHandshake(err error) {
 	s := w.srv
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.m.Timeouts.WithLabelValues("handshake").Inc()
-		s.refused(limits.ReasonHandshakeTimeout, w.c.RemoteAddr().String())
+		s.refused(refHandshakeTimeout, w.c.RemoteAddr().String())
 	} else {
-		s.refused(limits.ReasonBadRequest, w.c.RemoteAddr().String())
+		s.refused(refBadRequest, w.c.RemoteAddr().String())
 	}
 	s.log.Debug("TLS handshake failed", zap.String("peer", w.c.RemoteAddr().String()), zap.Error(err))
 	w.state = stDone

@@ -2,8 +2,6 @@ package server
 
 import (
 	"time"
-
-	"github.com/wsedge/wsedge/limits"
 )
 
 // The HTTP side of a connection before it is a WebSocket: the upgrade
@@ -16,20 +14,20 @@ func (w *wsConn) handshake(buf []byte) int {
 	if end < 0 {
 		switch {
 		case len(buf) > s.opts.MaxHeaderBytes:
-			w.refuse(limits.ReasonBadRequest, 0)
+			w.refuse(refBadRequest, 0)
 		case !looksLikeHTTP(buf):
-			w.refuse(limits.ReasonBadRequest, 0)
+			w.refuse(refBadRequest, 0)
 		}
 		return len(buf) * boolInt(w.state == stDone)
 	}
 	if end > s.opts.MaxHeaderBytes { // the whole head came in one read
-		w.refuse(limits.ReasonBadRequest, 0)
+		w.refuse(refBadRequest, 0)
 		return len(buf)
 	}
 	h, ok := parseHead(buf[:end])
 	switch {
 	case !ok:
-		w.refuse(limits.ReasonBadRequest, 0)
+		w.refuse(refBadRequest, 0)
 		return len(buf)
 	case string(h.path) == "/health" && string(h.method) == "GET":
 		status, body := s.Health()
@@ -40,11 +38,11 @@ func (w *wsConn) handshake(buf []byte) int {
 	case s.opts.EchoPath != "" && string(h.path) == s.opts.EchoPath:
 		w.ep = epEcho
 	default:
-		w.refuse(limits.ReasonNotFound, 0)
+		w.refuse(refNotFound, 0)
 		return len(buf)
 	}
 	if !h.upgrade && string(h.method) == "GET" {
-		w.refuse(limits.ReasonNotWebSocket, 0)
+		w.refuse(refNotWebSocket, 0)
 		return len(buf)
 	}
 	up := s.ups[w.c.LoopID()]
@@ -52,7 +50,7 @@ func (w *wsConn) handshake(buf []byte) int {
 	if ticket.Held() { // a client behind a trusted proxy, admitted now
 		w.ticket = ticket
 	}
-	if reason != limits.ReasonNone {
+	if reason != refNone {
 		s.refused(reason, w.c.RemoteAddr().String())
 		w.answer(resp)
 		return len(buf)
@@ -87,7 +85,7 @@ func boolInt(b bool) int {
 // connection. Before a TLS handshake there is no way to answer in HTTP, and
 // doing a handshake just to refuse would spend CPU exactly under a flood, so
 // such connections are closed without an answer.
-func (w *wsConn) refuse(r limits.Reason, retryAfter int) {
+func (w *wsConn) refuse(r refusal, retryAfter int) {
 	w.srv.refused(r, w.c.RemoteAddr().String())
 	if w.srv.tlsConf != nil && (w.tls == nil || !w.tls.Ready()) {
 		w.state = stDone
