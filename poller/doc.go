@@ -41,10 +41,11 @@
 // slow peer. Each connection has at most one task of each kind in its loop's
 // list, so a loop's task list is bounded by its connections.
 //
-// Out of descriptors, a loop answers the clients waiting in the backlog with
-// Config.OverflowAnswer through a descriptor held in reserve, reports the
-// error (Config.AcceptError) and stops watching the listener for 10-320 ms
-// instead of spinning on it.
+// Out of descriptors, an epoll loop answers the clients waiting in the
+// backlog with Config.OverflowAnswer through a descriptor held in reserve,
+// reports the error (Config.AcceptError) and stops watching the listener for
+// 10-320 ms instead of spinning on it; the std backend's acceptor reports
+// and backs off the same way (without the reserved answer).
 //
 // Timers come from one hierarchical timing wheel per loop (package
 // timerwheel): a Conn has a single wheel entry that the Handler re-arms to its

@@ -220,6 +220,10 @@ func (l *loop) keep(c *Conn, rest []byte, own bool) {
 		if c.leftover == nil {
 			c.leftover = l.leftovers.Get()
 		}
+		if cap(c.leftover.B) < len(rest) {
+			// Exactly what is held (append would add a quarter more).
+			c.leftover.B = make([]byte, 0, len(rest))
+		}
 		c.leftover.B = append(c.leftover.B[:0], rest...)
 	}
 }
@@ -295,8 +299,8 @@ func (l *loop) closeConn(c *Conn, err error) {
 	l.wheel.Cancel(&c.timer)
 	l.dropLeftover(c)
 	l.p.d.closeSocket(c)
-	l.count.Add(-1)
 	l.p.h.OnClose(c, err)
+	l.count.Add(-1) // after OnClose: once Len counts a connection out, its handler is done with it
 }
 
 // linger half-closes a connection whose last bytes are written and closes it

@@ -171,7 +171,7 @@ func (p *Poller) Config() Config { return p.cfg }
 // Now is the monotonic clock the loops use for Conn timestamps, in nanoseconds.
 func (p *Poller) Now() int64 { return int64(time.Since(p.start)) }
 
-// Serve runs the loops until Stop. It returns at once; use Wait to block.
+// Serve starts the loops; they run until Stop. It returns at once.
 func (p *Poller) Serve() {
 	for _, l := range p.loops {
 		p.wg.Add(1)
