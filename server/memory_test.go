@@ -38,6 +38,12 @@ func TestPartialFrameMemory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := testOptions()
+			if o.Poller == "std" && raceEnabled {
+				// With a reader goroutine per connection, the race
+				// detector's own bookkeeping swamps the figure (60 KiB held
+				// measured 60-130 KiB); make test runs this without -race.
+				t.Skip("std backend: measured without the race detector (make test)")
+			}
 			o.MaxMessageSize = tc.maxMessageSize
 			s := startServer(t, o)
 			clients := make([]*rawClient, conns)
