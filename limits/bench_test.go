@@ -46,10 +46,11 @@ func (f *admissionFixture) connect(b *testing.B, ip netip.Addr) {
 	if !f.origins.Allow("https://chat.example.com", "ws.example.com", true) {
 		b.Fatal("origin refused")
 	}
-	if r, _ := f.adm.Admit(ip); r != ReasonNone {
+	t, r, _ := f.adm.Admit(ip, false)
+	if r != ReasonNone {
 		b.Fatalf("refused: %s", r)
 	}
-	f.adm.Release(ip)
+	f.adm.Release(&t)
 }
 
 func BenchmarkAdmission(b *testing.B) {
@@ -134,7 +135,7 @@ func BenchmarkSampler(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			s.Allow(ReasonIPRate, 0)
+			s.Allow(1, 0)
 		}
 	})
 }

@@ -24,10 +24,24 @@ type ConnCaps struct {
 }
 
 type capShard struct {
-	mu sync.Mutex
-	m  map[[16]byte]int32 // key16 -> open connections; entries at 0 are deleted
-	_  cacheLinePad
+	mu    sync.Mutex
+	m     map[[16]byte]uint32 // key16 -> index in slots of its count
+	slots []capSlot           // counts; a slot is reused once its count drops to 0
+	free  []uint32
+	_     cacheLinePad
 }
+
+type capSlot struct {
+	key [16]byte
+	n   int32
+}
+
+// A slot handle: the shard in the top bits, the slot index below, so that
+// a connection can release its count with 4 bytes instead of its address.
+const (
+	slotBits = 24
+	slotMask = 1<<slotBits - 1
+)
 
 // NewConnCaps returns caps of perIP connections per key (-max-conns-per-ip)
 // and global connections (-max-conns); 0 (or less) switches a cap off. The
@@ -40,7 +54,7 @@ func NewConnCaps(perIP, global int) *ConnCaps {
 		c.h = newHasher()
 		c.shards = make([]capShard, numShards)
 		for i := range c.shards {
-			c.shards[i].m = make(map[[16]byte]int32)
+			c.shards[i].m = make(map[[16]byte]uint32)
 		}
 	}
 	return c
@@ -50,26 +64,45 @@ func NewConnCaps(perIP, global int) *ConnCaps {
 // (ReasonGlobalCap, checked first because it is one atomic add, or
 // ReasonIPCap). ReasonNone means admitted; Release must follow.
 func (c *ConnCaps) Acquire(ip netip.Addr) Reason {
+	_, r := c.acquire(ip)
+	return r
+}
+
+// acquire is Acquire returning the handle of the per-key count (0 when the
+// per-key cap is off).
+func (c *ConnCaps) acquire(ip netip.Addr) (handle uint32, r Reason) {
 	n := c.active.Add(1)
 	if c.global > 0 && n > c.global {
 		c.active.Add(-1)
-		return ReasonGlobalCap
+		return 0, ReasonGlobalCap
 	}
 	if c.shards == nil {
-		return ReasonNone
+		return 0, ReasonNone
 	}
 	k := key16(ip)
-	s := &c.shards[c.h.shard(k, numShards)]
+	si := c.h.shard(k, numShards)
+	s := &c.shards[si]
 	s.mu.Lock()
-	v := s.m[k]
-	if v >= c.perIP {
+	i, ok := s.m[k]
+	if ok && s.slots[i].n >= c.perIP {
 		s.mu.Unlock()
 		c.active.Add(-1)
-		return ReasonIPCap
+		return 0, ReasonIPCap
 	}
-	s.m[k] = v + 1
+	if !ok {
+		if f := len(s.free); f > 0 {
+			i = s.free[f-1]
+			s.free = s.free[:f-1]
+		} else {
+			i = uint32(len(s.slots))
+			s.slots = append(s.slots, capSlot{})
+		}
+		s.slots[i] = capSlot{key: k}
+		s.m[k] = i
+	}
+	s.slots[i].n++
 	s.mu.Unlock()
-	return ReasonNone
+	return uint32(si)<<slotBits | i, ReasonNone
 }
 
 // Release gives back a connection admitted by Acquire(ip). It reports
@@ -77,17 +110,32 @@ func (c *ConnCaps) Acquire(ip netip.Addr) Reason {
 func (c *ConnCaps) Release(ip netip.Addr) bool {
 	if c.shards != nil {
 		k := key16(ip)
-		s := &c.shards[c.h.shard(k, numShards)]
+		si := c.h.shard(k, numShards)
+		s := &c.shards[si]
 		s.mu.Lock()
-		v, ok := s.m[k]
-		switch {
-		case !ok:
-			s.mu.Unlock()
+		i, ok := s.m[k]
+		s.mu.Unlock()
+		if !ok {
 			return false // never acquired: leave the global count alone too
-		case v <= 1:
-			delete(s.m, k)
-		default:
-			s.m[k] = v - 1
+		}
+		return c.release(uint32(si)<<slotBits | i)
+	}
+	return c.ReleaseGlobal()
+}
+
+// release gives back the per-key count behind handle, and the global one.
+func (c *ConnCaps) release(handle uint32) bool {
+	if c.shards != nil {
+		s := &c.shards[handle>>slotBits]
+		i := handle & slotMask
+		s.mu.Lock()
+		if int(i) >= len(s.slots) || s.slots[i].n <= 0 {
+			s.mu.Unlock()
+			return false
+		}
+		if s.slots[i].n--; s.slots[i].n == 0 {
+			delete(s.m, s.slots[i].key)
+			s.free = append(s.free, i)
 		}
 		s.mu.Unlock()
 	}
@@ -129,9 +177,11 @@ func (c *ConnCaps) PerIP(ip netip.Addr) int {
 	k := key16(ip)
 	s := &c.shards[c.h.shard(k, numShards)]
 	s.mu.Lock()
-	v := s.m[k]
-	s.mu.Unlock()
-	return int(v)
+	defer s.mu.Unlock()
+	if i, ok := s.m[k]; ok {
+		return int(s.slots[i].n)
+	}
+	return 0
 }
 
 // Keys is the number of keys with at least one open connection.

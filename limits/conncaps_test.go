@@ -130,15 +130,68 @@ func TestAdmission(t *testing.T) {
 	a := NewAdmission(AdmissionConfig{ConnPerMinute: 60, ConnBurst: 3, MaxConns: 100, MaxConnsPerIP: 2, Now: clk.Now})
 	ip := netip.MustParseAddr("192.0.2.1")
 	want := []Reason{ReasonNone, ReasonNone, ReasonIPCap, ReasonIPRate}
+	var held []Ticket
 	for i, w := range want {
-		r, ra := a.Admit(ip)
-		if r != w || (r == ReasonIPRate) != (ra >= 1e9) {
-			t.Fatalf("attempt %d: %q %v, want %q", i, r, ra, w)
+		tk, r, ra := a.Admit(ip, false)
+		if r != w || (r == ReasonIPRate) != (ra >= 1e9) || tk.Held() != (r == ReasonNone) {
+			t.Fatalf("attempt %d: %q %v ticket %x, want %q", i, r, ra, tk, w)
+		}
+		if tk.Held() {
+			held = append(held, tk)
 		}
 	}
-	a.Release(ip)
-	a.Release(ip)
-	if a.Caps.Active() != 0 {
-		t.Fatal("not released")
+	for i := range held {
+		a.Release(&held[i])
+		a.Release(&held[i]) // a second release of the same ticket does nothing
+		if held[i] != 0 {
+			t.Fatal("Release did not clear the ticket")
+		}
+	}
+	if a.Caps.Active() != 0 || a.Caps.Keys() != 0 || a.Caps.PerIP(ip) != 0 {
+		t.Fatalf("not released: active %d keys %d", a.Caps.Active(), a.Caps.Keys())
+	}
+}
+
+// TestAdmissionExemptions: loopback clients (unless LimitLoopback) and
+// callers' exemptions skip the per-IP rate and cap, never the global cap.
+func TestAdmissionExemptions(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		ip            string
+		exempt, limit bool
+		perIP         bool // the per-IP limits apply
+	}{
+		{"remote", "192.0.2.1", false, false, true},
+		{"loopback", "127.0.0.1", false, false, false},
+		{"loopback v6", "::1", false, false, false},
+		{"loopback limited", "127.0.0.1", false, true, true},
+		{"exempt remote", "192.0.2.1", true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := NewAdmission(AdmissionConfig{ConnPerMinute: 1, ConnBurst: 1, MaxConns: 3, MaxConnsPerIP: 1, LimitLoopback: tc.limit})
+			ip := netip.MustParseAddr(tc.ip)
+			var got []Reason
+			var tickets []Ticket
+			for i := 0; i < 4; i++ {
+				tk, r, _ := a.Admit(ip, tc.exempt)
+				got = append(got, r)
+				tickets = append(tickets, tk)
+			}
+			want := []Reason{ReasonNone, ReasonIPRate, ReasonIPRate, ReasonIPRate}
+			if !tc.perIP {
+				want = []Reason{ReasonNone, ReasonNone, ReasonNone, ReasonGlobalCap}
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("attempts: %v, want %v", got, want)
+				}
+			}
+			for i := range tickets {
+				a.Release(&tickets[i])
+			}
+			if a.Caps.Active() != 0 || a.Caps.Keys() != 0 {
+				t.Fatalf("after release: active %d keys %d", a.Caps.Active(), a.Caps.Keys())
+			}
+		})
 	}
 }

@@ -38,9 +38,9 @@ type RateConfig struct {
 // collector never scans it). A key whose bucket is full behaves exactly like
 // an absent key, so such entries are deleted: lazily, by a sweep of a shard
 // after as many insertions as it had live entries (amortized O(1) per
-// insertion), and by Sweep, which a server may call every few seconds to
-// give memory back after a flood. Neither is needed for correctness or for
-// the memory bound.
+// insertion), and by Sweep, which the server calls every 10 seconds to give
+// memory back after a flood. Neither is needed for correctness or for the
+// memory bound.
 //
 // At MaxEntries (split evenly over the shards) a new key evicts the fullest
 // bucket among a few entries sampled at a random place in its shard. Eviction

@@ -8,11 +8,13 @@ import (
 
 // Metrics holds every metric the server exports. Create it with New.
 type Metrics struct {
-	ConnectionsActive prometheus.Gauge
+	ConnectionsActive prometheus.Gauge // upgraded WebSocket connections
+	SocketsOpen       prometheus.Gauge // sockets in any state: handshake, upgraded, closing
 	ConnectionsTotal  prometheus.Counter
 	Rejected          *prometheus.CounterVec // reason
 	Closes            *prometheus.CounterVec // code
 	Timeouts          *prometheus.CounterVec // kind: handshake, idle, read, write
+	AcceptErrors      *prometheus.CounterVec // errno
 
 	MessagesReceived prometheus.Counter
 	MessagesSent     prometheus.Counter
@@ -35,11 +37,13 @@ func New() *Metrics {
 	f := factory{r}
 	m := &Metrics{
 		Registry:          r,
-		ConnectionsActive: f.gauge("wsedge_connections_active", "Open WebSocket and pre-upgrade connections."),
+		ConnectionsActive: f.gauge("wsedge_connections_active", "Upgraded WebSocket connections (as /health connections)."),
+		SocketsOpen:       f.gauge("wsedge_sockets_open", "Open client sockets in any state: in the handshake, upgraded or closing (as /health sockets)."),
 		ConnectionsTotal:  f.counter("wsedge_connections_total", "Connections accepted since start."),
 		Rejected:          f.counterVec("wsedge_connections_rejected_total", "Connections refused before the upgrade, by reason.", "reason"),
 		Closes:            f.counterVec("wsedge_closes_total", "WebSocket closes sent by the server, by close code.", "code"),
 		Timeouts:          f.counterVec("wsedge_timeouts_total", "Connections closed by a timeout, by kind (handshake, idle, read, write).", "kind"),
+		AcceptErrors:      f.counterVec("wsedge_accept_errors_total", "Failed accepts, by errno (EMFILE: out of file descriptors).", "errno"),
 		MessagesReceived:  f.counter("wsedge_messages_received_total", "Complete data messages received."),
 		MessagesSent:      f.counter("wsedge_messages_sent_total", "Data messages queued to clients."),
 		BytesReceived:     f.counter("wsedge_bytes_received_total", "Bytes read from client sockets."),
@@ -63,9 +67,27 @@ func (m *Metrics) WatchQueue(queued func() float64) {
 	}, queued))
 }
 
-// CloseCode counts a close frame sent with code.
+// CloseCode counts a close frame sent with code. The server echoes a
+// client's close code, and clients may choose any code from 3000 to 4999:
+// those outside the codes the server itself sends share the labels "3xxx"
+// and "4xxx", so a client cannot grow the label set.
 func (m *Metrics) CloseCode(code uint16) {
-	m.Closes.WithLabelValues(strconv.Itoa(int(code))).Inc()
+	m.Closes.WithLabelValues(CloseLabel(code)).Inc()
+}
+
+// CloseLabel is the code label of wsedge_closes_total for a close code.
+func CloseLabel(code uint16) string {
+	switch {
+	case code >= 1000 && code <= 1014, code == 4001, code == 4003:
+		// RFC 6455 and its registry, and the server's own 4001 (unauthorized)
+		// and 4003 (disconnected by the server API).
+		return strconv.Itoa(int(code))
+	case code >= 3000 && code <= 3999:
+		return "3xxx"
+	case code >= 4000 && code <= 4999:
+		return "4xxx"
+	}
+	return "other"
 }
 
 type factory struct{ r prometheus.Registerer }

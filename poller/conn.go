@@ -1,31 +1,35 @@
 package poller
 
 import (
-	"io"
 	"net/netip"
 	"sync"
 	"unsafe"
 
 	"github.com/valyala/bytebufferpool"
 
-	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/timerwheel"
 )
 
 // Conn is one accepted connection. Methods marked "loop only" may be called
 // only from Handler callbacks; the write methods are safe from any goroutine.
+//
+// 144 bytes (a size class of its own): the field order keeps the small
+// fields together so no padding pushes it into the next class.
 type Conn struct {
-	timer  timerwheel.Entry[struct{}] // first field: connOf maps an entry back to its Conn
-	loop   *loop
-	ctx    any
-	sealer *sealer // TLS: application bytes go through it, ciphertext comes back via WriteRaw
+	timer timerwheel.Entry[struct{}] // first field: connOf maps an entry back to its Conn
+	loop  *loop
+	ctx   any
+	std   *stdConn // the std backend's socket; nil with epoll
 
 	// Loop-owned state: touched only by the loop goroutine.
-	leftover   *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
-	lastRead   int64
-	deadline   int64
-	need       int32
-	fd         int32
+	leftover *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
+	lastRead int64
+	deadline int64
+	fd       int32  // epoll: the socket; std: -1
+	gen      uint32 // epoll: tells this connection's events from an earlier one's on fd
+
+	queued int32 // bytes queued, guarded by mu
+
 	raddr      [16]byte // the peer, kept unpacked: netip.AddrPort would cost 12 more bytes
 	rport      uint16
 	r4         bool
@@ -34,11 +38,12 @@ type Conn struct {
 
 	// Write state, guarded by mu.
 	closed     bool
-	armed      bool // EPOLLOUT is registered
-	closeAfter bool // half-close once the queue drains
-	noLinger   bool // with closeAfter: close at once instead of waiting for the peer's FIN
+	armed      bool  // epoll: EPOLLOUT is registered; std: the writer goroutine runs
+	final      bool  // the last bytes are queued: later writes fail with ErrClosed
+	closeAfter bool  // end the connection once the queue drains
+	noLinger   bool  // with closeAfter: close at once instead of waiting for the peer's FIN
+	pending    uint8 // bit 1<<kind: a task of that kind is in the loop's list
 	mu         sync.Mutex
-	queued     int32
 	q          *outQueue // nil while nothing is queued
 }
 
@@ -49,12 +54,6 @@ func connOf(e *timerwheel.Entry[struct{}]) *Conn { return (*Conn)(unsafe.Pointer
 
 // The compiler checks that the timer stays the first field.
 var _ = [1]struct{}{}[unsafe.Offsetof(Conn{}.timer)]
-
-// Handler returns the handler the connection's events go to.
-func (c *Conn) Handler() Handler { return c.loop.p.h }
-
-// sealer boxes the TLS writer so a plain connection pays one pointer for it.
-type sealer struct{ w io.Writer }
 
 // Context returns the value set with SetContext.
 func (c *Conn) Context() any { return c.ctx }
@@ -76,17 +75,19 @@ func (c *Conn) setRemote(ap netip.AddrPort) {
 }
 
 // LoopID is the index of the loop that owns the connection, so handlers can
-// keep per-loop scratch state without locks.
+// keep per-loop state without locks.
 func (c *Conn) LoopID() int { return c.loop.id }
 
 // Do runs fn on the connection's loop goroutine (at once is never: it is
-// queued, and runs even if the connection has closed meanwhile).
+// queued, and runs even if the connection has closed meanwhile). Callers
+// bound their own use: the loop's task list holds what they post.
 func (c *Conn) Do(fn func()) { c.loop.post(task{kind: taskFunc, fn: fn}) }
 
 // Closed reports whether the loop has closed the socket. Loop only.
 func (c *Conn) Closed() bool { return c.loopClosed }
 
-// Fd is the socket's descriptor (for logs and tests).
+// Fd is the socket's descriptor with the epoll backend, -1 with std (for
+// logs and tests).
 func (c *Conn) Fd() int { return int(c.fd) }
 
 // LastRead is the loop time of the last successful read. Loop only.
@@ -103,11 +104,6 @@ func (c *Conn) Buffered() int {
 	return len(c.leftover.B)
 }
 
-// SetNeed tells the loop how many bytes, counted from the start of the
-// unconsumed input, the current frame needs in all, so a frame larger than
-// the loop's buffer is read straight into a buffer of its size. Loop only.
-func (c *Conn) SetNeed(n int) { c.need = int32(min(n, 1<<31-1)) }
-
 // SetTimer asks for OnTimer at the loop time at (0 cancels). Loop only.
 func (c *Conn) SetTimer(at int64) {
 	c.deadline = at
@@ -116,136 +112,3 @@ func (c *Conn) SetTimer(at int64) {
 
 // Timer returns the deadline set with SetTimer (0 if none). Loop only.
 func (c *Conn) Timer() int64 { return c.deadline }
-
-// SetSealer routes every later application write through w (a TLS
-// connection), which hands the bytes to send back through WriteRaw. Call it
-// on the loop before anything else can write to the connection.
-func (c *Conn) SetSealer(w io.Writer) { c.sealer = &sealer{w} }
-
-// Write queues a copy of b.
-func (c *Conn) Write(b []byte) error {
-	if c.sealer != nil {
-		_, err := c.sealer.w.Write(b)
-		return err
-	}
-	return c.WriteRaw(b)
-}
-
-// WriteRaw queues a copy of b as it is, bypassing any sealer.
-func (c *Conn) WriteRaw(b []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	buf, err := c.ownTail(len(b))
-	if err != nil {
-		return err
-	}
-	buf.B = append(buf.B, b...)
-	return nil
-}
-
-// WriteMessage queues op and payload as one final, unmasked frame; the
-// payload is copied, so the caller may reuse it at once.
-func (c *Conn) WriteMessage(op codec.OpCode, payload []byte) error {
-	if c.sealer != nil {
-		b := c.loop.p.bufs.Get()
-		b.B = codec.AppendHeader(b.B, op, true, len(payload))
-		b.B = append(b.B, payload...)
-		_, err := c.sealer.w.Write(b.B)
-		c.loop.p.bufs.Put(b)
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	buf, err := c.ownTail(codec.FrameSize(len(payload)))
-	if err != nil {
-		return err
-	}
-	buf.B = codec.AppendHeader(buf.B, op, true, len(payload))
-	buf.B = append(buf.B, payload...)
-	return nil
-}
-
-// WriteFrame queues an encoded frame by reference. The bytes must not change
-// afterwards: a broadcast queues the same frame to every subscriber.
-func (c *Conn) WriteFrame(frame []byte) error {
-	if len(frame) == 0 {
-		return nil
-	}
-	if c.sealer != nil {
-		_, err := c.sealer.w.Write(frame)
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.admit(len(frame)); err != nil {
-		return err
-	}
-	c.q.segs = append(c.q.segs, seg{shared: frame})
-	return nil
-}
-
-// Flush writes what is queued with one writev. It never blocks: what the
-// socket does not take stays queued and goes out on EPOLLOUT.
-func (c *Conn) Flush() error {
-	c.mu.Lock()
-	err := c.flushLocked()
-	linger := err == nil && c.closeAfter && c.q == nil && !c.closed
-	c.mu.Unlock()
-	if err != nil && err != ErrClosed {
-		c.loop.post(task{kind: taskClose, c: c, err: err})
-	} else if linger {
-		c.loop.post(task{kind: taskFunc, fn: func() { c.loop.linger(c) }})
-	}
-	return err
-}
-
-// FlushSoon asks the connection's loop to flush it, instead of writing on
-// the caller's goroutine: a broadcast to many connections then costs the
-// publisher a queue append per subscriber while the loops, one per core,
-// make the write calls in parallel.
-func (c *Conn) FlushSoon() {
-	c.loop.post(task{kind: taskFlush, c: c})
-}
-
-// CloseAfterFlush ends the connection gracefully once everything queued so
-// far is written. With waitPeer, the write side is shut (FIN) and the socket
-// closed when the peer closes too, or after the linger timeout: a peer that
-// may still be sending then reads our last bytes instead of a reset. Without
-// it the socket is closed as soon as the bytes are out (the peer is done, as
-// after a completed close handshake). Later writes fail with ErrClosed.
-func (c *Conn) CloseAfterFlush(waitPeer bool) {
-	c.mu.Lock()
-	c.closeAfter = true
-	c.noLinger = !waitPeer
-	c.mu.Unlock()
-	c.Flush()
-}
-
-// Close closes the connection at once, dropping what is queued; err is
-// reported to OnClose.
-func (c *Conn) Close(err error) {
-	c.loop.post(task{kind: taskClose, c: c, err: err})
-}
-
-// flushFromLoop flushes on the loop goroutine and acts on the result there.
-func (c *Conn) flushFromLoop() {
-	if c.loopClosed {
-		return
-	}
-	c.mu.Lock()
-	if c.closed || c.q == nil && !c.armed && !c.closeAfter {
-		// Nothing to write, or a writer already closed it and posted the
-		// close with its reason (slow consumer, write error).
-		c.mu.Unlock()
-		return
-	}
-	err := c.flushLocked()
-	linger := err == nil && c.closeAfter && c.q == nil
-	c.mu.Unlock()
-	switch {
-	case err != nil:
-		c.loop.closeConn(c, err)
-	case linger && !c.lingering:
-		c.loop.linger(c)
-	}
-}

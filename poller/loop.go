@@ -1,30 +1,31 @@
 package poller
 
 import (
-	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
-	"golang.org/x/sys/unix"
 
 	"github.com/wsedge/wsedge/timerwheel"
 )
 
-// acceptBatch bounds the accepts done per wakeup so that a connection flood
-// cannot starve the reads of established connections on the same loop.
-const acceptBatch = 64
-
 type taskKind uint8
 
+// Connection tasks (close, flush, retime, end) are posted at most once per
+// connection at a time (Conn.requestLocked), std reads one at a time per
+// connection; the others come from Do, Each, Timers and Stop. So a loop's
+// task list holds at most five entries per connection it owns, plus one per
+// Do, Each, Timers or Stop call in progress.
 const (
-	taskFunc taskKind = iota
-	taskClose
-	taskFlush
-	taskRetime
+	taskClose  taskKind = iota // close now with err
+	taskFlush                  // FlushSoon
+	taskRetime                 // the write-timeout clock started: pull the timer in
+	taskEnd                    // the final bytes are out: close or linger
+	taskFunc
 	taskStop
+	taskOpen // std: a new connection for this loop
+	taskRead // std: bytes (or an error) from a connection's reader
 )
 
 // task is work posted to a loop from another goroutine.
@@ -33,14 +34,15 @@ type task struct {
 	c    *Conn
 	err  error
 	fn   func()
+	b    []byte // taskRead
 }
 
+// loop is one event loop: a goroutine that owns its connections, their
+// timers and their input buffers. The backend's fields sit here too.
 type loop struct {
 	p     *Poller
 	id    int
-	epfd  int
-	efd   int
-	buf   []byte
+	buf   []byte // the shared read buffer
 	wheel *timerwheel.Wheel[struct{}]
 	count atomic.Int64
 
@@ -51,41 +53,22 @@ type loop struct {
 	stopped bool
 
 	leftovers bytebufferpool.Pool
+
+	// epoll backend.
+	epfd, efd     int
+	acceptPaused  bool          // the listener is out of the epoll set
+	acceptResume  int64         // loop time to watch the listener again
+	acceptBackoff time.Duration // the last pause; doubles while accepts keep failing
+
+	// std backend.
+	wakeCh chan struct{}
+	conns  map[*Conn]struct{}
 }
 
-func newLoop(p *Poller, id int) (*loop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("poller: epoll_create: %w", err)
-	}
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("poller: eventfd: %w", err)
-	}
-	l := &loop{p: p, id: id, epfd: epfd, efd: efd, buf: make([]byte, p.cfg.ReadBuffer)}
+func newLoop(p *Poller, id int) *loop {
+	l := &loop{p: p, id: id, buf: make([]byte, p.cfg.ReadBuffer), epfd: -1, efd: -1}
 	l.wheel = timerwheel.New[struct{}](p.cfg.Tick, p.Now())
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}); err != nil {
-		l.closeFds()
-		return nil, fmt.Errorf("poller: watch eventfd: %w", err)
-	}
-	// EPOLLEXCLUSIVE: a new connection wakes one loop, not all of them.
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p.lnFd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(p.lnFd)}); err != nil {
-		l.closeFds()
-		return nil, fmt.Errorf("poller: watch listener: %w", err)
-	}
-	return l, nil
-}
-
-func (l *loop) closeFds() {
-	if l.epfd >= 0 {
-		unix.Close(l.epfd)
-		l.epfd = -1
-	}
-	if l.efd >= 0 {
-		unix.Close(l.efd)
-		l.efd = -1
-	}
+	return l
 }
 
 // post queues a task for the loop and wakes it. Safe from any goroutine.
@@ -93,80 +76,18 @@ func (l *loop) post(t task) {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
-		if t.fn != nil {
-			t.fn() // the loop is gone; Each must still return
-		}
+		l.drop(t)
 		return
 	}
 	l.tasks = append(l.tasks, t)
 	l.mu.Unlock()
 	if l.woken.CompareAndSwap(false, true) {
-		var one = [8]byte{1}
-		_, _ = unix.Write(l.efd, one[:])
-	}
-}
-
-func (l *loop) run() {
-	events := make([]unix.EpollEvent, 256)
-	tick := l.p.cfg.Tick
-	timeoutMs := int(tick / time.Millisecond)
-	if timeoutMs < 1 {
-		timeoutMs = 1
-	}
-	nextTick := l.p.Now() + int64(tick)
-	for {
-		// Under load there is almost always something ready: ask without
-		// blocking first, so the loop keeps its P and the runtime does not
-		// hand it off (a futex wake and a thread switch per round); block,
-		// as a proper syscall, only when nothing is ready.
-		n, err := epollWait(l.epfd, events, 0)
-		if n == 0 && err == nil {
-			n, err = unix.EpollWait(l.epfd, events, timeoutMs)
-		}
-		if err != nil && err != unix.EINTR {
-			panic(fmt.Sprintf("poller: epoll_wait: %v", err)) // only EBADF/EFAULT/EINVAL: a bug
-		}
-		now := l.p.Now()
-		for i := 0; i < n; i++ {
-			ev := &events[i]
-			fd := int(ev.Fd)
-			switch {
-			case fd == l.efd:
-				if l.runTasks(now) {
-					return
-				}
-			case fd == l.p.lnFd:
-				l.accept(now)
-			default:
-				c := l.p.conn(fd)
-				if c == nil {
-					continue
-				}
-				if ev.Events&unix.EPOLLOUT != 0 {
-					c.flushFromLoop()
-				}
-				if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.loopClosed {
-					l.read(c, now)
-				}
-			}
-		}
-		if now >= nextTick {
-			l.wheel.Advance(now, l.fire)
-			nextTick = now + int64(tick)
-		}
-		if n > 0 {
-			// A busy loop never blocks, so it would keep its P until the
-			// runtime preempts it (10 ms): let the workers it just woke, and
-			// anything else runnable, run between rounds.
-			runtime.Gosched()
-		}
+		l.p.d.wake(l)
 	}
 }
 
 // runTasks drains posted tasks; it reports true when the loop must exit.
-func (l *loop) runTasks(now int64) bool {
-	var b [8]byte
-	_, _ = unix.Read(l.efd, b[:])
+func (l *loop) runTasks() bool {
 	l.woken.Store(false)
 	l.mu.Lock()
 	tasks := l.tasks
@@ -181,11 +102,20 @@ func (l *loop) runTasks(now int64) bool {
 		case taskClose:
 			l.closeConn(t.c, t.err)
 		case taskFlush:
+			t.c.done(taskFlush)
 			t.c.flushFromLoop()
 		case taskRetime:
+			t.c.done(taskRetime)
 			if !t.c.loopClosed {
 				l.schedule(t.c)
 			}
+		case taskEnd:
+			t.c.done(taskEnd)
+			l.linger(t.c)
+		case taskOpen:
+			l.stdOpen(t.c)
+		case taskRead:
+			l.stdRead(t.c, t.b, t.err)
 		case taskStop:
 			stop = true
 		}
@@ -201,10 +131,10 @@ func (l *loop) runTasks(now int64) bool {
 }
 
 func (l *loop) shutdown() {
-	for i := range l.p.conns {
-		if c := l.p.conns[i].Load(); c != nil && c.loop == l {
-			l.closeConn(c, ErrShutdown)
-		}
+	var open []*Conn
+	l.p.d.each(l, func(c *Conn) { open = append(open, c) })
+	for _, c := range open {
+		l.closeConn(c, ErrShutdown)
 	}
 	l.mu.Lock()
 	l.stopped = true
@@ -212,130 +142,103 @@ func (l *loop) shutdown() {
 	l.tasks = nil
 	l.mu.Unlock()
 	for _, t := range rest {
-		if t.fn != nil {
-			t.fn()
-		}
+		l.drop(t)
 	}
 }
 
-func (l *loop) accept(now int64) {
-	for i := 0; i < acceptBatch; i++ {
-		fd, peer, err := accept(l.p.lnFd)
-		if err != nil {
-			// EAGAIN: another loop took it or nothing left. EMFILE and
-			// friends: leave it in the backlog and try on the next wakeup.
-			return
-		}
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		c := &Conn{fd: int32(fd), loop: l, lastRead: now}
-		c.setRemote(peer)
-		if fd >= len(l.p.conns) {
-			// Only if the open-files limit was raised after Listen.
-			unix.Close(fd)
-			continue
-		}
-		l.p.conns[fd].Store(c)
-		l.count.Add(1)
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
-			l.closeConn(c, fmt.Errorf("poller: watch connection: %w", err))
-			continue
-		}
-		l.p.h.OnOpen(c)
-		if !c.loopClosed {
-			c.flushFromLoop()
-		}
-	}
-}
-
-func (l *loop) read(c *Conn, now int64) {
-	var data []byte
-	var n int
-	var err error
-	fd := int(c.fd)
-	if c.lingering {
-		// Closing: the answer is sent; discard input until the peer's FIN.
-		n, err = rawRead(fd, l.buf)
-		if n == 0 && err == nil || err != nil && err != unix.EAGAIN && err != unix.EINTR {
-			l.closeConn(c, nil)
-		}
-		return
-	}
-	left, own := 0, false
-	if c.leftover != nil {
-		left = len(c.leftover.B)
-	}
+// drop disposes of a task the stopped loop will not run: Each must still
+// return, and a connection accepted too late must not leak its socket.
+func (l *loop) drop(t task) {
 	switch {
-	case left == 0:
-		n, err = rawRead(fd, l.buf)
-		if n > 0 {
-			data = l.buf[:n]
-		}
-	case int(c.need) <= len(l.buf) && left < len(l.buf):
-		copy(l.buf, c.leftover.B)
-		n, err = rawRead(fd, l.buf[left:])
-		if n > 0 {
-			data = l.buf[:left+n]
-		}
-	default:
-		// A frame larger than the loop buffer: read straight into the
-		// connection's own buffer, grown once to the frame's size.
-		b := c.leftover.B
-		// Room for the whole frame when its size is known, and always for
-		// at least a loop buffer's worth of new bytes.
-		if want := max(int(c.need), left+len(l.buf)); cap(b) < want {
-			nb := make([]byte, left, want)
-			copy(nb, b)
-			b = nb
-		}
-		n, err = rawRead(fd, b[left:cap(b)])
-		if n > 0 {
-			data = b[:left+n]
-			own = true
-		}
-		c.leftover.B = b[:left]
+	case t.fn != nil:
+		t.fn()
+	case t.kind == taskOpen:
+		_ = t.c.std.nc.Close()
 	}
-	if n == 0 && err == nil {
-		l.closeConn(c, ErrPeerClosed)
-		return
+}
+
+// opened runs the handler on a new connection. Loop only.
+func (l *loop) opened(c *Conn) {
+	l.count.Add(1)
+	l.p.h.OnOpen(c)
+	if !c.loopClosed {
+		c.flushFromLoop()
 	}
-	if err != nil {
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return
-		}
-		l.closeConn(c, fmt.Errorf("poller: read: %w", err))
-		return
-	}
+}
+
+// deliver hands data, the connection's unconsumed input followed by what
+// was just read, to the handler and keeps what it leaves. own says data lies
+// in the connection's own buffer rather than the loop's. Loop only.
+func (l *loop) deliver(c *Conn, data []byte, own bool, now int64) {
 	c.lastRead = now
-	c.need = 0
-	consumed, herr := l.p.h.OnData(c, data)
+	consumed, err := l.p.h.OnData(c, data)
 	if c.loopClosed {
 		return
 	}
-	if herr != nil {
-		l.closeConn(c, herr)
+	if err != nil {
+		l.closeConn(c, err)
 		return
 	}
-	rest := data[consumed:]
+	l.keep(c, data[consumed:], own)
+	c.flushFromLoop()
+}
+
+// grow makes room in a connection's input buffer b for at least a loop
+// buffer's worth of new bytes: its capacity stays within what it holds plus
+// a quarter of that or one loop buffer, whichever is more, so a buffer never
+// holds much more than the peer sent (whatever a frame header announced)
+// and copying stays linear.
+func (l *loop) grow(b []byte) []byte {
+	if cap(b)-len(b) >= len(l.buf)/4 {
+		return b
+	}
+	nb := make([]byte, len(b), len(b)+max(len(b)/4, len(l.buf)))
+	copy(nb, b)
+	return nb
+}
+
+// keep holds rest, the input the handler did not consume, until the next
+// read. own says rest already lies in the connection's own buffer.
+func (l *loop) keep(c *Conn, rest []byte, own bool) {
 	switch {
 	case len(rest) == 0:
-		if c.leftover != nil {
-			l.leftovers.Put(c.leftover)
-			c.leftover = nil
-		}
-		c.need = 0
-	case own:
-		// data lives in the leftover buffer itself: shift the tail down.
-		c.leftover.B = data[:copy(data, rest)]
+		l.dropLeftover(c)
+	case own && len(rest) >= len(l.buf):
+		// Still a big frame under way: shift its tail down in place.
+		c.leftover.B = c.leftover.B[:copy(c.leftover.B[:cap(c.leftover.B)], rest)]
 	default:
+		if own {
+			// A big buffer with a small tail left: give the big one back
+			// to the collector, keep the tail in a pooled one.
+			big := c.leftover
+			c.leftover = l.leftovers.Get()
+			c.leftover.B = append(c.leftover.B[:0], rest...)
+			big.B = nil
+			l.leftovers.Put(big)
+			return
+		}
 		if c.leftover == nil {
 			c.leftover = l.leftovers.Get()
 		}
+		if cap(c.leftover.B) < len(rest) {
+			// Exactly what is held (append would add a quarter more).
+			c.leftover.B = make([]byte, 0, len(rest))
+		}
 		c.leftover.B = append(c.leftover.B[:0], rest...)
 	}
-	if int(c.need) < len(rest) {
-		c.SetNeed(len(rest))
+}
+
+// dropLeftover returns the connection's input buffer, if any. Buffers grown
+// past a loop buffer are left to the collector rather than pooled.
+func (l *loop) dropLeftover(c *Conn) {
+	if c.leftover == nil {
+		return
 	}
-	c.flushFromLoop()
+	if cap(c.leftover.B) > len(l.buf) {
+		c.leftover.B = nil
+	}
+	l.leftovers.Put(c.leftover)
+	c.leftover = nil
 }
 
 // fire runs for every wheel entry that came due.
@@ -383,18 +286,7 @@ func (l *loop) schedule(c *Conn) {
 	l.wheel.Schedule(&c.timer, at)
 }
 
-// blockedSince is when the connection's queue stopped draining (0: it is
-// not blocked).
-func (c *Conn) blockedSince() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.q == nil {
-		return 0
-	}
-	return c.q.blockedSince
-}
-
-// closeConn closes the socket and forgets the connection. Loop goroutine only.
+// closeConn closes the socket and forgets the connection. Loop only.
 func (l *loop) closeConn(c *Conn, err error) {
 	if c.loopClosed {
 		return
@@ -405,12 +297,28 @@ func (l *loop) closeConn(c *Conn, err error) {
 	c.releaseQueue()
 	c.mu.Unlock()
 	l.wheel.Cancel(&c.timer)
-	if c.leftover != nil {
-		l.leftovers.Put(c.leftover)
-		c.leftover = nil
-	}
-	l.p.conns[c.fd].Store(nil)
-	l.count.Add(-1)
-	unix.Close(int(c.fd)) // also removes it from the epoll set
+	l.dropLeftover(c)
+	l.p.d.closeSocket(c)
 	l.p.h.OnClose(c, err)
+	l.count.Add(-1) // after OnClose: once Len counts a connection out, its handler is done with it
+}
+
+// linger half-closes a connection whose last bytes are written and closes it
+// when the peer's FIN arrives or the linger timeout passes. Loop only.
+func (l *loop) linger(c *Conn) {
+	if c.loopClosed || c.lingering {
+		return
+	}
+	c.mu.Lock()
+	now := c.noLinger
+	c.mu.Unlock()
+	if now {
+		l.closeConn(c, nil)
+		return
+	}
+	c.lingering = true
+	l.p.d.shutdownWrite(c)
+	l.dropLeftover(c)
+	c.deadline = l.p.Now() + int64(l.p.cfg.LingerTimeout)
+	l.schedule(c)
 }

@@ -4,18 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
-	"golang.org/x/sys/unix"
 )
 
 // Config sets up a Poller. Zero values pick the documented defaults.
 type Config struct {
+	// Backend is "epoll" (Linux only, the default there) or "std" (the
+	// standard library's net.Conn, a goroutine or two per connection: the
+	// default elsewhere); "" picks the default.
+	Backend string
 	// Loops is the number of event loops; 0 means GOMAXPROCS.
 	Loops int
 	// ReadBuffer is the size of each loop's shared read buffer; 0 means 64 KiB.
@@ -31,11 +33,20 @@ type Config struct {
 	// LingerTimeout bounds how long a half-closed connection waits for the
 	// peer's FIN after its last bytes went out; 0 means 2s.
 	LingerTimeout time.Duration
+	// OverflowAnswer is written to a client accepted, with a descriptor
+	// held in reserve, while the process has run out of descriptors; the
+	// connection is closed right after. nil closes such clients without an
+	// answer. OnOverflow, if set, runs (on a loop) for each such client.
+	OverflowAnswer []byte
+	OnOverflow     func()
+	// AcceptError, if set, is told about every failed accept (other than
+	// "nothing to accept"). It runs on a loop: it must not block.
+	AcceptError func(err error)
 }
 
 // Handler receives a connection's events. Every method runs on the
 // connection's loop goroutine, one at a time per loop, so it must never
-// block: it queues writes (Conn.WriteMessage and friends) and returns.
+// block: it queues writes and returns.
 type Handler interface {
 	// OnOpen runs once for each accepted connection, before any read.
 	OnOpen(c *Conn)
@@ -60,31 +71,64 @@ var (
 	ErrShutdown     = errors.New("server shutting down")
 )
 
+// Accept back-off after the process ran out of descriptors (or another
+// accept error that will not go away at once): the listener is left alone
+// for a while, doubling while accepts keep failing, instead of being retried
+// in a busy loop.
+const (
+	minAcceptBackoff = 10 * time.Millisecond
+	maxAcceptBackoff = 320 * time.Millisecond
+)
+
+// driver is what a backend does for the loops: the rest (connections, write
+// queues, tasks, timers, the handler's guarantees) is common to both.
+type driver interface {
+	run(l *loop)                  // the loop goroutine
+	wake(l *loop)                 // a task was posted
+	write(c *Conn) error          // c.mu held: hand the queue to the socket
+	shutdownWrite(c *Conn)        // loop: half-close after the last bytes
+	closeSocket(c *Conn)          // loop: close the socket and forget it
+	each(l *loop, fn func(*Conn)) // loop: every open connection of l
+	stopAccepting()
+	close() // after the loops ended
+}
+
 // Poller is a set of event loops serving one listening socket.
 type Poller struct {
 	cfg     Config
 	h       Handler
+	d       driver
 	loops   []*loop
-	lnFile  *os.File
-	lnFd    int
 	addr    net.Addr
 	start   time.Time
 	wg      sync.WaitGroup
 	closeMu sync.Mutex
 	stopped bool
 
-	// conns maps a descriptor to its connection, for every loop: one slot
-	// per possible descriptor (sized by the open-files limit at Listen), 8
-	// bytes per descriptor whatever the number of loops. A loop writes only
-	// the slots of its own connections.
-	conns []atomic.Pointer[Conn]
+	overflowed atomic.Int64 // clients answered with OverflowAnswer
 
 	queues sync.Pool           // *outQueue, lent to connections with queued data
 	bufs   bytebufferpool.Pool // owned output bytes
 }
 
+// Backends lists the backends this build offers, the default first.
+func Backends() []string { return backends }
+
 // Listen opens addr and prepares the loops; Serve starts them.
 func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("poller: listen %s: %w", addr, err)
+	}
+	return New(ln, cfg, h)
+}
+
+// New serves an open listener (a TCP listener, for instance one inherited
+// from a previous process); the Poller owns it from then on.
+func New(ln net.Listener, cfg Config, h Handler) (*Poller, error) {
+	if cfg.Backend == "" {
+		cfg.Backend = backends[0]
+	}
 	if cfg.Loops <= 0 {
 		cfg.Loops = runtime.GOMAXPROCS(0)
 	}
@@ -97,54 +141,25 @@ func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
 	if cfg.LingerTimeout <= 0 {
 		cfg.LingerTimeout = 2 * time.Second
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("poller: listen %s: %w", addr, err)
-	}
 	p := &Poller{cfg: cfg, h: h, addr: ln.Addr(), start: time.Now()}
-	p.conns = make([]atomic.Pointer[Conn], fdTableSize())
 	p.queues.New = func() any { return new(outQueue) }
-	// Take the socket out of the Go runtime's netpoller: File dups the
-	// descriptor, and closing the listener leaves our dup the only one.
-	f, err := ln.(*net.TCPListener).File()
-	ln.Close()
-	if err != nil {
-		return nil, fmt.Errorf("poller: listener fd: %w", err)
-	}
-	p.lnFile = f
-	p.lnFd = int(f.Fd())
-	if err := unix.SetNonblock(p.lnFd, true); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("poller: nonblock listener: %w", err)
-	}
 	for i := 0; i < cfg.Loops; i++ {
-		l, err := newLoop(p, i)
-		if err != nil {
-			p.closeLoops()
-			f.Close()
-			return nil, err
-		}
-		p.loops = append(p.loops, l)
+		p.loops = append(p.loops, newLoop(p, i))
+	}
+	var err error
+	switch cfg.Backend {
+	case "epoll":
+		p.d, err = newEpoll(p, ln)
+	case "std":
+		p.d = newStd(p, ln)
+	default:
+		err = fmt.Errorf("poller: unknown backend %q (this build has %v)", cfg.Backend, backends)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, err
 	}
 	return p, nil
-}
-
-// fdTableSize is the open-files limit, which bounds every descriptor number,
-// within [1024, 1<<22] (the table costs RSS only for descriptors in use:
-// its untouched pages stay untouched).
-func fdTableSize() int {
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return 1 << 16
-	}
-	return int(min(max(lim.Cur, 1024), 1<<22))
-}
-
-func (p *Poller) conn(fd int) *Conn {
-	if fd < 0 || fd >= len(p.conns) {
-		return nil
-	}
-	return p.conns[fd].Load()
 }
 
 // Addr is the address the Poller listens on.
@@ -156,13 +171,13 @@ func (p *Poller) Config() Config { return p.cfg }
 // Now is the monotonic clock the loops use for Conn timestamps, in nanoseconds.
 func (p *Poller) Now() int64 { return int64(time.Since(p.start)) }
 
-// Serve runs the loops until Stop. It returns at once; use Wait to block.
+// Serve starts the loops; they run until Stop. It returns at once.
 func (p *Poller) Serve() {
 	for _, l := range p.loops {
 		p.wg.Add(1)
 		go func(l *loop) {
 			defer p.wg.Done()
-			l.run()
+			p.d.run(l)
 		}(l)
 	}
 }
@@ -171,15 +186,7 @@ func (p *Poller) Serve() {
 func (p *Poller) StopAccepting() {
 	p.closeMu.Lock()
 	defer p.closeMu.Unlock()
-	if p.lnFile == nil {
-		return
-	}
-	for _, l := range p.loops {
-		// Deregister explicitly: the descriptor is watched by every loop.
-		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.lnFd, nil)
-	}
-	p.lnFile.Close()
-	p.lnFile = nil
+	p.d.stopAccepting()
 }
 
 // Each runs fn for every open connection, on that connection's loop.
@@ -188,13 +195,13 @@ func (p *Poller) Each(fn func(c *Conn)) {
 	var wg sync.WaitGroup
 	for _, l := range p.loops {
 		wg.Add(1)
-		l.post(task{fn: func() {
+		l.post(task{kind: taskFunc, fn: func() {
 			defer wg.Done()
-			for i := range p.conns {
-				if c := p.conns[i].Load(); c != nil && c.loop == l && !c.loopClosed {
+			p.d.each(l, func(c *Conn) {
+				if !c.loopClosed {
 					fn(c)
 				}
-			}
+			})
 		}})
 	}
 	wg.Wait()
@@ -217,7 +224,7 @@ func (p *Poller) Timers() int {
 	var wg sync.WaitGroup
 	for _, l := range p.loops {
 		wg.Add(1)
-		l.post(task{fn: func() {
+		l.post(task{kind: taskFunc, fn: func() {
 			defer wg.Done()
 			n.Add(int64(l.wheel.Len()))
 		}})
@@ -225,6 +232,10 @@ func (p *Poller) Timers() int {
 	wg.Wait()
 	return int(n.Load())
 }
+
+// Overflowed is the number of clients answered with Config.OverflowAnswer
+// because the process was out of descriptors.
+func (p *Poller) Overflowed() int64 { return p.overflowed.Load() }
 
 // Stop closes the listener and every connection, stops the loops and waits
 // for them. OnClose runs for each connection with ErrShutdown.
@@ -242,11 +253,12 @@ func (p *Poller) Stop() {
 		l.post(task{kind: taskStop})
 	}
 	p.wg.Wait()
-	p.closeLoops()
+	p.d.close()
 }
 
-func (p *Poller) closeLoops() {
-	for _, l := range p.loops {
-		l.closeFds()
+// acceptFailed reports an accept error to Config.AcceptError.
+func (p *Poller) acceptFailed(err error) {
+	if p.cfg.AcceptError != nil {
+		p.cfg.AcceptError(fmt.Errorf("poller: accept: %w", err))
 	}
 }

@@ -20,7 +20,6 @@ const (
 	epNone endpoint = iota
 	epWS
 	epEcho
-	epHealth
 )
 
 // head is the request head as far as wsedge routes on it, parsed in place.
@@ -93,9 +92,9 @@ func hasToken(v []byte, tok string) bool {
 }
 
 // refusal is an HTTP answer that ends a connection before the upgrade.
-func appendRefusal(dst []byte, r limits.Reason, retryAfter int) []byte {
-	status := r.Status()
-	body := r.Text()
+func appendRefusal(dst []byte, r refusal, retryAfter int) []byte {
+	status := r.status()
+	body := r.text()
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')
@@ -106,7 +105,7 @@ func appendRefusal(dst []byte, r limits.Reason, retryAfter int) []byte {
 		dst = strconv.AppendInt(dst, int64(retryAfter), 10)
 		dst = append(dst, "\r\n"...)
 	}
-	if r == limits.ReasonNotWebSocket || r == limits.ReasonVersion {
+	if r == refNotWebSocket || r == refVersion {
 		dst = append(dst, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"...)
 	}
 	dst = append(dst, "Content-Length: "...)
@@ -169,10 +168,10 @@ type upgrader struct {
 	host, origin []byte
 	xff          []byte
 	peer         netip.Addr
-	reason       limits.Reason // why OnBeforeUpgrade refused
+	reason       refusal // why OnBeforeUpgrade refused
 	retryAfter   int
-	held         holding    // slots taken by a proxied client's admission
-	admitted     netip.Addr // that client's address (when held == holdIP)
+	client       netip.Addr    // the client: the peer, or from X-Forwarded-For
+	ticket       limits.Ticket // a proxied client's admission, handed to the connection
 	tls          bool
 }
 
@@ -213,48 +212,52 @@ func newUpgrader(s *Server) *upgrader {
 func (u *upgrader) check() error {
 	s := u.s
 	if s.draining.Load() {
-		return u.refuse(limits.ReasonDraining, 0)
+		return u.refuse(refDraining, 0)
 	}
 	if !s.origins.Allow(string(u.origin), string(u.host), u.tls) {
-		return u.refuse(limits.ReasonOrigin, 0)
+		return u.refuse(refOrigin, 0)
 	}
 	if s.trusted.Contains(u.peer) {
 		ip := limits.ClientIP(u.peer, string(u.xff), s.trusted)
-		held, r, retry := s.admit(ip)
+		t, r, retry := s.adm.Admit(ip, false)
 		if r != limits.ReasonNone {
-			return u.refuse(r, retry)
+			return u.refuse(limitRefusal(r), retrySeconds(retry))
 		}
-		u.held, u.admitted = held, ip
+		u.client, u.ticket = ip, t
 	}
 	return nil
 }
 
 // refuse records the refusal; upgrade writes its answer.
-func (u *upgrader) refuse(r limits.Reason, retryAfter int) error {
+func (u *upgrader) refuse(r refusal, retryAfter int) error {
 	u.reason, u.retryAfter = r, retryAfter
 	return errRefused
 }
 
 // upgrade runs the handshake on a complete request head. It returns the
-// response to send and, on refusal, the reason.
-func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, reason limits.Reason) {
+// response to send and, on refusal, the reason; the client's address; and
+// for a client behind a trusted proxy, the ticket of its admission (which
+// the connection holds from then on, refused or not: it is given back when
+// the connection closes).
+func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, reason refusal, client netip.Addr, ticket limits.Ticket) {
 	u.in.Reset(req)
 	u.out.Reset()
 	u.host, u.origin, u.xff = u.host[:0], u.origin[:0], u.xff[:0]
 	u.peer, u.tls = peer, tls
-	u.reason, u.held = limits.ReasonNone, holdNone
+	u.reason, u.client, u.ticket = refNone, peer, 0
 	_, err := u.u.Upgrade(&u.rw)
+	client, ticket = u.client, u.ticket
 	switch {
 	case err == nil:
-		return u.out.Bytes(), limits.ReasonNone
-	case u.reason != limits.ReasonNone:
+		return u.out.Bytes(), refNone, client, ticket
+	case u.reason != refNone:
 		// Refused by check: every refusal is answered in one format.
-		return appendRefusal(u.out.Bytes()[:0], u.reason, u.retryAfter), u.reason
+		return appendRefusal(u.out.Bytes()[:0], u.reason, u.retryAfter), u.reason, client, ticket
 	case errors.Is(err, ws.ErrHandshakeUpgradeRequired):
 		// Our own answer: 426 must name the protocol to upgrade to.
-		return appendRefusal(u.out.Bytes()[:0], limits.ReasonVersion, 0), limits.ReasonVersion
+		return appendRefusal(u.out.Bytes()[:0], refVersion, 0), refVersion, client, ticket
 	}
-	return appendRefusal(u.out.Bytes()[:0], limits.ReasonBadRequest, 0), limits.ReasonBadRequest
+	return appendRefusal(u.out.Bytes()[:0], refBadRequest, 0), refBadRequest, client, ticket
 }
 
 // retrySeconds turns a token bucket's wait into a Retry-After value: whole

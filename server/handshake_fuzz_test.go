@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
-
-	"github.com/wsedge/wsedge/limits"
 )
 
 // FuzzHandshake feeds arbitrary request heads through the same parsing and
@@ -40,17 +38,12 @@ func FuzzHandshake(f *testing.F) {
 		if !bytes.HasPrefix(b, h.method) {
 			t.Fatalf("method %q is not the start of the request", h.method)
 		}
-		resp, reason := u.upgrade(b[:end], peer, false)
+		resp, reason, _, ticket := u.upgrade(b[:end], peer, false)
+		s.adm.Release(&ticket)
 		switch {
-		case reason == limits.ReasonNone:
+		case reason == refNone:
 			if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101 ")) || !bytes.Contains(resp, []byte("Sec-WebSocket-Accept: ")) {
 				t.Fatalf("upgrade without a 101: %q", resp)
-			}
-			switch u.held {
-			case holdIP:
-				s.adm.Release(u.admitted)
-			case holdGlobal:
-				s.adm.Caps.ReleaseGlobal()
 			}
 		case !bytes.HasPrefix(resp, []byte("HTTP/1.1 4")) && !bytes.HasPrefix(resp, []byte("HTTP/1.1 5")):
 			t.Fatalf("refusal %s without an error status: %q", reason, resp)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -18,6 +19,9 @@ func testOptions() Options {
 	o.MaxConnsPerIP = 0
 	o.ConnRate = 0
 	o.LimitLoopback = true // tests use loopback addresses as distinct clients
+	// WSEDGE_TEST_POLLER runs the suite on another backend (make test runs
+	// it again with std).
+	o.Poller = os.Getenv("WSEDGE_TEST_POLLER")
 	return o
 }
 

@@ -5,7 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/wsedge/wsedge/limits"
+	"github.com/wsedge/wsedge/poller"
 )
 
 // Options configures a whole wsedge node: one struct, filled from flags and
@@ -17,10 +22,11 @@ type Options struct {
 	Path      string // JSON protocol endpoint
 	EchoPath  string // echo endpoint; "" disables
 
-	Loops        int // event loops; 0 = GOMAXPROCS
-	Workers      int // worker pool size; 0 = 4 x GOMAXPROCS
-	Queue        int // worker queue bound (messages)
-	QueuePerConn int // one connection's share of Queue (messages)
+	Poller       string // event-loop backend: "epoll" (Linux) or "std"; "" = the default for the OS
+	Loops        int    // event loops; 0 = GOMAXPROCS
+	Workers      int    // worker pool size; 0 = 4 x GOMAXPROCS
+	Queue        int    // worker queue bound (messages)
+	QueuePerConn int    // one connection's share of Queue (messages)
 
 	MaxConns      int     // global connection cap
 	MaxConnsPerIP int     // per-IP connection cap
@@ -135,6 +141,8 @@ func (o *Options) Validate() error {
 		return errors.New("-echo-path must differ from -path")
 	case o.Path == "/health" || o.EchoPath == "/health":
 		return errors.New("/health is reserved for the health check")
+	case o.Poller != "" && !slices.Contains(poller.Backends(), o.Poller):
+		return fmt.Errorf("-poller: %q is not available here (choose from %s)", o.Poller, strings.Join(poller.Backends(), ", "))
 	case (o.TLSCert == "") != (o.TLSKey == ""):
 		if o.TLSCert == "" {
 			return errors.New("-tls-key given without -tls-cert")
@@ -177,6 +185,12 @@ func (o *Options) Validate() error {
 	}
 	if o.MsgRate > 0 && o.MsgBurst == 0 {
 		return errors.New("-msg-burst must be at least 1 when -msg-rate is on")
+	}
+	if _, err := limits.ParseOrigins(o.AllowedOrigins); err != nil {
+		return fmt.Errorf("-allowed-origins: %w", err)
+	}
+	if _, err := limits.ParseTrustedProxies(o.TrustedProxies); err != nil {
+		return fmt.Errorf("-trusted-proxies: %w", err)
 	}
 	if errs := o.ValidateAuth(); len(errs) > 0 {
 		return errs[0]

@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,20 +34,28 @@ type Server struct {
 	trusted *limits.Trusted
 	adm     *limits.Admission
 	sampler *limits.Sampler
-	codec   codec.Config
-	msgRate limits.MsgRateConfig
-	ups     []*upgrader
-	nats    *natsbroker.Broker // nil without -broker
-	be      *backend           // the application backend's side: API, RPC, presence (backend.go)
-	certs   *certStore
-	tlsConf *tls.Config
-	tlsBufs bytebufferpool.Pool
+	// acceptLog thins accept-error lines: one a second, with a count.
+	acceptLog *limits.Sampler
+	codec     codec.Config
+	msgRate   limits.MsgRateConfig
+	ups       []*upgrader
+	nats      *natsbroker.Broker // nil without -broker
+	be        *backend           // the application backend's side: API, RPC, presence (backend.go)
+	certs     *certStore
+	tlsConf   *tls.Config
+	tlsBufs   bytebufferpool.Pool
 
 	stats []loopStats // per loop, written by that loop only
 
 	started  time.Time
 	draining atomic.Bool
 	open     atomic.Int64 // upgraded WebSocket connections
+
+	// sweepEvery is how often the connection-rate table gives back the
+	// memory of refilled buckets (a flood of addresses leaves many).
+	sweepEvery time.Duration
+	stop       chan struct{} // closed by Close: ends the sweeper
+	stopOnce   sync.Once
 }
 
 // New checks opts and builds a server; Start binds and runs it.
@@ -75,15 +84,32 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		origins: origins,
 		trusted: trusted,
 		sampler: limits.NewSampler(10),
-		codec:   codec.Config{MaxMessageSize: opts.MaxMessageSize},
-		msgRate: limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
+
+		acceptLog: limits.NewSampler(1),
+
+		sweepEvery: 10 * time.Second,
+		stop:       make(chan struct{}),
+		codec:      codec.Config{MaxMessageSize: opts.MaxMessageSize},
+		msgRate:    limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
 	}
+	// The values in use, for Options() and the startup log.
+	if s.opts.Poller == "" {
+		s.opts.Poller = poller.Backends()[0]
+	}
+	if s.opts.Loops == 0 {
+		s.opts.Loops = runtime.GOMAXPROCS(0)
+	}
+	if s.opts.Workers == 0 {
+		s.opts.Workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	fitMaxConns(&s.opts, openFilesLimit(), log)
 	s.adm = limits.NewAdmission(limits.AdmissionConfig{
 		ConnPerMinute:  opts.ConnRate,
 		ConnBurst:      opts.ConnBurst,
-		MaxConns:       opts.MaxConns,
+		MaxConns:       s.opts.MaxConns,
 		MaxConnsPerIP:  opts.MaxConnsPerIP,
 		RateMaxEntries: opts.RateTableSize,
+		LimitLoopback:  opts.LimitLoopback,
 	})
 	if opts.TLSCert != "" {
 		s.certs = &certStore{certFile: opts.TLSCert, keyFile: opts.TLSKey}
@@ -113,7 +139,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		noteBytes = 1 << 30
 	}
 	s.router = routing.New(routing.Options{
-		Workers: opts.Workers, Queue: opts.Queue, PerConn: opts.QueuePerConn,
+		Workers: s.opts.Workers, Queue: opts.Queue, PerConn: opts.QueuePerConn,
 		NoteBytes: noteBytes, Logger: log, Hub: hub,
 	})
 	s.router.Use(routing.DefaultMiddleware(log)...)
@@ -136,18 +162,26 @@ func (s *Server) Router() *routing.Router { return s.router }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *metrics.Metrics { return s.m }
 
-// Options returns the effective options.
+// Options returns the options in use: defaults filled in (-loops, -workers)
+// and -max-conns fitted to the open-files limit.
 func (s *Server) Options() Options { return s.opts }
 
 // Start binds opts.Addr and starts the event loops. It returns at once.
 func (s *Server) Start() error {
-	p, err := poller.Listen(s.opts.Addr, poller.Config{
+	cfg := poller.Config{
+		Backend:       s.opts.Poller,
 		Loops:         s.opts.Loops,
 		WriteQueue:    s.opts.WriteQueue,
 		WriteTimeout:  s.opts.WriteTimeout,
 		Tick:          s.opts.tick(),
 		LingerTimeout: s.opts.CloseTimeout,
-	}, s)
+		AcceptError:   s.acceptFailed,
+		OnOverflow:    func() { s.refused(refDescriptors, "") },
+	}
+	if s.tlsConf == nil { // a TLS client cannot read a plain HTTP answer
+		cfg.OverflowAnswer = appendRefusal(nil, refDescriptors, 1)
+	}
+	p, err := poller.Listen(s.opts.Addr, cfg, s)
 	if err != nil {
 		return err
 	}
@@ -158,7 +192,24 @@ func (s *Server) Start() error {
 	s.stats = make([]loopStats, p.Config().Loops)
 	s.started = time.Now()
 	p.Serve()
+	go s.sweepRates()
 	return nil
+}
+
+// sweepRates drops refilled buckets from the connection-rate table every
+// sweepEvery, until Close. (The table stays bounded without it; the sweep
+// gives memory back after a flood of distinct addresses.)
+func (s *Server) sweepRates() {
+	t := time.NewTicker(s.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.adm.Sweep()
+		}
+	}
 }
 
 // Addr is the bound WebSocket address (after Start).
@@ -240,6 +291,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close stops everything at once.
 func (s *Server) Close() {
 	s.draining.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
 	if s.poll != nil {
 		s.poll.Stop()
 	}
@@ -282,9 +334,9 @@ func (s *Server) flushStats(loop int) {
 }
 
 // refused counts and logs (sampled) a refusal.
-func (s *Server) refused(r limits.Reason, peer string) {
-	s.m.Rejected.WithLabelValues(string(r)).Inc()
-	if ok, suppressed := s.sampler.Allow(r, time.Now().UnixNano()); ok {
-		s.log.Info("connection refused", zap.String("reason", string(r)), zap.String("peer", peer), zap.Uint64("suppressed_since_last", suppressed))
+func (s *Server) refused(r refusal, peer string) {
+	s.m.Rejected.WithLabelValues(r.String()).Inc()
+	if ok, suppressed := s.sampler.Allow(int(r), time.Now().UnixNano()); ok {
+		s.log.Info("connection refused", zap.Stringer("reason", r), zap.String("peer", peer), zap.Uint64("suppressed_since_last", suppressed))
 	}
 }

@@ -140,7 +140,7 @@ func waitAllClosed(t testing.TB, s *Server) {
 	t.Helper()
 	waitFor(t, 5*time.Second, "every connection closed and released", func() bool {
 		return sockets(t, s) == 0 && s.Connections() == 0 &&
-			counterValue(t, s.Metrics().ConnectionsActive) == 0
+			counterValue(t, s.Metrics().ConnectionsActive) == 0 && counterValue(t, s.Metrics().SocketsOpen) == 0
 	})
 }
 

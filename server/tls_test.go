@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"testing"
 	"time"
 
@@ -77,5 +78,47 @@ func TestTLSReloadSwapsCertificate(t *testing.T) {
 	}
 	if _, got, err := old.ReadMessage(); err != nil || string(got) != "still" {
 		t.Fatalf("old connection after reload: %q %v", got, err)
+	}
+}
+
+// TestTLSHandshakeTimeout: -handshake-timeout covers the TLS handshake and
+// the upgrade request after it; a stall in either is a handshake timeout,
+// not a bad request.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	const hs = 300 * time.Millisecond
+	certFile, keyFile, pool := testcert.Write(t, t.TempDir(), 1)
+	o := timeoutOptions()
+	o.HandshakeTimeout = hs
+	o.TLSCert, o.TLSKey = certFile, keyFile
+	s := startServer(t, o)
+	cases := []struct {
+		name string
+		send func(t *testing.T, c net.Conn)
+	}{
+		{"nothing sent", func(*testing.T, net.Conn) {}},
+		{"part of a ClientHello", func(_ *testing.T, c net.Conn) {
+			c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc})
+		}},
+		{"TLS done, no request", func(t *testing.T, c net.Conn) {
+			tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+			if err := tc.Handshake(); err != nil {
+				t.Errorf("TLS handshake: %v", err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := rawDial(t, s)
+			start := time.Now()
+			tc.send(t, c)
+			expectTCPEnd(t, c, 5*hs+5*time.Second)
+			checkElapsed(t, "stalled handshake closed", time.Since(start), hs)
+		})
+	}
+	if got := timeouts(t, s, "handshake"); got != float64(len(cases)) {
+		t.Errorf("handshake timeouts = %v, want %d", got, len(cases))
+	}
+	if got := counterValue(t, s.Metrics().Rejected.WithLabelValues("bad_request")); got != 0 {
+		t.Errorf("bad_request refusals = %v, want 0", got)
 	}
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // TestWSBuiltins sends every built-in type over /ws with each client and requires the exact
-// reply bytes of DESIGN.md: ids echoed verbatim, echo data as sent.
+// reply bytes of the README's protocol tables: ids echoed verbatim, echo data as sent.
 func TestWSBuiltins(t *testing.T) {
 	long := strings.Repeat("c", routing.MaxChannelLen)
 	tests := []struct {

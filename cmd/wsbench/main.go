@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command wsbench is wsedge's load-test harness: the idle, echo, broadcast
 // and churn scenarios against any ws:// URL, and `compare`, which builds
 // wsedge and the peer servers under bench/peers and runs the same scenarios

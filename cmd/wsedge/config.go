@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/wsedge/wsedge/server"
@@ -24,6 +25,37 @@ const envPrefix = "WSEDGE_"
 // envName maps a flag to its variable: -max-conns-per-ip -> WSEDGE_MAX_CONNS_PER_IP.
 func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// lookupIn is os.LookupEnv over environ ("NAME=value" entries; the last
+// one of a name wins, as in os.Getenv).
+func lookupIn(environ []string) func(string) (string, bool) {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// unknownEnv returns the WSEDGE_ variables of environ that name no flag
+// (a typo would otherwise be ignored without a word), sorted.
+func unknownEnv(environ []string) []string {
+	known := map[string]bool{}
+	var o server.Options
+	for _, op := range options(&o) {
+		known[envName(op.name)] = true
+	}
+	var unknown []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, envPrefix) && !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	return unknown
 }
 
 // parseConfig builds the node's options from the command line, the

@@ -229,3 +229,20 @@ func TestEveryOptionBound(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownEnv(t *testing.T) {
+	got := unknownEnv([]string{
+		"WSEDGE_IDLE_TIMEOUT=1m", "WSEDGE_IDLE_TIMOUT=1m", "PATH=/bin", "WSEDGE_MAXCONNS=5",
+		"WSEDGE_BROKER=", "WSEDGE_=x", "wsedge_addr=:1",
+	})
+	want := []string{"WSEDGE_", "WSEDGE_IDLE_TIMOUT", "WSEDGE_MAXCONNS"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("unknownEnv = %q, want %q", got, want)
+	}
+	if v, ok := lookupIn([]string{"A=1", "B=", "A=2"})("A"); !ok || v != "2" {
+		t.Fatalf("lookupIn: last value wins: %q %v", v, ok)
+	}
+	if v, ok := lookupIn([]string{"B="})("B"); !ok || v != "" {
+		t.Fatalf("lookupIn: empty value is set: %q %v", v, ok)
+	}
+}

@@ -29,12 +29,13 @@ const (
 func main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr, sigs))
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr, sigs))
 }
 
 // run is the whole program: parse, start, serve until a stop signal, drain.
-func run(args []string, env func(string) (string, bool), stdout, stderr io.Writer, sigs <-chan os.Signal) int {
-	opts, err := parseConfig(args, env)
+// environ is the environment as os.Environ gives it.
+func run(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	opts, err := parseConfig(args, lookupIn(environ))
 	switch {
 	case errors.Is(err, errHelp):
 		printUsage(stdout)
@@ -58,6 +59,9 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		return exitUsage
 	}
 	defer log.Sync()
+	for _, name := range unknownEnv(environ) {
+		log.Warn("unknown environment variable ignored: no wsedge flag has this name (wsedge -h lists them)", zap.String("variable", name))
+	}
 
 	m := metrics.New()
 	m.BuildInfo(buildVersion(), runtime.Version())
@@ -73,7 +77,7 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 	fields := []zap.Field{
 		zap.String("version", buildVersion()),
 		zap.Stringer("listen", srv.Addr()),
-		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), // what -loops 0 and -workers 0 derive from
+		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
 	}
 	var adm *admin.Listener
 	if opts.AdminAddr != "" {
@@ -100,7 +104,8 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		fields = append(fields, zap.Stringer("api_listen", apiL.Addr()))
 		n = withAPI{node: srv, api: apiL, nodeTLS: opts.TLSCert != ""}
 	}
-	log.Info("wsedge started", append(fields, zap.Object("config", configFields{&opts}))...)
+	inUse := srv.Options() // -loops 0 and -workers 0 resolved, -max-conns fitted
+	log.Info("wsedge started", append(fields, zap.Object("config", configFields{&inUse}))...)
 
 	code := serve(n, &opts, log, sigs)
 	// Backend calls are answered during the drain (they reach the

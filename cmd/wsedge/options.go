@@ -17,7 +17,7 @@ type option struct {
 // groups fixes the order of the sections of -h.
 var groups = []string{"Config", "Listening", "Processing", "Limits", "Timeouts", "TLS", "Identity", "Backend", "Server API", "Logging", "Cluster"}
 
-// options binds every flag of DESIGN.md to a field of o. It is the single
+// options binds every flag to a field of o. It is the single
 // table that -h, FLAGS.md, the environment and the startup log all follow.
 func options(o *server.Options) []option {
 	return []option{
@@ -28,7 +28,8 @@ func options(o *server.Options) []option {
 		{"path", "Listening", "PATH", "WebSocket endpoint speaking the JSON protocol", stringValue{&o.Path}},
 		{"echo-path", "Listening", "PATH", `WebSocket endpoint that echoes every message; "" disables it`, stringValue{&o.EchoPath}},
 
-		{"loops", "Processing", "N", "event loops (epoll); 0 = GOMAXPROCS", intValue{&o.Loops}},
+		{"poller", "Processing", "NAME", `event-loop backend: "epoll" (Linux) or "std" (the standard library's net.Conn, any OS); "" = epoll on Linux, std elsewhere`, stringValue{&o.Poller}},
+		{"loops", "Processing", "N", "event loops; 0 = GOMAXPROCS", intValue{&o.Loops}},
 		{"workers", "Processing", "N", "goroutines running message handlers; 0 = 4 x GOMAXPROCS", intValue{&o.Workers}},
 		{"queue", "Processing", "N", "messages waiting for a worker; when full, clients get OVERLOADED", intValue{&o.Queue}},
 		{"queue-per-conn", "Processing", "N", "one connection's share of -queue; past it that connection alone gets OVERLOADED", intValue{&o.QueuePerConn}},

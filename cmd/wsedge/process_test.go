@@ -48,7 +48,8 @@ func binary(t *testing.T) string {
 	built.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			built.err = err
+			return
 		}
 		if built.dir, built.err = os.MkdirTemp("", "wsedge-bin-"); built.err != nil {
 			return
@@ -148,6 +149,8 @@ func TestBinaryBadValues(t *testing.T) {
 		{nil, []string{"-tls-cert", "c.pem"}, `wsedge: -tls-cert given without -tls-key`},
 		{nil, []string{"-idle-timeout", "5"}, `wsedge: -idle-timeout: "5" is not a duration (use e.g. 500ms, 30s, 5m or 1h30m)`},
 		{nil, []string{"-bogus"}, `wsedge: flag provided but not defined: -bogus (wsedge -h lists the flags)`},
+		{nil, []string{"-allowed-origins", "https://a.example/x"}, `wsedge: -allowed-origins: allowed origin "https://a.example/x": an origin has no path, query or trailing slash (want scheme://host[:port])`},
+		{[]string{"WSEDGE_TRUSTED_PROXIES=10.0.0.0/8,proxy"}, nil, `wsedge: -trusted-proxies: trusted proxy "proxy": ParseAddr("proxy"): unable to parse IP (set by WSEDGE_TRUSTED_PROXIES)`},
 	} {
 		code, out, errOut := runBinary(t, tc.env, tc.args...)
 		if code != 2 || out != "" || errOut != tc.want+"\n" {
@@ -279,15 +282,20 @@ func (n *process) waitExit(t *testing.T, within time.Duration) error {
 }
 
 func TestBinaryServeAndDrain(t *testing.T) {
-	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=5s", "WSEDGE_LOG_LEVEL=info"},
+	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=5s", "WSEDGE_LOG_LEVEL=info", "WSEDGE_SHUTDOWN_TIMOUT=1s"},
 		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
 	cmd, log := node.cmd, node.log
+	if typo := log.wait(t, "unknown environment variable ignored: no wsedge flag has this name (wsedge -h lists them)"); typo["variable"] != "WSEDGE_SHUTDOWN_TIMOUT" || typo["level"] != "warn" {
+		t.Errorf("warning about the misspelt variable: %v", typo)
+	}
 	started := log.wait(t, "wsedge started")
 	listen, _ := started["listen"].(string)
 	adminAddr, _ := started["admin_listen"].(string)
 	cfg, _ := started["config"].(map[string]any)
+	procs, _ := started["gomaxprocs"].(float64)
 	if listen == "" || adminAddr == "" || started["version"] != testVersion ||
-		cfg["shutdown-timeout"] != "5s" || cfg["max-message-size"] != float64(64<<10) {
+		cfg["shutdown-timeout"] != "5s" || cfg["max-message-size"] != float64(64<<10) ||
+		procs < 1 || cfg["loops"] != procs || cfg["workers"] != 4*procs {
 		t.Fatalf("startup line %v", started)
 	}
 	if code, body := httpGet(t, "http://"+adminAddr+"/health"); code != 200 || !strings.Contains(body, `"status":"ok"`) {

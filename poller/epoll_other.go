@@ -1,0 +1,15 @@
+//go:build !linux
+
+package poller
+
+import (
+	"errors"
+	"net"
+)
+
+// backends: without epoll, the standard library's net.Conn.
+var backends = []string{"std"}
+
+func newEpoll(*Poller, net.Listener) (driver, error) {
+	return nil, errors.New("poller: the epoll backend needs Linux; use -poller std")
+}

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package server
+
+// openFilesLimit: no per-process descriptor limit to fit here.
+func openFilesLimit() int { return 0 }

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"encoding/binary"
+
+	"github.com/wsedge/wsedge/codec"
+	"github.com/wsedge/wsedge/poller"
+)
+
+// A connection's single timer: handshake, idle and read timeouts, pings.
+
+// OnTimer enforces the handshake, idle and read timeouts and sends pings.
+func (s *Server) OnTimer(c *poller.Conn, now int64) {
+	w := c.Context().(*wsConn)
+	switch w.state {
+	case stHandshake:
+		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) {
+			s.m.Timeouts.WithLabelValues("handshake").Inc()
+			s.refused(refHandshakeTimeout, c.RemoteAddr().String())
+			w.state = stDone
+			c.Close(errHandshakeTimeout)
+		}
+		return
+	case stClosing:
+		c.Close(errCloseTimeout) // the timer fires only at the close deadline
+		return
+	case stDone:
+		return
+	}
+	last := c.LastRead()
+	if d := s.opts.IdleTimeout; d > 0 && now-last >= int64(d) {
+		s.m.Timeouts.WithLabelValues("idle").Inc()
+		w.closeWith(codec.CloseGoingAway, "idle timeout", now+int64(s.opts.CloseTimeout))
+		return
+	}
+	if d, at := s.opts.ReadTimeout, w.readStarted(); d > 0 && at != 0 && now-at >= int64(d) {
+		s.m.Timeouts.WithLabelValues("read").Inc()
+		w.fail(codec.ClosePolicyViolation, "read timeout")
+		return
+	}
+	if d := s.opts.PingInterval; d > 0 && now-last >= int64(d) && (w.pingAt == 0 || now-w.pingAt >= int64(d)) {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(now))
+		if w.writeMessage(codec.OpPing, b[:]) == nil {
+			w.pingAt = now
+			s.m.PingsSent.Inc()
+		}
+	}
+	w.rearm(now)
+}
+
+// rearm sets the connection's single timer to its next deadline: the
+// earliest of the next ping, the idle timeout and the read timeout.
+func (w *wsConn) rearm(now int64) {
+	o := &w.srv.opts
+	last := w.c.LastRead()
+	next := int64(0)
+	earliest := func(at int64) {
+		if at > 0 && (next == 0 || at < next) {
+			next = at
+		}
+	}
+	if o.IdleTimeout > 0 {
+		earliest(last + int64(o.IdleTimeout))
+	}
+	if d := int64(o.PingInterval); d > 0 {
+		earliest(max(last, w.pingAt) + d)
+	}
+	if started := w.readStarted(); o.ReadTimeout > 0 && started != 0 {
+		earliest(started + int64(o.ReadTimeout))
+	}
+	if next != 0 && next <= now {
+		next = now + 1
+	}
+	w.c.SetTimer(next)
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"time"
+)
+
+// The HTTP side of a connection before it is a WebSocket: the upgrade
+// request, and the refusals answered instead.
+
+// handshake consumes the upgrade request once it is complete.
+func (w *wsConn) handshake(buf []byte) int {
+	s := w.srv
+	end := headEnd(buf)
+	if end < 0 {
+		switch {
+		case len(buf) > s.opts.MaxHeaderBytes:
+			w.refuse(refBadRequest, 0)
+		case !looksLikeHTTP(buf):
+			w.refuse(refBadRequest, 0)
+		}
+		return len(buf) * boolInt(w.state == stDone)
+	}
+	if end > s.opts.MaxHeaderBytes { // the whole head came in one read
+		w.refuse(refBadRequest, 0)
+		return len(buf)
+	}
+	h, ok := parseHead(buf[:end])
+	switch {
+	case !ok:
+		w.refuse(refBadRequest, 0)
+		return len(buf)
+	case string(h.path) == "/health" && string(h.method) == "GET":
+		status, body := s.Health()
+		w.answer(appendHTTPResponse(nil, status, "application/json", body))
+		return len(buf)
+	case string(h.path) == s.opts.Path:
+		w.ep = epWS
+	case s.opts.EchoPath != "" && string(h.path) == s.opts.EchoPath:
+		w.ep = epEcho
+	default:
+		w.refuse(refNotFound, 0)
+		return len(buf)
+	}
+	if !h.upgrade && string(h.method) == "GET" {
+		w.refuse(refNotWebSocket, 0)
+		return len(buf)
+	}
+	up := s.ups[w.c.LoopID()]
+	resp, reason, client, ticket := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
+	if ticket.Held() { // a client behind a trusted proxy, admitted now
+		w.ticket = ticket
+	}
+	if reason != refNone {
+		s.refused(reason, w.c.RemoteAddr().String())
+		w.answer(resp)
+		return len(buf)
+	}
+	if err := w.out().Write(resp); err != nil {
+		w.state = stDone
+		return len(buf)
+	}
+	w.state = stOpen
+	w.upgraded = true
+	w.dec.Init(&s.codec)
+	s.open.Add(1)
+	s.m.ConnectionsActive.Inc()
+	now := w.c.Now()
+	s.m.Handshake.Observe(time.Duration(now - w.since).Seconds())
+	w.since = 0
+	if w.ep == epWS {
+		w.sess = s.router.Open(w, client)
+		s.identify(w.sess, buf[:end], client)
+	}
+	w.rearm(now)
+	return end
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// refuse answers with the refusal's plain HTTP response and ends the
+// connection. Before a TLS handshake there is no way to answer in HTTP, and
+// doing a handshake just to refuse would spend CPU exactly under a flood, so
+// such connections are closed without an answer.
+func (w *wsConn) refuse(r refusal, retryAfter int) {
+	w.srv.refused(r, w.c.RemoteAddr().String())
+	if w.srv.tlsConf != nil && (w.tls == nil || !w.tls.Ready()) {
+		w.state = stDone
+		w.c.SetTimer(0)
+		w.c.Close(nil)
+		return
+	}
+	w.answer(appendRefusal(nil, r, retryAfter))
+}
+
+// answer sends a final HTTP response and half-closes after it.
+func (w *wsConn) answer(resp []byte) {
+	w.state = stDone
+	_ = w.out().WriteFinal(resp)
+	w.c.SetTimer(0)
+	w.c.CloseAfterFlush(true) // the client may still be sending its request
+}
