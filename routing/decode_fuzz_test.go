@@ -15,6 +15,7 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"ping"}`, `{"type":"echo","id":"1","data":{"a":[1,2.5,-3e2,true,null]}}`,
 		`{"type":"publish","channel":"room:1","data":"x"}`, `{"type":"p\u0069ng","id":"a\"b"}`,
 		`[1]`, `{"type":}`, `{"type":"\ud83d\ude00"}`, ``, `{"id":7}`,
+		`{"type":"rpc","id":"1","method":"get\u0050rofile","data":{"id":42}}`, `{"type":"rpc","method":7}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -53,6 +54,14 @@ func FuzzDecode(f *testing.F) {
 			}
 		} else if m.Channel != nil {
 			t.Fatalf("channel %q, encoding/json has none", m.Channel)
+		}
+		if raw, ok := ref["method"]; ok && string(raw) != "null" {
+			var meth string
+			if e := json.Unmarshal(raw, &meth); e != nil || meth != string(m.Method) || m.Method == nil {
+				t.Fatalf("method %q, encoding/json %q (%v)", m.Method, raw, e)
+			}
+		} else if m.Method != nil {
+			t.Fatalf("method %q, encoding/json has none", m.Method)
 		}
 		if !bytes.Equal(m.Data, ref["data"]) {
 			t.Fatalf("data %q, encoding/json %q", m.Data, ref["data"])
