@@ -143,20 +143,17 @@ func subscribe(t testing.TB, c wsClient, channel string) {
 	exchange(t, c, `{"type":"subscribe","id":"s","channel":"`+channel+`"}`, `{"type":"ack","id":"s"}`)
 }
 
-// expectClose reads until the connection closes and requires code and reason.
+// expectClose requires the next thing on the connection to be a close with code and reason.
 func expectClose(t testing.TB, c *gorillaClient, code int, reason string) {
 	t.Helper()
 	_ = c.c.SetReadDeadline(time.Now().Add(wsTimeout))
-	for {
-		_, p, err := c.c.ReadMessage()
-		if err == nil {
-			t.Fatalf("message %s while waiting for close %d", p, code)
-		}
-		ce, ok := err.(*websocket.CloseError)
-		if !ok || ce.Code != code || ce.Text != reason {
-			t.Fatalf("closed with %v, want %d %q", err, code, reason)
-		}
-		return
+	_, p, err := c.c.ReadMessage()
+	if err == nil {
+		t.Fatalf("message %s while waiting for close %d", p, code)
+	}
+	ce, ok := err.(*websocket.CloseError)
+	if !ok || ce.Code != code || ce.Text != reason {
+		t.Fatalf("closed with %v, want %d %q", err, code, reason)
 	}
 }
 
