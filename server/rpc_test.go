@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -299,5 +300,25 @@ func TestBackendMetrics(t *testing.T) {
 		if !strings.Contains(string(doc), "| `"+name) {
 			t.Errorf("docs/metrics.md does not list %s", name)
 		}
+	}
+}
+
+// A drain answers the rpc calls in flight before the close frames.
+func TestRPCDrain(t *testing.T) {
+	rb := newRPCBackend(t)
+	o := rpcOptions(rb.srv.URL)
+	o.ProxyTimeout = 10 * time.Second
+	s := startServer(t, o)
+	c := dialUser(t, s, "", "")
+	c.send(t, `{"type":"rpc","id":"1","method":"slow"}`)
+	waitFor(t, wsTimeout, "the call in flight", func() bool { return s.be.inflight.Load() == 1 })
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond) // the drain waits for the call
+	rb.open()
+	expectMsg(t, c, `{"type":"rpc","id":"1","data":"slow done"}`)
+	expectClose(t, c, 1001, "server shutting down")
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

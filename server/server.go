@@ -263,8 +263,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.poll.StopAccepting()
 	// Messages already accepted are handled first, so their replies and
-	// publishes go out before the close frames.
-	for s.router.Queued() > 0 && ctx.Err() == nil {
+	// publishes go out before the close frames; so are the rpc and presence
+	// calls in flight (each bounded by its own timeout).
+	for (s.router.Queued() > 0 || s.be.inflight.Load() > 0) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
 	deadline := time.Now().Add(s.opts.ShutdownTimeout)
