@@ -96,7 +96,7 @@ func TestBroadcast(t *testing.T) {
 	tg := startServer(t, "/ws", ps.handle)
 	r, err := Broadcast(t.Context(), BroadcastConfig{
 		Common: Common{Target: tg},
-		Subs:   50, Rate: 50, Duration: 300 * time.Millisecond,
+		Subs:   50, Rate: 50, Duration: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestBroadcastCompressed(t *testing.T) {
 	tg := startServer(t, "/ws", ps.handle)
 	r, err := Broadcast(t.Context(), BroadcastConfig{
 		Common: Common{Target: tg, Compression: DefaultDeflateOffer},
-		Subs:   20, Rate: 20, Duration: 300 * time.Millisecond,
+		Subs:   20, Rate: 20, Duration: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
