@@ -31,7 +31,10 @@ func FuzzCommandBody(f *testing.F) {
 		"disconnect":  func(c userCmd) (any, error) { return affectedReply{b.localDisconnect(c.User, c.Code, c.Reason)}, nil },
 	}
 	channels := map[string]func(channelCmd) (any, error){
-		"presence": func(c channelCmd) (any, error) { cl, err := b.localPresence(c.Channel, c.Max); return presenceReply{cl}, err },
+		"presence": func(c channelCmd) (any, error) {
+			cl, err := b.localPresence(c.Channel, c.Max)
+			return presenceReply{cl}, err
+		},
 		"stats": func(c channelCmd) (any, error) {
 			u := userSet{}
 			return statsReply{NumClients: b.localStats(c.Channel, u), Users: encodeUsers(u)}, nil

@@ -59,7 +59,7 @@ func startNATS(t testing.TB) *natsserver.Server {
 func apiURL(t testing.TB, s *Server) string {
 	t.Helper()
 	node := s.APINode()
-	l, err := api.Serve(node, api.Config{Key: testAPIKey, Timeout: 2 * time.Second,
+	l, err := api.Serve(node, api.Config{Key: testAPIKey, Timeout: 20 * time.Second, // generous: a loaded machine
 		ValidChannel: node.(interface{ ValidChannel(string) bool }).ValidChannel}, api.ListenConfig{Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func (rb *rpcBackend) open() { rb.once.Do(func() { close(rb.release) }) }
 func rpcOptions(url string) Options {
 	o := backendOptions()
 	o.ProxyRPCURL = url
-	o.ProxyTimeout = 500 * time.Millisecond
+	o.ProxyTimeout = 2 * time.Second // hang and slow wait for it; the others answer well before
 	o.ProxyMaxBody = 64 << 10
 	return o
 }
@@ -172,7 +172,7 @@ func TestRPCNATS(t *testing.T) {
 	ns := startNATS(t)
 	o := rpcOptions("nats:app.rpc")
 	o.Broker = ns.ClientURL()
-	o.ProxyTimeout = 300 * time.Millisecond
+	o.ProxyTimeout = 2 * time.Second
 	s := startServer(t, o)
 	c := dialUser(t, s, "42", "")
 

@@ -53,7 +53,7 @@ func startBinNode(t *testing.T, extra ...string) *binNode {
 		t.Fatal(err)
 	}
 	args := append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0",
-		"-config", cfg, "-api-timeout", "3s"}, extra...)
+		"-config", cfg, "-api-timeout", "20s"}, extra...)
 	p := startNode(t, []string{"WSEDGE_API_KEY=" + binAPIKey, "WSEDGE_LOG_LEVEL=info"}, args...)
 	started := p.log.wait(t, "wsedge started")
 	n := &binNode{process: p}

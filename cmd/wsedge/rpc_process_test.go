@@ -47,7 +47,7 @@ func TestBinaryRPC(t *testing.T) {
 	}))
 	defer backend.Close()
 	ns := embeddedNATS(t)
-	n := startBinNode(t, "-proxy-rpc-url", backend.URL, "-proxy-timeout", "500ms")
+	n := startBinNode(t, "-proxy-rpc-url", backend.URL, "-proxy-timeout", "2s")
 	c := dialWS(t, n.ws)
 	c.exchange(`{"type":"rpc","id":"1","method":"getProfile","data":{"id":42}}`, `{"type":"rpc","id":"1","data":{"asked":{"id":42},"by":""}}`)
 	c.exchange(`{"type":"rpc","id":"2","method":"fail"}`, `{"type":"error","id":"2","error":{"code":"NOT_FOUND","message":"no such profile"}}`)
