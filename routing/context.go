@@ -15,11 +15,15 @@ type Context struct {
 	route *route
 	typ   string // Type() of an unrouted message, made on demand
 	wrote bool   // a reply was queued: flush when the session's batch is done
+	held  bool   // the session has deferred replies: later ones wait behind them (see Defer)
+
+	deferred *Deferred // handed out by Defer for this message
 }
 
 func (c *Context) reset() {
 	c.route = nil
 	c.typ = ""
+	c.deferred = nil
 }
 
 // Session is the connection's session.
@@ -71,6 +75,9 @@ func (c *Context) NeedChannel() ([]byte, error) {
 	}
 }
 
+// Method is the decoded method field (rpc), nil when absent.
+func (c *Context) Method() []byte { return c.msg.Method }
+
 // Data is the raw JSON text of the data field, nil when absent.
 func (c *Context) Data() []byte { return c.msg.Data }
 
@@ -106,6 +113,15 @@ func (c *Context) Error(code Code, msg string) error {
 
 func (c *Context) write(p []byte) error {
 	c.wrote = true
+	if c.held {
+		switch c.r.hold(c.sess, p) {
+		case holdQueued:
+			return nil
+		case holdClosed:
+			return ErrConnClosed
+		}
+		c.held = false // every deferred reply was answered: write directly again
+	}
 	if c.sess.conn.Send(p) != nil {
 		return ErrConnClosed // the connection says why when it closes; nothing to add here
 	}

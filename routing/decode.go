@@ -16,17 +16,18 @@ type Message struct {
 	ID      []byte // raw JSON string token of "id", quotes included (echoed verbatim); nil if absent or null
 	Channel []byte // value of "channel", unescaped; nil if absent or null
 	Data    []byte // raw JSON text of "data", surrounding whitespace trimmed; nil if absent
+	Method  []byte // value of "method" (rpc), unescaped; nil if absent or null
 
 	scratch []byte // room for unescaped strings, reused across decodes
 }
 
 // Decode validates p as one JSON document (RFC 8259 grammar; UTF-8 validity is the codec's job,
-// as for every text frame) and extracts the four protocol fields of the top-level object. Unknown
+// as for every text frame) and extracts the protocol fields of the top-level object. Unknown
 // fields are ignored; for a repeated field the last one wins, as in encoding/json. It allocates
 // nothing unless the scratch space must grow for escaped strings.
 //
 // The returned *Error has code INVALID_JSON (not well-formed) or INVALID_MESSAGE (well-formed but
-// not an object, type missing/empty/not a string, id or channel not a string). m.ID is set even
+// not an object, type missing/empty/not a string, id, channel or method not a string). m.ID is set even
 // on failure when a string id was read, so the error reply can echo it.
 func (m *Message) Decode(p []byte) *Error {
 	*m = Message{scratch: m.scratch[:0]}
@@ -44,7 +45,7 @@ func (m *Message) Decode(p []byte) *Error {
 		}
 		return errNotObject
 	}
-	var typ, ch []byte // raw value tokens, checked after the whole document is known to be valid
+	var typ, ch, meth []byte // raw value tokens, checked after the whole document is known to be valid
 	var idBad bool
 	i = skipSpace(p, i+1)
 	if i < len(p) && p[i] == '}' {
@@ -94,6 +95,8 @@ func (m *Message) Decode(p []byte) *Error {
 				ch = v
 			case fieldData:
 				m.Data = v
+			case fieldMethod:
+				meth = v
 			}
 			i = skipSpace(p, ve)
 			if i >= len(p) {
@@ -126,6 +129,12 @@ func (m *Message) Decode(p []byte) *Error {
 		}
 		m.Channel = m.str(ch)
 	}
+	if meth != nil && !isNull(meth) {
+		if meth[0] != '"' {
+			return errMethodNotString
+		}
+		m.Method = m.str(meth)
+	}
 	return nil
 }
 
@@ -148,6 +157,7 @@ const (
 	fieldID
 	fieldChannel
 	fieldData
+	fieldMethod
 )
 
 func fieldOf(k []byte) field {
@@ -160,6 +170,8 @@ func fieldOf(k []byte) field {
 		return fieldChannel
 	case "data":
 		return fieldData
+	case "method":
+		return fieldMethod
 	}
 	return fieldOther
 }

@@ -100,6 +100,10 @@ func TestValidChannel(t *testing.T) {
 		{"a", true}, {"room:42", true}, {"A-z_0.9:x", true}, {strings.Repeat("c", MaxChannelLen), true},
 		{"", false}, {strings.Repeat("c", MaxChannelLen+1), false}, {"a b", false}, {"a/b", false},
 		{"é", false}, {"a*", false}, {"a>", false},
+		// user-limited channels (docs/auth.md)
+		{"notifications#42", true}, {"dm#42,43", true}, {"#42", true}, {"chat:dm#a,b", true},
+		{"#", false}, {"news#", false}, {"dm#42,", false}, {"dm#,42", false}, {"a#b#c", false},
+		{"a,b", false}, {"dm#42,,43", false},
 	}
 	for _, tc := range tests {
 		if got := ValidChannel([]byte(tc.in)); got != tc.want {
@@ -137,6 +141,37 @@ func TestAppendError(t *testing.T) {
 	for _, tc := range tests {
 		if got := string(AppendError(nil, tc.id, tc.code, tc.msg)); got != tc.want {
 			t.Errorf("AppendError = %s, want %s", got, tc.want)
+		}
+	}
+}
+
+func TestDecodeMethod(t *testing.T) {
+	var m Message
+	for _, tc := range []struct {
+		in, method string
+		absent     bool
+		code       Code
+	}{
+		{in: `{"type":"rpc","method":"getProfile","data":{"id":42}}`, method: "getProfile"},
+		{in: `{"type":"rpc","method":"a\u0062c"}`, method: "abc"},
+		{in: `{"type":"rpc"}`, absent: true},
+		{in: `{"type":"rpc","method":null}`, absent: true},
+		{in: `{"type":"rpc","method":""}`, method: ""},
+		{in: `{"type":"rpc","method":7}`, code: CodeInvalidMessage},
+		{in: `{"type":"rpc","method":["x"]}`, code: CodeInvalidMessage},
+	} {
+		err := m.Decode([]byte(tc.in))
+		switch {
+		case tc.code != "":
+			if err == nil || err.Code != tc.code {
+				t.Errorf("Decode(%s) = %v, want %s", tc.in, err, tc.code)
+			}
+		case err != nil:
+			t.Errorf("Decode(%s) = %v", tc.in, err)
+		case tc.absent && m.Method != nil:
+			t.Errorf("Decode(%s): method %q, want absent", tc.in, m.Method)
+		case !tc.absent && (m.Method == nil || string(m.Method) != tc.method):
+			t.Errorf("Decode(%s): method %q, want %q", tc.in, m.Method, tc.method)
 		}
 	}
 }

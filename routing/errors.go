@@ -73,21 +73,22 @@ func defaultMessage(c Code) string {
 // Errors the decoder and the built-in handlers return. They are shared values so that error
 // replies cost no allocation; treat them as read-only.
 var (
-	errMalformed     = &Error{Code: CodeInvalidJSON, Message: "malformed JSON"}
-	errTooDeep       = &Error{Code: CodeInvalidJSON, Message: "JSON nested too deeply"}
-	errNotObject     = &Error{Code: CodeInvalidMessage, Message: "message must be a JSON object"}
-	errTypeMissing   = &Error{Code: CodeInvalidMessage, Message: "type is required and must be a non-empty string"}
-	errIDNotString   = &Error{Code: CodeInvalidMessage, Message: "id must be a string"}
-	errChanNotString = &Error{Code: CodeInvalidMessage, Message: "channel must be a string"}
-	errChanRequired  = &Error{Code: CodeInvalidMessage, Message: "channel is required for this type"}
-	errChanInvalid   = &Error{Code: CodeInvalidMessage, Message: "channel must be 1-128 bytes of A-Z a-z 0-9 _ . : -"}
-	errIDTooLong     = &Error{Code: CodeInvalidMessage, Message: "id is too long"}
-	errUnknownType   = &Error{Code: CodeUnknownType, Message: "unknown message type"}
-	errOverloaded    = &Error{Code: CodeOverloaded, Message: "server overloaded; message dropped"}
-	errInternal      = &Error{Code: CodeInternal, Message: "internal error"}
-	errTooManyChans  = &Error{Code: CodeInvalidMessage, Message: "too many channels subscribed on this connection"}
-	errBrokerDown    = &Error{Code: CodeUnavailable, Message: "channel broker unavailable"}
-	errSessionClosed = &Error{Code: CodeUnavailable, Message: "connection closed"}
-	errUserEmpty     = &Error{Code: CodeInvalidMessage, Message: "user id must not be empty"}
-	errUserChange    = &Error{Code: CodePermission, Message: "a connection cannot change user"}
+	errMalformed       = &Error{Code: CodeInvalidJSON, Message: "malformed JSON"}
+	errTooDeep         = &Error{Code: CodeInvalidJSON, Message: "JSON nested too deeply"}
+	errNotObject       = &Error{Code: CodeInvalidMessage, Message: "message must be a JSON object"}
+	errTypeMissing     = &Error{Code: CodeInvalidMessage, Message: "type is required and must be a non-empty string"}
+	errIDNotString     = &Error{Code: CodeInvalidMessage, Message: "id must be a string"}
+	errChanNotString   = &Error{Code: CodeInvalidMessage, Message: "channel must be a string"}
+	errMethodNotString = &Error{Code: CodeInvalidMessage, Message: "method must be a string"}
+	errChanRequired    = &Error{Code: CodeInvalidMessage, Message: "channel is required for this type"}
+	errChanInvalid     = &Error{Code: CodeInvalidMessage, Message: "channel must be 1-128 bytes of A-Z a-z 0-9 _ . : - (and #users for a user-limited channel)"}
+	errIDTooLong       = &Error{Code: CodeInvalidMessage, Message: "id is too long"}
+	errUnknownType     = &Error{Code: CodeUnknownType, Message: "unknown message type"}
+	errOverloaded      = &Error{Code: CodeOverloaded, Message: "server overloaded; message dropped"}
+	errInternal        = &Error{Code: CodeInternal, Message: "internal error"}
+	errTooManyChans    = &Error{Code: CodeInvalidMessage, Message: "too many channels subscribed on this connection"}
+	errBrokerDown      = &Error{Code: CodeUnavailable, Message: "channel broker unavailable"}
+	errSessionClosed   = &Error{Code: CodeUnavailable, Message: "connection closed"}
+	errUserEmpty       = &Error{Code: CodeInvalidMessage, Message: "user id must not be empty"}
+	errUserChange      = &Error{Code: CodePermission, Message: "a connection cannot change user"}
 )

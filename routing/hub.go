@@ -20,8 +20,9 @@ type Hub struct {
 	seed          maphash.Seed
 	shards        [hubShards]hubShard
 	users         [hubShards]userShard
-	scratch       sync.Pool // *[]*Session: snapshot of a target's receivers for one delivery
-	cluster       Cluster   // nil: this node alone
+	scratch       sync.Pool                                     // *[]*Session: snapshot of a target's receivers for one delivery
+	cluster       Cluster                                       // nil: this node alone
+	member        func(s *Session, channel string, joined bool) // OnMembership; nil: none
 }
 
 type hubShard struct {
@@ -71,57 +72,82 @@ func (h *Hub) interest(kind Kind, target string, on bool) {
 // at most about a second with natsbroker), so that messages published once it returns reach
 // s: call it from a worker (a handler), never from an event loop.
 func (h *Hub) Subscribe(s *Session, channel []byte) error {
-	if !ValidChannel(channel) {
-		return errChanInvalid
-	}
-	first, err := h.subscribe(s, channel)
-	if first != "" {
-		h.interest(KindChannel, first, true) // after every lock is released: it may wait
-	}
+	_, err := h.SubscribeNotice(s, channel, nil)
 	return err
 }
 
-// subscribe is Subscribe under s.mu; first is the channel's name when s is its first local
-// subscriber.
-func (h *Hub) subscribe(s *Session, channel []byte) (first string, err error) {
+// SubscribeNotice is Subscribe that reports whether s was added (false: it was subscribed
+// already) and, when it was, queues notice to s (one text message, e.g. the server API's
+// {"type":"subscribed","channel":…}; nil for none) before any message of the channel can
+// reach s.
+func (h *Hub) SubscribeNotice(s *Session, channel, notice []byte) (added bool, err error) {
+	if !ValidChannel(channel) {
+		return false, errChanInvalid
+	}
+	t, first, err := h.subscribe(s, channel, notice)
+	if first {
+		h.interest(KindChannel, t.name, true) // after every lock is released: it may wait
+	}
+	if t != nil && h.member != nil {
+		h.member(s, t.name, true)
+	}
+	return t != nil, err
+}
+
+// subscribe is Subscribe under s.mu; t is the channel s was added to (nil when it was
+// subscribed already, or on error), first reports whether s is its first local subscriber.
+func (h *Hub) subscribe(s *Session, channel, notice []byte) (t *topic, first bool, err error) {
 	// s.mu is held across the hub update so that Closed, which takes s.mu first, sees either
 	// no subscription or a complete one (lock order: session, then shard).
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return "", errSessionClosed
+		return nil, false, errSessionClosed
 	}
 	for _, t := range s.subs {
 		if t.name == string(channel) {
-			return "", nil
+			return nil, false, nil
 		}
 	}
 	if h.maxPerSession > 0 && len(s.subs) >= h.maxPerSession {
-		return "", errTooManyChans
+		return nil, false, errTooManyChans
 	}
 	sh := &h.shards[h.shardBytes(channel)]
 	sh.mu.Lock()
-	t := sh.topics[string(channel)]
+	t = sh.topics[string(channel)]
 	if t == nil {
 		t = &topic{name: string(channel), idx: make(map[*Session]int)}
 		if sh.topics == nil {
 			sh.topics = make(map[string]*topic)
 		}
 		sh.topics[t.name] = t
-		first = t.name
+		first = true
 	}
 	t.idx[s] = len(t.subs)
 	t.subs = append(t.subs, s)
+	if notice != nil {
+		// Under the shard lock: a Deliver that finds s among the subscribers runs after
+		// this, so the notice is queued before the channel's first message.
+		_ = s.conn.Send(notice)
+	}
 	sh.mu.Unlock()
 	s.subs = append(s.subs, t)
-	return first, nil
+	return t, first, nil
 }
 
 // Unsubscribe removes s from channel; unsubscribing from a channel not subscribed is not an
 // error.
 func (h *Hub) Unsubscribe(s *Session, channel []byte) error {
+	_, err := h.UnsubscribeNotice(s, channel, nil)
+	return err
+}
+
+// UnsubscribeNotice is Unsubscribe that reports whether s was removed (false: it was not
+// subscribed) and, when it was, queues notice to s (e.g. {"type":"unsubscribed",…}; nil for
+// none). A message of the channel already on its way to s may still follow the notice.
+func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed bool, err error) {
 	if !ValidChannel(channel) {
-		return errChanInvalid
+		return false, errChanInvalid
 	}
 	s.mu.Lock()
 	var t *topic
@@ -136,11 +162,17 @@ func (h *Hub) Unsubscribe(s *Session, channel []byte) error {
 		}
 	}
 	last := t != nil && h.remove(t, s)
+	if t != nil && notice != nil {
+		_ = s.conn.Send(notice)
+	}
 	s.mu.Unlock()
 	if last {
 		h.interest(KindChannel, t.name, false)
 	}
-	return nil
+	if t != nil && h.member != nil {
+		h.member(s, t.name, false)
+	}
+	return t != nil, nil
 }
 
 // dropAll removes a closed session from the channels in subs.
@@ -149,8 +181,18 @@ func (h *Hub) dropAll(s *Session, subs []*topic) {
 		if h.remove(t, s) {
 			h.interest(KindChannel, t.name, false)
 		}
+		if h.member != nil {
+			h.member(s, t.name, false)
+		}
 	}
 }
+
+// OnMembership sets f to be called each time a session joins a channel (a subscribe that
+// added it) or leaves one (an unsubscribe that removed it, or its connection closing), after
+// the hub's locks are released: the server sends join and leave events from it. f runs on
+// the goroutine that made the change, which for a closing connection is an event loop: it
+// must not block. Call it before the hub has subscribers, at most once.
+func (h *Hub) OnMembership(f func(s *Session, channel string, joined bool)) { h.member = f }
 
 // remove takes s out of t and reports whether s was its last local subscriber.
 func (h *Hub) remove(t *topic, s *Session) (last bool) {

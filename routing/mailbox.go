@@ -76,6 +76,15 @@ func (r *Router) Refuse(s *Session, payload []byte, code Code, msg string) {
 		s.mu.Unlock()
 		return
 	}
+	if !s.scheduled && s.heldReplies() {
+		// No worker has the session but a deferred reply is open: wait behind it.
+		buf := r.bufs.Get()
+		buf.B = AppendError(buf.B, m.ID, code, msg)
+		r.appendHeld(s, buf.B)
+		r.bufs.Put(buf)
+		s.mu.Unlock()
+		return
+	}
 	if !s.scheduled {
 		s.mu.Unlock()
 		buf := r.bufs.Get()
@@ -123,7 +132,8 @@ func (r *Router) CloseAfterReplies(s *Session, code codec.CloseCode, reason stri
 		return
 	}
 	s.closing = true
-	if s.scheduled {
+	if s.scheduled || s.heldReplies() {
+		// A worker or a deferred reply closes it once the replies before are sent.
 		x := s.extra()
 		x.closeCode, x.closeReason = code, reason
 		s.mu.Unlock()
@@ -153,8 +163,8 @@ func (r *Router) drain(c *Context, s *Session) {
 			s.scheduled = false
 			var code codec.CloseCode
 			var reason string
-			if s.closing && !s.closed && s.x != nil {
-				code, reason = s.x.closeCode, s.x.closeReason
+			if s.closing && !s.closed && s.x != nil && s.x.dhead == nil {
+				code, reason = s.x.closeCode, s.x.closeReason // else the last deferred reply closes
 			}
 			s.mu.Unlock()
 			if c.wrote {
@@ -181,6 +191,7 @@ func (r *Router) drain(c *Context, s *Session) {
 		if e.note {
 			s.x.noteBytes -= len(e.buf.B)
 		}
+		c.held = s.heldReplies()
 		s.mu.Unlock()
 		if e.note {
 			r.sendNotes(c, e.buf.B)

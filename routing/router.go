@@ -179,6 +179,7 @@ func (r *Router) Closed(s *Session) {
 		return
 	}
 	s.closed = true
+	s.dropDeferred()
 	head, _ := s.takeMailbox()
 	subs := s.subs
 	s.subs = nil
@@ -223,8 +224,27 @@ func (r *Router) handle(c *Context, p []byte) {
 	t := r.table.Load()
 	c.route = t.routes[string(c.msg.Type)]
 	if err := t.chain(c); err != nil {
+		if d := c.deferred; d != nil {
+			// The handler deferred its reply and then failed: the error is that reply.
+			r.replyDeferredErr(c, d, err)
+			return
+		}
 		r.replyErr(c, err)
 	}
+}
+
+// replyDeferredErr answers a deferred reply with a handler's error, as replyErr would.
+func (r *Router) replyDeferredErr(c *Context, d *Deferred, err error) {
+	if errors.Is(err, ErrConnClosed) {
+		_ = d.Send(nil) // nothing to say; it only releases the replies waiting behind d
+		return
+	}
+	e, ok := err.(*Error)
+	if !ok && !errors.As(err, &e) {
+		r.log.Error("handler failed", zap.Uint64("session", c.sess.id), zap.String("type", c.Type()), zap.Error(err))
+		e = errInternal
+	}
+	_ = d.Error(e.Code, e.text())
 }
 
 // replyErr answers a handler's error: its *Error code, or INTERNAL for anything else. A reply

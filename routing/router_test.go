@@ -87,8 +87,8 @@ func TestRouterReplies(t *testing.T) {
 		{"unknown type", []string{`{"type":"nope","id":"u","channel":"bad channel"}`}, []string{`{"type":"error","id":"u","error":{"code":"UNKNOWN_TYPE","message":"unknown message type"}}`}},
 		{"subscribe", []string{`{"type":"subscribe","id":"s","channel":"room:1"}`}, []string{`{"type":"ack","id":"s"}`}},
 		{"subscribe no channel", []string{`{"type":"subscribe","id":"s"}`}, []string{`{"type":"error","id":"s","error":{"code":"INVALID_MESSAGE","message":"channel is required for this type"}}`}},
-		{"subscribe bad channel", []string{`{"type":"subscribe","id":"s","channel":"a b"}`}, []string{`{"type":"error","id":"s","error":{"code":"INVALID_MESSAGE","message":"channel must be 1-128 bytes of A-Z a-z 0-9 _ . : -"}}`}},
-		{"subscribe long channel", []string{`{"type":"subscribe","channel":"` + long + `"}`}, []string{`{"type":"error","error":{"code":"INVALID_MESSAGE","message":"channel must be 1-128 bytes of A-Z a-z 0-9 _ . : -"}}`}},
+		{"subscribe bad channel", []string{`{"type":"subscribe","id":"s","channel":"a b"}`}, []string{`{"type":"error","id":"s","error":{"code":"INVALID_MESSAGE","message":"channel must be 1-128 bytes of A-Z a-z 0-9 _ . : - (and #users for a user-limited channel)"}}`}},
+		{"subscribe long channel", []string{`{"type":"subscribe","channel":"` + long + `"}`}, []string{`{"type":"error","error":{"code":"INVALID_MESSAGE","message":"channel must be 1-128 bytes of A-Z a-z 0-9 _ . : - (and #users for a user-limited channel)"}}`}},
 		{"unsubscribe", []string{`{"type":"unsubscribe","id":"u","channel":"never"}`}, []string{`{"type":"ack","id":"u"}`}},
 		{"publish to self", []string{
 			`{"type":"subscribe","id":"1","channel":"me"}`,
@@ -219,7 +219,7 @@ func TestValidationRules(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`{"type":"join","channel":"x"}`, `{"type":"joined"}`},
 		{`{"type":"join"}`, `{"type":"error","error":{"code":"INVALID_MESSAGE","message":"channel is required for this type"}}`},
-		{`{"type":"other","channel":"no good"}`, `{"type":"error","error":{"code":"INVALID_MESSAGE","message":"channel must be 1-128 bytes of A-Z a-z 0-9 _ . : -"}}`},
+		{`{"type":"other","channel":"no good"}`, `{"type":"error","error":{"code":"INVALID_MESSAGE","message":"channel must be 1-128 bytes of A-Z a-z 0-9 _ . : - (and #users for a user-limited channel)"}}`},
 		{`{"type":"other","id":"12345"}`, `{"type":"error","id":"12345","error":{"code":"INVALID_MESSAGE","message":"id is too long"}}`},
 		{`{"type":"other","id":"1234"}`, `{"type":"ok","id":"1234"}`},
 	}

@@ -41,6 +41,10 @@ type sessionExtra struct {
 	noteBytes   int // error replies waiting in the mailbox (see Router.Refuse)
 	closeCode   codec.CloseCode
 	closeReason string
+
+	dhead, dtail *Deferred // deferred replies not sent yet, in the session's order (deferred.go)
+	deferred     int       // of those, not answered yet
+	heldBytes    int       // replies waiting behind them
 }
 
 // identity is who a connection belongs to (issue-12 identity: set once authenticated).
@@ -150,6 +154,25 @@ func (s *Session) Channels() []string {
 		out[i] = t.name
 	}
 	return out
+}
+
+// Subscribed reports whether the session subscribes to channel.
+func (s *Session) Subscribed(channel []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.subs {
+		if t.name == string(channel) {
+			return true
+		}
+	}
+	return false
+}
+
+// NumChannels is the number of channels the session subscribes to.
+func (s *Session) NumChannels() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
 }
 
 // Closed reports whether the router was told the connection closed.
