@@ -47,10 +47,13 @@ type sessionExtra struct {
 	heldBytes    int       // replies waiting behind them
 }
 
-// identity is who a connection belongs to (issue-12 identity: set once authenticated).
+// identity is who a connection belongs to (issue-12 identity: set once authenticated). 48
+// bytes, a size class of its own, plus the user id and the info; replaced whole (never
+// changed in place) so readers need no lock.
 type identity struct {
-	user string
-	info []byte // raw JSON, or nil
+	user    string
+	info    []byte // raw JSON, or nil
+	expires int64  // unix seconds when the identity ends (a token's exp); 0: never
 }
 
 // envelope is one mailbox entry: a pooled copy of a message, or (note) error replies decided
@@ -104,6 +107,15 @@ func (s *Session) Info() []byte {
 		return id.info
 	}
 	return nil
+}
+
+// Expires is when the connection's identity ends, in unix seconds (its token's exp, moved by
+// a refresh); 0 when it does not expire or the connection is anonymous.
+func (s *Session) Expires() int64 {
+	if id := s.ident.Load(); id != nil {
+		return id.expires
+	}
+	return 0
 }
 
 // extra returns the session's rare state, allocating it. s.mu held.

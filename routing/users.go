@@ -15,6 +15,13 @@ type userShard struct {
 // PERMISSION_DENIED), nor be identified once closed. It never waits for the cluster: it may be
 // called from an event loop (a token checked at the upgrade).
 func (h *Hub) SetIdentity(s *Session, user string, info []byte) error {
+	return h.SetIdentityUntil(s, user, info, 0)
+}
+
+// SetIdentityUntil is SetIdentity for an identity that ends at expires (unix seconds, a
+// token's exp; 0: never). The server closes the connection then unless Session.Refresh moved
+// it.
+func (h *Hub) SetIdentityUntil(s *Session, user string, info []byte, expires int64) error {
 	if user == "" {
 		return errUserEmpty
 	}
@@ -28,7 +35,7 @@ func (h *Hub) SetIdentity(s *Session, user string, info []byte) error {
 		s.mu.Unlock()
 		return errUserChange
 	}
-	s.ident.Store(&identity{user: user, info: info})
+	s.ident.Store(&identity{user: user, info: info, expires: expires})
 	first := false
 	if old == nil {
 		sh := &h.users[h.shardString(user)]
@@ -45,6 +52,25 @@ func (h *Hub) SetIdentity(s *Session, user string, info []byte) error {
 	if first {
 		h.interest(KindUser, user, true)
 	}
+	return nil
+}
+
+// Refresh moves the end of the session's identity to expires (unix seconds; 0: never), for a
+// refresh token of the same user. It fails with UNAUTHORIZED on an anonymous session and
+// PERMISSION_DENIED when user is not the session's.
+func (s *Session) Refresh(user string, expires int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.ident.Load()
+	switch {
+	case s.closed:
+		return errSessionClosed
+	case old == nil:
+		return errAnonymous
+	case old.user != user:
+		return errUserChange
+	}
+	s.ident.Store(&identity{user: old.user, info: old.info, expires: expires})
 	return nil
 }
 
