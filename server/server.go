@@ -40,6 +40,7 @@ type Server struct {
 	msgRate   limits.MsgRateConfig
 	ups       []*upgrader
 	nats      *natsbroker.Broker // nil without -broker
+	id        *idState           // identity and permissions (identity.go)
 	certs     *certStore
 	tlsConf   *tls.Config
 	tlsBufs   bytebufferpool.Pool
@@ -143,6 +144,13 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 	})
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
+	if err := s.newIdentity(); err != nil {
+		s.router.Close()
+		if s.nats != nil {
+			s.nats.Close()
+		}
+		return nil, err
+	}
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
 	m.WatchDraining(s.draining.Load)
 	return s, nil
@@ -288,6 +296,7 @@ func (s *Server) Close() {
 		s.poll.Stop()
 	}
 	s.router.Close()
+	s.id.close()
 	if s.nats != nil {
 		s.nats.Close()
 	}
