@@ -267,3 +267,7 @@ func pyMint(t testing.TB, items []mintItem) []string {
 }
 
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+func routingPublishOptions() routing.PublishOptions { return routing.PublishOptions{} }
+
+func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
