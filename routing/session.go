@@ -47,14 +47,6 @@ type sessionExtra struct {
 	heldBytes    int       // replies waiting behind them
 }
 
-// identity is who a connection belongs to (issue-12 identity: set once authenticated). 48
-// bytes, a size class of its own, plus the user id and the info; replaced whole (never
-// changed in place) so readers need no lock.
-type identity struct {
-	user    string
-	info    []byte // raw JSON, or nil
-	expires int64  // unix seconds when the identity ends (a token's exp); 0: never
-}
 
 // envelope is one mailbox entry: a pooled copy of a message, or (note) error replies decided
 // before any worker saw them, each as a 4-byte little-endian length and the reply.
@@ -95,7 +87,7 @@ func (s *Session) Conn() Conn { return s.conn }
 // User is the id of the user the connection belongs to, "" when anonymous (Hub.SetIdentity).
 func (s *Session) User() string {
 	if id := s.ident.Load(); id != nil {
-		return id.user
+		return id.user()
 	}
 	return ""
 }
@@ -104,7 +96,7 @@ func (s *Session) User() string {
 // Read only.
 func (s *Session) Info() []byte {
 	if id := s.ident.Load(); id != nil {
-		return id.info
+		return id.info()
 	}
 	return nil
 }
@@ -113,7 +105,7 @@ func (s *Session) Info() []byte {
 // a refresh); 0 when it does not expire or the connection is anonymous.
 func (s *Session) Expires() int64 {
 	if id := s.ident.Load(); id != nil {
-		return id.expires
+		return int64(id.expires.Load())
 	}
 	return 0
 }
