@@ -47,7 +47,6 @@ type sessionExtra struct {
 	heldBytes    int       // replies waiting behind them
 }
 
-
 // envelope is one mailbox entry: a pooled copy of a message, or (note) error replies decided
 // before any worker saw them, each as a 4-byte little-endian length and the reply.
 type envelope struct {

@@ -150,14 +150,14 @@ func TestConnectMessage(t *testing.T) {
 		first  []byte // nil: say nothing
 		reason string // the 4001 close reason; "" when it connects
 	}{
-		{"connect", msgFrame(1, true, `{"type":"connect","id":"c1","token":"` + valid + `"}`), ""},
-		{"connect without id", msgFrame(1, true, `{"type":"connect","token":"` + valid + `"}`), ""},
-		{"invalid token", msgFrame(1, true, `{"type":"connect","id":"c1","token":"x` + valid + `"}`), "invalid token"},
-		{"expired token", msgFrame(1, true, `{"type":"connect","id":"c1","token":"` + expired + `"}`), "token expired"},
+		{"connect", msgFrame(1, true, `{"type":"connect","id":"c1","token":"`+valid+`"}`), ""},
+		{"connect without id", msgFrame(1, true, `{"type":"connect","token":"`+valid+`"}`), ""},
+		{"invalid token", msgFrame(1, true, `{"type":"connect","id":"c1","token":"x`+valid+`"}`), "invalid token"},
+		{"expired token", msgFrame(1, true, `{"type":"connect","id":"c1","token":"`+expired+`"}`), "token expired"},
 		{"no token", msgFrame(1, true, `{"type":"connect","id":"c1"}`), "connect needs a token"},
 		{"another first message", msgFrame(1, true, `{"type":"subscribe","id":"s","channel":"news"}`), "the first message must be connect"},
 		{"not JSON", msgFrame(1, true, `connect`), "the first message must be connect"},
-		{"binary", msgFrame(2, true, `{"type":"connect","token":"` + valid + `"}`), "the first message must be connect"},
+		{"binary", msgFrame(2, true, `{"type":"connect","token":"`+valid+`"}`), "the first message must be connect"},
 		{"silence", nil, "no connect in time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
