@@ -104,6 +104,24 @@ func (c *Conn) Buffered() int {
 	return len(c.leftover.B)
 }
 
+// Redeliver hands the connection's unconsumed input to OnData again, now,
+// without a read: for a handler that left input unconsumed while it waited
+// for something off the loop (an identity check) and can take it now. The
+// time of the last read does not change. Loop only; not from within OnData.
+func (c *Conn) Redeliver() {
+	if c.loopClosed || c.leftover == nil || len(c.leftover.B) == 0 {
+		return
+	}
+	l := c.loop
+	if n := len(c.leftover.B); n <= len(l.buf) {
+		// As a read would: the held bytes go through the loop's buffer,
+		// and only what stays unconsumed is kept.
+		l.deliver(c, l.buf[:copy(l.buf, c.leftover.B)], false, c.lastRead)
+		return
+	}
+	l.deliver(c, c.leftover.B, true, c.lastRead)
+}
+
 // SetTimer asks for OnTimer at the loop time at (0 cancels). Loop only.
 func (c *Conn) SetTimer(at int64) {
 	c.deadline = at

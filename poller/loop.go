@@ -80,10 +80,13 @@ func (l *loop) post(t task) {
 		return
 	}
 	l.tasks = append(l.tasks, t)
-	l.mu.Unlock()
+	// Wake under the lock: the loop marks itself stopped under it, and only
+	// then may the driver close the wake descriptor, so a post never writes
+	// to a closed (or reused) descriptor number.
 	if l.woken.CompareAndSwap(false, true) {
 		l.p.d.wake(l)
 	}
+	l.mu.Unlock()
 }
 
 // runTasks drains posted tasks; it reports true when the loop must exit.

@@ -75,6 +75,10 @@ func (c *Context) NeedChannel() ([]byte, error) {
 	}
 }
 
+// Token is the decoded token field (connect, refresh, a subscription token on subscribe), nil
+// when absent. Like every field it is valid only until the handler returns; never log it.
+func (c *Context) Token() []byte { return c.msg.Token }
+
 // Method is the decoded method field (rpc), nil when absent.
 func (c *Context) Method() []byte { return c.msg.Method }
 

@@ -17,6 +17,7 @@ type Message struct {
 	Channel []byte // value of "channel", unescaped; nil if absent or null
 	Data    []byte // raw JSON text of "data", surrounding whitespace trimmed; nil if absent
 	Method  []byte // value of "method" (rpc), unescaped; nil if absent or null
+	Token   []byte // value of "token" (connect, refresh, subscribe), unescaped; nil if absent or null
 
 	scratch []byte // room for unescaped strings, reused across decodes
 }
@@ -27,7 +28,7 @@ type Message struct {
 // nothing unless the scratch space must grow for escaped strings.
 //
 // The returned *Error has code INVALID_JSON (not well-formed) or INVALID_MESSAGE (well-formed but
-// not an object, type missing/empty/not a string, id, channel or method not a string). m.ID is set even
+// not an object, type missing/empty/not a string, id, channel, method or token not a string). m.ID is set even
 // on failure when a string id was read, so the error reply can echo it.
 func (m *Message) Decode(p []byte) *Error {
 	*m = Message{scratch: m.scratch[:0]}
@@ -45,7 +46,7 @@ func (m *Message) Decode(p []byte) *Error {
 		}
 		return errNotObject
 	}
-	var typ, ch, meth []byte // raw value tokens, checked after the whole document is known to be valid
+	var typ, ch, meth, tok []byte // raw value tokens, checked after the whole document is known to be valid
 	var idBad bool
 	i = skipSpace(p, i+1)
 	if i < len(p) && p[i] == '}' {
@@ -97,6 +98,8 @@ func (m *Message) Decode(p []byte) *Error {
 				m.Data = v
 			case fieldMethod:
 				meth = v
+			case fieldToken:
+				tok = v
 			}
 			i = skipSpace(p, ve)
 			if i >= len(p) {
@@ -135,6 +138,12 @@ func (m *Message) Decode(p []byte) *Error {
 		}
 		m.Method = m.str(meth)
 	}
+	if tok != nil && !isNull(tok) {
+		if tok[0] != '"' {
+			return errTokenNotString
+		}
+		m.Token = m.str(tok)
+	}
 	return nil
 }
 
@@ -158,6 +167,7 @@ const (
 	fieldChannel
 	fieldData
 	fieldMethod
+	fieldToken
 )
 
 func fieldOf(k []byte) field {
@@ -172,6 +182,8 @@ func fieldOf(k []byte) field {
 		return fieldData
 	case "method":
 		return fieldMethod
+	case "token":
+		return fieldToken
 	}
 	return fieldOther
 }

@@ -175,3 +175,35 @@ func TestDecodeMethod(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeToken(t *testing.T) {
+	var m Message
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2ln"
+	for _, tc := range []struct {
+		in, token string
+		absent    bool
+		code      Code
+	}{
+		{in: `{"type":"connect","id":"1","token":"` + jwt + `"}`, token: jwt},
+		{in: `{"type":"subscribe","channel":"private:x","token":"a\u002eb"}`, token: "a.b"},
+		{in: `{"type":"connect"}`, absent: true},
+		{in: `{"type":"connect","token":null}`, absent: true},
+		{in: `{"type":"connect","token":""}`, token: ""},
+		{in: `{"type":"connect","token":42}`, code: CodeInvalidMessage},
+		{in: `{"type":"connect","token":{"t":1}}`, code: CodeInvalidMessage},
+	} {
+		err := m.Decode([]byte(tc.in))
+		switch {
+		case tc.code != "":
+			if err == nil || err.Code != tc.code {
+				t.Errorf("Decode(%s) = %v, want %s", tc.in, err, tc.code)
+			}
+		case err != nil:
+			t.Errorf("Decode(%s) = %v", tc.in, err)
+		case tc.absent && m.Token != nil:
+			t.Errorf("Decode(%s): token %q, want absent", tc.in, m.Token)
+		case !tc.absent && (m.Token == nil || string(m.Token) != tc.token):
+			t.Errorf("Decode(%s): token %q, want %q", tc.in, m.Token, tc.token)
+		}
+	}
+}

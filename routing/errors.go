@@ -80,6 +80,7 @@ var (
 	errIDNotString     = &Error{Code: CodeInvalidMessage, Message: "id must be a string"}
 	errChanNotString   = &Error{Code: CodeInvalidMessage, Message: "channel must be a string"}
 	errMethodNotString = &Error{Code: CodeInvalidMessage, Message: "method must be a string"}
+	errTokenNotString  = &Error{Code: CodeInvalidMessage, Message: "token must be a string"}
 	errChanRequired    = &Error{Code: CodeInvalidMessage, Message: "channel is required for this type"}
 	errChanInvalid     = &Error{Code: CodeInvalidMessage, Message: "channel must be 1-128 bytes of A-Z a-z 0-9 _ . : - (and #users for a user-limited channel)"}
 	errIDTooLong       = &Error{Code: CodeInvalidMessage, Message: "id is too long"}
@@ -91,4 +92,5 @@ var (
 	errSessionClosed   = &Error{Code: CodeUnavailable, Message: "connection closed"}
 	errUserEmpty       = &Error{Code: CodeInvalidMessage, Message: "user id must not be empty"}
 	errUserChange      = &Error{Code: CodePermission, Message: "a connection cannot change user"}
+	errAnonymous       = &Error{Code: CodeUnauthorized, Message: "the connection has no identity"}
 )

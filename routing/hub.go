@@ -23,6 +23,7 @@ type Hub struct {
 	scratch       sync.Pool                                     // *[]*Session: snapshot of a target's receivers for one delivery
 	cluster       Cluster                                       // nil: this node alone
 	member        func(s *Session, channel string, joined bool) // OnMembership; nil: none
+	hashUser      func(string) uint64                           // tests: collisions in the user index; nil: maphash
 }
 
 type hubShard struct {

@@ -47,12 +47,6 @@ type sessionExtra struct {
 	heldBytes    int       // replies waiting behind them
 }
 
-// identity is who a connection belongs to (issue-12 identity: set once authenticated).
-type identity struct {
-	user string
-	info []byte // raw JSON, or nil
-}
-
 // envelope is one mailbox entry: a pooled copy of a message, or (note) error replies decided
 // before any worker saw them, each as a 4-byte little-endian length and the reply.
 type envelope struct {
@@ -92,7 +86,7 @@ func (s *Session) Conn() Conn { return s.conn }
 // User is the id of the user the connection belongs to, "" when anonymous (Hub.SetIdentity).
 func (s *Session) User() string {
 	if id := s.ident.Load(); id != nil {
-		return id.user
+		return id.user()
 	}
 	return ""
 }
@@ -101,9 +95,18 @@ func (s *Session) User() string {
 // Read only.
 func (s *Session) Info() []byte {
 	if id := s.ident.Load(); id != nil {
-		return id.info
+		return id.info()
 	}
 	return nil
+}
+
+// Expires is when the connection's identity ends, in unix seconds (its token's exp, moved by
+// a refresh); 0 when it does not expire or the connection is anonymous.
+func (s *Session) Expires() int64 {
+	if id := s.ident.Load(); id != nil {
+		return int64(id.expires.Load())
+	}
+	return 0
 }
 
 // extra returns the session's rare state, allocating it. s.mu held.

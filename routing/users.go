@@ -1,46 +1,117 @@
 package routing
 
-import "sync"
+import (
+	"hash/maphash"
+	"math"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
 
-// userShard indexes the identified sessions of the users that hash to it. A user's list is
-// short (one entry per connection of that user on this node), so removal scans it.
-type userShard struct {
-	mu sync.RWMutex
-	m  map[string][]*Session
+// What an identity costs a connection: very many identified, idle connections live on a node,
+// so an identity is 32 bytes, one allocation for the user id and the info together, and a
+// slot of 16 bytes in the user index. The index maps the hash of a user id to the first of the
+// sessions whose user hashes there; the others follow through identity.next (a list per
+// hash, the same user's sessions and, rarely, another user's of the same hash).
+
+// identity is who a connection belongs to. Its user and info never change (a new info makes a
+// new identity); expires moves with a refresh; next is the hub's, guarded by the user shard's
+// lock.
+type identity struct {
+	ui      string        // the user id followed by the info bytes: one allocation
+	next    *Session      // the next session in this hash's list of the user index
+	split   uint32        // len(user)
+	expires atomic.Uint32 // unix seconds when the identity ends (a token's exp); 0: never
 }
 
-// SetIdentity records who s belongs to: user (non-empty) and info (raw JSON kept by reference,
-// nil for none), and indexes s under user so that Deliver(KindUser) and UserSessions find it.
+func (id *identity) user() string { return id.ui[:id.split] }
+
+// info is the raw JSON kept after the user id, read only; nil when none.
+func (id *identity) info() []byte {
+	if int(id.split) == len(id.ui) {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(id.ui[id.split:]), len(id.ui)-int(id.split))
+}
+
+// newIdentity copies user and info into one string.
+func newIdentity(user string, info []byte, expires int64) *identity {
+	b := make([]byte, 0, len(user)+len(info))
+	b = append(append(b, user...), info...)
+	id := &identity{ui: unsafe.String(unsafe.SliceData(b), len(b)), split: uint32(len(user))}
+	id.expires.Store(clampExpires(expires))
+	return id
+}
+
+// clampExpires fits unix seconds in 32 bits (until 2106; later is never, here).
+func clampExpires(s int64) uint32 {
+	switch {
+	case s <= 0:
+		return 0
+	case s > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(s)
+}
+
+// userShard indexes the identified sessions of the user-id hashes that fall in it.
+type userShard struct {
+	mu sync.RWMutex
+	m  map[uint64]*Session // hash of the user id -> the first session of its list
+}
+
+func (h *Hub) userHash(user string) uint64 {
+	if h.hashUser != nil {
+		return h.hashUser(user)
+	}
+	return maphash.String(h.seed, user)
+}
+
+func (h *Hub) userShard(hash uint64) *userShard { return &h.users[hash%hubShards] }
+
+// SetIdentity records who s belongs to: user (non-empty) and info (raw JSON, copied; nil for
+// none), and indexes s under user so that Deliver(KindUser) and UserSessions find it.
 // Setting it again for the same user replaces info; a session cannot change user (an *Error
 // PERMISSION_DENIED), nor be identified once closed. It never waits for the cluster: it may be
 // called from an event loop (a token checked at the upgrade).
 func (h *Hub) SetIdentity(s *Session, user string, info []byte) error {
+	return h.SetIdentityUntil(s, user, info, 0)
+}
+
+// SetIdentityUntil is SetIdentity for an identity that ends at expires (unix seconds, a
+// token's exp; 0: never). The server closes the connection then unless Session.Refresh moved
+// it.
+func (h *Hub) SetIdentityUntil(s *Session, user string, info []byte, expires int64) error {
 	if user == "" {
 		return errUserEmpty
 	}
+	hash := h.userHash(user)
+	sh := h.userShard(hash)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return errSessionClosed
 	}
 	old := s.ident.Load()
-	if old != nil && old.user != user {
+	if old != nil && old.user() != user {
 		s.mu.Unlock()
 		return errUserChange
 	}
-	s.ident.Store(&identity{user: user, info: info})
+	id := newIdentity(user, info, expires)
 	first := false
-	if old == nil {
-		sh := &h.users[h.shardString(user)]
-		sh.mu.Lock()
+	sh.mu.Lock()
+	if old != nil {
+		id.next = old.next // same place in the list: only the identity is new
+	} else {
+		first = !h.hasUserLocked(sh, hash, user)
 		if sh.m == nil {
-			sh.m = make(map[string][]*Session)
+			sh.m = make(map[uint64]*Session)
 		}
-		list := sh.m[user]
-		first = len(list) == 0
-		sh.m[user] = append(list, s)
-		sh.mu.Unlock()
+		id.next = sh.m[hash]
+		sh.m[hash] = s
 	}
+	s.ident.Store(id)
+	sh.mu.Unlock()
 	s.mu.Unlock()
 	if first {
 		h.interest(KindUser, user, true)
@@ -48,42 +119,81 @@ func (h *Hub) SetIdentity(s *Session, user string, info []byte) error {
 	return nil
 }
 
-// dropUser removes a closed session from its user's index.
+// hasUserLocked reports whether a session of user is in the hash's list. sh.mu held.
+func (h *Hub) hasUserLocked(sh *userShard, hash uint64, user string) bool {
+	for o := sh.m[hash]; o != nil; o = o.ident.Load().next {
+		if o.ident.Load().user() == user {
+			return true
+		}
+	}
+	return false
+}
+
+// Refresh moves the end of the session's identity to expires (unix seconds; 0: never), for a
+// refresh token of the same user. It fails with UNAUTHORIZED on an anonymous session and
+// PERMISSION_DENIED when user is not the session's.
+func (s *Session) Refresh(user string, expires int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.ident.Load()
+	switch {
+	case s.closed:
+		return errSessionClosed
+	case id == nil:
+		return errAnonymous
+	case id.user() != user:
+		return errUserChange
+	}
+	id.expires.Store(clampExpires(expires))
+	return nil
+}
+
+// dropUser removes a closed session from the user index.
 func (h *Hub) dropUser(s *Session) {
 	id := s.ident.Load()
 	if id == nil {
 		return
 	}
-	sh := &h.users[h.shardString(id.user)]
+	user := id.user()
+	hash := h.userHash(user)
+	sh := h.userShard(hash)
 	sh.mu.Lock()
-	list := sh.m[id.user]
-	for i, o := range list {
-		if o == s {
-			end := len(list) - 1
-			list[i] = list[end]
-			list[end] = nil
-			list = list[:end]
-			break
+	var prev *Session
+	for o := sh.m[hash]; o != nil; prev, o = o, o.ident.Load().next {
+		if o != s {
+			continue
 		}
+		switch {
+		case prev != nil:
+			prev.ident.Load().next = id.next
+		case id.next != nil:
+			sh.m[hash] = id.next
+		default:
+			delete(sh.m, hash)
+		}
+		break
 	}
-	last := len(list) == 0
-	if last {
-		delete(sh.m, id.user)
-	} else {
-		sh.m[id.user] = list
-	}
+	id.next = nil
+	last := !h.hasUserLocked(sh, hash, user)
 	sh.mu.Unlock()
 	if last {
-		h.interest(KindUser, id.user, false)
+		h.interest(KindUser, user, false)
 	}
 }
 
 // UserConnections is the number of this node's connections of user.
 func (h *Hub) UserConnections(user string) int {
-	sh := &h.users[h.shardString(user)]
+	hash := h.userHash(user)
+	sh := h.userShard(hash)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return len(sh.m[user])
+	n := 0
+	for o := sh.m[hash]; o != nil; o = o.ident.Load().next {
+		if o.ident.Load().user() == user {
+			n++
+		}
+	}
+	return n
 }
 
 // UserSessions calls f for each of this node's sessions of user until f returns false. f runs
@@ -103,9 +213,14 @@ func (h *Hub) UserSessions(user string, f func(*Session) bool) {
 
 // userSnapshot appends the sessions of user to dst.
 func (h *Hub) userSnapshot(dst []*Session, user string) []*Session {
-	sh := &h.users[h.shardString(user)]
+	hash := h.userHash(user)
+	sh := h.userShard(hash)
 	sh.mu.RLock()
-	dst = append(dst, sh.m[user]...)
+	for o := sh.m[hash]; o != nil; o = o.ident.Load().next {
+		if o.ident.Load().user() == user {
+			dst = append(dst, o)
+		}
+	}
 	sh.mu.RUnlock()
 	return dst
 }

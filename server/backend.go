@@ -17,9 +17,7 @@ import (
 // (docs/api.md). It lives beside the connection machinery and reaches it only through the
 // router, its hub and the broker.
 type backend struct {
-	s      *Server
-	policy atomic.Pointer[perm.Policy] // namespaces: presence, join_leave (swapped on reload)
-	proxy  *proxy.Client               // backend calls (rpc); nil when no URL is configured
+	s *Server // its identity state holds the namespaces and the backend client (identity.go)
 
 	inflight atomic.Int64  // rpc and presence calls in flight (RPCInflight)
 	cmdSlots chan struct{} // asynchronous command handlers running at once
@@ -40,14 +38,6 @@ const cmdWorkers = 16
 // hook and its cluster commands. Called once by New, before anything is served.
 func (s *Server) initBackend() error {
 	b := &backend{s: s, cmdSlots: make(chan struct{}, cmdWorkers), stop: make(chan struct{})}
-	pol, err := s.opts.Policy()
-	if err != nil {
-		return fmt.Errorf("namespaces: %w", err)
-	}
-	b.policy.Store(pol)
-	if b.proxy, err = s.newProxy(); err != nil {
-		return err
-	}
 	q := s.opts.JoinLeaveQueue
 	if q == 0 {
 		q = DefaultJoinLeaveQueue
@@ -84,15 +74,12 @@ func (s *Server) newProxy() (*proxy.Client, error) {
 	return c, nil
 }
 
-// Policy is the permission policy (namespaces) the node applies.
-func (s *Server) Policy() *perm.Policy { return s.be.policy.Load() }
-
-// SetPolicy swaps the namespaces in (a reload); connections keep their subscriptions.
-func (s *Server) SetPolicy(p *perm.Policy) { s.be.policy.Store(p) }
-
 // Backend is the client of the application backend's HTTP calls, nil when none is
 // configured.
-func (s *Server) Backend() *proxy.Client { return s.be.proxy }
+func (s *Server) Backend() *proxy.Client { return s.id.proxy }
+
+// policy is the namespaces in use (swapped by ReloadAuth).
+func (b *backend) policy() *perm.Policy { return b.s.id.policy.Load() }
 
 // closeBackend stops the event sender (after sending what is queued) and the backend client.
 func (s *Server) closeBackend() {
@@ -107,9 +94,6 @@ func (s *Server) closeBackend() {
 	}
 	close(b.stop)
 	b.wg.Wait()
-	if b.proxy != nil {
-		b.proxy.Close()
-	}
 	if n := b.dropped.Load(); n > 0 {
 		s.log.Warn("join/leave events were dropped (queue full)", zap.Uint64("dropped", n))
 	}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/wsedge/wsedge/natsbroker"
@@ -68,30 +67,6 @@ func FuzzCommandBody(f *testing.F) {
 			if err := decodeUsers(encodeUsers(u), v); err != nil || len(v) != len(u) {
 				t.Fatalf("user set %q: %d users, re-encoded %d (%v)", body, len(u), len(v), err)
 			}
-		}
-	})
-}
-
-// FuzzUpgradeRequest: the Identify hook's view of a request head never panics and finds a
-// header that is there.
-func FuzzUpgradeRequest(f *testing.F) {
-	f.Add("GET /ws?token=abc&x=1 HTTP/1.1\r\nHost: a\r\nX-User: 42\r\n\r\n", "X-User")
-	f.Add("GET / HTTP/1.1\r\n\r\n", "Host")
-	f.Add("garbage", "")
-	f.Add("GET /ws?%zz HTTP/1.1\r\nx-user:  7 \r\n\r\n", "X-USER")
-	f.Fuzz(func(t *testing.T, head, name string) {
-		r := &UpgradeRequest{head: []byte(head)}
-		_, _ = r.Path(), r.Query("token")
-		v := r.Header(name)
-		if v != strings.TrimSpace(v) {
-			t.Fatalf("Header(%q) = %q: not trimmed", name, v)
-		}
-		if name == "" || strings.ContainsAny(name, ":\r\n") || strings.TrimSpace(name) != name {
-			return
-		}
-		withIt := "GET / HTTP/1.1\r\n" + name + ": value\r\n\r\n"
-		if got := (&UpgradeRequest{head: []byte(withIt)}).Header(strings.ToUpper(name)); got != "value" {
-			t.Fatalf("Header(%q) in %q = %q", name, withIt, got)
 		}
 	})
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // The backend tests run real nodes with a real API listener, real WebSocket clients and,
-// for the cluster, a real embedded NATS server. Users come from the Identify hook (the
+// for the cluster, a real embedded NATS server. Users come from an Authenticator (the
 // embedding interface), reading X-User and X-Info from the upgrade request.
 
 const testAPIKey = "test-api-key-0123456789abcdef"
@@ -26,13 +26,13 @@ const testAPIKey = "test-api-key-0123456789abcdef"
 // use: "pres" (presence), "room" (presence and join/leave), the default one (neither).
 func backendOptions() Options {
 	o := testOptions()
-	o.Identify = func(r *UpgradeRequest) (string, []byte) {
+	o.Authenticator = AuthenticatorFunc(func(_ context.Context, r *UpgradeInfo) (Identity, error) {
 		var info []byte
-		if i := r.Header("X-Info"); i != "" {
+		if i := r.Header.Get("X-Info"); i != "" {
 			info = []byte(i)
 		}
-		return r.Header("X-User"), info
-	}
+		return Identity{User: r.Header.Get("X-User"), Info: info}, nil
+	})
 	o.Namespaces = []perm.Namespace{
 		{Name: "pres", Subscribe: perm.SubscribeAnyone, Publish: perm.PublishAnyone, Presence: true},
 		{Name: "room", Subscribe: perm.SubscribeAnyone, Publish: perm.PublishAnyone, Presence: true, JoinLeave: true},

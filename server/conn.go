@@ -49,6 +49,7 @@ type wsConn struct {
 	state    connState
 	ep       endpoint
 	upgraded bool
+	flags    uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go)
 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
@@ -67,6 +68,9 @@ func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 // onPlain takes application bytes: the upgrade request, then frames. It
 // returns how many it consumed; the rest is a partial frame. Loop only.
 func (w *wsConn) onPlain(buf []byte) (int, error) {
+	if w.flags&fHold != 0 {
+		return w.held(buf), nil
+	}
 	n := 0
 	if w.state == stHandshake {
 		n = w.handshake(buf)
@@ -86,8 +90,12 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 			w.fail(pe.Code, pe.Reason)
 			return len(buf), nil
 		}
-		if err == errStop {
+		switch err {
+		case errStop:
 			return len(buf), nil
+		case errHold: // the rest waits for the identity check
+			w.since = 0
+			return n, nil
 		}
 		return n, err
 	}

@@ -44,6 +44,11 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		w.sendOnLoop(op, p)
 		return nil
 	}
+	if w.flags&fFirst != 0 {
+		if handled, err := w.first(op, p); handled {
+			return err
+		}
+	}
 	w.dispatch(op, p)
 	return nil
 }

@@ -170,7 +170,7 @@ func (n apiNode) Info(ctx context.Context) ([]api.NodeInfo, error) {
 
 // presenceOn refuses presence for a channel whose namespace does not have it (400).
 func (b *backend) presenceOn(channel string) error {
-	ns, ok := b.policy.Load().Namespace([]byte(channel))
+	ns, ok := b.policy().Namespace([]byte(channel))
 	switch {
 	case !ok:
 		return api.Invalid("the channel's namespace is not declared")

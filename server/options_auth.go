@@ -33,6 +33,21 @@ type AuthOptions struct {
 	JWTJWKSTimeout     time.Duration
 	AllowAnonymous     bool // with auth on, connections without identity are still accepted
 
+	// AuthWorkers verify connection tokens (and run Authenticator) off the
+	// event loops; 0 = GOMAXPROCS.
+	AuthWorkers int
+	// AuthQueue bounds the connections waiting for a free AuthWorker; past
+	// it a new one is refused at once (503 with Retry-After at the upgrade,
+	// close 1013 after connect). 0: none wait.
+	AuthQueue int
+
+	// Authenticator, when set, decides who each connection is at the upgrade
+	// instead of the tokens and the connect proxy (embedding; not a flag).
+	Authenticator Authenticator `json:"-"`
+	// KeepHeaders names the upgrade request headers a /ws session keeps for
+	// Go code (Headers(session)); none by default (embedding; not a flag).
+	KeepHeaders []string
+
 	ProxyConnectURL   string
 	ProxySubscribeURL string
 	ProxyPublishURL   string
@@ -58,13 +73,17 @@ func authDefaults() AuthOptions {
 		ProxyConcurrency:   proxy.DefaultMaxConcurrent,
 		ProxyQueue:         proxy.DefaultMaxQueue,
 		ProxyMaxBody:       proxy.DefaultMaxBody,
+		AuthQueue:          DefaultAuthQueue,
 	}
 }
 
-// AuthOn reports whether connections need an identity: any key source or
-// the connect proxy is configured.
+// DefaultAuthQueue is the default of -auth-queue.
+const DefaultAuthQueue = 4096
+
+// AuthOn reports whether connections need an identity: any key source, the
+// connect proxy or an Authenticator is configured.
 func (a *AuthOptions) AuthOn() bool {
-	return a.JWTKeys() || a.ProxyConnectURL != ""
+	return a.JWTKeys() || a.ProxyConnectURL != "" || a.Authenticator != nil
 }
 
 // JWTKeys reports whether any token key is configured.
@@ -116,6 +135,17 @@ func (a *AuthOptions) ValidateAuth() []error {
 	}
 	if a.ProxyQueue < 0 {
 		bad("-proxy-queue: must not be negative")
+	}
+	if a.AuthWorkers < 0 {
+		bad("-auth-workers: must not be negative")
+	}
+	if a.AuthQueue < 0 {
+		bad("-auth-queue: must not be negative")
+	}
+	for _, h := range a.KeepHeaders {
+		if h == "" || strings.ContainsAny(h, " :\r\n") {
+			bad("KeepHeaders: %q is not a header name", h)
+		}
 	}
 	if err := perm.Check(a.Namespaces); err != nil {
 		bad("namespaces: %v", err)

@@ -23,13 +23,6 @@ type BackendOptions struct {
 	// JoinLeaveQueue bounds the join and leave events waiting to be sent; past it new ones
 	// are dropped and counted. 0 = DefaultJoinLeaveQueue.
 	JoinLeaveQueue int
-
-	// Identify, when set, names the user of each new /ws connection from its upgrade
-	// request: embedding code plugs its own authenticator in here (docs/routing.md). It runs
-	// on the connection's event loop, once, right after the upgrade: it must not block. user
-	// "" leaves the connection anonymous; info is raw JSON (nil for none), kept by reference.
-	// Not a flag.
-	Identify func(r *UpgradeRequest) (user string, info []byte) `json:"-"`
 }
 
 // DefaultJoinLeaveQueue is the join/leave event queue's length when none is set.

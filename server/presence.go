@@ -31,7 +31,7 @@ func (b *backend) handlePresence(c *routing.Context) error {
 		return err
 	}
 	sess := c.Session()
-	if d := b.policy.Load().Presence(ch, sess.User(), sess.Subscribed(ch)); d != perm.Allow {
+	if d := b.policy().Presence(ch, sess.User(), sess.Subscribed(ch)); d != perm.Allow {
 		return routing.NewError(routing.CodePermission, d.String())
 	}
 	channel := string(ch)
@@ -122,7 +122,7 @@ type memberEvent struct {
 // membership is the hub's hook: a session joined or left a channel. It runs on a worker or
 // an event loop (a closing connection), so it only queues; a full queue drops the event.
 func (b *backend) membership(sess *routing.Session, channel string, joined bool) {
-	if !b.policy.Load().JoinLeave([]byte(channel)) {
+	if !b.policy().JoinLeave([]byte(channel)) {
 		return
 	}
 	select {

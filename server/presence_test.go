@@ -164,8 +164,9 @@ func TestPresenceCostsNoMemory(t *testing.T) {
 // membership hook (join/leave events are dropped here) and returns the heap per session.
 func subscribedSessionBytes(tb testing.TB, pol *perm.Policy, channel string) float64 {
 	const n = 20000
-	be := &backend{s: &Server{log: zap.NewNop()}, events: make(chan memberEvent)} // events dropped: nobody sends them here
-	be.policy.Store(pol)
+	s := &Server{log: zap.NewNop(), id: &idState{}}
+	s.id.policy.Store(pol)
+	be := &backend{s: s, events: make(chan memberEvent)} // events dropped: nobody sends them here
 	hub := routing.NewHub(0)
 	hub.OnMembership(be.membership)
 	r := routing.New(routing.Options{Workers: 1, Hub: hub})

@@ -23,6 +23,14 @@ const (
 	refGlobalCap   // 503
 	refDraining    // 503
 	refDescriptors // 503 with Retry-After
+	// Identity said no (docs/auth.md).
+	refTokenInvalid    // a token at the upgrade that is not valid: 401
+	refTokenExpired    // a token at the upgrade past its exp: 401
+	refTokenMissing    // no token on /echo, which has no connect message: 401
+	refUnauthorized    // the connect proxy (or an Authenticator) answered 401
+	refForbidden       // the connect proxy (or an Authenticator) answered 403
+	refAuthUnavailable // the key server, the connect proxy or the Authenticator failed: 503 with Retry-After
+	refAuthOverloaded  // -auth-queue or -proxy-queue full: 503 with Retry-After
 )
 
 // byLimit maps a limit's reason to its refusal.
@@ -52,6 +60,13 @@ var refusalInfo = [...]struct {
 	refGlobalCap:        {string(limits.ReasonGlobalCap), 503, "server at capacity"},
 	refDraining:         {string(limits.ReasonDraining), 503, "server shutting down"},
 	refDescriptors:      {string(limits.ReasonDescriptors), 503, "server out of resources, retry later"},
+	refTokenInvalid:     {"token_invalid", 401, "invalid token"},
+	refTokenExpired:     {"token_expired", 401, "token expired"},
+	refTokenMissing:     {"token_missing", 401, "a token is required"},
+	refUnauthorized:     {"unauthorized", 401, "unauthorized"},
+	refForbidden:        {"forbidden", 403, "forbidden"},
+	refAuthUnavailable:  {"auth_unavailable", 503, "identity check unavailable, retry later"},
+	refAuthOverloaded:   {"auth_overloaded", 503, "too many connections being checked, retry later"},
 }
 
 func (r refusal) String() string { return refusalInfo[r].label }

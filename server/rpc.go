@@ -41,7 +41,7 @@ func (b *backend) handleRPC(c *routing.Context) error {
 		return errNoMethod
 	case len(method) > maxMethodLen:
 		return errLongMethod
-	case b.proxy == nil || b.s.opts.ProxyRPCURL == "":
+	case b.s.id.proxy == nil || b.s.opts.ProxyRPCURL == "":
 		return errNoRPC
 	}
 	sess := c.Session()
@@ -57,7 +57,7 @@ func (b *backend) handleRPC(c *routing.Context) error {
 		req.Data = append(json.RawMessage(nil), d...) // valid only during the handler
 	}
 	d := c.Defer()
-	err := b.proxy.GoRPC(context.Background(), req, func(r proxy.RPCResult, err error) {
+	err := b.s.id.proxy.GoRPC(context.Background(), req, func(r proxy.RPCResult, err error) {
 		b.inflight.Add(-1)
 		b.answerRPC(d, r, err)
 	})

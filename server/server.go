@@ -41,6 +41,7 @@ type Server struct {
 	ups       []*upgrader
 	nats      *natsbroker.Broker // nil without -broker
 	be        *backend           // the application backend's side: API, RPC, presence (backend.go)
+	id        *idState           // identity and permissions (identity.go)
 	certs     *certStore
 	tlsConf   *tls.Config
 	tlsBufs   bytebufferpool.Pool
@@ -144,7 +145,12 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 	})
 	s.router.Use(routing.DefaultMiddleware(log)...)
 	routing.RegisterBuiltins(s.router)
-	if err := s.initBackend(); err != nil {
+	err = s.newIdentity()
+	if err == nil {
+		err = s.initBackend()
+	}
+	if err != nil {
+		s.id.close()
 		s.router.Close()
 		if s.nats != nil {
 			s.nats.Close()
@@ -298,6 +304,7 @@ func (s *Server) Close() {
 	}
 	s.router.Close()
 	s.closeBackend()
+	s.id.close()
 	if s.nats != nil {
 		s.nats.Close()
 	}

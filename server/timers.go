@@ -7,7 +7,8 @@ import (
 	"github.com/wsedge/wsedge/poller"
 )
 
-// A connection's single timer: handshake, idle and read timeouts, pings.
+// A connection's single timer: handshake, idle and read timeouts, pings, and
+// identity's deadlines (connect in time, the token's end).
 
 // OnTimer enforces the handshake, idle and read timeouts and sends pings.
 func (s *Server) OnTimer(c *poller.Conn, now int64) {
@@ -25,6 +26,9 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 		c.Close(errCloseTimeout) // the timer fires only at the close deadline
 		return
 	case stDone:
+		return
+	}
+	if w.sess != nil && w.identityTimer(now) {
 		return
 	}
 	last := c.LastRead()
@@ -68,6 +72,10 @@ func (w *wsConn) rearm(now int64) {
 	}
 	if started := w.readStarted(); o.ReadTimeout > 0 && started != 0 {
 		earliest(started + int64(o.ReadTimeout))
+	}
+	if w.sess != nil { // identity: the connect deadline and the token's end
+		earliest(w.connectDeadline(now))
+		earliest(w.identityEnd(now))
 	}
 	if next != 0 && next <= now {
 		next = now + 1

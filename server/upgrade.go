@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -55,12 +57,28 @@ func (w *wsConn) handshake(buf []byte) int {
 		w.answer(resp)
 		return len(buf)
 	}
+	if s.id.on || len(s.id.keep) > 0 {
+		// Identity (upgrade_auth.go): at once, or held while it is checked.
+		w.authenticate(buf[:end], resp, client)
+		return end
+	}
+	w.opened(resp, client, nil, nil, 0)
+	return end
+}
+
+// opened completes an accepted upgrade: the 101 answer, then the WebSocket
+// connection with its session (on /ws), the headers it keeps and its
+// identity (nil: anonymous); flags are identity's. It reports false when the
+// answer could not be queued (the connection is gone).
+func (w *wsConn) opened(resp []byte, client netip.Addr, id *Identity, kept http.Header, flags uint8) bool {
+	s := w.srv
 	if err := w.out().Write(resp); err != nil {
 		w.state = stDone
-		return len(buf)
+		return false
 	}
 	w.state = stOpen
 	w.upgraded = true
+	w.flags |= flags
 	w.dec.Init(&s.codec)
 	s.open.Add(1)
 	s.m.ConnectionsActive.Inc()
@@ -69,10 +87,15 @@ func (w *wsConn) handshake(buf []byte) int {
 	w.since = 0
 	if w.ep == epWS {
 		w.sess = s.router.Open(w, client)
-		s.identify(w.sess, buf[:end], client)
+		if kept != nil {
+			w.sess.Set(keptHeadersKey, kept)
+		}
+		if id != nil {
+			_ = s.id.setIdentity(w.sess, id)
+		}
 	}
 	w.rearm(now)
-	return end
+	return true
 }
 
 func boolInt(b bool) int {

@@ -89,6 +89,20 @@ func (t *Conn) handshakeDone(err error) {
 	}
 }
 
+// Redeliver hands the unconsumed plaintext up again, now, without new
+// ciphertext (poller.Conn.Redeliver for the layer above TLS). Loop only;
+// not from within OnPlain.
+func (t *Conn) Redeliver() {
+	if !t.ready || len(t.plain) == 0 || t.Closed() {
+		return
+	}
+	if err := t.decrypt(nil); err != nil {
+		t.Close(err)
+		return
+	}
+	t.Flush()
+}
+
 // Ready reports whether the handshake has completed. Loop only.
 func (t *Conn) Ready() bool { return t.ready }
 

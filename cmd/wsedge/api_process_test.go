@@ -292,6 +292,9 @@ func TestBinaryAPICluster(t *testing.T) {
 	}
 	a, b := dialWS(t, na.ws), dialWS(t, nb.ws)
 	a.subscribe("room:1")
+	// a's own join leaves its node after the ack (events are sent in the background): wait
+	// for it, or it could reach b once b has subscribed.
+	waitMetric(t, na.admin, "wsedge_join_leave_events_total", 1)
 	b.subscribe("room:1")
 	// a, on the other node, hears b join; b is not told of its own join
 	var join struct{ Type, Channel, User, Client string }
@@ -370,4 +373,25 @@ func TestBinaryAPICluster(t *testing.T) {
 		}
 	}
 	b.idle("b2")
+}
+
+// waitMetric waits (10 s at most) until an unlabelled sample of the node's /metrics reaches
+// want.
+func waitMetric(t *testing.T, admin, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := binClient.Get("http://" + admin + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if metricValue(t, string(body), name) >= want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not reach %v", name, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

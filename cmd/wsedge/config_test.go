@@ -169,7 +169,8 @@ var notFlags = map[string]bool{
 	"Tick":          true, // test knob
 	"RateTableSize": true, // not in DESIGN's flag table
 	"Namespaces":    true, // config file only (namespaces:)
-	"Identify":      true, // embedding hook (a Go function)
+	"Authenticator": true, // embedding hook (a Go interface)
+	"KeepHeaders":   true, // embedding: headers a session keeps for Go handlers
 }
 
 // leafFields are the fields of server.Options with those of its embedded

@@ -26,6 +26,23 @@ const (
 	exitUsage = 2 // bad flag or environment value
 )
 
+// authReload re-reads the configuration (the same command line and
+// environment, the -config file as it is now) on SIGHUP and swaps in its
+// namespaces and token keys; other options need a restart.
+type authReload struct {
+	node
+	srv     *server.Server
+	reparse func() (server.Options, error)
+}
+
+func (a authReload) ReloadAuthConfig() error {
+	o, err := a.reparse()
+	if err != nil {
+		return err
+	}
+	return a.srv.ReloadAuth(o.AuthOptions)
+}
+
 func main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -104,6 +121,7 @@ func run(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Signal
 		fields = append(fields, zap.Stringer("api_listen", apiL.Addr()))
 		n = withAPI{node: srv, api: apiL, nodeTLS: opts.TLSCert != ""}
 	}
+	n = authReload{node: n, srv: srv, reparse: func() (server.Options, error) { return parseConfig(args, lookupIn(environ)) }}
 	inUse := srv.Options() // -loops 0 and -workers 0 resolved, -max-conns fitted
 	log.Info("wsedge started", append(fields, zap.Object("config", configFields{&inUse}))...)
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +24,8 @@ type node interface {
 	ReloadTLS() error
 }
 
-// serve waits for signals: SIGHUP reloads TLS; SIGTERM or SIGINT drains the
+// serve waits for signals: SIGHUP reloads TLS, and the namespaces and token
+// keys when the node can (authReloader); SIGTERM or SIGINT drains the
 // node within -shutdown-timeout and returns exitOK; a second stop signal
 // during the drain closes everything at once and returns exitFail.
 func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {
@@ -30,6 +33,7 @@ func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) in
 		switch sig {
 		case syscall.SIGHUP:
 			reloadTLS(n, o, log)
+			reloadAuth(n, log)
 		case syscall.SIGTERM, syscall.SIGINT:
 			log.Info("draining", zap.Stringer("signal", sig), zap.Duration("timeout", o.ShutdownTimeout))
 			return drain(n, o, log, sigs)
@@ -48,6 +52,28 @@ func reloadTLS(n node, o *server.Options, log *zap.Logger) {
 		return
 	}
 	log.Info("SIGHUP: TLS certificate reloaded", zap.String("tls-cert", o.TLSCert), zap.String("api-tls-cert", o.APITLSCert))
+}
+
+// authReloader is a node that can re-read its configuration and swap in
+// its namespaces and token keys (authReload in main.go).
+type authReloader interface {
+	ReloadAuthConfig() error
+}
+
+func reloadAuth(n node, log *zap.Logger) {
+	r, ok := n.(authReloader)
+	if !ok {
+		return
+	}
+	if err := r.ReloadAuthConfig(); err != nil {
+		fields := []zap.Field{}
+		for i, line := range strings.Split(err.Error(), "\n") { // one field per problem
+			fields = append(fields, zap.String("problem"+strconv.Itoa(i+1), line))
+		}
+		log.Error("SIGHUP: configuration reload failed, keeping the previous namespaces and token keys", fields...)
+		return
+	}
+	log.Info("SIGHUP: namespaces and token keys reloaded")
 }
 
 func drain(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {

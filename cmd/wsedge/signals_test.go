@@ -106,3 +106,51 @@ func TestServeClosedSignalChannel(t *testing.T) {
 		t.Errorf("code %d", code)
 	}
 }
+
+// authNode is a node that reloads its namespaces and keys on SIGHUP.
+type authNode struct {
+	fakeNode
+	authReloads atomic.Int32
+	authErr     error
+}
+
+func (a *authNode) ReloadAuthConfig() error { a.authReloads.Add(1); return a.authErr }
+
+// TestServeReloadsAuth: SIGHUP reloads the namespaces and token keys of a
+// node that can; a failure is logged one problem per field, and serving
+// goes on.
+func TestServeReloadsAuth(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		log  string
+		want map[string]any
+	}{
+		{nil, "SIGHUP: namespaces and token keys reloaded", map[string]any{}},
+		{errors.New("f.yaml:3: namespaces[0].subscribe: bad\n-jwt-public-key: no PEM block found"),
+			"SIGHUP: configuration reload failed, keeping the previous namespaces and token keys",
+			map[string]any{"problem1": "f.yaml:3: namespaces[0].subscribe: bad", "problem2": "-jwt-public-key: no PEM block found"}},
+	} {
+		n := &authNode{fakeNode: fakeNode{release: make(chan struct{})}, authErr: tc.err}
+		close(n.release)
+		core, logs := observer.New(zap.DebugLevel)
+		sigs := make(chan os.Signal)
+		done := make(chan int, 1)
+		o := server.Defaults()
+		go func() { done <- serve(n, &o, zap.New(core), sigs) }()
+		sigs <- syscall.SIGHUP
+		sigs <- syscall.SIGHUP
+		sigs <- syscall.SIGTERM
+		if code := <-done; code != exitOK || n.authReloads.Load() != 2 {
+			t.Fatalf("code %d, %d reloads", code, n.authReloads.Load())
+		}
+		lines := logs.FilterMessage(tc.log).All()
+		if len(lines) != 2 {
+			t.Fatalf("log lacks %q: %v", tc.log, logs.All())
+		}
+		for k, v := range tc.want {
+			if lines[0].ContextMap()[k] != v {
+				t.Errorf("%s = %v, want %v", k, lines[0].ContextMap()[k], v)
+			}
+		}
+	}
+}

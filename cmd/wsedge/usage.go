@@ -64,7 +64,7 @@ func printUsage(w io.Writer) {
 // showDefault quotes strings so an empty default is visible.
 func showDefault(v value) string {
 	switch v.(type) {
-	case stringValue, choiceValue, secretValue:
+	case stringValue, choiceValue, secretValue, urlValue:
 		return fmt.Sprintf("%q", v.String())
 	}
 	return v.String()

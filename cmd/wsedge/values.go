@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/wsedge/wsedge/server"
 )
 
 // value is a flag.Value that can also put itself into the startup log line.
@@ -23,6 +25,16 @@ type stringValue struct{ p *string }
 func (v stringValue) String() string                             { return *v.p }
 func (v stringValue) Set(s string) error                         { *v.p = s; return nil }
 func (v stringValue) encode(enc zapcore.ObjectEncoder, k string) { enc.AddString(k, *v.p) }
+
+// urlValue is a URL whose password and token-like query parameters never
+// show in the startup log (server.RedactURL).
+type urlValue struct{ p *string }
+
+func (v urlValue) String() string     { return *v.p }
+func (v urlValue) Set(s string) error { *v.p = s; return nil }
+func (v urlValue) encode(enc zapcore.ObjectEncoder, k string) {
+	enc.AddString(k, server.RedactURL(*v.p))
+}
 
 // secretValue is a string that never shows: the startup log and -h print
 // "<redacted>" when it is set.

@@ -1,0 +1,138 @@
+package routing
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"testing"
+	"unsafe"
+)
+
+// An identity's end moves with a refresh of the same user only, and never for an anonymous or
+// closed session.
+func TestIdentityExpiry(t *testing.T) {
+	r := New(Options{Workers: 1})
+	defer r.Close()
+	hub := r.Hub()
+	s, anon := r.Open(&fakeConn{}, testIP), r.Open(&fakeConn{}, testIP)
+	if err := hub.SetIdentityUntil(s, "42", []byte(`{"n":1}`), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if s.Expires() != 1000 || s.User() != "42" || string(s.Info()) != `{"n":1}` {
+		t.Fatalf("identity %q %s until %d", s.User(), s.Info(), s.Expires())
+	}
+	for _, tc := range []struct {
+		s       *Session
+		user    string
+		expires int64
+		err     error
+		want    int64 // s.Expires() afterwards
+	}{
+		{s, "42", 2000, nil, 2000},
+		{s, "43", 3000, errUserChange, 2000}, // another user: the old expiry stands
+		{s, "42", 0, nil, 0},                 // a token without exp: no end any more
+		{anon, "42", 5000, errAnonymous, 0},
+	} {
+		if err := tc.s.Refresh(tc.user, tc.expires); err != tc.err {
+			t.Errorf("Refresh(%q, %d) = %v, want %v", tc.user, tc.expires, err, tc.err)
+		}
+		if got := tc.s.Expires(); got != tc.want {
+			t.Errorf("after Refresh(%q, %d): expires %d, want %d", tc.user, tc.expires, got, tc.want)
+		}
+	}
+	if s.User() != "42" || string(s.Info()) != `{"n":1}` || hub.UserConnections("42") != 1 {
+		t.Fatalf("a refresh changed the identity: %q %s, %d connections", s.User(), s.Info(), hub.UserConnections("42"))
+	}
+	r.Closed(s)
+	if err := s.Refresh("42", 9000); err != errSessionClosed {
+		t.Fatalf("Refresh on a closed session: %v", err)
+	}
+}
+
+// TestIdentitySize: an identity is 32 bytes (a size class) besides its user id and info.
+func TestIdentitySize(t *testing.T) {
+	if n := unsafe.Sizeof(identity{}); n > 32 {
+		t.Fatalf("identity is %d bytes, budget 32", n)
+	}
+}
+
+// TestUserIndexCollisions: users whose ids hash alike share a list of the index and stay
+// apart: deliveries, counts and interest are per user, and removals from the middle, the head
+// and the tail of the list keep the rest.
+func TestUserIndexCollisions(t *testing.T) {
+	r := New(Options{Workers: 1})
+	defer r.Close()
+	hub := r.Hub()
+	hub.hashUser = func(string) uint64 { return 7 } // every user in one list
+	log := &interestLog{}
+	hub.SetCluster(log)
+	users := []string{"a", "b", "a", "c", "b", "a"}
+	var ss []*Session
+	for _, u := range users {
+		s := r.Open(&fakeConn{}, testIP)
+		if err := hub.SetIdentity(s, u, []byte(`"`+u+`"`)); err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, s)
+	}
+	counts := func() string {
+		return fmt.Sprint(hub.UserConnections("a"), hub.UserConnections("b"), hub.UserConnections("c"), hub.UserConnections("d"))
+	}
+	if got := counts(); got != "3 2 1 0" {
+		t.Fatalf("connections per user %s", got)
+	}
+	for _, s := range []*Session{ss[5], ss[0], ss[3], ss[1]} { // the head, the tail, middles
+		r.Closed(s)
+	}
+	if got := counts(); got != "1 1 0 0" {
+		t.Fatalf("after closes: %s", got)
+	}
+	var got []*Session
+	hub.UserSessions("a", func(s *Session) bool { got = append(got, s); return true })
+	if len(got) != 1 || got[0] != ss[2] || string(got[0].Info()) != `"a"` {
+		t.Fatalf("sessions of a: %v", got)
+	}
+	want := []string{"+user:a", "+user:b", "+user:c", "-user:c"}
+	if g := log.take(); !slices.Equal(g, want) {
+		t.Fatalf("interest %v, want %v", g, want)
+	}
+	r.Closed(ss[2])
+	r.Closed(ss[4])
+	if g := log.take(); !slices.Equal(g, []string{"-user:a", "-user:b"}) {
+		t.Fatalf("interest at the end %v", g)
+	}
+}
+
+// BenchmarkIdentityMemory reports the heap an identity adds to a session (B/identity): the
+// identity, the user index, a 6-byte user id and a 7-byte info.
+func BenchmarkIdentityMemory(b *testing.B) {
+	const n = 20000
+	users := make([]string, n)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%05d", i)
+	}
+	info := []byte(`{"n":1}`)
+	var per float64
+	for b.Loop() {
+		r := New(Options{Workers: 1})
+		conn := &fakeConn{discard: true}
+		ss := make([]*Session, n)
+		for i := range ss {
+			ss[i] = r.Open(conn, testIP)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i, s := range ss {
+			if err := r.Hub().SetIdentityUntil(s, users[i], info, 2000000000); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(ss)
+		r.Close()
+	}
+	b.ReportMetric(per, "B/identity")
+}
