@@ -222,7 +222,7 @@ func (u *upgrader) check() error {
 	if s.draining.Load() {
 		return u.refuse(refDraining, 0)
 	}
-	if !s.origins.Allow(string(u.origin), string(u.host), u.tls) && !s.demoOrigin(u.origin, u.host, u.tls) {
+	if !s.origins.Allow(string(u.origin), string(u.host), u.tls) {
 		return u.refuse(refOrigin, 0)
 	}
 	if s.trusted.Contains(u.peer) {

@@ -22,8 +22,7 @@ type Options struct {
 	Path      string // JSON protocol endpoint
 	EchoPath  string // echo endpoint; "" disables
 	// Demo serves the demo page at / on Addr (the client library at
-	// /wsedge.js is served either way) and accepts the node's own origin
-	// besides AllowedOrigins. On by default; off for production.
+	// /wsedge.js is served either way). On by default; off for production.
 	Demo bool
 
 	Poller       string // event-loop backend: "epoll" (Linux) or "std"; "" = the default for the OS

@@ -2,10 +2,11 @@ package server
 
 import (
 	"bytes"
+	"net/http"
 	"strconv"
+	"time"
 
 	webui "github.com/wsedge/wsedge/client"
-	"github.com/wsedge/wsedge/limits"
 )
 
 // The main port's small site, answered from the event loop like /health:
@@ -58,7 +59,7 @@ func newSite(demo bool) site {
 				}
 				h = append(h, "\r\nConnection: "...)
 				h = append(h, conn...)
-				h = append(h, "\r\n\r\n"...)
+				h = append(h, "\r\n"...) // then the Date line and the blank line
 				a.head[st][ka] = h
 			}
 		}
@@ -127,14 +128,11 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 	if len(r.ifNoneMatch) > 0 && webui.NotModified(string(r.ifNoneMatch), a.etag) {
 		st = 1
 	}
-	head := a.head[st][boolInt(ka)]
+	var date [64]byte
+	end := append(time.Now().UTC().AppendFormat(append(date[:0], "Date: "...), http.TimeFormat), "\r\n\r\n"...)
 	out := w.out()
-	var err error
-	switch {
-	case st == 1 || string(method) == "HEAD":
-		err = out.Write(head)
-	default:
-		err = out.Write(head)
+	err := out.Write2(a.head[st][boolInt(ka)], end)
+	if st == 0 && string(method) == "GET" {
 		// The body (embedded, never changes) goes by reference, in pieces
 		// of half -write-queue at most: each is admitted once the socket
 		// has taken what came before, so a small write queue still serves
@@ -168,15 +166,4 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 		w.c.SetTimer(now + int64(d))
 	}
 	return true
-}
-
-// demoOrigin reports whether origin is the node's own (the host the request
-// was sent to, scheme and port included: the policy a nil *limits.Origins
-// stands for) while -demo is on. The node then accepts it besides
-// -allowed-origins, so the demo page it serves connects whatever the list
-// says. This lets no other site in: a page is on the node's own origin only
-// if the node (or the proxy in front of it, for its own site) serves it.
-func (s *Server) demoOrigin(origin, host []byte, tls bool) bool {
-	var sameHost *limits.Origins
-	return s.opts.Demo && sameHost.Allow(string(origin), string(host), tls)
 }

@@ -53,6 +53,9 @@ func TestStaticSite(t *testing.T) {
 			if acao := h.Get("Access-Control-Allow-Origin"); (acao == "*") != webui.Library(p) {
 				t.Errorf("GET %s: Access-Control-Allow-Origin %q (library: %v)", p, acao, webui.Library(p))
 			}
+			if d, err := http.ParseTime(h.Get("Date")); err != nil || time.Since(d).Abs() > time.Minute {
+				t.Errorf("GET %s: Date %q (%v)", p, h.Get("Date"), err)
+			}
 			etag := h.Get("ETag")
 			for _, tc := range []struct {
 				method, inm string
@@ -240,12 +243,11 @@ func TestStaticSmallWriteQueue(t *testing.T) {
 }
 
 // Over TLS the same files, and the demo page's own origin (https, this
-// host and port) upgrades on /ws.
+// host and port) upgrades on /ws under the default origin policy.
 func TestStaticTLS(t *testing.T) {
 	certFile, keyFile, pool := testcert.Write(t, t.TempDir(), 1)
 	o := testOptions()
 	o.TLSCert, o.TLSKey = certFile, keyFile
-	o.AllowedOrigins = "https://app.example.com"
 	s := startServer(t, o)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	for _, p := range []string{"/", "/wsedge.js"} {
@@ -260,8 +262,7 @@ func TestStaticTLS(t *testing.T) {
 		}
 	}
 	for origin, ok := range map[string]bool{
-		"https://" + s.Addr().String(): true, // the demo page, from the node itself
-		"https://app.example.com":      true,
+		"https://" + s.Addr().String(): true,  // the demo page, from the node itself
 		"http://" + s.Addr().String():  false, // not what this TLS node serves
 		"https://evil.example":         false,
 	} {
@@ -280,34 +281,34 @@ func TestStaticTLS(t *testing.T) {
 	}
 }
 
-// With a list of origins, the node's own origin is accepted only with
-// -demo; any host and port the node is reached by counts as its own.
-func TestStaticDemoOrigin(t *testing.T) {
-	for _, demo := range []bool{true, false} {
+// The demo page connects to /ws on the host and port it was loaded from.
+// The default origin policy accepts that origin whatever name and port the
+// node is reached by (directly or through a proxy); a list of origins
+// replaces the default, so the node's own origin must then be listed.
+func TestDemoOrigin(t *testing.T) {
+	for _, list := range []string{"", "https://app.example.com", "https://app.example.com,http://node.example"} {
 		o := testOptions()
-		o.Demo = demo
-		o.AllowedOrigins = "https://app.example.com"
+		o.AllowedOrigins = list
 		s := startServer(t, o)
 		_, port, _ := net.SplitHostPort(s.Addr().String())
 		for _, tc := range []struct {
 			host, origin string
 			ok           bool
 		}{
-			{"127.0.0.1:" + port, "http://127.0.0.1:" + port, demo},
-			{"node.example:" + port, "http://node.example:" + port, demo},                // any name the node is reached by
-			{"node.example", "http://node.example", demo},                                // default port (a proxy in front)
-			{"node.example", "https://node.example", demo},                               // TLS ended by the proxy
-			{"node.example:" + port, "http://node.example:1" + port, false},              // another port
-			{"node.example:" + port, "http://other.example:" + port, false},              // another host
-			{"127.0.0.1:" + port, "https://app.example.com", true},                       // the list
-			{"127.0.0.1:" + port, "http://app.example.com", false},                       // the list: scheme matters
-			{"127.0.0.1:" + port, "http://127.0.0.1.evil.example:" + port, false},        // a lookalike
-			{"127.0.0.1:" + port + ".evil", "http://127.0.0.1:" + port + ".evil", false}, // a bad Host is no host
+			{"127.0.0.1:" + port, "http://127.0.0.1:" + port, list == ""},
+			{"node.example:" + port, "http://node.example:" + port, list == ""},                                  // any name the node is reached by
+			{"node.example", "http://node.example", list == "" || strings.Contains(list, "http://node.example")}, // default port: a proxy in front; or listed
+			{"node.example", "https://node.example", list == ""},                                                 // TLS ended by the proxy
+			{"node.example:" + port, "http://node.example:1" + port, false},                                      // another port
+			{"node.example:" + port, "http://other.example:" + port, false},                                      // another host
+			{"127.0.0.1:" + port, "http://127.0.0.1.evil.example:" + port, false},                                // a lookalike
+			{"127.0.0.1:" + port, "https://app.example.com", list != ""},                                         // the list
 		} {
-			resp, _, c, _ := limExchange(t, s.Addr().String(), 1, strings.Replace(limRequest("/ws", "13", "Origin: "+tc.origin+"\r\n"), "Host: example.test", "Host: "+tc.host, 1))
+			req := strings.Replace(limRequest("/ws", "13", "Origin: "+tc.origin+"\r\n"), "Host: example.test", "Host: "+tc.host, 1)
+			resp, _, c, _ := limExchange(t, s.Addr().String(), 1, req)
 			c.Close()
 			if (resp.StatusCode == 101) != tc.ok {
-				t.Errorf("demo=%v Host %s Origin %s: %d, want accepted %v", demo, tc.host, tc.origin, resp.StatusCode, tc.ok)
+				t.Errorf("-allowed-origins %q, Host %s, Origin %s: %d, want accepted %v", list, tc.host, tc.origin, resp.StatusCode, tc.ok)
 			}
 		}
 	}

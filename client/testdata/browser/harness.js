@@ -1,7 +1,9 @@
 // Browser test of the client library and the pages against a real wsedge
-// process. Two demo pages (iframes of the real demo page) exchange messages;
-// the admin page (the real admin handler, proxied to this origin) counts
-// them; two library clients live through two server restarts. Every check is
+// process. Two demo pages (iframes of the demo page the node serves, through
+// the test server's proxy so they share this page's origin) exchange
+// messages; the admin page (the node's admin listener, proxied the same way)
+// counts them; two library clients, connected straight to the node, live
+// through two server restarts. Every check is
 // POSTed to /result; the Go test judges, and restarts the server on /step.
 import { connect } from "/wsedge.js";
 
@@ -45,7 +47,8 @@ async function run(cfg) {
   const before = conns();
 
   // --- two demo pages exchange messages ---
-  const demoURL = `/?url=${encodeURIComponent(cfg.ws)}&channel=${encodeURIComponent(cfg.channel)}`;
+  // The node's own demo page, connecting to /ws on the host it came from.
+  const demoURL = `/?channel=${encodeURIComponent(cfg.channel)}`;
   const [fa, fb] = await Promise.all([frame(demoURL), frame(demoURL)]);
   const da = fa.contentDocument, db = fb.contentDocument;
   const ready = (d) => d.getElementById("state").dataset.state === "connected" &&
