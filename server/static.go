@@ -167,3 +167,11 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 	}
 	return true
 }
+
+// closeKeptAlive ends a kept-alive connection between requests: quietly,
+// once what was queued is written.
+func (w *wsConn) closeKeptAlive() {
+	w.state = stDone
+	w.c.SetTimer(0)
+	w.out().CloseAfterFlush(true)
+}

@@ -15,9 +15,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	switch w.state {
 	case stHandshake:
 		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) && w.ep == epKeptAlive {
-			w.state = stDone // a kept-alive HTTP client gone quiet: not a refusal
-			w.c.SetTimer(0)
-			w.out().CloseAfterFlush(true)
+			w.closeKeptAlive() // a kept-alive HTTP client gone quiet: not a refusal
 			return
 		}
 		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) {
