@@ -336,7 +336,7 @@ func TestStaticDrain(t *testing.T) {
 		}
 	}
 	io.WriteString(conns[1], "GET /wsedge.js HTTP/1.1\r\nHost:") // half a request
-	time.Sleep(50 * time.Millisecond)                              // read by the server before the drain
+	time.Sleep(50 * time.Millisecond)                            // read by the server before the drain
 	go s.Shutdown(context.Background())
 	limExpectEOF(t, conns[0], brs[0])
 	res, err := http.ReadResponse(brs[1], nil)
