@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wsedge/wsedge/internal/testcert"
 	"github.com/wsedge/wsedge/internal/testmark"
 )
@@ -23,15 +21,18 @@ import (
 
 const dumpWait = 60 * time.Second
 
-// dumpDOM loads url headless, lets the page run for budget of (virtual)
-// time, and returns the DOM it printed.
+// dumpDOM loads url headless, lets the page run for a budget of virtual
+// time, and returns the DOM it printed. Virtual time waits for loads and for
+// a WebSocket's opening handshake, then skips ahead whenever the page is
+// idle: what a page shows after its connection opened is there, messages
+// from outside a few real milliseconds later may not be (those are the
+// harness's part, TestBrowserClient).
 func dumpDOM(t *testing.T, bin, url string, budget time.Duration, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), dumpWait)
 	defer cancel()
 	args = append(args, "--dump-dom", fmt.Sprintf("--virtual-time-budget=%d", budget.Milliseconds()))
-	cmd, out, exited := chromium(ctx, t, bin, url, args...)
-	_ = cmd
+	_, out, exited := chromium(ctx, t, bin, url, args...)
 	select {
 	case <-exited:
 	case <-ctx.Done():
@@ -69,65 +70,23 @@ func TestBrowserDirect(t *testing.T) {
 		}
 	}
 
-	t.Run("demo over ws receives messages", func(t *testing.T) {
-		// A Go client keeps publishing on the page's channel while the page
-		// loads, connects and subscribes; the page lists what arrives.
-		pub, _, err := websocket.DefaultDialer.Dial("ws://"+node.addr+"/ws", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			go func() { // acks
-				for {
-					if _, _, err := pub.ReadMessage(); err != nil {
-						return
-					}
-				}
-			}()
-			for i := 0; ; i++ {
-				msg := fmt.Sprintf(`{"type":"publish","id":"%d","channel":"direct","data":{"text":"from go %d","from":"go","sent":%d}}`, i, i, time.Now().UnixMilli())
-				if pub.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
-					return
-				}
-				select {
-				case <-stop:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-		}()
-		dom := dumpDOM(t, bin, "http://"+node.addr+"/?channel=direct", 4*time.Second)
-		close(stop)
-		wg.Wait()
+	t.Run("demo over ws", func(t *testing.T) {
+		dom := dumpDOM(t, bin, "http://"+node.addr+"/", 3*time.Second)
 		if s := attr(dom, "state", "data-state"); s != "connected" {
 			t.Errorf("the demo page is %q, want connected; its events:\n%s", s, events(dom))
 		}
-		if u := attr(dom, "url", "value"); u != "" && u != "ws://"+node.addr+"/ws" {
-			t.Errorf("the demo page connects to %q", u)
-		}
-		if !regexp.MustCompile(`<li data-channel="direct" data-ready="true">`).MatchString(dom) {
-			t.Errorf("the demo page's subscription to direct was not acked:\n%s", events(dom))
-		}
-		got := regexp.MustCompile(`<li data-channel="direct" data-text="from go \d+" data-from="go" data-latency="(-?\d+)">.*?(-?\d+) ms</span></li>`).FindAllStringSubmatch(dom, -1)
-		if len(got) == 0 {
-			t.Errorf("the demo page shows no message from the Go publisher:\n%s", tail(dom))
-		} else {
-			t.Logf("the demo page shows %d messages from the Go publisher, the newest with latency %s ms (virtual time)", len(got), got[0][1])
+		if u := attr(dom, "url", "value"); u != "ws://"+node.addr+"/ws" {
+			t.Errorf("the demo page connects to %q, want its own host's /ws", u)
 		}
 	})
 
 	t.Run("demo over wss", func(t *testing.T) {
-		dom := dumpDOM(t, bin, "https://"+tlsNode.addr+"/?channel=secure", 3*time.Second, "--ignore-certificate-errors")
+		dom := dumpDOM(t, bin, "https://"+tlsNode.addr+"/", 3*time.Second, "--ignore-certificate-errors")
 		if s := attr(dom, "state", "data-state"); s != "connected" {
 			t.Errorf("the demo page over https is %q, want connected; its events:\n%s", s, events(dom))
 		}
-		if !strings.Contains(dom, `<li data-channel="secure" data-ready="true">`) {
-			t.Errorf("the subscription over wss was not acked:\n%s", events(dom))
+		if u := attr(dom, "url", "value"); u != "wss://"+tlsNode.addr+"/ws" {
+			t.Errorf("the demo page over https connects to %q, want wss:// on its own host", u)
 		}
 	})
 

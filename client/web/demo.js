@@ -7,9 +7,10 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const me = Math.random().toString(16).slice(2, 6);
 $("me").textContent = me;
-$("url").value = params.get("url") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+// defaultValue: the fields' initial values, also shown in the page's markup.
+$("url").defaultValue = params.get("url") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
 const firstChannel = params.get("channel") || "demo";
-$("sub-channel").value = $("pub-channel").value = firstChannel;
+$("sub-channel").defaultValue = $("pub-channel").defaultValue = firstChannel;
 
 let client = null;
 const subs = new Map(); // channel -> unsubscribe
