@@ -19,7 +19,7 @@ import (
 // node (no proxy, no harness), over ws and over wss, and prints the DOM once
 // they have run (--dump-dom); Go reads what the page shows.
 
-const dumpWait = 60 * time.Second
+const dumpWait = 120 * time.Second
 
 // dumpDOM loads url headless, lets the page run for a budget of virtual
 // time, and returns the DOM it printed. Virtual time waits for loads and for
@@ -64,7 +64,9 @@ func TestBrowserDirect(t *testing.T) {
 	certFile, keyFile, _ := testcert.Write(t, t.TempDir(), 1)
 	tlsNode := newWsedge(t, "-tls-cert", certFile, "-tls-key", keyFile)
 	noDemo := newWsedge(t, "-demo=false")
-	for _, n := range []*wsedgeProc{node, tlsNode, noDemo} {
+	// A list of origins replaces the default: the node's own is then refused.
+	listed := newWsedge(t, "-allowed-origins", "https://app.example.com")
+	for _, n := range []*wsedgeProc{node, tlsNode, noDemo, listed} {
 		if err := n.start(); err != nil {
 			t.Fatal(err)
 		}
@@ -87,6 +89,23 @@ func TestBrowserDirect(t *testing.T) {
 		}
 		if u := attr(dom, "url", "value"); u != "wss://"+tlsNode.addr+"/ws" {
 			t.Errorf("the demo page over https connects to %q, want wss:// on its own host", u)
+		}
+	})
+
+	t.Run("demo refused for its origin says why it may be", func(t *testing.T) {
+		dom := dumpDOM(t, bin, "http://"+listed.addr+"/", 20*time.Second)
+		if s := attr(dom, "state", "data-state"); s == "connected" {
+			t.Fatalf("the demo page connected to a node whose -allowed-origins does not list it")
+		}
+		if !strings.Contains(dom, "refuses this page's origin (http://"+listed.addr+"): with -allowed-origins set, list it there") {
+			t.Errorf("the demo page does not explain the refusal; its events:\n%s", events(dom))
+		}
+		var st struct {
+			Refusals map[string]float64 `json:"refusals"`
+		}
+		getJSON(t, "http://"+listed.admin+"/api/stats", &st)
+		if st.Refusals["origin"] < 3 {
+			t.Errorf("the node refused %v upgrades for their origin, want at least 3", st.Refusals["origin"])
 		}
 	})
 

@@ -29,7 +29,7 @@ import (
 const (
 	browserWait     = 100 * time.Second // launch, every check, report
 	browserPageWait = 80 * time.Second  // the harness's own deadline, inside browserWait
-	screenshotWait  = 60 * time.Second
+	screenshotWait  = 120 * time.Second // a loaded machine starts Chromium slowly
 )
 
 // browserChecks are the checks the harness must report, all passed, so a
