@@ -43,6 +43,7 @@ var browserChecks = []string{
 	"admin: connection count falls when they leave",
 	"library: subscribe and receive",
 	"library: rpc gets the server's error reply, matched by id",
+	"library: a request to a hung node times out; its late reply is ignored",
 	"library: server restart (graceful): both clients reconnect",
 	"library: after the graceful restart the subscription is back and messages arrive",
 	"library: server restart (kill): both clients reconnect",
@@ -165,6 +166,10 @@ func TestBrowserClient(t *testing.T) {
 			err = node.restart(syscall.SIGTERM, 0)
 		case "restart-kill": // the process dies; down long enough for failed attempts
 			err = node.restart(syscall.SIGKILL, 1500*time.Millisecond)
+		case "pause": // the node hangs: connections stay open, nothing is answered
+			err = node.signal(syscall.SIGSTOP)
+		case "resume":
+			err = node.signal(syscall.SIGCONT)
 		default:
 			http.Error(w, "unknown step", http.StatusBadRequest)
 			return
@@ -222,8 +227,8 @@ func TestBrowserClient(t *testing.T) {
 	if len(res.Checks) != len(browserChecks) {
 		t.Errorf("the harness reported %d checks, want %d", len(res.Checks), len(browserChecks))
 	}
-	if fmt.Sprint(steps) != "[restart-graceful restart-kill]" || node.starts != 3 {
-		t.Errorf("restarts asked %v, processes started %d; want both restarts, 3 processes", steps, node.starts)
+	if fmt.Sprint(steps) != "[pause resume restart-graceful restart-kill]" || node.starts != 3 {
+		t.Errorf("steps asked %v, processes started %d; want a pause, both restarts, 3 processes", steps, node.starts)
 	}
 	// The third process's side: the two clients came back to it, subscribed
 	// and published, then closed cleanly (close 1000 answered).

@@ -105,6 +105,23 @@ async function run(cfg) {
     }
     return true; // a server with an RPC backend answers: matched as well
   });
+  await step("library: a request to a hung node times out; its late reply is ignored", async () => {
+    const errors = [];
+    const offErr = sub.on("error", (e) => errors.push(`${e.type}: ${e.error?.code} ${e.error?.message}`));
+    let r = await post("/step", { name: "pause" }); // SIGSTOP: the socket stays open, nothing answers
+    if (!r.ok) throw new Error(`pause: ${r.status}`);
+    let code;
+    try { await sub.request({ type: "echo", data: "late" }, { timeout: 1000 }); } catch (e) { code = e.code; }
+    r = await post("/step", { name: "resume" });
+    if (!r.ok) throw new Error(`resume: ${r.status}`);
+    if (code !== "TIMEOUT") throw new Error(`the request ended with ${code}, want TIMEOUT`);
+    const back = await sub.request({ type: "echo", data: "after" }, { timeout: 5000 }); // behind the late reply
+    await sleep(100);
+    offErr();
+    if (back.data !== "after") throw new Error(`echo after the pause: ${JSON.stringify(back)}`);
+    if (errors.length) throw new Error(`errors: ${errors.join("; ")}`);
+    return sub.state === "connected";
+  });
   for (const [mode, code, kind] of [["graceful", 1001, "restart"], ["kill", 1006, null]]) {
     const mark = log.length;
     await step(`library: server restart (${mode}): both clients reconnect`, async () => {
