@@ -179,6 +179,7 @@ type upgrader struct {
 	reason       refusal // why OnBeforeUpgrade refused
 	retryAfter   int
 	client       netip.Addr    // the client: the peer, or from X-Forwarded-For
+	date         []byte        // scratch of the static answers' Date line (static.go)
 	ticket       limits.Ticket // a proxied client's admission, handed to the connection
 	tls          bool
 }

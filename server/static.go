@@ -128,10 +128,11 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 	if len(r.ifNoneMatch) > 0 && webui.NotModified(string(r.ifNoneMatch), a.etag) {
 		st = 1
 	}
-	var date [64]byte
-	end := append(time.Now().UTC().AppendFormat(append(date[:0], "Date: "...), http.TimeFormat), "\r\n\r\n"...)
+	// The Date line, in the loop's scratch (Write2 copies it).
+	up := s.ups[w.c.LoopID()]
+	up.date = append(time.Now().UTC().AppendFormat(append(up.date[:0], "Date: "...), http.TimeFormat), "\r\n\r\n"...)
 	out := w.out()
-	err := out.Write2(a.head[st][boolInt(ka)], end)
+	err := out.Write2(a.head[st][boolInt(ka)], up.date)
 	if st == 0 && string(method) == "GET" {
 		// The body (embedded, never changes) goes by reference, in pieces
 		// of half -write-queue at most: each is admitted once the socket
