@@ -79,6 +79,23 @@ func Asset(urlPath string) (body []byte, contentType string, ok bool) {
 	return f.body, f.contentType, ok
 }
 
+// Paths lists the main port's site: the client library and its types,
+// and with demo the demo page and its assets too.
+func Paths(demo bool) []string {
+	paths := []string{"/wsedge.js", "/wsedge.d.ts"}
+	if demo {
+		paths = append(paths, "/", "/demo.js", "/demo.css")
+	}
+	return paths
+}
+
+// Library reports whether urlPath is the client library or its types: the
+// part of the main port's site that application pages of other origins load
+// (import { connect } from "https://node.example/wsedge.js"), so it is
+// served with "Access-Control-Allow-Origin: *" (a module script is fetched
+// in CORS mode) and whatever -demo says.
+func Library(urlPath string) bool { return urlPath == "/wsedge.js" || urlPath == "/wsedge.d.ts" }
+
 // AdminAsset returns a file of the admin listener's site: "/" (the admin
 // page), "/admin.js", "/admin.css". The body is shared: do not modify it.
 func AdminAsset(urlPath string) (body []byte, contentType string, ok bool) {
@@ -93,6 +110,21 @@ func ETag(urlPath string) string {
 		return f.etag
 	}
 	return admin[urlPath].etag
+}
+
+// NotModified reports whether an If-None-Match header value names etag
+// (RFC 9110 13.1.2: a list of entity tags compared weakly, or "*"), so the
+// answer is 304 without a body.
+func NotModified(ifNoneMatch, etag string) bool {
+	for v := ifNoneMatch; v != ""; {
+		var tag string
+		tag, v, _ = strings.Cut(v, ",")
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(etag, "W/") && etag != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // CSP is the Content-Security-Policy the pages are written for: their own
@@ -125,7 +157,10 @@ func serve(s map[string]file) http.Handler {
 		h.Set("ETag", f.etag)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", CSP)
-		if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, f.etag) {
+		if Library(r.URL.Path) {
+			h.Set("Access-Control-Allow-Origin", "*")
+		}
+		if NotModified(r.Header.Get("If-None-Match"), f.etag) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}

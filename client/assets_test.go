@@ -105,3 +105,59 @@ func TestHandlers(t *testing.T) {
 		t.Errorf("admin /: %d", rec.Code)
 	}
 }
+
+func TestNotModified(t *testing.T) {
+	const etag = `"abc"`
+	for _, tc := range []struct {
+		inm  string
+		want bool
+	}{
+		{``, false},
+		{`"abc"`, true},
+		{`W/"abc"`, true}, // If-None-Match compares weakly
+		{`"x", "abc"`, true},
+		{`"x",W/"abc" `, true},
+		{`*`, true},
+		{`"abcd"`, false},
+		{`"ab"`, false},
+		{`abc`, false},
+		{`"x", "y"`, false},
+	} {
+		if got := NotModified(tc.inm, etag); got != tc.want {
+			t.Errorf("NotModified(%q, %s) = %v", tc.inm, etag, got)
+		}
+	}
+	if NotModified(`""`, "") {
+		t.Error("an unknown file (no ETag) matched")
+	}
+}
+
+// The main port's site: the library always, the demo with -demo; the
+// library alone is for pages of other origins.
+func TestPaths(t *testing.T) {
+	for _, demo := range []bool{false, true} {
+		paths := Paths(demo)
+		for _, p := range paths {
+			if _, _, ok := Asset(p); !ok {
+				t.Errorf("Paths(%v) lists %s, which is not an asset", demo, p)
+			}
+		}
+		want := 2
+		if demo {
+			want = 5
+		}
+		if len(paths) != want {
+			t.Errorf("Paths(%v) = %v", demo, paths)
+		}
+	}
+	for p, lib := range map[string]bool{"/wsedge.js": true, "/wsedge.d.ts": true, "/": false, "/demo.js": false} {
+		if Library(p) != lib {
+			t.Errorf("Library(%s) = %v", p, !lib)
+		}
+		rec := httptest.NewRecorder()
+		Handler().ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if (rec.Header().Get("Access-Control-Allow-Origin") == "*") != lib {
+			t.Errorf("GET %s: Access-Control-Allow-Origin %q", p, rec.Header().Get("Access-Control-Allow-Origin"))
+		}
+	}
+}

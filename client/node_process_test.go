@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -114,6 +116,11 @@ func (p *wsedgeProc) start() error {
 	p.starts++
 	go func(exited chan struct{}) { cmd.Wait(); close(exited) }(p.exited)
 	c := &http.Client{Timeout: time.Second}
+	scheme := "http://"
+	if slices.Contains(p.args, "-tls-cert") { // a throwaway certificate: only its being up matters here
+		scheme = "https://"
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -121,7 +128,7 @@ func (p *wsedgeProc) start() error {
 			return fmt.Errorf("wsedge exited at start: %s", p.log.String())
 		default:
 		}
-		if res, err := c.Get("http://" + p.addr + "/health"); err == nil {
+		if res, err := c.Get(scheme + p.addr + "/health"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
 				return nil
@@ -150,6 +157,17 @@ func (p *wsedgeProc) stop(sig syscall.Signal) error {
 		<-exited
 		return fmt.Errorf("wsedge did not exit within 10 s of %v", sig)
 	}
+}
+
+// signal sends sig to the running process (SIGSTOP/SIGCONT: a node that
+// hangs, then resumes).
+func (p *wsedgeProc) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return errors.New("wsedge is not running")
+	}
+	return p.cmd.Process.Signal(sig)
 }
 
 // restart stops the process (SIGTERM drains: clients get 1001; SIGKILL:

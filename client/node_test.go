@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/testmark"
 )
 
 // inCI reports whether CI is set to a true value (CI=true in our CI).
@@ -30,6 +32,7 @@ func TestJSUnit(t *testing.T) {
 		}
 		t.Skip("node not found; " + how)
 	}
+	testmark.Ran(t)
 	files, err := filepath.Glob(filepath.Join("js", "test", "*.test.js"))
 	if err != nil || len(files) < 5 {
 		t.Fatalf("test files: %v %v", files, err)

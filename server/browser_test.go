@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsedge/wsedge/internal/testmark"
 	"github.com/wsedge/wsedge/limits"
 )
 
@@ -121,6 +122,7 @@ func TestBrowserInterop(t *testing.T) {
 		}
 		t.Skip("chromium not found; " + how)
 	}
+	testmark.Ran(t) // .ci/run checks that this test ran
 	page, err := os.ReadFile(filepath.Join("testdata", "browser", "page.html"))
 	if err != nil {
 		t.Fatal(err)

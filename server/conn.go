@@ -72,9 +72,10 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 		return w.held(buf), nil
 	}
 	n := 0
-	if w.state == stHandshake {
-		n = w.handshake(buf)
-		if w.state == stHandshake || n == len(buf) {
+	for w.state == stHandshake { // several requests when files are asked for on one connection
+		m := w.handshake(buf[n:])
+		n += m
+		if m == 0 || n == len(buf) {
 			return n, nil
 		}
 	}

@@ -138,6 +138,10 @@ func (w *wsConn) closeWith(code codec.CloseCode, reason string, deadline int64) 
 func (w *wsConn) drain(deadline int64) {
 	switch w.state {
 	case stHandshake:
+		if w.ep == epKeptAlive && w.c.Buffered() == 0 {
+			w.closeKeptAlive() // between requests: HTTP lets the server just close
+			return
+		}
 		w.refuse(refDraining, 0)
 	case stOpen:
 		w.closeWith(codec.CloseGoingAway, "server shutting down", deadline)

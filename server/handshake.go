@@ -20,6 +20,7 @@ const (
 	epNone endpoint = iota
 	epWS
 	epEcho
+	epKeptAlive // a static answer went out; waiting for the next request
 )
 
 // head is the request head as far as wsedge routes on it, parsed in place.
@@ -108,6 +109,9 @@ func appendRefusal(dst []byte, r refusal, retryAfter int) []byte {
 	if r == refNotWebSocket || r == refVersion {
 		dst = append(dst, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"...)
 	}
+	if r == refMethod {
+		dst = append(dst, "Allow: GET, HEAD\r\n"...)
+	}
 	dst = append(dst, "Content-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(body)+1), 10)
 	dst = append(dst, "\r\n\r\n"...)
@@ -119,6 +123,8 @@ func statusText(code int) string {
 	switch code {
 	case 200:
 		return "OK"
+	case 304:
+		return "Not Modified"
 	case 400:
 		return "Bad Request"
 	case 401:
@@ -127,6 +133,8 @@ func statusText(code int) string {
 		return "Forbidden"
 	case 404:
 		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
 	case 426:
 		return "Upgrade Required"
 	case 429:
@@ -173,6 +181,7 @@ type upgrader struct {
 	reason       refusal // why OnBeforeUpgrade refused
 	retryAfter   int
 	client       netip.Addr    // the client: the peer, or from X-Forwarded-For
+	date         []byte        // scratch of the static answers' Date line (static.go)
 	ticket       limits.Ticket // a proxied client's admission, handed to the connection
 	tls          bool
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
+	"net/http"
 	"net/netip"
 	"testing"
 )
@@ -49,6 +51,39 @@ func FuzzHandshake(f *testing.F) {
 			t.Fatalf("refusal %s without an error status: %q", reason, resp)
 		case !bytes.Contains(resp, []byte("\r\nConnection: close\r\n")):
 			t.Fatalf("refusal %s does not close: %q", reason, resp)
+		}
+	})
+}
+
+// FuzzStaticRequest checks the few headers a file of the main port's site
+// is answered by against net/http's own parser: whenever it sees a body or
+// a request to close, so does parseRequest, which then ends the connection
+// after the answer instead of reading the body's bytes as the next request.
+func FuzzStaticRequest(f *testing.F) {
+	f.Add([]byte("GET /wsedge.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: W/\"abc\"\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\nContent-Length: 7\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		end := headEnd(b)
+		if end < 0 {
+			return
+		}
+		if _, ok := parseHead(b[:end]); !ok {
+			return
+		}
+		r := parseRequest(b[:end])
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
+		if err != nil {
+			return // net/http refuses it; we answer it, and close unless it is plainly bodiless
+		}
+		if (req.ContentLength != 0 || len(req.TransferEncoding) > 0) && !r.body {
+			t.Fatalf("net/http sees a body (length %d, %v), parseRequest none: %q", req.ContentLength, req.TransferEncoding, b[:end])
+		}
+		if req.Close && r.keepAlive {
+			t.Fatalf("net/http closes after this request, parseRequest keeps alive: %q", b[:end])
 		}
 	})
 }

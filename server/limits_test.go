@@ -43,7 +43,7 @@ func TestLimitsRefusals(t *testing.T) {
 		{"head too large", "GET /ws HTTP/1.1\r\nX-Pad: " + strings.Repeat("a", 9000), 400},
 		{"missing key", "GET /ws HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n", 400},
 		{"unknown path", limRequest("/nope", "13", ""), 404},
-		{"unknown path plain", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 404},
+		{"unknown path plain", "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404},
 		{"plain GET on /ws", "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 426},
 		{"plain GET on /echo", "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", 426},
 		{"version 8", limRequest("/ws", "8", ""), 426},

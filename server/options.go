@@ -21,6 +21,9 @@ type Options struct {
 	AdminAddr string // metrics, health and pprof; "" disables
 	Path      string // JSON protocol endpoint
 	EchoPath  string // echo endpoint; "" disables
+	// Demo serves the demo page at / on Addr (the client library at
+	// /wsedge.js is served either way). On by default; off for production.
+	Demo bool
 
 	Poller       string // event-loop backend: "epoll" (Linux) or "std"; "" = the default for the OS
 	Loops        int    // event loops; 0 = GOMAXPROCS
@@ -103,6 +106,7 @@ func Defaults() Options {
 		AdminAddr:        "127.0.0.1:9090",
 		Path:             "/ws",
 		EchoPath:         "/echo",
+		Demo:             true,
 		Queue:            4096,
 		QueuePerConn:     64,
 		MaxConns:         1000000,

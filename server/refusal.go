@@ -15,6 +15,7 @@ const (
 	refVersion          // Sec-WebSocket-Version is not 13: 426
 	refNotWebSocket     // a plain GET on a WebSocket path: 426
 	refNotFound         // unknown path: 404
+	refMethod           // a method other than GET or HEAD on a file of the site: 405
 	refHandshakeTimeout // the request did not arrive in time: closed
 	// A limit said no.
 	refOrigin      // 403
@@ -53,6 +54,7 @@ var refusalInfo = [...]struct {
 	refVersion:          {"version", 426, "unsupported websocket version"},
 	refNotWebSocket:     {"not_websocket", 426, "websocket upgrade required"},
 	refNotFound:         {"not_found", 404, "not found"},
+	refMethod:           {"method", 405, "method not allowed"},
 	refHandshakeTimeout: {"handshake_timeout", 408, "request timeout"},
 	refOrigin:           {string(limits.ReasonOrigin), 403, "origin not allowed"},
 	refIPRate:           {string(limits.ReasonIPRate), 429, "too many connections from this address, retry later"},

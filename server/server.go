@@ -39,6 +39,7 @@ type Server struct {
 	codec     codec.Config
 	msgRate   limits.MsgRateConfig
 	ups       []*upgrader
+	site      site               // the files answered on the main port (static.go)
 	nats      *natsbroker.Broker // nil without -broker
 	be        *backend           // the application backend's side: API, RPC, presence (backend.go)
 	id        *idState           // identity and permissions (identity.go)
@@ -92,6 +93,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		stop:       make(chan struct{}),
 		codec:      codec.Config{MaxMessageSize: opts.MaxMessageSize},
 		msgRate:    limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
+		site:       newSite(opts.Demo),
 	}
 	// The values in use, for Options() and the startup log.
 	if s.opts.Poller == "" {

@@ -15,6 +15,10 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	w := c.Context().(*wsConn)
 	switch w.state {
 	case stHandshake:
+		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) && w.ep == epKeptAlive {
+			w.closeKeptAlive() // a kept-alive HTTP client gone quiet: not a refusal
+			return
+		}
 		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) {
 			s.m.Timeouts.WithLabelValues("handshake").Inc()
 			s.refused(refHandshakeTimeout, c.RemoteAddr().String())

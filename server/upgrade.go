@@ -35,6 +35,11 @@ func (w *wsConn) handshake(buf []byte) int {
 		status, body := s.Health()
 		w.answer(appendHTTPResponse(nil, status, "application/json", body))
 		return len(buf)
+	case !h.upgrade && s.site[string(h.path)] != nil:
+		if w.static(s.site[string(h.path)], h.method, buf[:end]) {
+			return end // kept alive: onPlain reads the next request
+		}
+		return len(buf)
 	case string(h.path) == s.opts.Path:
 		w.ep = epWS
 	case s.opts.EchoPath != "" && string(h.path) == s.opts.EchoPath:

@@ -7,9 +7,10 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const me = Math.random().toString(16).slice(2, 6);
 $("me").textContent = me;
-$("url").value = params.get("url") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
+// defaultValue: the fields' initial values, also shown in the page's markup.
+$("url").defaultValue = params.get("url") || `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`;
 const firstChannel = params.get("channel") || "demo";
-$("sub-channel").value = $("pub-channel").value = firstChannel;
+$("sub-channel").defaultValue = $("pub-channel").defaultValue = firstChannel;
 
 let client = null;
 const subs = new Map(); // channel -> unsubscribe
@@ -78,7 +79,8 @@ function start() {
   client?.close();
   subs.clear();
   const token = $("token").value.trim();
-  client = connect({ url: $("url").value.trim(), ...(token ? { token } : {}) });
+  const url = $("url").value.trim();
+  client = connect({ url, ...(token ? { token } : {}) });
   window.wsedgeDemo = { client, me }; // for the console (and the browser tests)
   client.on("connecting", ({ attempt }) => { setState("connecting"); event(`connecting (attempt ${attempt + 1})`); });
   client.on("connected", (info) => {
@@ -87,7 +89,17 @@ function start() {
     renderChannels(); // resubscribed: ready again once acked
   });
   client.on("disconnected", ({ code, reason }) => { setState("disconnected"); event(`disconnected: ${code}${reason ? ` ${reason}` : ""}`); renderChannels(); });
-  client.on("reconnecting", ({ inMs, kind }) => event(`reconnecting in ${inMs} ms (${kind})`));
+  let opened = false, hinted = false;
+  client.on("connected", () => { opened = true; });
+  client.on("reconnecting", ({ inMs, kind }) => {
+    event(`reconnecting in ${inMs} ms (${kind})`);
+    // A browser cannot see why an upgrade was refused: say what it may be.
+    if (kind === "unavailable" && !opened && !hinted) {
+      hinted = true;
+      event(`cannot open ${url}: the node is down or full, or refuses this page's origin ` +
+        `(${location.origin}): with -allowed-origins set, list it there`, "err");
+    }
+  });
   client.on("error", ({ type, error }) => event(`error (${type}): ${error.code ?? error.name} ${error.message}`, "err"));
   client.on("subscribed", ({ channel }) => event(`subscribed by the server to ${channel}`));
   client.on("unsubscribed", ({ channel }) => { subs.delete(channel); renderChannels(); event(`unsubscribed by the server from ${channel}`); });

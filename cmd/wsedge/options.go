@@ -27,6 +27,7 @@ func options(o *server.Options) []option {
 		{"admin-addr", "Listening", "ADDR", `listener for /metrics, /health and /debug/pprof/; "" disables it`, stringValue{&o.AdminAddr}},
 		{"path", "Listening", "PATH", "WebSocket endpoint speaking the JSON protocol", stringValue{&o.Path}},
 		{"echo-path", "Listening", "PATH", `WebSocket endpoint that echoes every message; "" disables it`, stringValue{&o.EchoPath}},
+		{"demo", "Listening", "", "serve the demo page at / (its origin is the node's own: accepted by the default -allowed-origins, to be listed with a list); off for production (/wsedge.js, the client library, is served either way)", boolValue{&o.Demo}},
 
 		{"poller", "Processing", "NAME", `event-loop backend: "epoll" (Linux) or "std" (the standard library's net.Conn, any OS); "" = epoll on Linux, std elsewhere`, stringValue{&o.Poller}},
 		{"loops", "Processing", "N", "event loops; 0 = GOMAXPROCS", intValue{&o.Loops}},

@@ -1,7 +1,9 @@
 // Browser test of the client library and the pages against a real wsedge
-// process. Two demo pages (iframes of the real demo page) exchange messages;
-// the admin page (the real admin handler, proxied to this origin) counts
-// them; two library clients live through two server restarts. Every check is
+// process. Two demo pages (iframes of the demo page the node serves, through
+// the test server's proxy so they share this page's origin) exchange
+// messages; the admin page (the node's admin listener, proxied the same way)
+// counts them; two library clients, connected straight to the node, live
+// through two server restarts. Every check is
 // POSTed to /result; the Go test judges, and restarts the server on /step.
 import { connect } from "/wsedge.js";
 
@@ -45,7 +47,8 @@ async function run(cfg) {
   const before = conns();
 
   // --- two demo pages exchange messages ---
-  const demoURL = `/?url=${encodeURIComponent(cfg.ws)}&channel=${encodeURIComponent(cfg.channel)}`;
+  // The node's own demo page, connecting to /ws on the host it came from.
+  const demoURL = `/?channel=${encodeURIComponent(cfg.channel)}`;
   const [fa, fb] = await Promise.all([frame(demoURL), frame(demoURL)]);
   const da = fa.contentDocument, db = fb.contentDocument;
   const ready = (d) => d.getElementById("state").dataset.state === "connected" &&
@@ -101,6 +104,23 @@ async function run(cfg) {
       return true;
     }
     return true; // a server with an RPC backend answers: matched as well
+  });
+  await step("library: a request to a hung node times out; its late reply is ignored", async () => {
+    const errors = [];
+    const offErr = sub.on("error", (e) => errors.push(`${e.type}: ${e.error?.code} ${e.error?.message}`));
+    let r = await post("/step", { name: "pause" }); // SIGSTOP: the socket stays open, nothing answers
+    if (!r.ok) throw new Error(`pause: ${r.status}`);
+    let code;
+    try { await sub.request({ type: "echo", data: "late" }, { timeout: 1000 }); } catch (e) { code = e.code; }
+    r = await post("/step", { name: "resume" });
+    if (!r.ok) throw new Error(`resume: ${r.status}`);
+    if (code !== "TIMEOUT") throw new Error(`the request ended with ${code}, want TIMEOUT`);
+    const back = await sub.request({ type: "echo", data: "after" }, { timeout: 5000 }); // behind the late reply
+    await sleep(100);
+    offErr();
+    if (back.data !== "after") throw new Error(`echo after the pause: ${JSON.stringify(back)}`);
+    if (errors.length) throw new Error(`errors: ${errors.join("; ")}`);
+    return sub.state === "connected";
   });
   for (const [mode, code, kind] of [["graceful", 1001, "restart"], ["kill", 1006, null]]) {
     const mark = log.length;
