@@ -170,6 +170,8 @@ func TestBinaryAPINotWiredYet(t *testing.T) {
 type okHealth struct{}
 
 func (okHealth) Health() (int, []byte) { return 200, []byte(`{"status":"ok"}`) }
+func (okHealth) Live() (int, []byte)   { return 200, []byte(`{"status":"ok"}`) }
+func (okHealth) Ready() (int, []byte)  { return 200, []byte(`{"status":"ok"}`) }
 
 // The admin page's calls reach the keyless mount on the admin listener.
 func TestAdminAPIMount(t *testing.T) {

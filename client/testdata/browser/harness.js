@@ -102,7 +102,7 @@ async function run(cfg) {
     }
     return true; // a server with an RPC backend answers: matched as well
   });
-  for (const [mode, code, kind] of [["graceful", 1001, "restart"], ["kill", 1006, null]]) {
+  for (const [mode, code, kind] of [["graceful", 1012, "restart"], ["kill", 1006, null]]) {
     const mark = log.length;
     await step(`library: server restart (${mode}): both clients reconnect`, async () => {
       const r = await post("/step", { name: `restart-${mode}` });
