@@ -34,11 +34,12 @@ func jwk(kid, alg string, pub crypto.PublicKey) map[string]any {
 	case *rsa.PublicKey:
 		m["kty"], m["n"], m["e"] = "RSA", b64(k.N.Bytes()), b64(big.NewInt(int64(k.E)).Bytes())
 	case *ecdsa.PublicKey:
-		size := (k.Curve.Params().BitSize + 7) / 8
-		x, y := make([]byte, size), make([]byte, size)
-		k.X.FillBytes(x)
-		k.Y.FillBytes(y)
-		m["kty"], m["crv"], m["x"], m["y"] = "EC", k.Curve.Params().Name, b64(x), b64(y)
+		pt, err := k.Bytes() // 0x04 || X || Y, each coordinate at the curve's size
+		if err != nil {
+			panic(err)
+		}
+		size := (len(pt) - 1) / 2
+		m["kty"], m["crv"], m["x"], m["y"] = "EC", k.Curve.Params().Name, b64(pt[1:1+size]), b64(pt[1+size:])
 	case ed25519.PublicKey:
 		m["kty"], m["crv"], m["x"] = "OKP", "Ed25519", b64(k)
 	}

@@ -290,7 +290,7 @@ func TestEchoCompressed(t *testing.T) {
 			tg := startServer(t, "/echo", tc.h)
 			r, err := Echo(t.Context(), EchoConfig{
 				Common: Common{Target: tg, Compression: DefaultDeflateOffer},
-				Conns:  4, Size: tc.size, JSON: tc.json, Depth: 2, Duration: 300 * time.Millisecond,
+				Conns:  4, Size: tc.size, JSON: tc.json, Depth: 2, Duration: time.Second,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -305,7 +305,7 @@ func TestEchoCompressed(t *testing.T) {
 	}
 	// A server without compression declines: plain messages, nothing compressed.
 	tg := startServer(t, "/echo", echoHandler)
-	r, err := Echo(t.Context(), EchoConfig{Common: Common{Target: tg, Compression: DefaultDeflateOffer}, Conns: 2, Size: 64, Depth: 1, Duration: 200 * time.Millisecond})
+	r, err := Echo(t.Context(), EchoConfig{Common: Common{Target: tg, Compression: DefaultDeflateOffer}, Conns: 2, Size: 64, Depth: 1, Duration: time.Second})
 	if err != nil || r.Msgs == 0 || r.Wire.Compressed != 0 || r.Wire.RxPerMsg != 66 {
 		t.Fatalf("declined: %+v %v", r.Wire, err)
 	}

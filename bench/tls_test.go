@@ -93,12 +93,14 @@ func TestTLSEcho(t *testing.T) {
 
 func TestTLSIdleAndHandshakes(t *testing.T) {
 	tg, pool := startTLSServer(t, "/echo", echoHandler)
-	r, err := Idle(t.Context(), IdleConfig{Common: Common{Target: tg, RootCAs: pool}, Conns: 60, Hold: 50 * time.Millisecond})
-	if err != nil || r.Held != 60 || r.Failed != 0 {
+	// 20 at once: 60 handshakes under the race detector on a loaded machine
+	// overran the engine's 5 s handshake timeout.
+	r, err := Idle(t.Context(), IdleConfig{Common: Common{Target: tg, RootCAs: pool}, Conns: 20, Hold: 50 * time.Millisecond})
+	if err != nil || r.Held != 20 || r.Failed != 0 {
 		t.Fatalf("idle: %+v %v", r, err)
 	}
-	h, err := Handshake(t.Context(), HandshakeConfig{Common: Common{Target: tg, Insecure: true}, Cycles: 60, Concurrency: 10, Warmup: -1})
-	if err != nil || h.Cycles != 60 || h.Failed+h.Dropped != 0 {
+	h, err := Handshake(t.Context(), HandshakeConfig{Common: Common{Target: tg, Insecure: true}, Cycles: 40, Concurrency: 4, Warmup: -1})
+	if err != nil || h.Cycles != 40 || h.Failed+h.Dropped != 0 {
 		t.Fatalf("handshake: %+v %v", h, err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,7 +30,7 @@ func wsedgeBinary(t *testing.T) string {
 	built.once.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			goTool = "/usr/local/go/bin/go" // where .ci/run puts it on PATH
 		}
 		dir, err := os.MkdirTemp("", "wsedge-client-test-")
 		if err != nil {
