@@ -24,6 +24,18 @@ func (f *fakeHealth) Health() (int, []byte) {
 	return http.StatusOK, []byte(`{"status":"ok","connections":3}`)
 }
 
+func (f *fakeHealth) Live() (int, []byte) {
+	_, body := f.Health()
+	return http.StatusOK, body
+}
+
+func (f *fakeHealth) Ready() (int, []byte) {
+	if f.draining.Load() {
+		return http.StatusServiceUnavailable, []byte(`{"status":"draining"}`)
+	}
+	return http.StatusOK, []byte(`{"status":"ok"}`)
+}
+
 func start(t *testing.T) (base string, hs *fakeHealth, m *metrics.Metrics, l *Listener) {
 	t.Helper()
 	hs, m = &fakeHealth{}, metrics.New()
@@ -58,20 +70,26 @@ func get(t *testing.T, method, url string) (int, http.Header, string) {
 	return res.StatusCode, res.Header, string(b)
 }
 
-func TestHealth(t *testing.T) {
+// TestHealthAndReady: /health is liveness (200 while draining, the body
+// says so), /ready readiness (503 while draining); both JSON, never cached,
+// and HEAD answers the status without a body.
+func TestHealthAndReady(t *testing.T) {
 	base, hs, _, _ := start(t)
 	for _, tc := range []struct {
 		draining bool
+		path     string
 		code     int
 		body     string
 	}{
-		{false, 200, `{"status":"ok","connections":3}`},
-		{true, 503, `{"status":"draining","connections":3}`},
+		{false, "/health", 200, `{"status":"ok","connections":3}`},
+		{false, "/ready", 200, `{"status":"ok"}`},
+		{true, "/health", 200, `{"status":"draining","connections":3}`},
+		{true, "/ready", 503, `{"status":"draining"}`},
 	} {
 		hs.draining.Store(tc.draining)
-		code, h, body := get(t, "GET", base+"/health")
+		code, h, body := get(t, "GET", base+tc.path)
 		if code != tc.code || body != tc.body {
-			t.Errorf("draining=%v: got %d %q, want %d %q", tc.draining, code, body, tc.code, tc.body)
+			t.Errorf("%s draining=%v: got %d %q, want %d %q", tc.path, tc.draining, code, body, tc.code, tc.body)
 		}
 		if ct := h.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type %q", ct)
@@ -79,8 +97,8 @@ func TestHealth(t *testing.T) {
 		if cc := h.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("Cache-Control %q", cc)
 		}
-		if code, _, body := get(t, "HEAD", base+"/health"); code != tc.code || body != "" {
-			t.Errorf("HEAD: got %d %q", code, body)
+		if code, _, body := get(t, "HEAD", base+tc.path); code != tc.code || body != "" {
+			t.Errorf("HEAD %s: got %d %q", tc.path, code, body)
 		}
 	}
 }
@@ -122,6 +140,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/debug/pprof/cmdline", 200, ""},
 		{"GET", "/nope", 404, ""},
 		{"POST", "/health", 405, ""},
+		{"POST", "/ready", 405, ""},
 		{"DELETE", "/metrics", 405, ""},
 	} {
 		code, _, body := get(t, tc.method, base+tc.path)

@@ -13,10 +13,17 @@ import (
 	"github.com/wsedge/wsedge/metrics"
 )
 
-// HealthSource reports a node's health: 200 and a JSON body while serving,
-// 503 while draining. *server.Server implements it.
+// HealthSource reports a node's state. *server.Server implements it.
 type HealthSource interface {
+	// Health is the main port's /health: 200 and a JSON body while
+	// serving, 503 in the lame duck and while draining (/api/stats shows it).
 	Health() (status int, body []byte)
+	// Live is the admin /health, the liveness a supervisor restarts the
+	// process on: 200 while the node runs, lame duck and drain included.
+	Live() (status int, body []byte)
+	// Ready is the admin /ready, the readiness a load balancer routes on:
+	// 200 while the node wants new clients, else 503.
+	Ready() (status int, body []byte)
 }
 
 // Option adds to the admin endpoints.
@@ -62,7 +69,8 @@ func Handler(s HealthSource, m *metrics.Metrics, opts ...Option) http.Handler {
 		gather,
 		promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError},
 	))
-	mux.Handle("GET /health", health(s))
+	mux.Handle("GET /health", probe(s.Live))
+	mux.Handle("GET /ready", probe(s.Ready))
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index) // also serves heap, goroutine, allocs...
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -72,9 +80,10 @@ func Handler(s HealthSource, m *metrics.Metrics, opts ...Option) http.Handler {
 	return mux
 }
 
-func health(s HealthSource) http.Handler {
+// probe serves a health or readiness answer as JSON, never cached.
+func probe(answer func() (int, []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		status, body := s.Health()
+		status, body := answer()
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Cache-Control", "no-store") // a probe must never see a stale answer
@@ -87,7 +96,8 @@ const indexText = `wsedge admin
 /              this list; the admin page in a browser (Accept: text/html)
 /api/stats     the node's figures as JSON (what the admin page shows)
 /metrics       Prometheus metrics
-/health        200 while serving, 503 while draining
+/health        liveness: 200 while the node runs (lame duck and drain included)
+/ready         readiness: 200 while serving; 503 in lame duck, draining, broker down
 /debug/pprof/  Go profiles
 `
 

@@ -27,7 +27,7 @@ const (
 type Stats struct {
 	Time        int64  `json:"time"` // Unix milliseconds of this sample
 	Status      string `json:"status"`
-	HTTPStatus  int    `json:"http_status"` // of /health: 200, or 503 while draining
+	HTTPStatus  int    `json:"http_status"` // of the main port's /health: 200, or 503 in lame duck or draining
 	Connections int64  `json:"connections"`
 	Sockets     int64  `json:"sockets"`
 	Queued      int64  `json:"queued"`
@@ -104,7 +104,7 @@ type sample struct {
 }
 
 type stats struct {
-	health HealthSource
+	health interface{ Health() (int, []byte) }
 	gather prometheus.Gatherer
 
 	mu    sync.Mutex
@@ -115,7 +115,7 @@ type stats struct {
 	start time.Time
 }
 
-func newStats(h HealthSource, g prometheus.Gatherer) *stats {
+func newStats(h interface{ Health() (int, []byte) }, g prometheus.Gatherer) *stats {
 	return &stats{health: h, gather: g, now: time.Now, start: time.Now()}
 }
 

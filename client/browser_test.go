@@ -162,7 +162,7 @@ func TestBrowserClient(t *testing.T) {
 		stepsMu.Unlock()
 		var err error
 		switch s.Name {
-		case "restart-graceful": // SIGTERM: drain, 1001 to every client
+		case "restart-graceful": // SIGTERM: drain, 1012 to every client
 			err = node.restart(syscall.SIGTERM, 0)
 		case "restart-kill": // the process dies; down long enough for failed attempts
 			err = node.restart(syscall.SIGKILL, 1500*time.Millisecond)

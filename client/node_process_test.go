@@ -170,7 +170,7 @@ func (p *wsedgeProc) signal(sig syscall.Signal) error {
 	return p.cmd.Process.Signal(sig)
 }
 
-// restart stops the process (SIGTERM drains: clients get 1001; SIGKILL:
+// restart stops the process (SIGTERM drains: clients get 1012; SIGKILL:
 // they see the connection drop) and starts a new one on the same ports, after
 // down (so clients fail a few attempts before open).
 func (p *wsedgeProc) restart(sig syscall.Signal, down time.Duration) error {

@@ -136,10 +136,13 @@ type node struct {
 	admin  string // host:port of -admin-addr
 	exited chan error
 	done   bool
+	// lameduck is closed when the node logs that its lame duck began.
+	lameduck chan struct{}
 }
 
 // startNode starts wsedge with env and args and waits for its startup log
-// line; the test's cleanup stops it with SIGTERM (SIGKILL after 10s).
+// line; the test's cleanup stops it with SIGTERM, a second one if it
+// enters a lame duck (SIGKILL after 10s).
 func startNode(t *testing.T, env []string, args ...string) *node {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
@@ -151,7 +154,7 @@ func startNode(t *testing.T, env []string, args ...string) *node {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{cmd: cmd, exited: make(chan error, 1)}
+	n := &node{cmd: cmd, exited: make(chan error, 1), lameduck: make(chan struct{})}
 	started := make(chan map[string]any, 1)
 	var logTail []string // for the failure message
 	var mu sync.Mutex
@@ -163,8 +166,13 @@ func startNode(t *testing.T, env []string, args ...string) *node {
 			logTail = append(logTail, sc.Text())
 			mu.Unlock()
 			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == "wsedge started" {
-				started <- m
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				switch m["msg"] {
+				case "wsedge started":
+					started <- m
+				case "lame duck: not ready, serving on":
+					close(n.lameduck)
+				}
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -193,12 +201,22 @@ func (n *node) stop(t *testing.T) {
 	}
 	n.done = true
 	n.cmd.Process.Signal(syscall.SIGTERM)
+	timeout := time.After(10 * time.Second)
+	select {
+	case <-n.lameduck:
+		// Started with -lameduck (the packaging's settings): a second
+		// SIGTERM cuts it short and drains, still an orderly exit 0.
+		n.cmd.Process.Signal(syscall.SIGTERM)
+	case err := <-n.exited:
+		n.exited <- err
+	case <-timeout:
+	}
 	select {
 	case err := <-n.exited:
 		if err != nil {
 			t.Errorf("wsedge exit after SIGTERM: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-timeout:
 		n.cmd.Process.Kill()
 		<-n.exited
 		t.Errorf("wsedge did not stop within 10s of SIGTERM")

@@ -82,7 +82,7 @@ func (e *epoll) resumeAccept(l *loop) {
 	l.acceptPaused = false
 	e.p.closeMu.Lock()
 	defer e.p.closeMu.Unlock()
-	if e.lnFile != nil {
+	if e.lnFile != nil && !e.p.acceptOff {
 		_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, e.lnFd, listenerEvent(e.lnFd))
 	}
 }

@@ -53,6 +53,7 @@ type loop struct {
 	stopped bool
 
 	leftovers bytebufferpool.Pool
+	parked    []*Conn // adopted connections waiting for StartAdopted
 
 	// epoll backend.
 	epfd, efd     int
@@ -313,8 +314,11 @@ func (l *loop) linger(c *Conn) {
 		return
 	}
 	c.mu.Lock()
-	now := c.noLinger
+	now, detached := c.noLinger, c.detach != attached
 	c.mu.Unlock()
+	if detached {
+		return // another process serves the socket: never shut it down here
+	}
 	if now {
 		l.closeConn(c, nil)
 		return

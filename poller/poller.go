@@ -42,6 +42,9 @@ type Config struct {
 	// AcceptError, if set, is told about every failed accept (other than
 	// "nothing to accept"). It runs on a loop: it must not block.
 	AcceptError func(err error)
+	// PauseAtStart leaves the listener unwatched until ResumeAccepting (a
+	// process taking over another's listener; epoll only).
+	PauseAtStart bool
 }
 
 // Handler receives a connection's events. Every method runs on the
@@ -102,8 +105,12 @@ type Poller struct {
 	addr    net.Addr
 	start   time.Time
 	wg      sync.WaitGroup
-	closeMu sync.Mutex
-	stopped bool
+	closeMu   sync.Mutex
+	stopped   bool
+	acceptOff bool // PauseAccepting; closeMu held
+
+	sink    ExportSink    // handover: where writes to exported connections go
+	adopted atomic.Uint32 // handover: round robin of adopted connections over the loops
 
 	overflowed atomic.Int64 // clients answered with OverflowAnswer
 
@@ -159,6 +166,13 @@ func New(ln net.Listener, cfg Config, h Handler) (*Poller, error) {
 		ln.Close()
 		return nil, err
 	}
+	if cfg.PauseAtStart {
+		if err := p.PauseAccepting(); err != nil {
+			p.d.stopAccepting()
+			p.d.close()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -189,8 +203,9 @@ func (p *Poller) StopAccepting() {
 	p.d.stopAccepting()
 }
 
-// Each runs fn for every open connection, on that connection's loop.
-// It returns once fn has run everywhere.
+// Each runs fn for every open connection, on that connection's loop,
+// except those detached for a handover (exported or parked). It returns once
+// fn has run everywhere.
 func (p *Poller) Each(fn func(c *Conn)) {
 	var wg sync.WaitGroup
 	for _, l := range p.loops {
@@ -198,7 +213,7 @@ func (p *Poller) Each(fn func(c *Conn)) {
 		l.post(task{kind: taskFunc, fn: func() {
 			defer wg.Done()
 			p.d.each(l, func(c *Conn) {
-				if !c.loopClosed {
+				if !c.loopClosed && !c.Detached() {
 					fn(c)
 				}
 			})

@@ -39,6 +39,7 @@ func (c *Conn) Write(b []byte) error {
 		return err
 	}
 	buf.B = append(buf.B, b...)
+	c.tee(buf.B[len(buf.B)-len(b):], 0)
 	return nil
 }
 
@@ -52,6 +53,7 @@ func (c *Conn) Write2(a, b []byte) error {
 		return err
 	}
 	buf.B = append(append(buf.B, a...), b...)
+	c.tee(buf.B[len(buf.B)-len(a)-len(b):], 0)
 	return nil
 }
 
@@ -67,6 +69,7 @@ func (c *Conn) WriteShared(b []byte) error {
 		return err
 	}
 	c.q.segs = append(c.q.segs, seg{shared: b})
+	c.tee(b, WriteShared)
 	return nil
 }
 
@@ -83,7 +86,16 @@ func (c *Conn) WriteFinal(b []byte) error {
 	}
 	buf.B = append(buf.B, b...)
 	c.final = true
+	c.tee(buf.B[len(buf.B)-len(b):], WriteFinal)
 	return nil
+}
+
+// tee gives bytes just queued for an exported connection to the sink too.
+// c.mu held.
+func (c *Conn) tee(b []byte, f WriteFlags) {
+	if c.detach == exported {
+		c.loop.p.sink.Write(c, b, f)
+	}
 }
 
 // Flush hands what is queued to the socket (epoll: one writev, at once; std:
@@ -96,7 +108,7 @@ func (c *Conn) Flush() error {
 	switch {
 	case err != nil && err != ErrClosed:
 		c.requestLocked(taskClose, err) // a write error: flushLocked closed the queue
-	case err == nil && c.closeAfter && c.q == nil && !c.armed:
+	case err == nil && c.closeAfter && c.q == nil && !c.armed && c.detach == attached:
 		c.requestLocked(taskEnd, nil)
 	}
 	return err
@@ -127,6 +139,9 @@ func (c *Conn) CloseAfterFlush(waitPeer bool) {
 	c.final = true
 	c.closeAfter = true
 	c.noLinger = !waitPeer
+	if c.detach == exported {
+		c.loop.p.sink.CloseAfterFlush(c, waitPeer)
+	}
 	c.mu.Unlock()
 	c.Flush()
 }
@@ -135,6 +150,14 @@ func (c *Conn) CloseAfterFlush(waitPeer bool) {
 // reported to OnClose. Only the first Close of a connection counts.
 func (c *Conn) Close(err error) {
 	c.mu.Lock()
+	if c.detach == exported {
+		// Another process may own the socket soon: it closes it there (or
+		// Resume does here, after what is queued).
+		c.final, c.closeAfter, c.noLinger = true, true, true
+		c.loop.p.sink.CloseAfterFlush(c, false)
+		c.mu.Unlock()
+		return
+	}
 	c.requestLocked(taskClose, err)
 	c.mu.Unlock()
 }
@@ -172,7 +195,7 @@ func (c *Conn) flushFromLoop() {
 		return
 	}
 	err := c.flushLocked()
-	end := err == nil && c.closeAfter && c.q == nil && !c.armed
+	end := err == nil && c.closeAfter && c.q == nil && !c.armed && c.detach == attached
 	c.mu.Unlock()
 	switch {
 	case err != nil:
@@ -193,6 +216,9 @@ func (c *Conn) admit(n int) error {
 		// Past 1 GiB a queue is a slow consumer even with no bound configured.
 		max := p.cfg.WriteQueue
 		return max > 0 && int(c.queued)+n > max || int(c.queued)+n > 1<<30
+	}
+	if c.detach == exported {
+		over = func() bool { return false } // the process taking it over applies the bound
 	}
 	if over() && c.q != nil {
 		// Only what the socket cannot take counts against the bound: a
@@ -235,8 +261,8 @@ func (c *Conn) flushLocked() error {
 	if c.closed {
 		return ErrClosed
 	}
-	if c.q == nil {
-		return nil
+	if c.q == nil || c.detach != attached {
+		return nil // detached: the queue waits (handover.go)
 	}
 	return c.loop.p.d.write(c)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // TestShutdownDeliversQueuedThenCloses: messages the server has received
-// before Shutdown reach every subscriber before its 1001; /health turns 503
+// before Shutdown reach every subscriber before its 1012; /health turns 503
 // at once and never back.
 func TestShutdownDeliversQueuedThenCloses(t *testing.T) {
 	o := testOptions()
@@ -65,8 +66,8 @@ func TestShutdownDeliversQueuedThenCloses(t *testing.T) {
 			}
 		}
 		_, _, err := c.ReadMessage()
-		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 1001 {
-			t.Fatalf("subscriber %d: want close 1001 after the messages, got %v", i, err)
+		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 1012 {
+			t.Fatalf("subscriber %d: want close 1012 after the messages, got %v", i, err)
 		}
 	}
 	// The publisher answers the close too once it has read its acks.
@@ -96,8 +97,8 @@ func TestShutdownForcesSilentClients(t *testing.T) {
 	err := s.Shutdown(ctx)
 	elapsed := time.Since(start)
 	f, ferr := r.next()
-	if ferr != nil || f.op != codec.OpClose || closeCode(f) != codec.CloseGoingAway {
-		t.Fatalf("want close 1001, got %v %v", f.op, ferr)
+	if ferr != nil || f.op != codec.OpClose || closeCode(f) != closeServiceRestart {
+		t.Fatalf("want close 1012, got %v %v", f.op, ferr)
 	}
 	r.expectEOF()
 	if err == nil {
@@ -106,5 +107,88 @@ func TestShutdownForcesSilentClients(t *testing.T) {
 	checkElapsed(t, "shutdown", elapsed, timeout)
 	if n := s.poll.Len(); n != 0 {
 		t.Fatalf("%d sockets left after shutdown", n)
+	}
+}
+
+// TestDrainSpreadServesUntilTurn: the drain's 1012 closes are spread over
+// the window (300 connections at 1 ms each: 300 ms), and connections whose
+// turn has not come are still served: after the first client saw its
+// close, the others still get their echoes.
+func TestDrainSpreadServesUntilTurn(t *testing.T) {
+	o := testOptions()
+	o.DrainSpread = 10 * time.Second // capped at 1 ms per connection: 300 ms
+	s := startServer(t, o)
+	const n = 300
+	type result struct {
+		at      time.Time
+		code    int
+		replies int // echoes answered after the drain began
+	}
+	clients := make([]*websocket.Conn, n)
+	for i := range clients {
+		clients[i] = dialGorilla(t, wsURL(s, "/echo")).c
+	}
+	firstClose := make(chan struct{})
+	var once sync.Once
+	results := make(chan result, n)
+	for _, c := range clients {
+		go func() {
+			var r result
+			_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			for {
+				_, _, err := c.ReadMessage()
+				if err != nil {
+					r.at = time.Now()
+					if ce, ok := err.(*websocket.CloseError); ok {
+						r.code = ce.Code
+					}
+					once.Do(func() { close(firstClose) })
+					results <- r
+					return
+				}
+				r.replies++
+			}
+		}()
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	<-firstClose
+	// Every client still open gets a message; those whose turn is later
+	// answer it before their close.
+	for _, c := range clients {
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_ = c.WriteMessage(websocket.TextMessage, []byte("still there?")) // fails on closed ones
+	}
+	var first, last time.Time
+	served := 0
+	for range n {
+		r := <-results
+		if r.code != 1012 {
+			t.Fatalf("close code %d, want 1012", r.code)
+		}
+		if first.IsZero() || r.at.Before(first) {
+			first = r.at
+		}
+		if r.at.After(last) {
+			last = r.at
+		}
+		served += r.replies
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	span := last.Sub(first)
+	t.Logf("closes from %v to %v after Shutdown (span %v); %d clients answered after the first close",
+		first.Sub(start), last.Sub(start), span, served)
+	if span < 200*time.Millisecond {
+		t.Errorf("closes spanned %v, want about 300 ms (spread, not at once)", span)
+	}
+	if served < n/4 {
+		t.Errorf("only %d of %d clients were served after the first close", served, n)
 	}
 }

@@ -18,8 +18,11 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 	s := w.srv
 	w.msgAt = 0 // a fragmented message, if this was one, is complete
 	s.stats[w.c.LoopID()].msgsIn++
-	if w.state != stOpen || s.draining.Load() {
-		return nil // closing: data is no longer processed
+	if w.state != stOpen || s.draining.Load() && !s.state.spreading.Load() {
+		// Closing: data is no longer processed. (During a drain, only
+		// while the worker queue runs dry: connections waiting for their
+		// turn in the spread are served.)
+		return nil
 	}
 	if s.msgRate.PerSecond > 0 {
 		if w.msg == nil {
@@ -132,18 +135,4 @@ func (w *wsConn) closeWith(code codec.CloseCode, reason string, deadline int64) 
 	w.state = stClosing
 	w.c.SetTimer(deadline)
 	w.c.Flush()
-}
-
-// drain is the shutdown path for one connection. Loop only.
-func (w *wsConn) drain(deadline int64) {
-	switch w.state {
-	case stHandshake:
-		if w.ep == epKeptAlive && w.c.Buffered() == 0 {
-			w.closeKeptAlive() // between requests: HTTP lets the server just close
-			return
-		}
-		w.refuse(refDraining, 0)
-	case stOpen:
-		w.closeWith(codec.CloseGoingAway, "server shutting down", deadline)
-	}
 }

@@ -97,6 +97,17 @@ type Options struct {
 	// to answer: the peer's close frame after an idle close, its FIN after
 	// a refusal or a protocol failure.
 	CloseTimeout time.Duration
+
+	// Lame duck, drain and readiness (ready.go, drain.go).
+	// LameDuck is how long the node keeps serving after SIGTERM with /ready
+	// answering 503, before the drain starts (cmd/wsedge waits it); 0: none.
+	LameDuck time.Duration
+	// DrainSpread is the window a drain spreads its 1012 closes over (at
+	// most 1 ms per connection, and within ShutdownTimeout); 0: all at once.
+	DrainSpread time.Duration
+	// ReadyBroker makes /ready answer 503 while the -broker connection is
+	// down (so a node cut off from the cluster leaves the load balancer).
+	ReadyBroker bool
 }
 
 // Defaults returns the documented defaults of every option.
@@ -131,6 +142,8 @@ func Defaults() Options {
 		APIMaxBody:       1 << 20,
 		APIMaxConns:      1024,
 		APITimeout:       5 * time.Second,
+		DrainSpread:      10 * time.Second,
+		ReadyBroker:      true,
 	}
 }
 
@@ -170,6 +183,7 @@ func (o *Options) Validate() error {
 		{"-ping-interval", float64(o.PingInterval)}, {"-idle-timeout", float64(o.IdleTimeout)},
 		{"-read-timeout", float64(o.ReadTimeout)}, {"-write-timeout", float64(o.WriteTimeout)},
 		{"-handshake-timeout", float64(o.HandshakeTimeout)}, {"-shutdown-timeout", float64(o.ShutdownTimeout)},
+		{"-lameduck", float64(o.LameDuck)}, {"-drain-spread", float64(o.DrainSpread)},
 	} {
 		if c.v < 0 {
 			return fmt.Errorf("%s: must not be negative", c.name)

@@ -59,10 +59,15 @@ func (w *wsConn) Flush() error { return w.out().Flush() }
 func (w *wsConn) FlushSoon() { w.out().FlushSoon() }
 
 // Close closes the connection with code (from any goroutine), after what is
-// queued.
+// queued. A drain's 1012 is a close handshake (the peer answers with its
+// close frame, then the server closes TCP), not a failure.
 func (w *wsConn) Close(code codec.CloseCode, reason string) {
 	w.c.Do(func() {
-		if !w.c.Closed() {
+		switch {
+		case w.c.Closed():
+		case code == closeServiceRestart:
+			w.closeWith(code, reason, w.c.Now()+int64(w.srv.opts.CloseTimeout))
+		default:
 			w.fail(code, reason)
 		}
 	})

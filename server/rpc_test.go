@@ -317,7 +317,7 @@ func TestRPCDrain(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the drain waits for the call
 	rb.open()
 	expectMsg(t, c, `{"type":"rpc","id":"1","data":"slow done"}`)
-	expectClose(t, c, 1001, "server shutting down")
+	expectClose(t, c, 1012, "service restart")
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,7 @@ type Server struct {
 
 	started  time.Time
 	draining atomic.Bool
+	state    nodeState    // lame duck and readiness (ready.go)
 	open     atomic.Int64 // upgraded WebSocket connections
 
 	// sweepEvery is how often the connection-rate table gives back the
@@ -161,6 +162,8 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 	}
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
 	m.WatchDraining(s.draining.Load)
+	m.WatchLameDuck(s.state.lameduck.Load)
+	m.WatchReady(s.isReady)
 	return s, nil
 }
 
@@ -226,12 +229,10 @@ func (s *Server) Addr() net.Addr { return s.poll.Addr() }
 // Connections is the number of upgraded WebSocket connections.
 func (s *Server) Connections() int { return int(s.open.Load()) }
 
-// Health answers /health: 200 while serving, 503 once draining.
+// Health answers the main port's /health: 200 while serving, 503 in the
+// lame duck ("lameduck") and once draining ("draining").
 func (s *Server) Health() (status int, body []byte) {
-	st, status := "ok", 200
-	if s.draining.Load() {
-		st, status = "draining", 503
-	}
+	st, status := s.serving()
 	body = append(body, `{"status":"`...)
 	body = append(body, st...)
 	body = append(body, `","connections":`...)
@@ -261,9 +262,11 @@ func (s *Server) Health() (status int, body []byte) {
 }
 
 // Shutdown drains the node: it stops accepting, lets the worker queue run
-// dry, sends every connection what was queued for it followed by a 1001
-// close, waits for the peers' close frames until ctx ends, then closes
-// whatever is left. /health answers 503 from the first moment on.
+// dry, then closes every connection with 1012 (service restart) after what
+// was queued for it, spread over -drain-spread (connections not closed yet
+// are served meanwhile), waits for the peers' close frames until ctx ends,
+// then closes whatever is left. /health and /ready answer 503 from the first
+// moment on.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.poll == nil {
 		return nil
@@ -280,12 +283,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d
 	}
-	wait := time.Until(deadline)
-	s.poll.Each(func(c *poller.Conn) {
-		if w, ok := c.Context().(*wsConn); ok {
-			w.drain(c.Now() + int64(wait))
-		}
-	})
+	s.closeSpread(ctx, deadline)
 	for s.poll.Len() > 0 && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -159,6 +159,8 @@ func TestBinaryAPIKey(t *testing.T) {
 type okHealth struct{}
 
 func (okHealth) Health() (int, []byte) { return 200, []byte(`{"status":"ok"}`) }
+func (okHealth) Live() (int, []byte)   { return 200, []byte(`{"status":"ok"}`) }
+func (okHealth) Ready() (int, []byte)  { return 200, []byte(`{"status":"ok"}`) }
 
 // The admin page's calls reach the keyless mount on the admin listener.
 func TestAdminAPIMount(t *testing.T) {

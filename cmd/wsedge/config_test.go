@@ -197,6 +197,9 @@ func TestEveryOptionBound(t *testing.T) {
 		if sample == "" {
 			sample = "/x"
 		}
+		if op.arg == "" && op.value.String() == "true" {
+			sample = "false" // a boolean on by default (-ready-broker)
+		}
 		a, b := server.Defaults(), server.Defaults()
 		for _, o := range options(&b) {
 			if o.name == op.name {

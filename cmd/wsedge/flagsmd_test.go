@@ -35,8 +35,11 @@ For every count or rate limit, 0 switches that limit off.
   startup log shows it as ` + "`\"<redacted>\"`" + `.
 - A bad value exits with status 2 and one line on stderr naming the flag or the variable, e.g.
   ` + "`wsedge: -max-message-size: \"12XB\" is not a size (use e.g. 64KiB, 1MiB or 1048576)`" + `.
-- Signals: SIGTERM or SIGINT drain the node (stop accepting, ` + "`/health`" + ` answers 503, close 1001,
-  wait up to ` + "`-shutdown-timeout`" + `, then force) and exit 0; a second one closes at once and exits 1.
+- Signals: SIGTERM or SIGINT first start the lame duck when ` + "`-lameduck`" + ` is set (admin ` + "`/ready`" + ` and
+  ` + "`/health`" + ` on ` + "`-addr`" + ` answer 503 at once while the node keeps serving for that long; another stop
+  signal cuts it short), then drain the node (stop accepting, close 1012 spread over ` + "`-drain-spread`" + `,
+  wait up to ` + "`-shutdown-timeout`" + ` in all, then force) and exit 0; a stop signal during the drain closes
+  at once and exits 1.
   SIGHUP re-reads ` + "`-tls-cert`" + ` and ` + "`-tls-key`" + `, and ` + "`-api-tls-cert`" + ` and ` + "`-api-tls-key`" + `.
 `
 

@@ -55,7 +55,9 @@ func options(o *server.Options) []option {
 		{"write-timeout", "Timeouts", "DUR", "close a connection whose queued data cannot be written for this long", durationValue{&o.WriteTimeout}},
 		{"handshake-timeout", "Timeouts", "DUR", "the whole HTTP upgrade request must arrive within this", durationValue{&o.HandshakeTimeout}},
 		{"close-timeout", "Timeouts", "DUR", "how long a peer the server closes may take to answer (its close frame, or its FIN after a refusal)", durationValue{&o.CloseTimeout}},
-		{"shutdown-timeout", "Timeouts", "DUR", "on SIGTERM/SIGINT: stop accepting, close 1001, wait this long, then force", durationValue{&o.ShutdownTimeout}},
+		{"lameduck", "Timeouts", "DUR", "on SIGTERM/SIGINT: /ready (and /health on -addr) answer 503 at once, the node keeps serving this long, then drains; 0 = drain at once", durationValue{&o.LameDuck}},
+		{"shutdown-timeout", "Timeouts", "DUR", "the drain: stop accepting, close 1012 spread over -drain-spread, wait for the peers up to this long in all, then force", durationValue{&o.ShutdownTimeout}},
+		{"drain-spread", "Timeouts", "DUR", "spread the drain's 1012 closes over this window (at most 1ms per connection, within -shutdown-timeout); 0 = all at once", durationValue{&o.DrainSpread}},
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},
 		{"tls-key", "TLS", "FILE", "private key (PEM) of -tls-cert", stringValue{&o.TLSKey}},
@@ -98,6 +100,7 @@ func options(o *server.Options) []option {
 		{"broker-tls-cert", "Cluster", "FILE", "client certificate (PEM) presented to NATS; needs -broker-tls-key", stringValue{&o.BrokerTLSCert}},
 		{"broker-tls-key", "Cluster", "FILE", "private key (PEM) of -broker-tls-cert", stringValue{&o.BrokerTLSKey}},
 		{"broker-retry", "Cluster", "", "start even while NATS is unreachable (publishes answer UNAVAILABLE until it connects)", boolValue{&o.BrokerRetry}},
+		{"ready-broker", "Cluster", "", "admin /ready answers 503 while the -broker connection is down; -ready-broker=false keeps nodes in the load balancer through a NATS outage", boolValue{&o.ReadyBroker}},
 
 		{"api-addr", "Server API", "ADDR", `listener of the server API for the application backend (docs/api.md); "" = off; needs a key`, stringValue{&o.APIAddr}},
 		{"api-key", "Server API", "KEY", `API key: requests carry "Authorization: apikey KEY"; never logged (prefer WSEDGE_API_KEY or -api-key-file)`, secretValue{&o.APIKey}},

@@ -305,7 +305,7 @@ func TestBinaryServeAndDrain(t *testing.T) {
 		t.Errorf("admin /metrics: %d, has wsedge_connections_active: %v", code, strings.Contains(body, "wsedge_connections_active"))
 	}
 
-	// A live client must see the node go away with 1001 before it exits.
+	// A live client must see the node go away with 1012 before it exits.
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	ws, _, err := d.Dial("ws://"+listen+"/echo", nil)
 	if err != nil {
@@ -325,8 +325,8 @@ func TestBinaryServeAndDrain(t *testing.T) {
 
 	cmd.Process.Signal(syscall.SIGTERM)
 	_, _, err = ws.ReadMessage() // gorilla answers the close frame itself
-	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
-		t.Errorf("client got %v, want close 1001", err)
+	if !websocket.IsCloseError(err, websocket.CloseServiceRestart) {
+		t.Errorf("client got %v, want close 1012", err)
 	}
 	if err := node.waitExit(t, 15*time.Second); err != nil {
 		t.Errorf("exit: %v", err)

@@ -19,15 +19,18 @@ const adminStopTimeout = 2 * time.Second
 // node is what serve needs of *server.Server (an interface so tests can
 // drive the signal handling without sockets).
 type node interface {
+	LameDuck()
 	Shutdown(ctx context.Context) error
 	Close()
 	ReloadTLS() error
 }
 
 // serve waits for signals: SIGHUP reloads TLS, and the namespaces and token
-// keys when the node can (authReloader); SIGTERM or SIGINT drains the
-// node within -shutdown-timeout and returns exitOK; a second stop signal
-// during the drain closes everything at once and returns exitFail.
+// keys when the node can (authReloader); SIGTERM or SIGINT starts the lame
+// duck (-lameduck: /ready answers 503 at once, the node serves on for that
+// long; another stop signal cuts it short), then drains the node within
+// -shutdown-timeout and returns exitOK; a stop signal during the drain
+// closes everything at once and returns exitFail.
 func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {
 	for sig := range sigs {
 		switch sig {
@@ -35,11 +38,41 @@ func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) in
 			reloadTLS(n, o, log)
 			reloadAuth(n, log)
 		case syscall.SIGTERM, syscall.SIGINT:
-			log.Info("draining", zap.Stringer("signal", sig), zap.Duration("timeout", o.ShutdownTimeout))
+			if o.LameDuck > 0 {
+				sigs = lameDuck(n, o, log, sig, sigs)
+			}
+			log.Info("draining", zap.Stringer("signal", sig), zap.Duration("timeout", o.ShutdownTimeout),
+				zap.Duration("spread", o.DrainSpread))
 			return drain(n, o, log, sigs)
 		}
 	}
 	return exitOK // sigs closed: nothing more will come
+}
+
+// lameDuck turns the node's readiness off and keeps it serving for
+// -lameduck, or until another stop signal. It returns sigs, or nil once
+// sigs was closed.
+func lameDuck(n node, o *server.Options, log *zap.Logger, sig os.Signal, sigs <-chan os.Signal) <-chan os.Signal {
+	n.LameDuck() // first: a load balancer's next probe must see it
+	log.Info("lame duck: not ready, serving on", zap.Stringer("signal", sig), zap.Duration("lameduck", o.LameDuck))
+	t := time.NewTimer(o.LameDuck)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return sigs
+		case s, ok := <-sigs:
+			switch {
+			case !ok:
+				sigs = nil // closed: wait for the timer alone
+			case s == syscall.SIGHUP:
+				reloadTLS(n, o, log)
+			case s == syscall.SIGTERM || s == syscall.SIGINT:
+				log.Warn("second stop signal: lame duck cut short, draining now", zap.Stringer("signal", s))
+				return sigs
+			}
+		}
+	}
 }
 
 func reloadTLS(n node, o *server.Options, log *zap.Logger) {

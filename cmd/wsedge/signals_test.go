@@ -17,13 +17,20 @@ import (
 
 // fakeNode records calls; its Shutdown blocks until ctx ends or release is closed.
 type fakeNode struct {
-	shutdowns, closes, reloads atomic.Int32
-	release                    chan struct{}
-	reloadErr                  error
+	shutdowns, closes, reloads, lameducks atomic.Int32
+	lameduckAt, shutdownAt                atomic.Int64 // unix nanoseconds of the first call
+	release                               chan struct{}
+	reloadErr                             error
+}
+
+func (f *fakeNode) LameDuck() {
+	f.lameducks.Add(1)
+	f.lameduckAt.CompareAndSwap(0, time.Now().UnixNano())
 }
 
 func (f *fakeNode) Shutdown(ctx context.Context) error {
 	f.shutdowns.Add(1)
+	f.shutdownAt.CompareAndSwap(0, time.Now().UnixNano())
 	select {
 	case <-f.release:
 		return nil
@@ -40,6 +47,12 @@ func TestServeSignals(t *testing.T) {
 	plain := server.Defaults()
 	short := server.Defaults()
 	short.ShutdownTimeout = 10 * time.Millisecond
+	lame := server.Defaults()
+	lame.LameDuck = 300 * time.Millisecond
+	longLame := server.Defaults()
+	longLame.LameDuck = time.Hour // only a second signal ends it
+	longLameTLS := longLame
+	longLameTLS.TLSCert, longLameTLS.TLSKey = "c.pem", "k.pem"
 
 	for _, tc := range []struct {
 		name      string
@@ -52,15 +65,20 @@ func TestServeSignals(t *testing.T) {
 		shutdowns int32
 		closes    int32
 		log       string
+		lameducks int32
 	}{
-		{"term drains", plain, []os.Signal{syscall.SIGTERM}, "now", nil, exitOK, 0, 1, 0, "drained"},
-		{"int drains", plain, []os.Signal{syscall.SIGINT}, "now", nil, exitOK, 0, 1, 0, "drained"},
-		{"hup reloads tls", tls, []os.Signal{syscall.SIGHUP, syscall.SIGHUP, syscall.SIGTERM}, "now", nil, exitOK, 2, 1, 0, "SIGHUP: TLS certificate reloaded"},
-		{"hup reload failure is logged", tls, []os.Signal{syscall.SIGHUP, syscall.SIGTERM}, "now", errors.New("bad pem"), exitOK, 1, 1, 0, "SIGHUP: TLS reload failed, keeping the previous certificate"},
-		{"hup without tls", plain, []os.Signal{syscall.SIGHUP, syscall.SIGTERM}, "now", nil, exitOK, 0, 1, 0, "SIGHUP: TLS is not configured, nothing to reload"},
-		{"second signal forces", plain, []os.Signal{syscall.SIGTERM, syscall.SIGINT}, "never", nil, exitFail, 0, 1, 1, "second stop signal: closing now"},
-		{"hup during drain is ignored", plain, []os.Signal{syscall.SIGTERM, syscall.SIGHUP}, "after", nil, exitOK, 0, 1, 0, "drained"},
-		{"drain timeout still exits 0", short, []os.Signal{syscall.SIGTERM}, "never", nil, exitOK, 0, 1, 0, "drain ended with force"},
+		{"term drains", plain, []os.Signal{syscall.SIGTERM}, "now", nil, exitOK, 0, 1, 0, "drained", 0},
+		{"int drains", plain, []os.Signal{syscall.SIGINT}, "now", nil, exitOK, 0, 1, 0, "drained", 0},
+		{"hup reloads tls", tls, []os.Signal{syscall.SIGHUP, syscall.SIGHUP, syscall.SIGTERM}, "now", nil, exitOK, 2, 1, 0, "SIGHUP: TLS certificate reloaded", 0},
+		{"hup reload failure is logged", tls, []os.Signal{syscall.SIGHUP, syscall.SIGTERM}, "now", errors.New("bad pem"), exitOK, 1, 1, 0, "SIGHUP: TLS reload failed, keeping the previous certificate", 0},
+		{"hup without tls", plain, []os.Signal{syscall.SIGHUP, syscall.SIGTERM}, "now", nil, exitOK, 0, 1, 0, "SIGHUP: TLS is not configured, nothing to reload", 0},
+		{"second signal forces", plain, []os.Signal{syscall.SIGTERM, syscall.SIGINT}, "never", nil, exitFail, 0, 1, 1, "second stop signal: closing now", 0},
+		{"hup during drain is ignored", plain, []os.Signal{syscall.SIGTERM, syscall.SIGHUP}, "after", nil, exitOK, 0, 1, 0, "drained", 0},
+		{"drain timeout still exits 0", short, []os.Signal{syscall.SIGTERM}, "never", nil, exitOK, 0, 1, 0, "drain ended with force", 0},
+		{"lame duck, then the drain", lame, []os.Signal{syscall.SIGTERM}, "now", nil, exitOK, 0, 1, 0, "lame duck: not ready, serving on", 1},
+		{"second signal cuts the lame duck short", longLame, []os.Signal{syscall.SIGTERM, syscall.SIGINT}, "now", nil, exitOK, 0, 1, 0, "second stop signal: lame duck cut short, draining now", 1},
+		{"third signal forces", longLame, []os.Signal{syscall.SIGTERM, syscall.SIGTERM, syscall.SIGTERM}, "never", nil, exitFail, 0, 1, 1, "second stop signal: closing now", 1},
+		{"hup during the lame duck reloads", longLameTLS, []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM}, "now", nil, exitOK, 1, 1, 0, "SIGHUP: TLS certificate reloaded", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := &fakeNode{release: make(chan struct{}), reloadErr: tc.reloadErr}
@@ -93,6 +111,15 @@ func TestServeSignals(t *testing.T) {
 			}
 			if logs.FilterMessage(tc.log).Len() == 0 {
 				t.Errorf("log lacks %q: %v", tc.log, logs.All())
+			}
+			if n.lameducks.Load() != tc.lameducks {
+				t.Errorf("lame duck entered %d times, want %d", n.lameducks.Load(), tc.lameducks)
+			}
+			if tc.lameducks > 0 && tc.opts.LameDuck < time.Hour {
+				// The drain waits for the lame duck to run its course.
+				if d := time.Duration(n.shutdownAt.Load() - n.lameduckAt.Load()); d < tc.opts.LameDuck {
+					t.Errorf("drain began %v after the lame duck, want at least %v", d, tc.opts.LameDuck)
+				}
 			}
 		})
 	}

@@ -107,18 +107,18 @@ func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
 		t.Fatalf("exited %v after SIGTERM; want about -shutdown-timeout (1s) since one client ignores the close", took)
 	}
 	log.wait(t, "drain ended with force")
-	// The silent client got the 1001 close frame, then the connection ended.
+	// The silent client got the 1012 close frame, then the connection ended.
 	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
 	rest, _ := io.ReadAll(br)
-	if i := indexClose1001(rest); i < 0 {
-		t.Fatalf("silent client never got a 1001 close frame: % x", rest)
+	if i := indexClose1012(rest); i < 0 {
+		t.Fatalf("silent client never got a 1012 close frame: % x", rest)
 	}
 }
 
-// indexClose1001 finds an unmasked close frame with code 1001 in b.
-func indexClose1001(b []byte) int {
+// indexClose1012 finds an unmasked close frame with code 1012 in b.
+func indexClose1012(b []byte) int {
 	for i := 0; i+3 < len(b); i++ {
-		if b[i] == 0x88 && b[i+1] >= 2 && b[i+1] < 126 && b[i+2] == 0x03 && b[i+3] == 0xE9 {
+		if b[i] == 0x88 && b[i+1] >= 2 && b[i+1] < 126 && b[i+2] == 0x03 && b[i+3] == 0xF4 {
 			return i
 		}
 	}

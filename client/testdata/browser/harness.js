@@ -122,7 +122,7 @@ async function run(cfg) {
     if (errors.length) throw new Error(`errors: ${errors.join("; ")}`);
     return sub.state === "connected";
   });
-  for (const [mode, code, kind] of [["graceful", 1001, "restart"], ["kill", 1006, null]]) {
+  for (const [mode, code, kind] of [["graceful", 1012, "restart"], ["kill", 1006, null]]) {
     const mark = log.length;
     await step(`library: server restart (${mode}): both clients reconnect`, async () => {
       const r = await post("/step", { name: `restart-${mode}` });
