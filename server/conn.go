@@ -49,6 +49,9 @@ type wsConn struct {
 	state    connState
 	ep       endpoint
 	upgraded bool
+	// zbits is the server window permessage-deflate agreed (8..15), 0
+	// without the extension: all the write side needs (compression.go).
+	zbits uint8
 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
@@ -190,9 +193,10 @@ func (w *wsConn) out() byteConn {
 	return w.c
 }
 
-// writeMessage queues p as one final, unmasked frame of type op: the header
-// and a copy of p in one step. (The plain path calls the poller directly so
-// the header stays on the stack: 0 allocations per message.)
+// writeMessage queues p as one final, unmasked, uncompressed frame of type
+// op (control frames; data messages go through writeData): the header and a
+// copy of p in one step. (The plain path calls the poller directly so the
+// header stays on the stack: 0 allocations per message.)
 func (w *wsConn) writeMessage(op codec.OpCode, p []byte) error {
 	if w.tls != nil {
 		return w.writeMessageTLS(op, p)

@@ -62,6 +62,7 @@ func (w *wsConn) handshake(buf []byte) int {
 	w.state = stOpen
 	w.upgraded = true
 	w.dec.Init(&s.codec)
+	w.setDeflate(up.deflate)
 	s.open.Add(1)
 	s.m.ConnectionsActive.Inc()
 	now := w.c.Now()
