@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -37,10 +37,10 @@ type pyCase struct {
 }
 
 type pyResult struct {
-	Name       string `json:"name"`
-	Answer     string `json:"answer"`
-	Echoed     int    `json:"echoed"`
-	Compressed int    `json:"compressed"`
+	Name       string  `json:"name"`
+	Answer     string  `json:"answer"`
+	Echoed     int     `json:"echoed"`
+	Compressed int     `json:"compressed"`
 	Error      string  `json:"error"`
 	Seconds    float64 `json:"seconds"`
 }
