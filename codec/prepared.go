@@ -1,6 +1,9 @@
 package codec
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // MaxHeaderSize is the longest header of a server-to-client frame: 2 bytes
 // plus a 64-bit extended length (no mask).
@@ -13,18 +16,19 @@ const MaxHeaderSize = 10
 // bytes by reference. A Prepared, its payload and its frame are immutable
 // once made: safe for concurrent use, never to be modified.
 //
-// Variants: a frame that depends on what a connection negotiated but not on
-// the connection itself (permessage-deflate without context takeover, RFC
-// 7692) belongs here as a further lazily built frame beside the plain one,
-// encoded at most once per node by the first connection that needs it, on
-// the same pattern as Frame (a sync.Once and a slice); a connection that
-// keeps its own compression context uses Payload instead.
+// The permessage-deflate variant (Compressed) is built the same way: at most
+// once per node, by the first compressed connection that needs it, since a
+// frame compressed without context (RFC 7692) does not depend on the
+// connection. A connection it does not fit (Params.Shares) uses Payload.
 type Prepared struct {
 	buf   []byte // header room, then the payload
 	off   int    // where the payload starts in buf
 	op    OpCode
 	once  sync.Once
 	frame []byte
+
+	zonce  sync.Once
+	zframe []byte // the compressed frame; nil when compression does not pay
 }
 
 // PreparedBuffer returns an empty buffer with MaxHeaderSize bytes of room in
@@ -84,4 +88,23 @@ func (p *Prepared) encode() {
 		return
 	}
 	p.frame = AppendFrame(make([]byte, 0, h+n), p.op, true, p.buf[p.off:])
+}
+
+// Compressed returns the message as one compressed frame (RSV1 set) under
+// c, made by the first call (c.AppendShared) and shared by every later one,
+// or nil when c does not compress it (shorter than c.MinSize, or deflate
+// does not make it smaller): such connections get Frame. made reports
+// whether this call did the compressing, so a caller can count compressions
+// (one per Prepared, however many connections it reaches). Every call must
+// pass the same configuration: the first one decides. The frame fits a
+// connection p when p.Shares(len(Payload())).
+func (p *Prepared) Compressed(c *Deflate) (frame []byte, made bool) {
+	p.zonce.Do(func() {
+		made = true
+		z, ok := c.AppendShared(nil, p.op, p.buf[p.off:])
+		if ok {
+			p.zframe = slices.Clip(z)
+		}
+	})
+	return p.zframe, made
 }

@@ -139,3 +139,86 @@ func BenchmarkPrepared(b *testing.B) {
 		}
 	}
 }
+
+// TestPreparedCompressed: the compressed variant of a publish is made once,
+// by one of many concurrent callers, inflates (with the standard library) to
+// the payload, and is absent when compression does not pay.
+func TestPreparedCompressed(t *testing.T) {
+	cfg := &Deflate{Mode: ModeNoContextTakeover, Level: 1, MinSize: 128}
+	for _, tc := range []struct {
+		name       string
+		payload    []byte
+		compressed bool
+	}{
+		{"json", jsonMessages(1, 1024, 1)[0], true},
+		{"big json", bytes.Join(jsonMessages(100, 1024, 2), []byte(",")), true},
+		{"under MinSize", []byte(`{"type":"message","channel":"c","data":1}`), false},
+		{"incompressible", randomBytes(4096, 3), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPreparedRoom(OpText, append(PreparedBuffer(len(tc.payload)), tc.payload...), MaxHeaderSize)
+			const n = 16
+			frames := make([][]byte, n)
+			made := make([]bool, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					frames[i], made[i] = p.Compressed(cfg)
+				}()
+			}
+			wg.Wait()
+			makers := 0
+			for i := range n {
+				if made[i] {
+					makers++
+				}
+				if unsafe.SliceData(frames[i]) != unsafe.SliceData(frames[0]) || len(frames[i]) != len(frames[0]) {
+					t.Fatalf("caller %d got another frame", i)
+				}
+			}
+			if makers != 1 {
+				t.Fatalf("%d callers compressed, want 1", makers)
+			}
+			if !tc.compressed {
+				if frames[0] != nil {
+					t.Fatalf("a %d-byte frame for a payload that should go plain", len(frames[0]))
+				}
+				return
+			}
+			b0, z, size := readServerFrame(t, frames[0])
+			if size != len(frames[0]) || b0 != 0x80|bitRSV1|byte(OpText) {
+				t.Fatalf("first byte %#x, frame %d of %d bytes", b0, size, len(frames[0]))
+			}
+			got, err := stdInflate(z)
+			if err != nil || !bytes.Equal(got, tc.payload) {
+				t.Fatalf("inflates to %d bytes (%v), want the %d-byte payload", len(got), err, len(tc.payload))
+			}
+			if len(z) >= len(tc.payload) {
+				t.Fatalf("compressed %d bytes to %d", len(tc.payload), len(z))
+			}
+			// The plain frame is still there for connections without the extension.
+			if _, _, plain := decodeServerFrame(t, p.Frame()); !bytes.Equal(plain, tc.payload) {
+				t.Fatal("the plain frame changed")
+			}
+		})
+	}
+}
+
+// BenchmarkPreparedCompressed is a compressed publish: build, compress once,
+// hand the compressed frame to 100 connections (allocations: the payload
+// buffer, the Prepared and the compressed frame).
+func BenchmarkPreparedCompressed(b *testing.B) {
+	cfg := &Deflate{Mode: ModeNoContextTakeover, Level: 1, MinSize: 128}
+	payload := jsonMessages(1, 1024, 1)[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		p := NewPreparedRoom(OpText, append(PreparedBuffer(len(payload)), payload...), MaxHeaderSize)
+		for range 100 {
+			if f, _ := p.Compressed(cfg); len(f) == 0 {
+				b.Fatal("not compressed")
+			}
+		}
+	}
+}

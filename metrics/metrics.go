@@ -22,6 +22,16 @@ type Metrics struct {
 	BytesSent        prometheus.Counter
 	SlowConsumers    prometheus.Counter
 
+	// permessage-deflate (docs/compression.md), by direction (in, out):
+	// compressed messages, their payload bytes as they crossed the wire, and
+	// the same messages' bytes uncompressed (the ratio of the two is the
+	// compression ratio); Compressions counts the messages the server deflated
+	// (a publish once per node, however many subscribers receive it).
+	CompressedMessages *prometheus.CounterVec
+	CompressedBytes    *prometheus.CounterVec
+	UncompressedBytes  *prometheus.CounterVec
+	Compressions       prometheus.Counter
+
 	PingsSent     prometheus.Counter
 	PongsReceived prometheus.Counter
 	PingRTT       prometheus.Histogram
@@ -49,12 +59,25 @@ func New() *Metrics {
 		BytesReceived:     f.counter("wsedge_bytes_received_total", "Bytes read from client sockets."),
 		BytesSent:         f.counter("wsedge_bytes_sent_total", "Bytes written to client sockets."),
 		SlowConsumers:     f.counter("wsedge_slow_consumers_total", "Connections closed because their write queue passed -write-queue."),
-		PingsSent:         f.counter("wsedge_pings_sent_total", "Heartbeat pings sent."),
-		PongsReceived:     f.counter("wsedge_pongs_received_total", "Pongs received."),
+		CompressedMessages: f.counterVec("wsedge_compressed_messages_total",
+			"Data messages compressed with permessage-deflate, received (in) or queued to clients (out).", "direction"),
+		CompressedBytes: f.counterVec("wsedge_compressed_bytes_total",
+			"Payload bytes of compressed messages on the wire (frame headers excluded), by direction (in, out).", "direction"),
+		UncompressedBytes: f.counterVec("wsedge_uncompressed_bytes_total",
+			"The same compressed messages' size uncompressed: inflated (in) or before deflate (out).", "direction"),
+		Compressions: f.counter("wsedge_compressions_total",
+			"Messages the server deflated: a reply once, a publish once per node however many subscribers receive it."),
+		PingsSent:     f.counter("wsedge_pings_sent_total", "Heartbeat pings sent."),
+		PongsReceived: f.counter("wsedge_pongs_received_total", "Pongs received."),
 		PingRTT: f.histogram("wsedge_ping_rtt_seconds", "Round trip of heartbeat pings.",
 			prometheus.ExponentialBuckets(0.0001, 4, 10)),
 		Handshake: f.histogram("wsedge_handshake_seconds", "From accept to the upgrade response.",
 			prometheus.ExponentialBuckets(0.0001, 4, 10)),
+	}
+	for _, d := range []string{"in", "out"} { // shown at 0 from the start
+		m.CompressedMessages.WithLabelValues(d)
+		m.CompressedBytes.WithLabelValues(d)
+		m.UncompressedBytes.WithLabelValues(d)
 	}
 	return m
 }

@@ -98,13 +98,13 @@ type driver interface {
 
 // Poller is a set of event loops serving one listening socket.
 type Poller struct {
-	cfg     Config
-	h       Handler
-	d       driver
-	loops   []*loop
-	addr    net.Addr
-	start   time.Time
-	wg      sync.WaitGroup
+	cfg       Config
+	h         Handler
+	d         driver
+	loops     []*loop
+	addr      net.Addr
+	start     time.Time
+	wg        sync.WaitGroup
 	closeMu   sync.Mutex
 	stopped   bool
 	acceptOff bool // PauseAccepting; closeMu held

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/internal/testmark"
 	"github.com/wsedge/wsedge/limits"
 )
@@ -35,6 +36,7 @@ const (
 // page that silently skips a step cannot pass.
 var browserChecks = []string{
 	"echo: open",
+	"echo: no extension with compression off",
 	"echo text: ASCII",
 	"echo text: multi-byte UTF-8",
 	"echo text: empty",
@@ -56,6 +58,22 @@ var browserChecks = []string{
 	"ws: binary frame is closed with 1003",
 	"ws: close 1000 is clean (subscriber)",
 	"ws: close 1000 is clean (publisher)",
+	"deflate no-context-takeover: open",
+	"deflate no-context-takeover: extension agreed",
+	"deflate no-context-takeover: 20 JSON messages",
+	"deflate no-context-takeover: 200 KB text",
+	"deflate no-context-takeover: 300 KB binary",
+	"deflate no-context-takeover: close 1000 is clean",
+	"deflate no-context-takeover: /ws echo",
+	"deflate no-context-takeover: /ws close 1000 is clean",
+	"deflate context-takeover: open",
+	"deflate context-takeover: extension agreed",
+	"deflate context-takeover: 20 JSON messages",
+	"deflate context-takeover: 200 KB text",
+	"deflate context-takeover: 300 KB binary",
+	"deflate context-takeover: close 1000 is clean",
+	"deflate context-takeover: /ws echo",
+	"deflate context-takeover: /ws close 1000 is clean",
 	"refused: default origin policy, /echo",
 	"refused: default origin policy, /ws",
 	"refused: near-miss origins, /echo",
@@ -78,7 +96,17 @@ type browserRefusal struct {
 	URL  string `json:"url"`
 }
 
+// browserDeflate is a node with permessage-deflate and the answer the
+// browser's default offer must get.
+type browserDeflate struct {
+	Name       string `json:"name"`
+	Echo       string `json:"echo"`
+	WS         string `json:"ws"`
+	Extensions string `json:"extensions"`
+}
+
 type browserConfig struct {
+	Deflate    []browserDeflate `json:"deflate"`
 	Echo       string           `json:"echo"`
 	WS         string           `json:"ws"`
 	Channel    string           `json:"channel"`
@@ -164,6 +192,25 @@ func TestBrowserInterop(t *testing.T) {
 		for _, path := range []string{"/echo", "/ws"} {
 			cfg.Refused = append(cfg.Refused, browserRefusal{Name: r.name + ", " + path, URL: wsURL(r.s, path)})
 		}
+	}
+	// Nodes with compression: the browser offers permessage-deflate with
+	// client_max_window_bits; context-takeover answers a 4 KiB client window,
+	// so the browser's kept context must stay within what the node keeps.
+	deflaters := map[string]*Server{}
+	for _, d := range []struct {
+		mode codec.Mode
+		want string
+	}{
+		{codec.ModeNoContextTakeover, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{codec.ModeContextTakeover, "permessage-deflate; client_max_window_bits=12"},
+	} {
+		o := compressionOptions(d.mode)
+		o.AllowedOrigins = origin
+		o.MaxMessageSize = 1 << 20
+		o.Compression.WindowBits = 12
+		ds := startServer(t, o)
+		deflaters[d.mode.String()] = ds
+		cfg.Deflate = append(cfg.Deflate, browserDeflate{Name: d.mode.String(), Echo: wsURL(ds, "/echo"), WS: wsURL(ds, "/ws"), Extensions: d.want})
 	}
 
 	var probed atomic.Int64 // s.Connections() when the page asked, -1 before
@@ -307,8 +354,24 @@ func TestBrowserInterop(t *testing.T) {
 			t.Errorf("%s: %v messages received through a refused upgrade", r.name, got)
 		}
 	}
+	// The browser compressed what it sent to the nodes with the extension
+	// (23 messages each) and they compressed their echoes (22: the /ws echo
+	// and the 20 JSON ones, the 200 KB text, the 300 KB binary).
+	for name, ds := range deflaters {
+		m := ds.Metrics()
+		in, out := counterValue(t, m.CompressedMessages.WithLabelValues("in")), counterValue(t, m.CompressedMessages.WithLabelValues("out"))
+		if in != 23 || out != 23 {
+			t.Errorf("%s: compressed messages in %v, out %v; want 23 and 23", name, in, out)
+		}
+		if z, raw := counterValue(t, m.CompressedBytes.WithLabelValues("in")), counterValue(t, m.UncompressedBytes.WithLabelValues("in")); raw < 4*z {
+			t.Errorf("%s: the browser's messages inflated from %v to %v bytes", name, z, raw)
+		}
+	}
+	if got := counterValue(t, s.Metrics().CompressedMessages.WithLabelValues("in")); got != 0 {
+		t.Errorf("%v compressed messages reached the node with compression off", got)
+	}
 	// The browser is gone: every server must have let go of every connection.
-	for _, sv := range []*Server{s, refuseDefault, refuseOther} {
+	for _, sv := range []*Server{s, refuseDefault, refuseOther, deflaters["no-context-takeover"], deflaters["context-takeover"]} {
 		waitFor(t, 10*time.Second, "server "+sv.Addr().String()+" still holds connections after the browser exited", func() bool {
 			return sv.Connections() == 0 && counterValue(t, sv.Metrics().ConnectionsActive) == 0
 		})

@@ -50,6 +50,9 @@ type wsConn struct {
 	ep       endpoint
 	upgraded bool
 	flags    uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go)
+	// zbits is the server window permessage-deflate agreed (8..15), 0
+	// without the extension: all the write side needs (compression.go).
+	zbits uint8
 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
@@ -199,9 +202,10 @@ func (w *wsConn) out() byteConn {
 	return w.c
 }
 
-// writeMessage queues p as one final, unmasked frame of type op: the header
-// and a copy of p in one step. (The plain path calls the poller directly so
-// the header stays on the stack: 0 allocations per message.)
+// writeMessage queues p as one final, unmasked, uncompressed frame of type
+// op (control frames; data messages go through writeData): the header and a
+// copy of p in one step. (The plain path calls the poller directly so the
+// header stays on the stack: 0 allocations per message.)
 func (w *wsConn) writeMessage(op codec.OpCode, p []byte) error {
 	if w.tls != nil {
 		return w.writeMessageTLS(op, p)

@@ -60,10 +60,10 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 // loop's stats. A failure needs no handling here: a slow consumer is being
 // closed (and counted once, in OnClose).
 func (w *wsConn) sendOnLoop(op codec.OpCode, p []byte) {
-	if w.writeMessage(op, p) == nil {
-		st := &w.srv.stats[w.c.LoopID()]
+	st := &w.srv.stats[w.c.LoopID()]
+	if n, err := w.writeData(op, p, st); err == nil {
 		st.msgsOut++
-		st.bytesOut += uint64(codec.FrameSize(len(p)))
+		st.bytesOut += uint64(n)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/limits"
 )
 
@@ -184,6 +185,8 @@ type upgrader struct {
 	date         []byte        // scratch of the static answers' Date line (static.go)
 	ticket       limits.Ticket // a proxied client's admission, handed to the connection
 	tls          bool
+	deflate      codec.Params // permessage-deflate as agreed (compression.go)
+	ext          extHeader    // its answer
 }
 
 // errRefused marks a refusal decided in our callbacks (reason in u.reason).
@@ -212,8 +215,14 @@ func newUpgrader(s *Server) *upgrader {
 			return nil
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
-			return nil, u.check()
+			if err := u.check(); err != nil {
+				return nil, err
+			}
+			return u.deflateHeader(), nil
 		},
+	}
+	if s.opts.Compression.Mode != codec.ModeOff {
+		u.u.ExtensionCustom = u.negotiateDeflate
 	}
 	return u
 }
@@ -256,6 +265,7 @@ func (u *upgrader) upgrade(req []byte, peer netip.Addr, tls bool) (resp []byte, 
 	u.host, u.origin, u.xff = u.host[:0], u.origin[:0], u.xff[:0]
 	u.peer, u.tls = peer, tls
 	u.reason, u.client, u.ticket = refNone, peer, 0
+	u.deflate = codec.Params{}
 	_, err := u.u.Upgrade(&u.rw)
 	client, ticket = u.client, u.ticket
 	switch {

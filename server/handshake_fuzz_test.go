@@ -6,11 +6,15 @@ import (
 	"net/http"
 	"net/netip"
 	"testing"
+
+	"github.com/wsedge/wsedge/codec"
 )
 
 // FuzzHandshake feeds arbitrary request heads through the same parsing and
-// upgrade steps a connection goes through. Whatever the input, the answer
-// is a 101 with the accept key or one complete refusal, never a panic.
+// upgrade steps a connection goes through, compression negotiation
+// included. Whatever the input, the answer is a 101 with the accept key or
+// one complete refusal, never a panic; a 101 states permessage-deflate at
+// most once, in a form a client accepts, and only when it was offered.
 func FuzzHandshake(f *testing.F) {
 	f.Add([]byte(upgradeRequest("/echo", "")))
 	f.Add([]byte(upgradeRequest("/ws", "Origin: http://example.test\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n")))
@@ -18,7 +22,12 @@ func FuzzHandshake(f *testing.F) {
 	f.Add([]byte("GET /health HTTP/1.1\r\n\r\n"))
 	f.Add([]byte("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"))
 	f.Add([]byte(upgradeRequest("/echo", "Sec-WebSocket-Version: 8\r\n")))
+	f.Add([]byte(upgradeRequest("/echo", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")))
+	f.Add([]byte(upgradeRequest("/ws", "Sec-WebSocket-Extensions: x-foo, permessage-deflate; server_max_window_bits=\"09\"\r\n"+
+		"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=10\r\n")))
 	o := testOptions()
+	o.Compression.Mode = codec.ModeContextTakeover
+	o.Compression.WindowBits = 11
 	o.TrustedProxies = "127.0.0.1/32"
 	s, err := New(o, nil, nil)
 	if err != nil {
@@ -46,6 +55,19 @@ func FuzzHandshake(f *testing.F) {
 		case reason == refNone:
 			if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101 ")) || !bytes.Contains(resp, []byte("Sec-WebSocket-Accept: ")) {
 				t.Fatalf("upgrade without a 101: %q", resp)
+			}
+			const ext = "\r\nSec-WebSocket-Extensions: "
+			switch n := bytes.Count(resp, []byte(ext)); {
+			case n > 1:
+				t.Fatalf("%d extension answers: %q", n, resp)
+			case n == 1:
+				v, _, _ := bytes.Cut(resp[bytes.Index(resp, []byte(ext))+len(ext):], []byte("\r\n"))
+				if p, err := codec.ParseResponse(v); err != nil || !p.Enabled() {
+					t.Fatalf("answer %q: %v", v, err)
+				}
+				if !bytes.Contains(bytes.ToLower(b[:end]), []byte("permessage-deflate")) {
+					t.Fatalf("permessage-deflate answered, never offered: %q", resp)
+				}
 			}
 		case !bytes.HasPrefix(resp, []byte("HTTP/1.1 4")) && !bytes.HasPrefix(resp, []byte("HTTP/1.1 5")):
 			t.Fatalf("refusal %s without an error status: %q", reason, resp)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/limits"
 	"github.com/wsedge/wsedge/poller"
 )
@@ -108,6 +109,11 @@ type Options struct {
 	// ReadyBroker makes /ready answer 503 while the -broker connection is
 	// down (so a node cut off from the cluster leaves the load balancer).
 	ReadyBroker bool
+	// Compression is permessage-deflate (RFC 7692; docs/compression.md):
+	// -compression (Mode), -compression-level, -compression-min-size and
+	// -compression-window-bits (WindowBits, the client window the server
+	// keeps in context-takeover mode). Shared read-only by every connection.
+	Compression codec.Deflate
 }
 
 // Defaults returns the documented defaults of every option.
@@ -144,6 +150,12 @@ func Defaults() Options {
 		APITimeout:       5 * time.Second,
 		DrainSpread:      10 * time.Second,
 		ReadyBroker:      true,
+		Compression: codec.Deflate{
+			Mode:       codec.ModeOff,
+			Level:      codec.DefaultCompressionLevel,
+			MinSize:    codec.DefaultCompressionMinSize,
+			WindowBits: 15,
+		},
 	}
 }
 
@@ -210,6 +222,9 @@ func (o *Options) Validate() error {
 	if _, err := limits.ParseTrustedProxies(o.TrustedProxies); err != nil {
 		return fmt.Errorf("-trusted-proxies: %w", err)
 	}
+	if err := o.validateCompression(); err != nil {
+		return err
+	}
 	if errs := o.ValidateAuth(); len(errs) > 0 {
 		return errs[0]
 	}
@@ -250,4 +265,20 @@ func (o *Options) nodeName() string {
 		return host
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// validateCompression names the flag at fault.
+func (o *Options) validateCompression() error {
+	c := &o.Compression
+	switch {
+	case c.Mode > codec.ModeContextTakeover:
+		return fmt.Errorf("-compression: mode %d unknown (want off, no-context-takeover or context-takeover)", c.Mode)
+	case c.Level < 0 || c.Level > 9:
+		return fmt.Errorf("-compression-level: %d is outside 1..9", c.Level)
+	case c.MinSize < 0:
+		return errors.New("-compression-min-size: must not be negative")
+	case c.WindowBits != 0 && (c.WindowBits < 9 || c.WindowBits > 15):
+		return fmt.Errorf("-compression-window-bits: %d is outside 9..15", c.WindowBits)
+	}
+	return c.Validate() // what the codec checks beyond these, if it ever does more
 }

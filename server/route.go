@@ -31,18 +31,24 @@ func (w *wsConn) rateClose() {
 
 // Send queues one text message for the client (a reply).
 func (w *wsConn) Send(p []byte) error {
-	err := w.writeMessage(codec.OpText, p)
+	n, err := w.writeData(codec.OpText, p, nil)
 	if err == nil {
 		w.srv.m.MessagesSent.Inc()
-		w.srv.m.BytesSent.Add(float64(codec.FrameSize(len(p))))
+		w.srv.m.BytesSent.Add(float64(n))
 	}
 	return err
 }
 
 // SendPrepared queues a message shared by many connections (a publication):
 // its frame is encoded once per node, by whichever connection needs it first,
-// and queued by reference.
+// and queued by reference; so is its compressed frame for connections with
+// permessage-deflate.
 func (w *wsConn) SendPrepared(m *codec.Prepared) error {
+	if w.zbits != 0 {
+		if done, err := w.sendPreparedDeflate(m); done {
+			return err
+		}
+	}
 	frame := m.Frame()
 	err := w.out().WriteShared(frame)
 	if err == nil {

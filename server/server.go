@@ -46,6 +46,8 @@ type Server struct {
 	certs     *certStore
 	tlsConf   *tls.Config
 	tlsBufs   bytebufferpool.Pool
+	zbufs     bytebufferpool.Pool // scratch for compressed frames, held for one write
+	zm        zcounters
 
 	stats []loopStats // per loop, written by that loop only
 
@@ -95,6 +97,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		codec:      codec.Config{MaxMessageSize: opts.MaxMessageSize},
 		msgRate:    limits.MsgRateConfig{PerSecond: opts.MsgRate, Burst: opts.MsgBurst},
 		site:       newSite(opts.Demo),
+		zm:         newZCounters(m),
 	}
 	// The values in use, for Options() and the startup log.
 	if s.opts.Poller == "" {
@@ -322,7 +325,12 @@ func (s *Server) ReloadTLS() error {
 // the shared Prometheus counters once per read, not once per message.
 type loopStats struct {
 	msgsIn, bytesIn, msgsOut, bytesOut uint64
-	_                                  [32]byte // keep loops off each other's cache line
+	// permessage-deflate: compressed messages in and out, their bytes on
+	// the wire and uncompressed, and the messages deflated.
+	zMsgsIn, zBytesIn, zRawIn    uint64
+	zMsgsOut, zBytesOut, zRawOut uint64
+	zRuns                        uint64
+	_                            [40]byte // keep loops off each other's cache lines
 }
 
 // flushStats adds what loop counted to the metrics. Loop only.
@@ -338,6 +346,7 @@ func (s *Server) flushStats(loop int) {
 		s.m.MessagesSent.Add(float64(st.msgsOut))
 		s.m.BytesSent.Add(float64(st.bytesOut))
 	}
+	s.zm.flush(st)
 	*st = loopStats{}
 }
 

@@ -62,6 +62,11 @@ func (w *wsConn) handshake(buf []byte) int {
 		w.answer(resp)
 		return len(buf)
 	}
+	// The frame decoder with the compression agreed, now: the per-loop
+	// upgrader's scratch is another connection's by the time an identity
+	// check held off the loop ends.
+	w.dec.Init(&s.codec)
+	w.setDeflate(up.deflate)
 	if s.id.on || len(s.id.keep) > 0 {
 		// Identity (upgrade_auth.go): at once, or held while it is checked.
 		w.authenticate(buf[:end], resp, client)
@@ -84,7 +89,6 @@ func (w *wsConn) opened(resp []byte, client netip.Addr, id *Identity, kept http.
 	w.state = stOpen
 	w.upgraded = true
 	w.flags |= flags
-	w.dec.Init(&s.codec)
 	s.open.Add(1)
 	s.m.ConnectionsActive.Inc()
 	now := w.c.Now()

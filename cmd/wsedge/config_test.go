@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/server"
 )
 
@@ -66,6 +67,12 @@ func TestParseConfig(t *testing.T) {
 		{"bool from env", nil, map[string]string{"WSEDGE_LIMIT_LOOPBACK": "1"}, func(o *server.Options) { o.LimitLoopback = true }},
 		{"bool flag false beats env", []string{"-limit-loopback=false"}, map[string]string{"WSEDGE_LIMIT_LOOPBACK": "true"},
 			func(o *server.Options) {}},
+		{"compression flags", []string{"-compression", "context-takeover", "-compression-level", "6", "-compression-min-size", "1KiB", "-compression-window-bits", "10"}, nil,
+			func(o *server.Options) {
+				o.Compression = codec.Deflate{Mode: codec.ModeContextTakeover, Level: 6, MinSize: 1 << 10, WindowBits: 10}
+			}},
+		{"compression from env", nil, map[string]string{"WSEDGE_COMPRESSION": "no-context-takeover", "WSEDGE_COMPRESSION_MIN_SIZE": "0"},
+			func(o *server.Options) { o.Compression.Mode, o.Compression.MinSize = codec.ModeNoContextTakeover, 0 }},
 		{"workers queue burst", []string{"-workers", "16", "-queue", "1", "-conn-burst", "1"}, nil,
 			func(o *server.Options) { o.Workers, o.Queue, o.ConnBurst = 16, 1, 1 }},
 	} {
@@ -112,6 +119,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{nil, map[string]string{"WSEDGE_LOG_FORMAT": "text"}, `WSEDGE_LOG_FORMAT: "text" is not one of json, console`},
 		{[]string{"-limit-loopback=yes"}, nil, `-limit-loopback: "yes" is not a boolean (use true or false)`},
 		{nil, map[string]string{"WSEDGE_LIMIT_LOOPBACK": "on"}, `WSEDGE_LIMIT_LOOPBACK: "on" is not a boolean (use true or false)`},
+		{[]string{"-compression", "on"}, nil, `-compression: "on" is not one of off, no-context-takeover, context-takeover`},
+		{nil, map[string]string{"WSEDGE_COMPRESSION": "gzip"}, `WSEDGE_COMPRESSION: "gzip" is not one of off, no-context-takeover, context-takeover`},
+		{[]string{"-compression-level", "10"}, nil, `-compression-level: 10 is outside 1..9`},
+		{[]string{"-compression-window-bits", "8"}, nil, `-compression-window-bits: "8" is not a window size from 9 to 15`},
+		{[]string{"-compression-min-size", "-1"}, nil, `-compression-min-size: "-1"` + sizeHint},
 		{[]string{"-tls-cert", "c.pem"}, nil, `-tls-cert given without -tls-key`},
 		{[]string{"-tls-key", "k.pem"}, nil, `-tls-key given without -tls-cert`},
 		{nil, map[string]string{"WSEDGE_TLS_CERT": "c.pem"}, `-tls-cert given without -tls-key (set by WSEDGE_TLS_CERT)`},
@@ -175,10 +187,19 @@ var notFlags = map[string]bool{
 
 // leafFields are the fields of server.Options with those of its embedded
 // structs (AuthOptions) in place of the struct itself.
+// Compression (a codec.Deflate) counts as its fields too: a flag each.
 func leafFields() []reflect.StructField {
 	var out []reflect.StructField
 	for _, f := range reflect.VisibleFields(reflect.TypeOf(server.Options{})) {
-		if !f.Anonymous {
+		switch {
+		case f.Anonymous:
+		case f.Name == "Compression":
+			for _, g := range reflect.VisibleFields(f.Type) {
+				g.Index = append(slices.Clone(f.Index), g.Index...)
+				g.Name = f.Name + "." + g.Name
+				out = append(out, g)
+			}
+		default:
 			out = append(out, f)
 		}
 	}
@@ -193,7 +214,7 @@ func TestEveryOptionBound(t *testing.T) {
 	bound := map[string]string{} // field -> flag
 	for _, op := range options(&d) {
 		sample := map[string]string{"N": "3", "RATE": "2.5", "SIZE": "3KiB", "DUR": "7s", "": "true",
-			"LEVEL": "debug", "FORMAT": "console"}[op.arg]
+			"LEVEL": "debug", "FORMAT": "console", "MODE": "context-takeover", "BITS": "10"}[op.arg]
 		if sample == "" {
 			sample = "/x"
 		}

@@ -15,7 +15,7 @@ type option struct {
 }
 
 // groups fixes the order of the sections of -h.
-var groups = []string{"Config", "Listening", "Processing", "Limits", "Timeouts", "TLS", "Identity", "Backend", "Server API", "Logging", "Cluster"}
+var groups = []string{"Config", "Listening", "Processing", "Limits", "Timeouts", "TLS", "Compression", "Identity", "Backend", "Server API", "Logging", "Cluster"}
 
 // options binds every flag to a field of o. It is the single
 // table that -h, FLAGS.md, the environment and the startup log all follow.
@@ -61,6 +61,11 @@ func options(o *server.Options) []option {
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},
 		{"tls-key", "TLS", "FILE", "private key (PEM) of -tls-cert", stringValue{&o.TLSKey}},
+
+		{"compression", "Compression", "MODE", "permessage-deflate for clients that offer it: off, no-context-takeover (no state kept per connection) or context-takeover (the client's window kept: up to 2^-compression-window-bits bytes per connection)", modeValue{&o.Compression.Mode}},
+		{"compression-level", "Compression", "N", "deflate level of what the server sends, 1 (fastest) to 9 (smallest)", intValue{&o.Compression.Level}},
+		{"compression-min-size", "Compression", "SIZE", "messages shorter than this are sent uncompressed", sizeValue{p: &o.Compression.MinSize}},
+		{"compression-window-bits", "Compression", "BITS", "context-takeover: the client_max_window_bits (9..15) answered to clients that offer it, bounding the window kept per connection", windowBitsValue{&o.Compression.WindowBits}},
 
 		{"jwt-hmac-secret", "Identity", "SECRET", "HS256/384/512 token secret, at least 32 bytes; never logged; turns auth on", secretValue{&o.JWTHMACSecret}},
 		{"jwt-hmac-secret-file", "Identity", "FILE", "read -jwt-hmac-secret from this file (a trailing newline is dropped)", stringValue{&o.JWTHMACSecretFile}},

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/server"
 )
 
@@ -224,4 +225,32 @@ func formatSize(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// modeValue is -compression: off, no-context-takeover or context-takeover.
+type modeValue struct{ p *codec.Mode }
+
+func (v modeValue) String() string                             { return v.p.String() }
+func (v modeValue) encode(enc zapcore.ObjectEncoder, k string) { enc.AddString(k, v.p.String()) }
+func (v modeValue) Set(s string) error {
+	m, err := codec.ParseMode(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not one of off, no-context-takeover, context-takeover", s)
+	}
+	*v.p = m
+	return nil
+}
+
+// windowBitsValue is -compression-window-bits, a small number kept in a byte.
+type windowBitsValue struct{ p *uint8 }
+
+func (v windowBitsValue) String() string                             { return strconv.Itoa(int(*v.p)) }
+func (v windowBitsValue) encode(enc zapcore.ObjectEncoder, k string) { enc.AddInt(k, int(*v.p)) }
+func (v windowBitsValue) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 9 || n > 15 {
+		return fmt.Errorf("%q is not a window size from 9 to 15", s)
+	}
+	*v.p = uint8(n)
+	return nil
 }
