@@ -57,6 +57,12 @@ type Options struct {
 
 	TLSCert string
 	TLSKey  string
+	// TLSRecordLayer protects data after the handshake: "compact" (TLS 1.3
+	// on package tlsrecord, crypto/tls for TLS 1.2) or "stdlib" (crypto/tls
+	// end to end); TLSCipherIdle is how long compact cipher state may stay
+	// unused before it is dropped (0: kept). See server/tls.go.
+	TLSRecordLayer string
+	TLSCipherIdle  time.Duration
 
 	LogLevel  string
 	LogFormat string
@@ -115,6 +121,8 @@ func Defaults() Options {
 		WriteTimeout:     10 * time.Second,
 		HandshakeTimeout: 5 * time.Second,
 		ShutdownTimeout:  30 * time.Second,
+		TLSRecordLayer:   "compact",
+		TLSCipherIdle:    time.Second,
 		MaxHeaderBytes:   8 << 10,
 		MaxChannels:      64,
 		CloseTimeout:     2 * time.Second,
@@ -188,6 +196,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := limits.ParseTrustedProxies(o.TrustedProxies); err != nil {
 		return fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	if err := o.validateTLS(); err != nil {
+		return err
 	}
 	if errs := o.ValidateAuth(); len(errs) > 0 {
 		return errs[0]

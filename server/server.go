@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/bytebufferpool"
 	"go.uber.org/zap"
 
 	"github.com/wsedge/wsedge/codec"
@@ -21,6 +19,7 @@ import (
 	"github.com/wsedge/wsedge/natsbroker"
 	"github.com/wsedge/wsedge/poller"
 	"github.com/wsedge/wsedge/routing"
+	"github.com/wsedge/wsedge/tlsconn"
 )
 
 // Server is a wsedge node: event loops, edge limits, codec and router.
@@ -41,8 +40,7 @@ type Server struct {
 	ups       []*upgrader
 	nats      *natsbroker.Broker // nil without -broker
 	certs     *certStore
-	tlsConf   *tls.Config
-	tlsBufs   bytebufferpool.Pool
+	tlsConf   *tlsconn.Config // nil without -tls-cert
 
 	stats []loopStats // per loop, written by that loop only
 
@@ -115,7 +113,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		if err := s.certs.load(); err != nil {
 			return nil, err
 		}
-		s.tlsConf = s.certs.config()
+		s.tlsConf = s.newTLSConfig()
 	}
 	maxChannels := opts.MaxChannels
 	if maxChannels == 0 {

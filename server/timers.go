@@ -27,6 +27,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	case stDone:
 		return
 	}
+	w.tlsTimer(now)
 	last := c.LastRead()
 	if d := s.opts.IdleTimeout; d > 0 && now-last >= int64(d) {
 		s.m.Timeouts.WithLabelValues("idle").Inc()
@@ -69,6 +70,7 @@ func (w *wsConn) rearm(now int64) {
 	if started := w.readStarted(); o.ReadTimeout > 0 && started != 0 {
 		earliest(started + int64(o.ReadTimeout))
 	}
+	earliest(w.tlsDeadline(now))
 	if next != 0 && next <= now {
 		next = now + 1
 	}

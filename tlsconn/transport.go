@@ -85,6 +85,19 @@ func (t *transport) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// take removes and returns the ciphertext not read yet (nil if none).
+func (t *transport) take() *bytebufferpool.ByteBuffer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := t.in
+	if in == nil {
+		return nil
+	}
+	in.B = in.B[:copy(in.B, in.B[t.off:])]
+	t.in, t.off = nil, 0
+	return in
+}
+
 func (t *transport) setBlocking(b bool) {
 	t.mu.Lock()
 	t.blocking = b

@@ -108,8 +108,9 @@ func (c *Conn) CipherSuite() uint16 { return c.s().id }
 // saw no Open or Seal since the previous Idle call, keeping only the traffic
 // secrets and sequence numbers; the next Open or Seal derives it again.
 // Calling it every quiet period q drops the state of a connection that has
-// been quiet for between q and 2q. Call it from the Open goroutine.
-func (c *Conn) Idle() {
+// been quiet for between q and 2q. It reports whether any cipher state is
+// still held. Call it from the Open goroutine.
+func (c *Conn) Idle() (held bool) {
 	if c.inFlags&inUsed != 0 {
 		c.inFlags &^= inUsed
 	} else {
@@ -121,7 +122,20 @@ func (c *Conn) Idle() {
 	} else {
 		c.out.k = nil
 	}
+	held = c.in.k != nil || c.out.k != nil
 	c.mu.Unlock()
+	return held
+}
+
+// Held reports whether either direction holds derived cipher state, that
+// is whether Idle has something to drop. Call it from the Open goroutine.
+func (c *Conn) Held() bool {
+	if c.in.k != nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.k != nil
 }
 
 // readErr reconstructs the error that ended the read side.
