@@ -119,6 +119,6 @@ func (h *handshake) write(c *poller.Conn, pool *bytebufferpool.Pool, final bool,
 		return nil
 	}
 	h.final = true
-	_ = h.tc.CloseWrite()   // close_notify
+	_ = h.tc.CloseWrite()    // close_notify
 	return c.WriteFinal(nil) // later records, alerts included, are refused
 }

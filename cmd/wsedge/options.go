@@ -58,6 +58,8 @@ func options(o *server.Options) []option {
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},
 		{"tls-key", "TLS", "FILE", "private key (PEM) of -tls-cert", stringValue{&o.TLSKey}},
+		{"tls-record-layer", "TLS", "NAME", `after the handshake: "compact" (TLS 1.3 on wsedge's record layer, which keeps no cipher state while idle; TLS 1.2 on crypto/tls) or "stdlib" (crypto/tls end to end)`, stringValue{&o.TLSRecordLayer}},
+		{"tls-cipher-idle", "TLS", "DUR", "compact: a connection's cipher state (AEAD and IV, ~1.8 KB with AES-GCM) unused for this long (to twice this) is dropped and derived again from the traffic secret for the next record; 0 keeps it", durationValue{&o.TLSCipherIdle}},
 
 		{"jwt-hmac-secret", "Identity", "SECRET", "HS256/384/512 token secret, at least 32 bytes; never logged; turns auth on", secretValue{&o.JWTHMACSecret}},
 		{"jwt-hmac-secret-file", "Identity", "FILE", "read -jwt-hmac-secret from this file (a trailing newline is dropped)", stringValue{&o.JWTHMACSecretFile}},
