@@ -84,10 +84,19 @@ func (w *wsConn) startTLS() {
 
 // OnHandshake is the end of the TLS handshake (tlsconn.Upper). Loop only.
 func (w *wsConn) OnHandshake(err error) {
+	s := w.srv
 	if err == nil {
+		layer := "stdlib"
+		if w.tls.Compact() {
+			layer = "compact"
+		}
+		version := "1.3"
+		if w.tls.Version() != tls.VersionTLS13 {
+			version = "1.2" // the oldest the listener accepts
+		}
+		s.m.TLSSessions.WithLabelValues(layer, version).Inc()
 		return
 	}
-	s := w.srv
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.m.Timeouts.WithLabelValues("handshake").Inc()
 		s.refused(refHandshakeTimeout, w.c.RemoteAddr().String())
@@ -146,8 +155,8 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 // tlsTimer gives the TLS layer its turn when the connection's timer fires
 // while open: cipher state unused for -tls-cipher-idle is dropped. Loop only.
 func (w *wsConn) tlsTimer(now int64) {
-	if w.tls != nil {
-		w.tls.IdleTimer(now)
+	if w.tls != nil && w.tls.IdleTimer(now) {
+		w.srv.m.TLSCipherDrops.Inc()
 	}
 }
 

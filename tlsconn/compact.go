@@ -145,13 +145,21 @@ func (t *Conn) IdleDeadline(now int64) int64 {
 // IdleTimer drops the cipher state of each direction unused since the
 // previous drop check, once its deadline has come: a connection quiet for
 // the configured period keeps only secrets and sequence numbers (it is
-// dropped after one to two periods of silence). Loop only.
-func (t *Conn) IdleTimer(now int64) {
+// dropped after one to two periods of silence). It reports whether it
+// dropped anything. Loop only.
+func (t *Conn) IdleTimer(now int64) (dropped bool) {
 	if t.rec == nil || t.idleAt == 0 || now < t.idleAt {
-		return
+		return false
 	}
 	t.idleAt = 0
-	if t.rec.Idle() {
+	dropped, held := t.rec.Idle()
+	if held {
 		t.idleAt = now + int64(t.cfg.idle)
 	}
+	return dropped
 }
+
+// CipherHeld reports whether the connection holds derived cipher state (a
+// compact connection that was not quiet long enough, or any crypto/tls
+// one). Loop only.
+func (t *Conn) CipherHeld() bool { return t.rec == nil || t.rec.Held() }

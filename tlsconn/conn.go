@@ -146,6 +146,14 @@ func (t *Conn) handshakeDone(err error) {
 // Ready reports whether the handshake has completed. Loop only.
 func (t *Conn) Ready() bool { return t.state.Load() != stateHandshake }
 
+// Version is the negotiated TLS version. Loop only, once Ready.
+func (t *Conn) Version() uint16 {
+	if t.rec != nil {
+		return tls.VersionTLS13 // tlsrecord is TLS 1.3 only
+	}
+	return t.hs.tc.ConnectionState().Version
+}
+
 // Compact reports whether the connection runs on the compact record layer
 // (TLS 1.3 after the switch). Loop only.
 func (t *Conn) Compact() bool { return t.rec != nil }
@@ -169,8 +177,11 @@ func (t *Conn) Feed(buf []byte) (int, error) {
 }
 
 // HeldInput reports whether input is waiting for the rest of a record in
-// the TLS layer itself (not counting what the poller keeps). Loop only.
-func (t *Conn) HeldInput() bool { return t.in != nil }
+// the TLS layer itself (not counting what the poller keeps): ciphertext
+// from the switch, or crypto/tls's partial record. Loop only.
+func (t *Conn) HeldInput() bool {
+	return t.in != nil || t.rec == nil && t.hs != nil && t.hs.tr.partial()
+}
 
 // HeldPlain reports whether decrypted bytes wait for the layer above to
 // consume them (a partial frame). Loop only.
