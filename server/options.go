@@ -216,7 +216,11 @@ func (o *Options) tick() time.Duration {
 		return o.Tick
 	}
 	shortest := time.Second * 10
-	for _, d := range []time.Duration{o.PingInterval, o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.HandshakeTimeout, o.CloseTimeout} {
+	cipherIdle := time.Duration(0)
+	if o.TLSCert != "" {
+		cipherIdle = o.TLSCipherIdle
+	}
+	for _, d := range []time.Duration{o.PingInterval, o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.HandshakeTimeout, o.CloseTimeout, cipherIdle} {
 		if d > 0 && d < shortest {
 			shortest = d
 		}
