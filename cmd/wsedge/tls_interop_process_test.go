@@ -303,7 +303,7 @@ func opensslClient(t *testing.T, url, caFile string, _ *x509.CertPool) string {
 	}
 	io.WriteString(stdin, "k\n") // KeyUpdate, update_not_requested
 	awaitStderr("KEYUPDATE", 1)
-	echo(100) // sealed under the client's next key
+	echo(100)                    // sealed under the client's next key
 	io.WriteString(stdin, "K\n") // KeyUpdate, update_requested: the server must answer with its own
 	awaitStderr("KEYUPDATE", 2)
 	// The answer comes at once, with no data to carry it.
