@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/wsedge/wsedge/internal/testcert"
 	"github.com/wsedge/wsedge/poller"
@@ -216,4 +217,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestConnSize: what the TLS layer adds per connection, besides the
+// 144-byte tlsrecord.Conn of a compact session: 80 bytes is a size class
+// of its own (one byte more costs 16).
+func TestConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 80 {
+		t.Fatalf("tlsconn.Conn is %d bytes, budget 80", n)
+	}
 }
