@@ -39,7 +39,7 @@ bench:
 # Each fuzz target runs FUZZTIME (go test allows one -fuzz target per run).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in ./server ./codec ./limits ./routing ./timerwheel ./natsbroker ./bench ./cmd/wsedge ./auth ./perm ./proxy ./api ./internal/wsfleet; do \
+	@for pkg in ./server ./codec ./tlsrecord ./limits ./routing ./timerwheel ./natsbroker ./bench ./cmd/wsedge ./auth ./perm ./proxy ./api ./internal/wsfleet; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \

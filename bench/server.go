@@ -54,11 +54,17 @@ func Servers() []ServerSpec {
 	peer := func(addr, _ string) []string { return []string{"-addr", addr, "-echo-path", "/echo"} }
 	tlsFlags := func(cert, key string) []string { return []string{"-tls-cert", cert, "-tls-key", key} }
 	deflate := []string{"-compression"}
+	wsedge := func(addr, admin string) []string {
+		return []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
+			"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
+	}
 	return []ServerSpec{
-		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: func(addr, admin string) []string {
-			return []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
-				"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
-		}, TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge, TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		// wsedge with crypto/tls as its record layer too, to compare the
+		// two record layers in one run (-tls; not in the default list).
+		{Name: "wsedge-stdlib", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge, TLS: func(cert, key string) []string {
+			return append(tlsFlags(cert, key), "-tls-record-layer", "stdlib")
+		}},
 		{Name: "gorilla", Module: PeersModule, Pkg: "./gorilla", Args: peer, TLS: tlsFlags, Compression: deflate},
 		{Name: "nbio", Module: PeersModule, Pkg: "./nbio", Args: peer, TLS: tlsFlags, Compression: deflate},
 		{Name: "gws", Module: PeersModule, Pkg: "./gws", Args: peer, TLS: tlsFlags, Compression: deflate},

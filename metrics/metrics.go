@@ -37,6 +37,9 @@ type Metrics struct {
 	PingRTT       prometheus.Histogram
 	Handshake     prometheus.Histogram
 
+	TLSSessions    *prometheus.CounterVec // record_layer, version
+	TLSCipherDrops prometheus.Counter
+
 	Registry *prometheus.Registry
 }
 
@@ -73,6 +76,10 @@ func New() *Metrics {
 			prometheus.ExponentialBuckets(0.0001, 4, 10)),
 		Handshake: f.histogram("wsedge_handshake_seconds", "From accept to the upgrade response.",
 			prometheus.ExponentialBuckets(0.0001, 4, 10)),
+		TLSSessions: f.counterVec("wsedge_tls_sessions_total",
+			"Completed TLS handshakes, by the record layer the session continues on (compact, stdlib) and TLS version.", "record_layer", "version"),
+		TLSCipherDrops: f.counter("wsedge_tls_cipher_drops_total",
+			"Times an idle compact TLS session dropped its cipher state (after -tls-cipher-idle unused)."),
 	}
 	for _, d := range []string{"in", "out"} { // shown at 0 from the start
 		m.CompressedMessages.WithLabelValues(d)
@@ -127,8 +134,8 @@ func (f factory) gauge(name, help string) prometheus.Gauge {
 	return g
 }
 
-func (f factory) counterVec(name, help, label string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	f.r.MustRegister(c)
 	return c
 }

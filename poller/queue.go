@@ -98,6 +98,46 @@ func (c *Conn) tee(b []byte, f WriteFlags) {
 	}
 }
 
+// WriteWith queues what fill appends to the connection's own buffer at the
+// end of the queue, under the queue's lock: a TLS layer seals records
+// straight into the queue (no copy), and whatever it seals is queued in the
+// order it was sealed. n is how many bytes fill expects to append (the
+// buffer has room for them; the queue bound counts what it really
+// appended). fill must return its argument extended, or an error with
+// nothing appended, in which case nothing is queued. With final, the bytes
+// are the connection's last, as with WriteFinal. fill runs with the lock
+// held: it must not call back into the connection.
+func (c *Conn) WriteWith(n int, final bool, fill func(dst []byte) ([]byte, error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf, err := c.ownTail(n)
+	if err != nil {
+		return err
+	}
+	start := len(buf.B)
+	if cap(buf.B)-start < n {
+		b := make([]byte, start, start+n)
+		copy(b, buf.B)
+		buf.B = b
+	}
+	out, err := fill(buf.B)
+	if err != nil {
+		out = buf.B[:start]
+	}
+	buf.B = out
+	c.queued += int32(len(out) - start - n) // admitted as n
+	if err != nil {
+		return err
+	}
+	var f WriteFlags
+	if final {
+		c.final = true
+		f = WriteFinal
+	}
+	c.tee(out[start:], f)
+	return nil
+}
+
 // Flush hands what is queued to the socket (epoll: one writev, at once; std:
 // the connection's writer goroutine). It never blocks: what the socket does
 // not take stays queued and goes out when it can.

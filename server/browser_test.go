@@ -1,7 +1,11 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +22,7 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/codec"
+	"github.com/wsedge/wsedge/internal/testcert"
 	"github.com/wsedge/wsedge/internal/testmark"
 	"github.com/wsedge/wsedge/limits"
 )
@@ -74,10 +80,21 @@ var browserChecks = []string{
 	"deflate context-takeover: close 1000 is clean",
 	"deflate context-takeover: /ws echo",
 	"deflate context-takeover: /ws close 1000 is clean",
+	// Over wss://, once per record layer (tlsBrowserChecks adds them).
 	"refused: default origin policy, /echo",
 	"refused: default origin policy, /ws",
 	"refused: near-miss origins, /echo",
 	"refused: near-miss origins, /ws",
+}
+
+// browserTLSLayers are the record layers the page talks to over wss://.
+var browserTLSLayers = []string{"compact", "stdlib"}
+
+// tlsBrowserChecks are the page's wss:// checks for one layer.
+func tlsBrowserChecks(layer string) []string {
+	p := "wss " + layer + ": "
+	return []string{p + "open", "echo text: " + p + "ASCII", "echo text: " + p + "200 KB", "echo binary: " + p + "300 KB",
+		"echo binary: " + p + "300 KB after a quiet period", "echo text: " + p + "text after a quiet period", p + "close 1000 is clean"}
 }
 
 type browserCheck struct {
@@ -114,6 +131,13 @@ type browserConfig struct {
 	MaxMessage int64            `json:"maxMessage"`
 	Refused    []browserRefusal `json:"refused"`
 	DeadlineMs int64            `json:"deadlineMs"`
+	WSS        []browserTarget  `json:"wss"`
+	QuietMs    int64            `json:"quietMs"`
+}
+
+type browserTarget struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
 }
 
 // findChromium returns the browser binary, or "" when there is none:
@@ -175,6 +199,22 @@ func TestBrowserInterop(t *testing.T) {
 	o = testOptions()
 	o.AllowedOrigins = "http://localhost:" + strconv.Itoa(webAddr.Port) + ",https://" + webAddr.String()
 	refuseOther := startServer(t, o)
+	// One wss:// server per record layer, whose self-signed certificate
+	// Chromium is told to accept by its public key hash.
+	certFile, keyFile, _ := testcert.Write(t, t.TempDir(), 1)
+	spki := spkiHash(t, certFile)
+	const cipherIdle = 100 * time.Millisecond
+	tlsServers := map[string]*Server{}
+	for _, layer := range browserTLSLayers {
+		o := testOptions()
+		o.AllowedOrigins = origin
+		o.MaxMessageSize = 1 << 20
+		o.TLSCert, o.TLSKey = certFile, keyFile
+		o.TLSRecordLayer = layer
+		o.TLSCipherIdle = cipherIdle
+		tlsServers[layer] = startServer(t, o)
+	}
+
 	refusers := []struct {
 		name string
 		s    *Server
@@ -187,6 +227,10 @@ func TestBrowserInterop(t *testing.T) {
 		BigText:    200 << 10,
 		MaxMessage: s.Options().MaxMessageSize,
 		DeadlineMs: browserPageWait.Milliseconds(),
+		QuietMs:    (5 * cipherIdle).Milliseconds(),
+	}
+	for _, layer := range browserTLSLayers {
+		cfg.WSS = append(cfg.WSS, browserTarget{Name: layer, URL: "wss://" + tlsServers[layer].Addr().String() + "/echo"})
 	}
 	for _, r := range refusers {
 		for _, path := range []string{"/echo", "/ws"} {
@@ -256,7 +300,7 @@ func TestBrowserInterop(t *testing.T) {
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--no-proxy-server", "--disable-crash-reporter", "--disable-breakpad",
-		"--user-data-dir="+profile,
+		"--user-data-dir="+profile, "--ignore-certificate-errors-spki-list="+spki,
 		web.URL+"/")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to kill its helpers too
@@ -310,13 +354,17 @@ func TestBrowserInterop(t *testing.T) {
 			t.Errorf("browser check %q failed: %s", c.Name, c.Detail)
 		}
 	}
-	for _, name := range browserChecks {
+	want := browserChecks
+	for _, layer := range browserTLSLayers {
+		want = append(slices.Clip(want), tlsBrowserChecks(layer)...)
+	}
+	for _, name := range want {
 		if !seen[name] {
 			t.Errorf("browser did not report check %q", name)
 		}
 	}
-	if len(res.Checks) != len(browserChecks) {
-		t.Errorf("browser reported %d checks, want %d", len(res.Checks), len(browserChecks))
+	if len(res.Checks) != len(want) {
+		t.Errorf("browser reported %d checks, want %d", len(res.Checks), len(want))
 	}
 	if t.Failed() {
 		t.Logf("chromium output:\n%s", chromiumLog())
@@ -370,10 +418,45 @@ func TestBrowserInterop(t *testing.T) {
 	if got := counterValue(t, s.Metrics().CompressedMessages.WithLabelValues("in")); got != 0 {
 		t.Errorf("%v compressed messages reached the node with compression off", got)
 	}
+	// Over wss://: Chromium's TLS 1.3 session ran on the layer asked for,
+	// and on the compact one the quiet period dropped the cipher state.
+	for _, layer := range browserTLSLayers {
+		m := tlsServers[layer].Metrics()
+		if got := counterValue(t, m.TLSSessions.WithLabelValues(layer, "1.3")); got != 1 {
+			t.Errorf("%s: TLS 1.3 sessions on the %s layer: %v, want 1", layer, layer, got)
+		}
+		if got := counterValue(t, m.MessagesReceived); got != 5 {
+			t.Errorf("%s: messages received over wss: %v, want 5", layer, got)
+		}
+		drops := counterValue(t, m.TLSCipherDrops)
+		if layer == "compact" && drops < 1 || layer != "compact" && drops != 0 {
+			t.Errorf("%s: cipher state drops %v", layer, drops)
+		}
+	}
 	// The browser is gone: every server must have let go of every connection.
-	for _, sv := range []*Server{s, refuseDefault, refuseOther, deflaters["no-context-takeover"], deflaters["context-takeover"]} {
+	for _, sv := range []*Server{s, refuseDefault, refuseOther, deflaters["no-context-takeover"], deflaters["context-takeover"], tlsServers["compact"], tlsServers["stdlib"]} {
 		waitFor(t, 10*time.Second, "server "+sv.Addr().String()+" still holds connections after the browser exited", func() bool {
 			return sv.Connections() == 0 && counterValue(t, sv.Metrics().ConnectionsActive) == 0
 		})
 	}
+}
+
+// spkiHash is base64(SHA-256(SubjectPublicKeyInfo)) of the certificate in
+// certFile, what Chromium's --ignore-certificate-errors-spki-list takes.
+func spkiHash(t *testing.T, certFile string) string {
+	t.Helper()
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM block", certFile)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }

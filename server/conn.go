@@ -59,9 +59,9 @@ type wsConn struct {
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 	w := c.Context().(*wsConn)
 	if w.tls != nil {
-		err := w.tls.Feed(buf)
+		n, err := w.feedTLS(buf)
 		s.flushStats(c.LoopID())
-		return len(buf), err
+		return n, err
 	}
 	n, err := w.onPlain(buf)
 	s.flushStats(c.LoopID())

@@ -61,6 +61,12 @@ type Options struct {
 
 	TLSCert string
 	TLSKey  string
+	// TLSRecordLayer protects data after the handshake: "compact" (TLS 1.3
+	// on package tlsrecord, crypto/tls for TLS 1.2) or "stdlib" (crypto/tls
+	// end to end); TLSCipherIdle is how long compact cipher state may stay
+	// unused before it is dropped (0: kept). See server/tls.go.
+	TLSRecordLayer string
+	TLSCipherIdle  time.Duration
 
 	LogLevel  string
 	LogFormat string
@@ -138,6 +144,8 @@ func Defaults() Options {
 		WriteTimeout:     10 * time.Second,
 		HandshakeTimeout: 5 * time.Second,
 		ShutdownTimeout:  30 * time.Second,
+		TLSRecordLayer:   "compact",
+		TLSCipherIdle:    time.Second,
 		MaxHeaderBytes:   8 << 10,
 		MaxChannels:      64,
 		CloseTimeout:     2 * time.Second,
@@ -225,6 +233,9 @@ func (o *Options) Validate() error {
 	if err := o.validateCompression(); err != nil {
 		return err
 	}
+	if err := o.validateTLS(); err != nil {
+		return err
+	}
 	if errs := o.ValidateAuth(); len(errs) > 0 {
 		return errs[0]
 	}
@@ -241,7 +252,11 @@ func (o *Options) tick() time.Duration {
 		return o.Tick
 	}
 	shortest := time.Second * 10
-	for _, d := range []time.Duration{o.PingInterval, o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.HandshakeTimeout, o.CloseTimeout} {
+	cipherIdle := time.Duration(0)
+	if o.TLSCert != "" {
+		cipherIdle = o.TLSCipherIdle
+	}
+	for _, d := range []time.Duration{o.PingInterval, o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.HandshakeTimeout, o.CloseTimeout, cipherIdle} {
 		if d > 0 && d < shortest {
 			shortest = d
 		}

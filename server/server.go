@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +20,7 @@ import (
 	"github.com/wsedge/wsedge/natsbroker"
 	"github.com/wsedge/wsedge/poller"
 	"github.com/wsedge/wsedge/routing"
+	"github.com/wsedge/wsedge/tlsconn"
 )
 
 // Server is a wsedge node: event loops, edge limits, codec and router.
@@ -44,8 +44,7 @@ type Server struct {
 	be        *backend           // the application backend's side: API, RPC, presence (backend.go)
 	id        *idState           // identity and permissions (identity.go)
 	certs     *certStore
-	tlsConf   *tls.Config
-	tlsBufs   bytebufferpool.Pool
+	tlsConf   *tlsconn.Config     // nil without -tls-cert
 	zbufs     bytebufferpool.Pool // scratch for compressed frames, held for one write
 	zm        zcounters
 
@@ -123,7 +122,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		if err := s.certs.load(); err != nil {
 			return nil, err
 		}
-		s.tlsConf = s.certs.config()
+		s.tlsConf = s.newTLSConfig()
 	}
 	maxChannels := opts.MaxChannels
 	if maxChannels == 0 {

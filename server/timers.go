@@ -35,6 +35,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	if w.sess != nil && w.identityTimer(now) {
 		return
 	}
+	w.tlsTimer(now)
 	last := c.LastRead()
 	if d := s.opts.IdleTimeout; d > 0 && now-last >= int64(d) {
 		s.m.Timeouts.WithLabelValues("idle").Inc()
@@ -81,6 +82,7 @@ func (w *wsConn) rearm(now int64) {
 		earliest(w.connectDeadline(now))
 		earliest(w.identityEnd(now))
 	}
+	earliest(w.tlsDeadline(now))
 	if next != 0 && next <= now {
 		next = now + 1
 	}

@@ -14,7 +14,9 @@ import (
 )
 
 // TLS runs on the event loops too (package tlsconn, between the poller and
-// the WebSocket connection): an idle wss connection holds no goroutine.
+// the WebSocket connection): an idle wss connection holds no goroutine, and
+// on the compact record layer no cipher state either, only the traffic
+// secrets and sequence numbers of its TLS 1.3 session.
 
 // certStore holds the serving certificate; SIGHUP swaps it atomically.
 type certStore struct {
@@ -31,6 +33,9 @@ func (cs *certStore) load() error {
 	return nil
 }
 
+// config is the listener's crypto/tls configuration. The certificate comes
+// through GetCertificate, so a reload reaches the next handshake on either
+// record layer (tlsrecord's Acceptor keeps the callback in its clones).
 func (cs *certStore) config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -39,6 +44,29 @@ func (cs *certStore) config() *tls.Config {
 			return cs.cur.Load(), nil
 		},
 	}
+}
+
+// validateTLS checks -tls-record-layer and -tls-cipher-idle.
+func (o *Options) validateTLS() error {
+	if o.TLSRecordLayer != "" {
+		if _, err := tlsconn.ParseLayer(o.TLSRecordLayer); err != nil {
+			return fmt.Errorf("-tls-record-layer: %w", err)
+		}
+	}
+	if o.TLSCipherIdle < 0 {
+		return errors.New("-tls-cipher-idle: must not be negative")
+	}
+	return nil
+}
+
+// newTLSConfig builds what every TLS connection of the listener shares.
+func (s *Server) newTLSConfig() *tlsconn.Config {
+	layer := tlsconn.Compact
+	if s.opts.TLSRecordLayer != "" {
+		layer, _ = tlsconn.ParseLayer(s.opts.TLSRecordLayer) // checked by Validate
+	}
+	s.opts.TLSRecordLayer = layer.String()
+	return tlsconn.NewConfig(s.certs.config(), layer, s.opts.TLSCipherIdle)
 }
 
 // startTLS begins the handshake of a new connection. Loop only. The loop's
@@ -51,15 +79,24 @@ func (w *wsConn) startTLS() {
 	if w.srv.opts.HandshakeTimeout <= 0 {
 		own = time.Minute
 	}
-	w.tls = tlsconn.Server(w.c, w.srv.tlsConf, w, &w.srv.tlsBufs, own)
+	w.tls = tlsconn.Server(w.c, w.srv.tlsConf, w, own)
 }
 
 // OnHandshake is the end of the TLS handshake (tlsconn.Upper). Loop only.
 func (w *wsConn) OnHandshake(err error) {
+	s := w.srv
 	if err == nil {
+		layer := "stdlib"
+		if w.tls.Compact() {
+			layer = "compact"
+		}
+		version := "1.3"
+		if w.tls.Version() != tls.VersionTLS13 {
+			version = "1.2" // the oldest the listener accepts
+		}
+		s.m.TLSSessions.WithLabelValues(layer, version).Inc()
 		return
 	}
-	s := w.srv
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.m.Timeouts.WithLabelValues("handshake").Inc()
 		s.refused(refHandshakeTimeout, w.c.RemoteAddr().String())
@@ -79,4 +116,54 @@ func (w *wsConn) OnPlain(b []byte) (int, error) {
 		return len(b), err // nothing more is read: drop the rest
 	}
 	return n, err
+}
+
+// feedTLS is OnData on a TLS connection: the TLS layer decrypts and calls
+// OnPlain; a partial record stays with the poller, as a partial frame does
+// on a plain connection. Loop only.
+func (w *wsConn) feedTLS(buf []byte) (int, error) {
+	n, err := w.tls.Feed(buf)
+	if err != nil || w.state != stOpen || w.c.Closed() {
+		return n, err
+	}
+	// A record that has begun to arrive counts as a frame under way for
+	// -read-timeout: a client trickling a record would otherwise hold its
+	// buffer with every byte refreshing the idle timeout. (OnPlain keeps
+	// since for a partial frame in the plaintext.)
+	switch {
+	case n < len(buf) || w.tls.HeldInput():
+		if w.since == 0 {
+			w.since = w.c.LastRead()
+		}
+	case !w.tls.HeldPlain():
+		w.since = 0
+	}
+	next := w.tls.IdleDeadline(w.c.LastRead())
+	if rt := w.srv.opts.ReadTimeout; rt > 0 {
+		if started := w.readStarted(); started != 0 {
+			if at := started + int64(rt); next == 0 || at < next {
+				next = at
+			}
+		}
+	}
+	if next != 0 && (w.c.Timer() == 0 || next < w.c.Timer()) {
+		w.c.SetTimer(next)
+	}
+	return n, nil
+}
+
+// tlsTimer gives the TLS layer its turn when the connection's timer fires
+// while open: cipher state unused for -tls-cipher-idle is dropped. Loop only.
+func (w *wsConn) tlsTimer(now int64) {
+	if w.tls != nil && w.tls.IdleTimer(now) {
+		w.srv.m.TLSCipherDrops.Inc()
+	}
+}
+
+// tlsDeadline is when the TLS layer next wants the timer (0: never).
+func (w *wsConn) tlsDeadline(now int64) int64 {
+	if w.tls == nil {
+		return 0
+	}
+	return w.tls.IdleDeadline(now)
 }

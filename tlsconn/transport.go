@@ -33,12 +33,41 @@ type transport struct {
 	blocking bool // handshake: Read waits for ciphertext
 	closed   bool
 	pool     *bytebufferpool.Pool
+
+	// The record framing of the stream fed so far (loop only): header
+	// bytes seen of the current record, and body bytes still to come.
+	hdr   [5]byte
+	hdrN  int
+	bodyN int
 }
+
+// track follows the record framing of fed bytes, so the loop knows when a
+// record is under way even though crypto/tls buffers it. Loop only.
+func (t *transport) track(b []byte) {
+	for len(b) > 0 {
+		if t.bodyN > 0 {
+			m := min(t.bodyN, len(b))
+			t.bodyN -= m
+			b = b[m:]
+			continue
+		}
+		m := copy(t.hdr[t.hdrN:], b)
+		b = b[m:]
+		if t.hdrN += m; t.hdrN == len(t.hdr) {
+			t.hdrN, t.bodyN = 0, int(t.hdr[3])<<8|int(t.hdr[4])
+		}
+	}
+}
+
+// partial reports whether the stream fed so far ends inside a record.
+// Loop only.
+func (t *transport) partial() bool { return t.hdrN != 0 || t.bodyN != 0 }
 
 func (t *transport) feed(b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	t.track(b)
 	t.mu.Lock()
 	if t.in == nil {
 		t.in = t.pool.Get()
@@ -83,6 +112,19 @@ func (t *transport) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// take removes and returns the ciphertext not read yet (nil if none).
+func (t *transport) take() *bytebufferpool.ByteBuffer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := t.in
+	if in == nil {
+		return nil
+	}
+	in.B = in.B[:copy(in.B, in.B[t.off:])]
+	t.in, t.off = nil, 0
+	return in
 }
 
 func (t *transport) setBlocking(b bool) {

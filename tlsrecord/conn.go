@@ -108,20 +108,35 @@ func (c *Conn) CipherSuite() uint16 { return c.s().id }
 // saw no Open or Seal since the previous Idle call, keeping only the traffic
 // secrets and sequence numbers; the next Open or Seal derives it again.
 // Calling it every quiet period q drops the state of a connection that has
-// been quiet for between q and 2q. Call it from the Open goroutine.
-func (c *Conn) Idle() {
+// been quiet for between q and 2q. It reports whether it dropped the state
+// of a direction, and whether any cipher state is still held. Call it from
+// the Open goroutine.
+func (c *Conn) Idle() (dropped, held bool) {
 	if c.inFlags&inUsed != 0 {
 		c.inFlags &^= inUsed
-	} else {
-		c.in.k = nil
+	} else if c.in.k != nil {
+		c.in.k, dropped = nil, true
 	}
 	c.mu.Lock()
 	if c.outFlags&outUsed != 0 {
 		c.outFlags &^= outUsed
-	} else {
-		c.out.k = nil
+	} else if c.out.k != nil {
+		c.out.k, dropped = nil, true
 	}
+	held = c.in.k != nil || c.out.k != nil
 	c.mu.Unlock()
+	return dropped, held
+}
+
+// Held reports whether either direction holds derived cipher state, that
+// is whether Idle has something to drop. Call it from the Open goroutine.
+func (c *Conn) Held() bool {
+	if c.in.k != nil {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.k != nil
 }
 
 // readErr reconstructs the error that ended the read side.

@@ -21,8 +21,11 @@
 //	err := hs.TLS().HandshakeContext(ctx)      // in the handshake goroutine
 //	rec, err := hs.Switch()                    // on the owner; ErrNotSwitched: keep using hs.TLS()
 //	n, used, err := rec.Open(ciphertext)       // the owner's reader; plaintext in ciphertext[:n]
-//	out, err = rec.Seal(out, plaintext)        // any goroutine, under the owner's output lock
-//	rec.Idle()                                 // every quiet period, from the reader
+//	out, err = rec.Seal(out, plaintext)        // any goroutine, under the owner's output lock (Seal2: header + payload)
+//	dropped, held := rec.Idle()                // every quiet period, from the reader
+//
+// Package tlsconn is the one user: it seals into the poller connection's
+// queue under the queue's lock and calls Idle on the connection's timer.
 //
 // See docs/design.md (TLS) for the design and its security argument.
 package tlsrecord

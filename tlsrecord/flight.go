@@ -11,21 +11,24 @@ import "errors"
 // number. Records under the handshake key fail to open; once one opens,
 // all later ones must, and everything they carry must be NewSessionTicket
 // messages, or the connection stays on crypto/tls (which could, say, have
-// sent a KeyUpdate we would not know of).
-func countAppRecords(s *suite, secret, flight []byte) (uint64, error) {
+// sent a KeyUpdate we would not know of). It also returns the cipher state
+// it derived, which is the record layer's write state from then on: the
+// upgrade response or whatever comes first needs it, and deriving it twice
+// would cost every handshake a few microseconds more.
+func countAppRecords(s *suite, secret, flight []byte) (uint64, *keys, error) {
 	k, err := deriveKeys(s, secret)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var seq uint64
 	var msgs []byte
 	for len(flight) > 0 {
 		if len(flight) < headerLen {
-			return 0, errors.New("partial record in the server flight")
+			return 0, nil, errors.New("partial record in the server flight")
 		}
 		n := headerLen + (int(flight[3])<<8 | int(flight[4]))
 		if len(flight) < n {
-			return 0, errors.New("partial record in the server flight")
+			return 0, nil, errors.New("partial record in the server flight")
 		}
 		rec := flight[:n]
 		flight = flight[n:]
@@ -36,7 +39,7 @@ func countAppRecords(s *suite, secret, flight []byte) (uint64, error) {
 		plain, err := k.aead.Open(rec[headerLen:headerLen], nonce, rec[headerLen:], rec[:headerLen])
 		if err != nil {
 			if seq > 0 {
-				return 0, errors.New("server record under an unknown key after the application key")
+				return 0, nil, errors.New("server record under an unknown key after the application key")
 			}
 			continue // under the handshake key
 		}
@@ -49,19 +52,19 @@ func countAppRecords(s *suite, secret, flight []byte) (uint64, error) {
 			i--
 		}
 		if i < 0 || plain[i] != innerHandshake {
-			return 0, errors.New("crypto/tls sent other than handshake messages under the application key")
+			return 0, nil, errors.New("crypto/tls sent other than handshake messages under the application key")
 		}
 		msgs = append(msgs, plain[:i]...)
 	}
 	for len(msgs) > 0 {
 		if len(msgs) < 4 || msgs[0] != msgNewTicket {
-			return 0, errors.New("crypto/tls sent a post-handshake message other than NewSessionTicket")
+			return 0, nil, errors.New("crypto/tls sent a post-handshake message other than NewSessionTicket")
 		}
 		n := 4 + (int(msgs[1])<<16 | int(msgs[2])<<8 | int(msgs[3]))
 		if len(msgs) < n {
-			return 0, errors.New("incomplete NewSessionTicket in the server flight")
+			return 0, nil, errors.New("incomplete NewSessionTicket in the server flight")
 		}
 		msgs = msgs[n:]
 	}
-	return seq, nil
+	return seq, k, nil
 }

@@ -126,7 +126,7 @@ func (h *Handshake) Switch() (*Conn, error) {
 	if hc.flightOver {
 		return fail("server flight too large to account for")
 	}
-	sent, err := countAppRecords(&suites[id], server, hc.flight)
+	sent, k, err := countAppRecords(&suites[id], server, hc.flight)
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -134,6 +134,7 @@ func (h *Handshake) Switch() (*Conn, error) {
 	if err != nil {
 		return fail(err.Error())
 	}
+	c.out.k = k // derived from the same secret: the next record's state
 	hc.state.Store(stateSwitched)
 	return c, nil
 }

@@ -46,7 +46,7 @@ func record(t testing.TB, c *Conn, typ byte, data []byte, padding int) []byte {
 	inner = append(inner, make([]byte, padding)...)
 	// sealRecordLocked appends the type itself: seal inner minus its
 	// last byte with that byte as the type.
-	out, err := c.sealRecordLocked(nil, inner[len(inner)-1], inner[:len(inner)-1])
+	out, err := c.sealRecordLocked(nil, inner[len(inner)-1], inner[:len(inner)-1], nil)
 	if err != nil {
 		t.Fatal(err)
 	}

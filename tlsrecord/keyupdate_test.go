@@ -107,7 +107,7 @@ func TestSequenceNumbersNeverWrap(t *testing.T) {
 	// (The rekey rule would update the key long before; force the case.)
 	server.mu.Lock()
 	server.out.seq = maxSeq - 1
-	out, err := server.sealRecordLocked(nil, innerAppData, []byte("last"))
+	out, err := server.sealRecordLocked(nil, innerAppData, []byte("last"), nil)
 	server.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)

@@ -173,7 +173,7 @@ func TestRFC8448Records(t *testing.T) {
 	if err != io.EOF || consumed != len(in) || !bytes.Equal(in[:n], payload) {
 		t.Errorf("server Open = %x, %d, %v; want the payload, all consumed, EOF", in[:n], consumed, err)
 	}
-	sent, err := countAppRecords(&suites[suiteAES128], unhex(t, rfc8448.serverSecret), unhex(t, rfc8448.ticketRecord))
+	sent, _, err := countAppRecords(&suites[suiteAES128], unhex(t, rfc8448.serverSecret), unhex(t, rfc8448.ticketRecord))
 	if err != nil || sent != 1 {
 		t.Errorf("ticket record: counted %d, %v; want 1", sent, err)
 	}

@@ -5,6 +5,10 @@ import "errors"
 // keyUpdateLen is the size of a sealed KeyUpdate record.
 const keyUpdateLen = headerLen + 5 + 1 + tagLen
 
+// AlertLen is the size of a sealed alert record (SealClose, SealAlert,
+// SealError).
+const AlertLen = headerLen + 2 + 1 + tagLen
+
 // SealedLen is the most bytes Seal appends for n bytes of plaintext,
 // including the KeyUpdate records it may have to send first. A dst with
 // that much spare capacity makes Seal allocation-free.
@@ -17,15 +21,21 @@ func SealedLen(n int) int {
 // each and returns the extended slice. A KeyUpdate the peer asked for goes
 // first. An empty p appends nothing but that KeyUpdate. On error nothing is
 // appended and the write side is closed.
-func (c *Conn) Seal(dst, p []byte) ([]byte, error) {
+func (c *Conn) Seal(dst, p []byte) ([]byte, error) { return c.Seal2(dst, p, nil) }
+
+// Seal2 is Seal of a followed by b, without joining them first: a frame
+// header and its payload become one record when they fit in one.
+func (c *Conn) Seal2(dst, a, b []byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := len(dst)
 	dst, err := c.sealPendingLocked(dst)
-	for err == nil && len(p) > 0 {
-		m := min(len(p), maxPlaintext)
-		dst, err = c.sealLocked(dst, innerAppData, p[:m])
-		p = p[m:]
+	for err == nil && len(a)+len(b) > 0 {
+		// The next record: up to maxPlaintext bytes, from a then b.
+		ra := a[:min(len(a), maxPlaintext)]
+		rb := b[:min(len(b), maxPlaintext-len(ra))]
+		dst, err = c.sealLocked(dst, innerAppData, ra, rb)
+		a, b = a[len(ra):], b[len(rb):]
 	}
 	if err != nil {
 		// Fail closed: a record dropped here may have used a sequence
@@ -84,7 +94,7 @@ func (c *Conn) sealAlert(dst []byte, level byte, a Alert) ([]byte, error) {
 	}
 	// An alert goes out under the current key: a KeyUpdate still owed is
 	// moot once the connection closes.
-	dst, err := c.sealLocked(dst, innerAlert, []byte{level, byte(a)})
+	dst, err := c.sealLocked(dst, innerAlert, []byte{level, byte(a)}, nil)
 	c.outFlags |= outClosed
 	return dst, err
 }
@@ -111,7 +121,7 @@ func (c *Conn) sealKeyUpdateLocked(dst []byte, request bool) ([]byte, error) {
 	if request {
 		msg[4] = 1
 	}
-	dst, err := c.sealRecordLocked(dst, innerHandshake, msg[:])
+	dst, err := c.sealRecordLocked(dst, innerHandshake, msg[:], nil)
 	if err != nil {
 		return dst, err
 	}
@@ -124,20 +134,20 @@ func (c *Conn) sealKeyUpdateLocked(dst []byte, request bool) ([]byte, error) {
 
 // sealLocked seals one record, updating the key first when the current one
 // has sealed rekeyAfter records.
-func (c *Conn) sealLocked(dst []byte, typ byte, data []byte) ([]byte, error) {
+func (c *Conn) sealLocked(dst []byte, typ byte, a, b []byte) ([]byte, error) {
 	if c.out.seq >= rekeyAfter {
 		var err error
 		if dst, err = c.sealKeyUpdateLocked(dst, false); err != nil {
 			return dst, err
 		}
 	}
-	return c.sealRecordLocked(dst, typ, data)
+	return c.sealRecordLocked(dst, typ, a, b)
 }
 
 // sealRecordLocked appends one protected record: header, then
-// TLSInnerPlaintext (data, type; no padding) encrypted in place with the
+// TLSInnerPlaintext (a and b, type; no padding) encrypted in place with the
 // header as additional data (RFC 8446 5.2).
-func (c *Conn) sealRecordLocked(dst []byte, typ byte, data []byte) ([]byte, error) {
+func (c *Conn) sealRecordLocked(dst []byte, typ byte, a, b []byte) ([]byte, error) {
 	if c.out.seq == maxSeq {
 		c.outFlags |= outClosed
 		return dst, ErrSeqExhausted
@@ -146,7 +156,7 @@ func (c *Conn) sealRecordLocked(dst []byte, typ byte, data []byte) ([]byte, erro
 	if err != nil {
 		return dst, err
 	}
-	inner := len(data) + 1
+	inner := len(a) + len(b) + 1
 	total := headerLen + inner + tagLen
 	start := len(dst)
 	if cap(dst)-start < total {
@@ -159,8 +169,8 @@ func (c *Conn) sealRecordLocked(dst []byte, typ byte, data []byte) ([]byte, erro
 	n := inner + tagLen
 	rec[0], rec[1], rec[2], rec[3], rec[4] = recordAppData, 0x03, 0x03, byte(n>>8), byte(n)
 	body := rec[headerLen : headerLen+inner]
-	copy(body, data)
-	body[len(data)] = typ
+	copy(body[copy(body, a):], b)
+	body[inner-1] = typ
 	nonce := k.nonceFor(c.out.seq)
 	if testHookNonce != nil {
 		testHookNonce(true, c.out.secret[:c.s().hashLen], nonce)

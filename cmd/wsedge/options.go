@@ -61,6 +61,8 @@ func options(o *server.Options) []option {
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},
 		{"tls-key", "TLS", "FILE", "private key (PEM) of -tls-cert", stringValue{&o.TLSKey}},
+		{"tls-record-layer", "TLS", "NAME", `after the handshake: "compact" (TLS 1.3 on wsedge's record layer, which keeps no cipher state while idle; TLS 1.2 on crypto/tls) or "stdlib" (crypto/tls end to end)`, stringValue{&o.TLSRecordLayer}},
+		{"tls-cipher-idle", "TLS", "DUR", "compact: a connection's cipher state (AEAD and IV, ~1.8 KB with AES-GCM) unused for this long (to twice this) is dropped and derived again from the traffic secret for the next record; 0 keeps it", durationValue{&o.TLSCipherIdle}},
 
 		{"compression", "Compression", "MODE", "permessage-deflate for clients that offer it: off, no-context-takeover (no state kept per connection) or context-takeover (the client's window kept: up to 2^-compression-window-bits bytes per connection)", modeValue{&o.Compression.Mode}},
 		{"compression-level", "Compression", "N", "deflate level of what the server sends, 1 (fastest) to 9 (smallest)", intValue{&o.Compression.Level}},

@@ -27,14 +27,21 @@ func metricValue(t *testing.T, text, name string) float64 {
 	return v
 }
 
-// TestBinaryTLSReloadMetricsAndForcedDrain runs the real binary with TLS:
-// wss echo, /health and /metrics following the traffic, SIGHUP swapping the
-// certificate without dropping connections, and SIGTERM force-closing a
-// client that ignores the close frame at -shutdown-timeout, then exit 0.
+// TestBinaryTLSReloadMetricsAndForcedDrain runs the real binary with TLS,
+// on each record layer: wss echo, /health and /metrics following the
+// traffic, SIGHUP swapping the certificate without dropping connections,
+// and SIGTERM force-closing a client that ignores the close frame at
+// -shutdown-timeout, then exit 0.
 func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
+	for _, layer := range []string{"compact", "stdlib"} {
+		t.Run(layer, func(t *testing.T) { testBinaryTLSReloadAndDrain(t, layer) })
+	}
+}
+
+func testBinaryTLSReloadAndDrain(t *testing.T, layer string) {
 	dir := t.TempDir()
 	certFile, keyFile, pool1 := testcert.Write(t, dir, 1)
-	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=1s"},
+	node := startNode(t, []string{"WSEDGE_SHUTDOWN_TIMEOUT=1s", "WSEDGE_TLS_RECORD_LAYER=" + layer},
 		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile)
 	cmd, log := node.cmd, node.log
 	started := log.wait(t, "wsedge started")
@@ -68,6 +75,9 @@ func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
 	if got := metricValue(t, metrics, "wsedge_connections_active"); got != 1 {
 		t.Fatalf("wsedge_connections_active = %v, want 1", got)
 	}
+	if got := metricsText(metrics).value(`wsedge_tls_sessions_total{record_layer="` + layer + `",version="1.3"}`); got != 1 {
+		t.Fatalf("TLS 1.3 sessions on the %s record layer: %v, want 1", layer, got)
+	}
 
 	// New certificate, SIGHUP: new connections get it, the old one lives on.
 	_, _, pool2 := testcert.Write(t, dir, 2)
@@ -76,6 +86,13 @@ func TestBinaryTLSReloadMetricsAndForcedDrain(t *testing.T) {
 	fresh, _, err := dialer(pool2).Dial("wss://"+listen+"/echo", nil)
 	if err != nil {
 		t.Fatalf("dial after reload (new certificate): %v", err)
+	}
+	fresh.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := fresh.WriteMessage(websocket.TextMessage, []byte("fresh")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := fresh.ReadMessage(); err != nil || string(p) != "fresh" {
+		t.Fatalf("connection after the reload: %q %v", p, err)
 	}
 	fresh.Close()
 	if err := old.WriteMessage(websocket.TextMessage, []byte("still")); err != nil {
