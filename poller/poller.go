@@ -152,6 +152,8 @@ func New(ln net.Listener, cfg Config, h Handler) (*Poller, error) {
 		p.d, err = newEpoll(p, ln)
 	case "std":
 		p.d = newStd(p, ln)
+	case "uring":
+		p.d, err = newUringDriver(p, ln)
 	default:
 		err = fmt.Errorf("poller: unknown backend %q (this build has %v)", cfg.Backend, backends)
 	}
