@@ -43,6 +43,7 @@ type Conn struct {
 	closeAfter bool  // end the connection once the queue drains
 	noLinger   bool  // with closeAfter: close at once instead of waiting for the peer's FIN
 	pending    uint8 // bit 1<<kind: a task of that kind is in the loop's list
+	sending    bool  // uring: the ring is sending the head of the queue
 	mu         sync.Mutex
 	q          *outQueue // nil while nothing is queued
 }

@@ -297,6 +297,8 @@ func (e *epoll) write(c *Conn) error {
 	return nil
 }
 
+func (e *epoll) writeRound(c *Conn) error { return e.write(c) }
+
 // blocked registers interest in writability and starts the write-timeout
 // clock. c.mu held.
 func (e *epoll) blocked(c *Conn) error {

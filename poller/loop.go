@@ -64,6 +64,7 @@ type loop struct {
 	ring      *ring
 	epollMore bool  // the epoll set may hold events: look this round
 	now       int64 // the loop clock of the current round
+	sends     sendState
 
 	// std backend.
 	wakeCh chan struct{}
@@ -167,7 +168,7 @@ func (l *loop) opened(c *Conn) {
 	l.count.Add(1)
 	l.p.h.OnOpen(c)
 	if !c.loopClosed {
-		c.flushFromLoop()
+		c.flushRound()
 	}
 }
 
@@ -185,7 +186,7 @@ func (l *loop) deliver(c *Conn, data []byte, own bool, now int64) {
 		return
 	}
 	l.keep(c, data[consumed:], own)
-	c.flushFromLoop()
+	c.flushRound()
 }
 
 // feed hands the handler bytes read elsewhere than into the loop buffer (a
@@ -294,7 +295,7 @@ func (l *loop) fire(e *timerwheel.Entry[struct{}]) {
 		if c.loopClosed {
 			return
 		}
-		c.flushFromLoop()
+		c.flushRound()
 	}
 	l.schedule(c)
 }

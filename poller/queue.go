@@ -28,6 +28,7 @@ func (s *seg) data() []byte {
 type outQueue struct {
 	segs         []seg
 	blockedSince int64 // when the socket last refused bytes (0: not blocked)
+	inflight     int   // uring: bytes of the send in flight (the head of segs)
 }
 
 // Write queues a copy of b.
@@ -160,7 +161,14 @@ func (c *Conn) done(kind taskKind) {
 }
 
 // flushFromLoop flushes on the loop goroutine and acts on the result there.
-func (c *Conn) flushFromLoop() {
+func (c *Conn) flushFromLoop() { c.flushOnLoop(false) }
+
+// flushRound flushes what the Handler queued from one of its callbacks: the
+// uring backend sends it when the round ends, together with the other
+// connections' answers; the others write at once.
+func (c *Conn) flushRound() { c.flushOnLoop(true) }
+
+func (c *Conn) flushOnLoop(round bool) {
 	if c.loopClosed {
 		return
 	}
@@ -171,7 +179,14 @@ func (c *Conn) flushFromLoop() {
 		c.mu.Unlock()
 		return
 	}
-	err := c.flushLocked()
+	var err error
+	switch {
+	case c.q == nil:
+	case round:
+		err = c.loop.p.d.writeRound(c)
+	default:
+		err = c.loop.p.d.write(c)
+	}
 	end := err == nil && c.closeAfter && c.q == nil && !c.armed
 	c.mu.Unlock()
 	switch {
@@ -190,9 +205,14 @@ func (c *Conn) admit(n int) error {
 	}
 	p := c.loop.p
 	over := func() bool {
-		// Past 1 GiB a queue is a slow consumer even with no bound configured.
+		// Past 1 GiB a queue is a slow consumer even with no bound
+		// configured. Bytes the ring is sending count as the socket's.
+		queued := int(c.queued)
+		if c.q != nil {
+			queued -= c.q.inflight
+		}
 		max := p.cfg.WriteQueue
-		return max > 0 && int(c.queued)+n > max || int(c.queued)+n > 1<<30
+		return max > 0 && queued+n > max || queued+n > 1<<30
 	}
 	if over() && c.q != nil {
 		// Only what the socket cannot take counts against the bound: a
@@ -243,13 +263,16 @@ func (c *Conn) flushLocked() error {
 
 // releaseQueue drops whatever is queued. c.mu held. With the std backend a
 // write may still be reading the buffers: they are then left to the
-// collector instead of going back to the pool.
+// collector instead of going back to the pool (with uring, to the send's
+// completion).
 func (c *Conn) releaseQueue() {
 	if c.q == nil {
 		return
 	}
 	p := c.loop.p
-	recycle := c.std == nil || !c.armed
+	// The kernel may still read buffers the ring is sending: their
+	// completion recycles them.
+	recycle := (c.std == nil || !c.armed) && !c.sending
 	for i := range c.q.segs {
 		if b := c.q.segs[i].buf; b != nil && recycle {
 			p.bufs.Put(b)
@@ -257,7 +280,7 @@ func (c *Conn) releaseQueue() {
 		c.q.segs[i] = seg{}
 	}
 	c.q.segs = c.q.segs[:0]
-	c.q.blockedSince = 0
+	c.q.blockedSince, c.q.inflight = 0, 0
 	if recycle {
 		p.queues.Put(c.q)
 	}

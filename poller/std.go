@@ -179,6 +179,8 @@ func (s *std) write(c *Conn) error {
 	return fmt.Errorf("poller: write: %w", err)
 }
 
+func (s *std) writeRound(c *Conn) error { return s.write(c) }
+
 // writer writes the queue until it is empty; the bytes stay queued (and
 // count against -write-queue) until written.
 func (s *std) writer(c *Conn) {

@@ -101,6 +101,7 @@ func (u *uring) run(l *loop) {
 	lastYield := u.p.Now()
 	complete := func(cqe *iouCqe) { u.complete(l, cqe) }
 	for {
+		u.submitSends(l)
 		if err := r.enter(false, 0); err != nil {
 			panic(fmt.Sprintf("poller: io_uring_enter: %v", err)) // EBADF, EFAULT, EINVAL: a bug
 		}
@@ -115,6 +116,7 @@ func (u *uring) run(l *loop) {
 		}
 		l.now = u.p.Now()
 		n := r.completions(complete)
+		u.stalled(l)
 		if l.epollMore {
 			k, err := epollWait(l.epfd, events, 0)
 			if err != nil && err != unix.EINTR {
@@ -126,6 +128,7 @@ func (u *uring) run(l *loop) {
 			l.epollMore = k > 0
 			for i := 0; i < k; i++ {
 				if u.event(l, &events[i], l.now) {
+					u.finish(l)
 					return
 				}
 			}
@@ -146,11 +149,32 @@ func (u *uring) run(l *loop) {
 	}
 }
 
+// finish lets the sends still in flight at shutdown end (closing their
+// connections cancelled them) before the loop goes, so no buffer the kernel
+// may read is dropped while it could; bounded, as a peer cannot hold it.
+func (u *uring) finish(l *loop) {
+	deadline := u.p.Now() + int64(100*time.Millisecond)
+	for len(l.sends.recs) > len(l.sends.free) && u.p.Now() < deadline {
+		if err := l.ring.enter(true, int64(10*time.Millisecond)); err != nil {
+			return
+		}
+		l.ring.completions(func(cqe *iouCqe) {
+			if cqe.userData>>56 == udSend {
+				u.completed(l, cqe)
+			} else if cqe.userData>>56 == udRecv && cqe.flags&iouCqeFBuffer != 0 {
+				l.ring.provide(uint16(cqe.flags >> iouCqeBufferShift))
+			}
+		})
+	}
+}
+
 // complete handles one completion. Loop only.
 func (u *uring) complete(l *loop, cqe *iouCqe) {
 	switch cqe.userData >> 56 {
 	case udRecv:
 		u.received(l, cqe)
+	case udSend:
+		u.completed(l, cqe)
 	case udEpoll:
 		l.epollMore = true
 		if cqe.flags&iouCqeFMore == 0 {
@@ -240,6 +264,9 @@ func (u *uring) closeSocket(c *Conn) {
 	u.conns[c.fd].Store(nil)
 	if c.armed {
 		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+	}
+	if c.sending {
+		u.cancelSend(c.loop, c)
 	}
 	if s, err := c.loop.ring.sqe(); err == nil {
 		s.opcode = iouOpAsyncCancel
