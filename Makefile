@@ -13,12 +13,14 @@ build:
 run:
 	$(GO) run ./cmd/wsedge
 
-# The server's WebSocket tests run twice: on the default backend (epoll on
-# Linux) and on the portable one (std); std's heap bound is checked without
-# the race detector, whose bookkeeping swamps it.
+# The server's WebSocket tests run on every backend: the default (epoll on
+# Linux), the portable one (std) and io_uring (uring, where the kernel offers
+# it); std's heap bound is checked without the race detector, whose
+# bookkeeping swamps it.
 test:
 	$(GO) test -race ./...
 	WSEDGE_TEST_POLLER=std $(GO) test -race ./server/
+	WSEDGE_TEST_POLLER=uring $(GO) test -race ./server/
 	WSEDGE_TEST_POLLER=std $(GO) test -run TestPartialFrameMemory ./server/
 
 vet:

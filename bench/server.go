@@ -54,11 +54,21 @@ func Servers() []ServerSpec {
 	peer := func(addr, _ string) []string { return []string{"-addr", addr, "-echo-path", "/echo"} }
 	tlsFlags := func(cert, key string) []string { return []string{"-tls-cert", cert, "-tls-key", key} }
 	deflate := []string{"-compression"}
-	return []ServerSpec{
-		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: func(addr, admin string) []string {
-			return []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
+	wsedge := func(backend string) func(addr, admin string) []string {
+		return func(addr, admin string) []string {
+			args := []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
 				"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
-		}, TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+			if backend != "" {
+				args = append(args, "-poller", backend)
+			}
+			return args
+		}
+	}
+	return []ServerSpec{
+		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge(""), TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		// wsedge on a given poller backend (not in the default list): -servers wsedge-epoll,wsedge-uring,uws
+		{Name: "wsedge-epoll", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge("epoll"), TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		{Name: "wsedge-uring", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge("uring"), TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
 		{Name: "gorilla", Module: PeersModule, Pkg: "./gorilla", Args: peer, TLS: tlsFlags, Compression: deflate},
 		{Name: "nbio", Module: PeersModule, Pkg: "./nbio", Args: peer, TLS: tlsFlags, Compression: deflate},
 		{Name: "gws", Module: PeersModule, Pkg: "./gws", Args: peer, TLS: tlsFlags, Compression: deflate},

@@ -22,7 +22,7 @@ type Options struct {
 	Path      string // JSON protocol endpoint
 	EchoPath  string // echo endpoint; "" disables
 
-	Poller       string // event-loop backend: "epoll" (Linux) or "std"; "" = the default for the OS
+	Poller       string // event-loop backend: "epoll" (Linux), "uring" (Linux with io_uring) or "std"; "" = the default for the OS
 	Loops        int    // event loops; 0 = GOMAXPROCS
 	Workers      int    // worker pool size; 0 = 4 x GOMAXPROCS
 	Queue        int    // worker queue bound (messages)
