@@ -44,7 +44,9 @@ func (e *epoll) accept(l *loop, now int64) {
 			continue
 		}
 		l.acceptBackoff = 0
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if !e.nodelay {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
 		c := &Conn{fd: int32(fd), gen: e.nextGen(), loop: l, lastRead: now}
 		c.setRemote(peer)
 		if fd >= len(e.conns) {

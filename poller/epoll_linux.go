@@ -36,6 +36,7 @@ type epoll struct {
 	conns []atomic.Pointer[Conn]
 	gens  atomic.Uint32 // last connection generation handed out
 
+	nodelay   bool       // the listener has TCP_NODELAY, which accepted sockets inherit
 	acceptMu  sync.Mutex // one accept at a time; guards reserveFd
 	reserveFd int        // a descriptor held back for answering overflow (-1: none)
 
@@ -62,6 +63,10 @@ func newEpoll(p *Poller, ln net.Listener) (*epoll, error) {
 		f.Close()
 		return nil, fmt.Errorf("poller: nonblock listener: %w", err)
 	}
+	// Accepted sockets inherit TCP_NODELAY from the listener on Linux: one
+	// setsockopt here instead of one per connection (accept falls back to
+	// one per connection if the listener refuses it).
+	e.nodelay = unix.SetsockoptInt(e.lnFd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) == nil
 	for _, l := range p.loops {
 		if err := e.initLoop(l); err != nil {
 			e.close()
