@@ -54,15 +54,24 @@ func Servers() []ServerSpec {
 	peer := func(addr, _ string) []string { return []string{"-addr", addr, "-echo-path", "/echo"} }
 	tlsFlags := func(cert, key string) []string { return []string{"-tls-cert", cert, "-tls-key", key} }
 	deflate := []string{"-compression"}
-	wsedge := func(addr, admin string) []string {
-		return []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
-			"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
+	wsedge := func(backend string) func(addr, admin string) []string {
+		return func(addr, admin string) []string {
+			args := []string{"-addr", addr, "-admin-addr", admin, "-echo-path", "/echo", "-path", "/ws",
+				"-max-conns-per-ip", "0", "-conn-rate", "0", "-shutdown-timeout", "1s", "-log-level", "warn"}
+			if backend != "" {
+				args = append(args, "-poller", backend)
+			}
+			return args
+		}
 	}
 	return []ServerSpec{
-		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge, TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		{Name: "wsedge", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge(""), TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		// wsedge on a given poller backend (not in the default list): -servers wsedge-epoll,wsedge-uring,uws
+		{Name: "wsedge-epoll", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge("epoll"), TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
+		{Name: "wsedge-uring", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge("uring"), TLS: tlsFlags, Compression: []string{"-compression", "no-context-takeover"}},
 		// wsedge with crypto/tls as its record layer too, to compare the
 		// two record layers in one run (-tls; not in the default list).
-		{Name: "wsedge-stdlib", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge, TLS: func(cert, key string) []string {
+		{Name: "wsedge-stdlib", Pkg: "./cmd/wsedge", Admin: true, Args: wsedge(""), TLS: func(cert, key string) []string {
 			return append(tlsFlags(cert, key), "-tls-record-layer", "stdlib")
 		}},
 		{Name: "gorilla", Module: PeersModule, Pkg: "./gorilla", Args: peer, TLS: tlsFlags, Compression: deflate},

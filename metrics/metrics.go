@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -41,6 +42,8 @@ type Metrics struct {
 	TLSCipherDrops prometheus.Counter
 
 	Registry *prometheus.Registry
+
+	closeCounters [20]atomic.Pointer[prometheus.Counter] // by closeSlot, filled on first use
 }
 
 // New creates the metrics in a fresh registry (one per server, so tests can
@@ -102,7 +105,34 @@ func (m *Metrics) WatchQueue(queued func() float64) {
 // those outside the codes the server itself sends share the labels "3xxx"
 // and "4xxx", so a client cannot grow the label set.
 func (m *Metrics) CloseCode(code uint16) {
-	m.Closes.WithLabelValues(CloseLabel(code)).Inc()
+	// Every handshake ends with a close: look the child up once per label
+	// (WithLabelValues hashes, locks and formats the code each time).
+	slot := closeSlot(code)
+	if c := m.closeCounters[slot].Load(); c != nil {
+		(*c).Inc()
+		return
+	}
+	c := m.Closes.WithLabelValues(CloseLabel(code))
+	m.closeCounters[slot].Store(&c)
+	c.Inc()
+}
+
+// closeSlot numbers the labels of CloseLabel: 1000-1014, 4001, 4003, 3xxx,
+// 4xxx, other.
+func closeSlot(code uint16) int {
+	switch {
+	case code >= 1000 && code <= 1014:
+		return int(code - 1000)
+	case code == 4001:
+		return 15
+	case code == 4003:
+		return 16
+	case code >= 3000 && code <= 3999:
+		return 17
+	case code >= 4000 && code <= 4999:
+		return 18
+	}
+	return 19
 }
 
 // CloseLabel is the code label of wsedge_closes_total for a close code.

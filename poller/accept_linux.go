@@ -44,7 +44,9 @@ func (e *epoll) accept(l *loop, now int64) {
 			continue
 		}
 		l.acceptBackoff = 0
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if !e.nodelay {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		}
 		c := &Conn{fd: int32(fd), gen: e.nextGen(), loop: l, lastRead: now}
 		c.setRemote(peer)
 		if fd >= len(e.conns) {
@@ -53,7 +55,7 @@ func (e *epoll) accept(l *loop, now int64) {
 			continue
 		}
 		e.conns[fd].Store(c)
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, c.event(unix.EPOLLIN|unix.EPOLLRDHUP)); err != nil {
+		if err := e.watch(l, c); err != nil {
 			e.conns[fd].Store(nil)
 			unix.Close(fd)
 			p.acceptFailed(fmt.Errorf("watch connection: %w", err))
@@ -61,6 +63,15 @@ func (e *epoll) accept(l *loop, now int64) {
 		}
 		l.opened(c)
 	}
+}
+
+// watch starts receiving on a new connection: in the loop's epoll set, or
+// with the uring backend a multishot receive on its ring.
+func (e *epoll) watch(l *loop, c *Conn) error {
+	if e.ring {
+		return e.recv(l, c)
+	}
+	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
 }
 
 // pauseAccept takes the listener out of the loop's epoll set until the

@@ -30,9 +30,8 @@ type Conn struct {
 
 	queued int32 // bytes queued, guarded by mu
 
-	raddr      [16]byte // the peer, kept unpacked: netip.AddrPort would cost 12 more bytes
+	raddr      [16]byte // the peer, kept unpacked (IPv4 as mapped): netip.AddrPort would cost 12 more bytes
 	rport      uint16
-	r4         bool
 	loopClosed bool
 	lingering  bool
 
@@ -44,6 +43,7 @@ type Conn struct {
 	noLinger   bool  // with closeAfter: close at once instead of waiting for the peer's FIN
 	pending    uint8 // bit 1<<kind: a task of that kind is in the loop's list
 	detach     uint8 // attached, or exported/parked for a handover (handover.go)
+	sending    bool  // uring: the ring is sending the head of the queue
 	mu         sync.Mutex
 	q          *outQueue // nil while nothing is queued
 }
@@ -62,17 +62,15 @@ func (c *Conn) Context() any { return c.ctx }
 // SetContext attaches the handler's per-connection state. Loop only.
 func (c *Conn) SetContext(v any) { c.ctx = v }
 
-// RemoteAddr is the TCP peer's address.
+// RemoteAddr is the TCP peer's address. An IPv4 peer reached through an
+// IPv6 socket (::ffff:a.b.c.d) is the IPv4 address it is, so per-IP limits
+// and logs see one address per client.
 func (c *Conn) RemoteAddr() netip.AddrPort {
-	a := netip.AddrFrom16(c.raddr)
-	if c.r4 {
-		a = a.Unmap()
-	}
-	return netip.AddrPortFrom(a, c.rport)
+	return netip.AddrPortFrom(netip.AddrFrom16(c.raddr).Unmap(), c.rport)
 }
 
 func (c *Conn) setRemote(ap netip.AddrPort) {
-	c.raddr, c.rport, c.r4 = ap.Addr().As16(), ap.Port(), ap.Addr().Is4()
+	c.raddr, c.rport = ap.Addr().As16(), ap.Port()
 }
 
 // LoopID is the index of the loop that owns the connection, so handlers can

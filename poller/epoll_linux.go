@@ -13,8 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// backends: epoll is the default on Linux.
-var backends = []string{"epoll", "std"}
+// backends: epoll is the default on Linux; uring where the kernel allows it.
+var backends = func() []string {
+	if uringAvailable() {
+		return []string{"epoll", "std", "uring"}
+	}
+	return []string{"epoll", "std"}
+}()
 
 // epoll drives non-blocking sockets from one epoll instance per loop. The
 // listener is in every loop's set (EPOLLEXCLUSIVE): the loop that accepts a
@@ -31,8 +36,13 @@ type epoll struct {
 	conns []atomic.Pointer[Conn]
 	gens  atomic.Uint32 // last connection generation handed out
 
+	nodelay   bool       // the listener has TCP_NODELAY, which accepted sockets inherit
 	acceptMu  sync.Mutex // one accept at a time; guards reserveFd
 	reserveFd int        // a descriptor held back for answering overflow (-1: none)
+
+	// ring: the uring backend receives through io_uring; connections are
+	// in the epoll set only while EPOLLOUT is armed.
+	ring bool
 }
 
 func newEpoll(p *Poller, ln net.Listener) (*epoll, error) {
@@ -53,6 +63,10 @@ func newEpoll(p *Poller, ln net.Listener) (*epoll, error) {
 		f.Close()
 		return nil, fmt.Errorf("poller: nonblock listener: %w", err)
 	}
+	// Accepted sockets inherit TCP_NODELAY from the listener on Linux: one
+	// setsockopt here instead of one per connection (accept falls back to
+	// one per connection if the listener refuses it).
+	e.nodelay = unix.SetsockoptInt(e.lnFd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) == nil
 	for _, l := range p.loops {
 		if err := e.initLoop(l); err != nil {
 			e.close()
@@ -182,6 +196,12 @@ func (e *epoll) event(l *loop, ev *unix.EpollEvent, now int64) bool {
 	if c == nil || c.loop != l || c.gen != uint32(ev.Pad) {
 		return false
 	}
+	if e.ring {
+		// Only EPOLLOUT is registered (errors come with it): the ring
+		// receives, and a read here could overtake its completions.
+		c.flushFromLoop()
+		return false
+	}
 	if ev.Events&unix.EPOLLOUT != 0 {
 		c.flushFromLoop()
 	}
@@ -273,17 +293,27 @@ func (e *epoll) write(c *Conn) error {
 	}
 	if c.armed {
 		c.armed = false
-		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
+		if e.ring {
+			_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+		} else {
+			_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
+		}
 	}
 	return nil
 }
+
+func (e *epoll) writeRound(c *Conn) error { return e.write(c) }
 
 // blocked registers interest in writability and starts the write-timeout
 // clock. c.mu held.
 func (e *epoll) blocked(c *Conn) error {
 	if !c.armed {
 		c.armed = true
-		if err := unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP)); err != nil {
+		op, ev := unix.EPOLL_CTL_MOD, c.event(unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP)
+		if e.ring {
+			op, ev = unix.EPOLL_CTL_ADD, c.event(unix.EPOLLOUT)
+		}
+		if err := unix.EpollCtl(c.loop.epfd, op, int(c.fd), ev); err != nil {
 			return err
 		}
 	}

@@ -13,3 +13,12 @@ var backends = []string{"std"}
 func newEpoll(*Poller, net.Listener) (driver, error) {
 	return nil, errors.New("poller: the epoll backend needs Linux; use -poller std")
 }
+
+// ring is the uring backend's io_uring, which needs Linux.
+type ring struct{}
+
+type sendState struct{}
+
+func newUringDriver(*Poller, net.Listener) (driver, error) {
+	return nil, errors.New("poller: the uring backend needs Linux; use -poller std")
+}

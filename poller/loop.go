@@ -61,6 +61,12 @@ type loop struct {
 	acceptResume  int64         // loop time to watch the listener again
 	acceptBackoff time.Duration // the last pause; doubles while accepts keep failing
 
+	// uring backend.
+	ring      *ring
+	epollMore bool  // the epoll set may hold events: look this round
+	now       int64 // the loop clock of the current round
+	sends     sendState
+
 	// std backend.
 	wakeCh chan struct{}
 	conns  map[*Conn]struct{}
@@ -166,7 +172,7 @@ func (l *loop) opened(c *Conn) {
 	l.count.Add(1)
 	l.p.h.OnOpen(c)
 	if !c.loopClosed {
-		c.flushFromLoop()
+		c.flushRound()
 	}
 }
 
@@ -184,7 +190,31 @@ func (l *loop) deliver(c *Conn, data []byte, own bool, now int64) {
 		return
 	}
 	l.keep(c, data[consumed:], own)
-	c.flushFromLoop()
+	c.flushRound()
+}
+
+// feed hands the handler bytes read elsewhere than into the loop buffer (a
+// provided ring buffer, a std reader's buffer): after the connection's
+// leftover, in the loop buffer if both fit, else in the connection's own
+// buffer, grown with what has arrived as on epoll. b is not retained. Loop
+// only.
+func (l *loop) feed(c *Conn, b []byte, now int64) {
+	switch {
+	case c.leftover == nil:
+		l.deliver(c, b, false, now)
+	case len(c.leftover.B)+len(b) <= len(l.buf):
+		left := copy(l.buf, c.leftover.B)
+		l.deliver(c, l.buf[:left+copy(l.buf[left:], b)], false, now)
+	default:
+		lb := c.leftover.B
+		if cap(lb)-len(lb) < len(b) {
+			nb := make([]byte, len(lb), len(lb)+max(len(lb)/4, len(l.buf), len(b)))
+			copy(nb, lb)
+			lb = nb
+		}
+		c.leftover.B = append(lb, b...)
+		l.deliver(c, c.leftover.B, true, now)
+	}
 }
 
 // grow makes room in a connection's input buffer b for at least a loop
@@ -269,7 +299,7 @@ func (l *loop) fire(e *timerwheel.Entry[struct{}]) {
 		if c.loopClosed {
 			return
 		}
-		c.flushFromLoop()
+		c.flushRound()
 	}
 	l.schedule(c)
 }

@@ -89,6 +89,7 @@ type driver interface {
 	run(l *loop)                  // the loop goroutine
 	wake(l *loop)                 // a task was posted
 	write(c *Conn) error          // c.mu held: hand the queue to the socket
+	writeRound(c *Conn) error     // loop, after a Handler callback: the same (uring: at the round's end)
 	shutdownWrite(c *Conn)        // loop: half-close after the last bytes
 	closeSocket(c *Conn)          // loop: close the socket and forget it
 	each(l *loop, fn func(*Conn)) // loop: every open connection of l
@@ -159,6 +160,8 @@ func New(ln net.Listener, cfg Config, h Handler) (*Poller, error) {
 		p.d, err = newEpoll(p, ln)
 	case "std":
 		p.d = newStd(p, ln)
+	case "uring":
+		p.d, err = newUringDriver(p, ln)
 	default:
 		err = fmt.Errorf("poller: unknown backend %q (this build has %v)", cfg.Backend, backends)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,5 +367,22 @@ func testWriteFinalIsLast(t *testing.T, backend string) {
 func TestConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(Conn{}); n > 144 {
 		t.Fatalf("poller.Conn is %d bytes, budget 144", n)
+	}
+}
+
+// TestRemoteAddr: the peer's address comes back as set; an IPv4 peer seen
+// through an IPv6 socket is that IPv4 address.
+func TestRemoteAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"127.0.0.1:5000", "127.0.0.1:5000"},
+		{"[::1]:80", "[::1]:80"},
+		{"[2001:db8::7]:65535", "[2001:db8::7]:65535"},
+		{"[::ffff:10.1.2.3]:9", "10.1.2.3:9"},
+	} {
+		var c Conn
+		c.setRemote(netip.MustParseAddrPort(tc.in))
+		if got := c.RemoteAddr().String(); got != tc.want {
+			t.Errorf("%s: RemoteAddr %s, want %s", tc.in, got, tc.want)
+		}
 	}
 }

@@ -28,6 +28,7 @@ func (s *seg) data() []byte {
 type outQueue struct {
 	segs         []seg
 	blockedSince int64 // when the socket last refused bytes (0: not blocked)
+	inflight     int   // uring: bytes of the send in flight (the head of segs)
 }
 
 // Write queues a copy of b.
@@ -144,7 +145,7 @@ func (c *Conn) WriteWith(n int, final bool, fill func(dst []byte) ([]byte, error
 func (c *Conn) Flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	err := c.flushLocked()
+	err := c.flushLocked(false)
 	switch {
 	case err != nil && err != ErrClosed:
 		c.requestLocked(taskClose, err) // a write error: flushLocked closed the queue
@@ -223,7 +224,14 @@ func (c *Conn) done(kind taskKind) {
 }
 
 // flushFromLoop flushes on the loop goroutine and acts on the result there.
-func (c *Conn) flushFromLoop() {
+func (c *Conn) flushFromLoop() { c.flushOnLoop(false) }
+
+// flushRound flushes what the Handler queued from one of its callbacks: the
+// uring backend sends it when the round ends, together with the other
+// connections' answers; the others write at once.
+func (c *Conn) flushRound() { c.flushOnLoop(true) }
+
+func (c *Conn) flushOnLoop(round bool) {
 	if c.loopClosed {
 		return
 	}
@@ -234,7 +242,7 @@ func (c *Conn) flushFromLoop() {
 		c.mu.Unlock()
 		return
 	}
-	err := c.flushLocked()
+	err := c.flushLocked(round)
 	end := err == nil && c.closeAfter && c.q == nil && !c.armed && c.detach == attached
 	c.mu.Unlock()
 	switch {
@@ -253,9 +261,14 @@ func (c *Conn) admit(n int) error {
 	}
 	p := c.loop.p
 	over := func() bool {
-		// Past 1 GiB a queue is a slow consumer even with no bound configured.
+		// Past 1 GiB a queue is a slow consumer even with no bound
+		// configured. Bytes the ring is sending count as the socket's.
+		queued := int(c.queued)
+		if c.q != nil {
+			queued -= c.q.inflight
+		}
 		max := p.cfg.WriteQueue
-		return max > 0 && int(c.queued)+n > max || int(c.queued)+n > 1<<30
+		return max > 0 && queued+n > max || queued+n > 1<<30
 	}
 	if c.detach == exported {
 		over = func() bool { return false } // the process taking it over applies the bound
@@ -263,7 +276,7 @@ func (c *Conn) admit(n int) error {
 	if over() && c.q != nil {
 		// Only what the socket cannot take counts against the bound: a
 		// burst queued for a later flush may still fit in the kernel.
-		if err := c.flushLocked(); err != nil {
+		if err := c.flushLocked(false); err != nil {
 			c.requestLocked(taskClose, err)
 			return err
 		}
@@ -296,26 +309,33 @@ func (c *Conn) ownTail(n int) (*bytebufferpool.ByteBuffer, error) {
 	return b, nil
 }
 
-// flushLocked hands the queue to the backend. c.mu held.
-func (c *Conn) flushLocked() error {
+// flushLocked hands the queue to the backend; round: at the end of a loop
+// round (uring batches those sends). c.mu held.
+func (c *Conn) flushLocked(round bool) error {
 	if c.closed {
 		return ErrClosed
 	}
 	if c.q == nil || c.detach != attached {
 		return nil // detached: the queue waits (handover.go)
 	}
+	if round {
+		return c.loop.p.d.writeRound(c)
+	}
 	return c.loop.p.d.write(c)
 }
 
 // releaseQueue drops whatever is queued. c.mu held. With the std backend a
 // write may still be reading the buffers: they are then left to the
-// collector instead of going back to the pool.
+// collector instead of going back to the pool (with uring, to the send's
+// completion).
 func (c *Conn) releaseQueue() {
 	if c.q == nil {
 		return
 	}
 	p := c.loop.p
-	recycle := c.std == nil || !c.armed
+	// The kernel may still read buffers the ring is sending: their
+	// completion recycles them.
+	recycle := (c.std == nil || !c.armed) && !c.sending
 	for i := range c.q.segs {
 		if b := c.q.segs[i].buf; b != nil && recycle {
 			p.bufs.Put(b)
@@ -323,7 +343,7 @@ func (c *Conn) releaseQueue() {
 		c.q.segs[i] = seg{}
 	}
 	c.q.segs = c.q.segs[:0]
-	c.q.blockedSince = 0
+	c.q.blockedSince, c.q.inflight = 0, 0
 	if recycle {
 		p.queues.Put(c.q)
 	}

@@ -143,24 +143,8 @@ func (l *loop) stdRead(c *Conn, b []byte, err error) {
 		l.closeConn(c, ErrPeerClosed)
 	case err != nil:
 		l.closeConn(c, fmt.Errorf("poller: read: %w", err))
-	case c.leftover == nil:
-		l.deliver(c, b, false, l.p.Now())
-	case len(c.leftover.B)+len(b) <= len(l.buf):
-		// As on epoll: the leftover and the new bytes meet in the loop's
-		// buffer, and only what stays unconsumed is kept.
-		left := copy(l.buf, c.leftover.B)
-		l.deliver(c, l.buf[:left+copy(l.buf[left:], b)], false, l.p.Now())
 	default:
-		// A big frame under way: collect it in the connection's own
-		// buffer, grown with what has arrived, as grow does on epoll.
-		lb := c.leftover.B
-		if cap(lb)-len(lb) < len(b) {
-			nb := make([]byte, len(lb), len(lb)+max(len(lb)/4, len(l.buf), len(b)))
-			copy(nb, lb)
-			lb = nb
-		}
-		c.leftover.B = append(lb, b...)
-		l.deliver(c, c.leftover.B, true, l.p.Now())
+		l.feed(c, b, l.p.Now())
 	}
 }
 
@@ -194,6 +178,8 @@ func (s *std) write(c *Conn) error {
 	c.releaseQueue()
 	return fmt.Errorf("poller: write: %w", err)
 }
+
+func (s *std) writeRound(c *Conn) error { return s.write(c) }
 
 // writer writes the queue until it is empty; the bytes stay queued (and
 // count against -write-queue) until written.

@@ -26,7 +26,7 @@ type Options struct {
 	// /wsedge.js is served either way). On by default; off for production.
 	Demo bool
 
-	Poller       string // event-loop backend: "epoll" (Linux) or "std"; "" = the default for the OS
+	Poller       string // event-loop backend: "epoll" (Linux), "uring" (Linux with io_uring) or "std"; "" = the default for the OS
 	Loops        int    // event loops; 0 = GOMAXPROCS
 	Workers      int    // worker pool size; 0 = 4 x GOMAXPROCS
 	Queue        int    // worker queue bound (messages)

@@ -29,7 +29,7 @@ func options(o *server.Options) []option {
 		{"echo-path", "Listening", "PATH", `WebSocket endpoint that echoes every message; "" disables it`, stringValue{&o.EchoPath}},
 		{"demo", "Listening", "", "serve the demo page at / (its origin is the node's own: accepted by the default -allowed-origins, to be listed with a list); off for production (/wsedge.js, the client library, is served either way)", boolValue{&o.Demo}},
 
-		{"poller", "Processing", "NAME", `event-loop backend: "epoll" (Linux) or "std" (the standard library's net.Conn, any OS); "" = epoll on Linux, std elsewhere`, stringValue{&o.Poller}},
+		{"poller", "Processing", "NAME", `event-loop backend: "epoll" (Linux), "uring" (Linux with io_uring: receives and the loop's answers through the ring, see docs/design.md) or "std" (the standard library's net.Conn, any OS); "" = epoll on Linux, std elsewhere`, stringValue{&o.Poller}},
 		{"loops", "Processing", "N", "event loops; 0 = GOMAXPROCS", intValue{&o.Loops}},
 		{"workers", "Processing", "N", "goroutines running message handlers; 0 = 4 x GOMAXPROCS", intValue{&o.Workers}},
 		{"queue", "Processing", "N", "messages waiting for a worker; when full, clients get OVERLOADED", intValue{&o.Queue}},
