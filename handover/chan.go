@@ -38,6 +38,8 @@ type endpoint struct {
 	wmu sync.Mutex
 	pkt []byte // packet being built: header, then stream bytes
 	fds []int  // descriptors for the packet being built
+
+	closeOnce sync.Once
 }
 
 // socketpair returns the two ends of a new channel as files.
@@ -249,8 +251,12 @@ func (e *endpoint) abort(reason string, timeout time.Duration) error {
 	return err
 }
 
-// close ends the channel and closes descriptors received and never claimed.
-func (e *endpoint) close() error {
-	closeFDs(e.p.takeFDs())
-	return e.c.Close()
+// close ends the channel. Descriptors received and never claimed are closed
+// by the reader (closeUnclaimed) once it stopped reading.
+func (e *endpoint) close() {
+	e.closeOnce.Do(func() { e.c.Close() })
 }
+
+// closeUnclaimed closes descriptors that arrived without a message to claim
+// them (a stream cut in the middle). Reader goroutine only.
+func (e *endpoint) closeUnclaimed() { closeFDs(e.p.takeFDs()) }

@@ -18,6 +18,7 @@ type Predecessor struct {
 	pidfd int // the parent, readable once it exits; -1 if unavailable
 	start Start
 	ready bool
+	gone  func(time.Duration) bool // tests: replaces parentGone
 }
 
 // Inherited reports whether this process was started as a successor.
@@ -148,6 +149,12 @@ func (p *Predecessor) Subscribed() error {
 // wait for it: when the channel closes because the parent died, its exit
 // completes shortly after its descriptors are closed.
 func (p *Predecessor) parentGone(wait time.Duration) bool {
+	if p.gone != nil {
+		return p.gone(wait)
+	}
+	if os.Getppid() != p.start.PID {
+		return true // reparented: the old process is gone
+	}
 	if p.pidfd >= 0 {
 		fds := []unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}
 		for {

@@ -3,7 +3,6 @@ package handover
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -37,6 +36,7 @@ func (p *Predecessor) Run(a Adopter) (Outcome, error) {
 	}
 	r := &run{p: p, a: a, adopted: make(map[uint64]struct{}), frames: make(map[uint64][]byte)}
 	err := r.loop()
+	p.ep.closeUnclaimed()
 	defer p.close()
 	out := Outcome{Committed: r.committed, Adopted: len(r.adopted), Refused: r.refused}
 	if r.committed {
@@ -50,7 +50,7 @@ func (p *Predecessor) Run(a Adopter) (Outcome, error) {
 	}
 	// Not committed. A closed channel with the old process dead means it
 	// crashed mid-way: what was adopted is now only here, so serve it.
-	if errors.Is(err, ErrClosed) && (os.Getppid() != p.start.PID || p.parentGone(orphanWait)) {
+	if errors.Is(err, ErrClosed) && p.parentGone(orphanWait) {
 		a.Commit()
 		if p.start.NATS {
 			a.NATSEnd()

@@ -138,6 +138,14 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Successor, error) {
 		return nil, s.failStart(err)
 	}
 
+	if err := s.awaitHello(ctx, ready); err != nil {
+		return nil, s.failStart(err)
+	}
+	return s, nil
+}
+
+// awaitHello reads HELLO and checks the versions.
+func (s *Successor) awaitHello(ctx context.Context, ready time.Duration) error {
 	readCtx, cancel := context.WithTimeout(ctx, ready)
 	defer cancel()
 	stop := context.AfterFunc(readCtx, func() { s.ep.c.SetReadDeadline(time.Now()) })
@@ -152,23 +160,23 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Successor, error) {
 		case ctx.Err() != nil:
 			err = ctx.Err()
 		}
-		return nil, s.failStart(err)
+		return err
 	}
 	s.ep.c.SetReadDeadline(time.Time{})
 	if m.typ != msgHello {
 		closeFDs(m.fds)
-		return nil, s.failStart(protoErr("expected HELLO, got %s", msgName(m.typ)))
+		return protoErr("expected HELLO, got %s", msgName(m.typ))
 	}
 	if s.hello, err = decodeHello(m.payload); err != nil {
-		return nil, s.failStart(err)
+		return err
 	}
 	if s.hello.MaxVersion < MinVersion || s.hello.MinVersion > MaxVersion {
 		err = fmt.Errorf("%w: successor speaks %d..%d, this process %d..%d",
 			ErrVersion, s.hello.MinVersion, s.hello.MaxVersion, MinVersion, MaxVersion)
 		s.ep.abort(err.Error(), time.Second)
-		return nil, s.failStart(err)
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // withChannel returns env with EnvFD set to the channel's descriptor and no
@@ -214,6 +222,9 @@ func (s *Successor) kill(grace time.Duration) {
 		case <-time.After(grace):
 		}
 	}
+	if s.cmd == nil { // in-process tests: no process to kill
+		return
+	}
 	_ = s.cmd.Process.Kill()
 	<-s.exited
 }
@@ -229,7 +240,12 @@ func (s *Successor) exitState() *os.ProcessState {
 }
 
 // PID is the successor's process id.
-func (s *Successor) PID() int { return s.cmd.Process.Pid }
+func (s *Successor) PID() int {
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
 
 // Hello is what the successor announced.
 func (s *Successor) Hello() Hello { return s.hello }

@@ -27,6 +27,12 @@ func (t *Transfer) send() {
 				take = append(take[:0], t.queue[:k]...)
 				clear(t.queue[:k])
 				t.queue = t.queue[k:]
+				for _, it := range take {
+					if it.typ == msgBatch {
+						// Before the write: the ACK may come back first.
+						t.sentN[it.seq] = it.n
+					}
+				}
 				break
 			}
 			if t.ph == phClosed && len(t.queue) == 0 {
@@ -43,9 +49,6 @@ func (t *Transfer) send() {
 		t.mu.Lock()
 		for _, it := range take {
 			t.pending -= it.size()
-			if it.typ == msgBatch {
-				t.sentN[it.seq] = it.n
-			}
 		}
 		clear(take)
 		if err != nil {
@@ -73,6 +76,7 @@ func (t *Transfer) receive() {
 	for {
 		m, err := t.ep.read()
 		if err != nil {
+			t.ep.closeUnclaimed()
 			t.mu.Lock()
 			closing := t.ph == phClosed
 			t.mu.Unlock()
