@@ -10,22 +10,26 @@ import "sync"
 //
 // The argument (docs/design.md, "Restart without reconnects"): every
 // cluster message carries its origin (the publishing process) and a
-// sequence number that grows by one per message that origin publishes, in
+// sequence number that grows with each message that origin publishes, in
 // the order it sends them. The old process keeps its subscriptions until
 // the successor's are up, then unsubscribes, relays everything it had
-// received, and sends NATSEND. Messages that reached the old process are
-// exactly those each origin sent before the old process's unsubscription
-// took effect, so for every origin they are all numbered below the ones
-// that only the successor receives. Own therefore holds what it receives
-// until End, then delivers only the held messages numbered above the
-// highest relayed one of their origin; after End it delivers directly.
-// Messages from this process and from the other process of the handover
-// (Self) are never taken from the cluster: their publisher delivered them
-// locally.
+// received, and sends NATSEND. The old process's subscription to a channel
+// ends at one point of the NATS server's processing: each origin's messages
+// to that channel before that point reached the old process, the ones after
+// it only the successor. So, per origin and channel, every message only the
+// successor receives is numbered above every message the old process
+// relayed. Own holds what it receives until End, then delivers only the
+// held messages numbered above the highest relayed one of their origin and
+// channel; after End it delivers directly. The threshold is per channel
+// because the old process's subscriptions to different channels end at
+// different points (one UNSUB each); a per-origin threshold loses messages
+// there (TestSwitchOverNATS caught it). Messages from this process and from
+// the other process of the handover (Self) are never taken from the
+// cluster: their publisher delivered them locally.
 type Switch struct {
 	mu        sync.Mutex
 	self      []uint64
-	hi        map[uint64]uint64
+	hi        map[uint64]map[string]uint64 // origin -> channel -> highest relayed
 	held      []Message
 	heldBytes int64
 	maxHeld   int
@@ -67,7 +71,7 @@ func NewSwitch(cfg SwitchConfig) *Switch {
 		cfg.MaxHeldBytes = 64 << 20
 	}
 	return &Switch{
-		self: append([]uint64(nil), cfg.Self...), hi: make(map[uint64]uint64),
+		self: append([]uint64(nil), cfg.Self...), hi: make(map[uint64]map[string]uint64),
 		maxHeld: cfg.MaxHeld, maxBytes: cfg.MaxHeldBytes,
 	}
 }
@@ -82,8 +86,13 @@ func (s *Switch) Relayed(m Message, deliver func(Message)) {
 		s.stats.Late++
 		return
 	}
-	if m.Seq > s.hi[m.Origin] {
-		s.hi[m.Origin] = m.Seq
+	byCh := s.hi[m.Origin]
+	if byCh == nil {
+		byCh = make(map[string]uint64)
+		s.hi[m.Origin] = byCh
+	}
+	if m.Seq > byCh[string(m.Channel)] {
+		byCh[string(m.Channel)] = m.Seq
 	}
 	s.stats.Relayed++
 	deliver(m)
@@ -113,7 +122,7 @@ func (s *Switch) Own(m Message, deliver func(Message)) {
 }
 
 func (s *Switch) own(m Message, deliver func(Message)) {
-	if m.Seq <= s.hi[m.Origin] {
+	if m.Seq <= s.hi[m.Origin][string(m.Channel)] {
 		s.stats.Duplicates++
 		return
 	}
@@ -122,7 +131,9 @@ func (s *Switch) own(m Message, deliver func(Message)) {
 }
 
 // End is NATSEND: the relay is complete. Held messages are released in the
-// order they arrived, minus the ones the relay delivered. Calling it again
+// order they arrived, minus the ones the relay delivered. The thresholds
+// stay: a message the old process relayed can still arrive through the
+// successor's own subscription after End (it was in flight). Calling it again
 // does nothing.
 func (s *Switch) End(deliver func(Message)) {
 	s.mu.Lock()
