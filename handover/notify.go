@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -40,20 +39,19 @@ func notify(state string, fds []int) (bool, error) {
 	if name[0] != '/' && name[0] != '@' {
 		return false, fmt.Errorf("handover: NOTIFY_SOCKET=%q is not a Unix socket path", name)
 	}
-	addr := &net.UnixAddr{Name: name, Net: "unixgram"}
-	if name[0] == '@' {
-		addr.Name = "\x00" + name[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, addr)
+	// Raw calls: the net package refuses WriteMsgUnix on a connected
+	// datagram socket, and a blocking datagram send to a local socket is
+	// short. x/sys/unix maps a leading '@' to the abstract namespace.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return false, fmt.Errorf("handover: notify %s: %w", name, err)
+		return false, fmt.Errorf("handover: notify socket: %w", err)
 	}
-	defer c.Close()
+	defer unix.Close(fd)
 	var oob []byte
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	if _, _, err := c.WriteMsgUnix([]byte(state), oob, nil); err != nil {
+	if err := unix.Sendmsg(fd, []byte(state), oob, &unix.SockaddrUnix{Name: name}, 0); err != nil {
 		return false, fmt.Errorf("handover: notify %s: %w", name, err)
 	}
 	return true, nil
