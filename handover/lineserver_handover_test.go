@@ -176,7 +176,7 @@ func (s *lineServer) handover(natsClosed <-chan struct{}, pumped <-chan struct{}
 		case <-time.After(10 * time.Second):
 			s.say("HANDOVER-WARNING no SUBSCRIBED")
 		}
-		time.Sleep(100 * time.Millisecond) // the overlap
+		time.Sleep(250 * time.Millisecond) // the overlap (TestSwitchOverNATS says why)
 		s.nc.Drain()
 		<-natsClosed
 		<-pumped

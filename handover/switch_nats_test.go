@@ -70,10 +70,13 @@ func (d *deliveries) add(m Message) {
 // between the two the successor's SUB, its PONG, SUBSCRIBED and the old
 // process's UNSUB can all happen; the message then reaches neither process
 // (it went to the old subscription, closed by delivery time). A zero
-// overlap lost one message in about one run in ten under -race here.
+// overlap lost one message in about one run in ten under -race here, a
+// 20 ms overlap one in about a hundred on this shared machine (a stall of
+// the publisher's goroutine in the NATS server that long). The overlap
+// covers scheduling stalls; the default in production is a second.
 func TestSwitchOverNATS(t *testing.T) {
 	ns := natsServer(t)
-	for _, overlap := range []time.Duration{20 * time.Millisecond, 150 * time.Millisecond} {
+	for _, overlap := range []time.Duration{50 * time.Millisecond, 250 * time.Millisecond} {
 		t.Run(fmt.Sprint("overlap ", overlap), func(t *testing.T) {
 			st := switchRound(t, ns.ClientURL(), overlap)
 			t.Logf("switch stats %+v", st)
