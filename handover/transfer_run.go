@@ -46,6 +46,12 @@ func (t *Transfer) send() {
 		t.mu.Unlock()
 
 		err := t.write(take)
+		if errors.Is(err, ErrClosed) {
+			t.s.exitError(nil)
+			if st := t.s.exitState(); st != nil {
+				err = fmt.Errorf("%w: successor %d ended (%s)", err, t.s.PID(), st)
+			}
+		}
 		t.mu.Lock()
 		for _, it := range take {
 			t.pending -= it.size()
