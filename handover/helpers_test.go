@@ -17,7 +17,7 @@ const waitFor = 20 * time.Second
 
 // inProcess connects a Successor and a Predecessor in this process over a
 // real channel socketpair, through HELLO and START.
-func inProcess(t *testing.T, hello Hello, cfg TransferConfig) (*Transfer, *Predecessor, Start) {
+func inProcess(t testing.TB, hello Hello, cfg TransferConfig) (*Transfer, *Predecessor, Start) {
 	t.Helper()
 	a, b, err := socketpair()
 	if err != nil {
@@ -60,7 +60,7 @@ func inProcess(t *testing.T, hello Hello, cfg TransferConfig) (*Transfer, *Prede
 // tcpConns opens n loopback TCP connections and returns the client ends and
 // the accepted server ends' descriptors (owned by the test, closed at
 // cleanup).
-func tcpConns(t *testing.T, n int) (clients []net.Conn, serverFDs []int) {
+func tcpConns(t testing.TB, n int) (clients []net.Conn, serverFDs []int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -22,8 +22,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("HANDOVER_TEST_ROLE") == "server" {
+	switch os.Getenv("HANDOVER_TEST_ROLE") {
+	case "server":
 		serverMain()
+		return
+	case "exe":
+		exe, err := Executable()
+		fmt.Println(exe, err)
 		return
 	}
 	// Successors outlive the server processes this test starts; as a
@@ -141,9 +146,9 @@ type event struct {
 // serverProc is the first server process and the stream of events from it
 // and its successors (which inherit its stdout).
 type serverProc struct {
-	t      *testing.T
-	cmd    *exec2
-	events chan event
+	t       *testing.T
+	cmd     *exec2
+	events  chan event
 	log     string
 	addr    string
 	backlog []event
