@@ -2,7 +2,12 @@ package handover
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // closingAdopter adopts and, at commit, closes its descriptors (the
@@ -64,4 +69,65 @@ func BenchmarkTransfer(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "conns/s")
 		})
 	}
+}
+
+// BenchmarkHandoverProcess measures whole handovers between real
+// processes: HANDOVER_BENCH_CONNS (default 2,000) idle client connections,
+// one SIGUSR2 per operation, each to the current server process, which
+// hands everything to a new process of the test binary. The reported
+// figures are the old process's own: from SIGUSR2 to the successor
+// reporting RUNNING (spawn and HELLO included), and the transfer alone
+// (START to PREPARED).
+func BenchmarkHandoverProcess(b *testing.B) {
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("HANDOVER_BENCH_CONNS")); err == nil && v > 0 {
+		n = v
+	}
+	bin, _ := os.Executable()
+	sp := startServer(b, bin, "HANDOVER_TEST_TICK=1h")
+	w := newSwarm(b, sp.addr, n)
+	w.do(func() { w.quiet = true })
+	waitSwarm(b, w, "subscriptions", func() bool {
+		for _, c := range w.cl {
+			if c.sub && !c.gotS {
+				return false
+			}
+		}
+		return true
+	})
+	pid := sp.cmd.proc.Pid
+	var total, transfer time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		syscall.Kill(pid, syscall.SIGUSR2)
+		done := sp.expect("HANDOVER-DONE")
+		f := strings.Fields(done.rest)
+		next, _ := strconv.Atoi(f[0])
+		us, _ := strconv.Atoi(f[2])
+		total += time.Duration(us) * time.Microsecond
+		d, _ := time.ParseDuration(strings.TrimPrefix(f[4], "transfer="))
+		transfer += d
+		sp.expect("SERVING")
+		if i == 0 {
+			<-sp.cmd.done
+		} else {
+			reap(b, pid)
+		}
+		pid = next
+		sp.mu.Lock()
+		sp.pids[pid] = true
+		sp.mu.Unlock()
+	}
+	b.StopTimer()
+	var errs []string
+	var bad int
+	w.do(func() { errs, bad = w.report() })
+	syscall.Kill(pid, syscall.SIGKILL)
+	reap(b, pid)
+	if bad > 0 {
+		b.Fatalf("%d clients saw a problem: %v", bad, errs)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/handover")
+	b.ReportMetric(float64(n*b.N)/transfer.Seconds(), "conns/s-transfer")
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "conns/s-overall")
 }

@@ -35,9 +35,10 @@ type endpoint struct {
 	oob  []byte
 	p    parser
 
-	wmu sync.Mutex
-	pkt []byte // packet being built: header, then stream bytes
-	fds []int  // descriptors for the packet being built
+	wmu      sync.Mutex
+	pkt      []byte        // packet being built: header, then stream bytes
+	fds      []int         // descriptors for the packet being built
+	wtimeout time.Duration // per packet: the bound is on progress, not on a whole burst
 
 	closeOnce sync.Once
 }
@@ -216,6 +217,9 @@ func (e *endpoint) send(pkt []byte, fds []int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
+	if e.wtimeout > 0 {
+		e.c.SetWriteDeadline(time.Now().Add(e.wtimeout))
+	}
 	if _, _, err := e.c.WriteMsgUnix(pkt, oob, nil); err != nil {
 		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
 			return ErrClosed
@@ -225,14 +229,11 @@ func (e *endpoint) send(pkt []byte, fds []int) error {
 	return nil
 }
 
-// sendNow writes one message and flushes it, with a deadline.
+// sendNow writes one message and flushes it, each packet within timeout.
 func (e *endpoint) sendNow(timeout time.Duration, typ byte, fds []int, parts ...[]byte) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
-	if timeout > 0 {
-		e.c.SetWriteDeadline(time.Now().Add(timeout))
-		defer e.c.SetWriteDeadline(time.Time{})
-	}
+	e.wtimeout = timeout
 	if err := e.message(typ, fds, parts...); err != nil {
 		return err
 	}

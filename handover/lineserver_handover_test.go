@@ -95,6 +95,7 @@ func (s *lineServer) handover(natsClosed <-chan struct{}, pumped <-chan struct{}
 		s.say("HANDOVER-FAILED %v", err)
 		return false
 	}
+	tReady := time.Since(start)
 	s.do(s.stopAccepting)
 	tx, err := succ.Begin(TransferConfig{
 		Listeners: []Listener{{Name: "lines", Network: "tcp", Addr: s.lnAddr, FD: s.lnfd}},
@@ -133,6 +134,7 @@ func (s *lineServer) handover(natsClosed <-chan struct{}, pumped <-chan struct{}
 	if err == nil {
 		res, err = tx.Prepare(ctx)
 	}
+	tPrepared := time.Since(start)
 	if err == nil && len(res.Refused) > 0 {
 		err = fmt.Errorf("%d connections refused: %v", len(res.Refused), res.Refused[0])
 	}
@@ -169,7 +171,8 @@ func (s *lineServer) handover(natsClosed <-chan struct{}, pumped <-chan struct{}
 	} else if err := NotifyBarrier(5 * time.Second); err != nil {
 		s.say("HANDOVER-WARNING barrier: %v", err)
 	}
-	s.say("HANDOVER-DONE %d %d %d", succ.PID(), res.Adopted, took.Microseconds())
+	s.say("HANDOVER-DONE %d %d %d ready=%s transfer=%s commit=%s", succ.PID(), res.Adopted, took.Microseconds(),
+		tReady.Round(time.Millisecond), (tPrepared - tReady).Round(time.Millisecond), (took - tPrepared).Round(time.Millisecond))
 	if s.nc != nil {
 		select {
 		case <-tx.Subscribed():

@@ -55,6 +55,7 @@ type lineServer struct {
 	nextID    uint64
 	tasks     chan func()
 	tick      time.Duration
+	lastScan  time.Time
 	buf       []byte
 	stdout    *os.File
 
@@ -288,6 +289,10 @@ func (s *lineServer) broadcast(frame []byte) {
 
 func (s *lineServer) timers() {
 	now := time.Now()
+	if now.Sub(s.lastScan) < 10*time.Millisecond {
+		return // a scan is O(connections): not on every wake-up
+	}
+	s.lastScan = now
 	for _, c := range s.conns {
 		if c.moved || c.parked || now.Before(c.next) {
 			continue

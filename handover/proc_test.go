@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -146,13 +147,16 @@ type event struct {
 // serverProc is the first server process and the stream of events from it
 // and its successors (which inherit its stdout).
 type serverProc struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec2
 	events  chan event
 	log     string
 	addr    string
 	backlog []event
 	allow   map[string]bool // failure words a test expects
+	start   time.Time
+	mu      sync.Mutex
+	pids    map[int]bool // every server process seen, killed at cleanup
 }
 
 // exec2 wraps the started process (os/exec, kept small here).
@@ -162,7 +166,7 @@ type exec2 struct {
 }
 
 // startServer runs the test binary (at bin) as a line server.
-func startServer(t *testing.T, bin string, env ...string) *serverProc {
+func startServer(t testing.TB, bin string, env ...string) *serverProc {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -180,7 +184,8 @@ func startServer(t *testing.T, bin string, env ...string) *serverProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp := &serverProc{t: t, cmd: &exec2{proc: p, done: make(chan *os.ProcessState, 1)}, events: make(chan event, 1024), log: logPath, allow: map[string]bool{}}
+	sp := &serverProc{t: t, cmd: &exec2{proc: p, done: make(chan *os.ProcessState, 1)}, events: make(chan event, 1024), log: logPath, allow: map[string]bool{},
+		start: time.Now(), pids: map[int]bool{p.Pid: true}}
 	go func() {
 		st, _ := p.Wait()
 		sp.cmd.done <- st
@@ -193,6 +198,9 @@ func startServer(t *testing.T, bin string, env ...string) *serverProc {
 				continue
 			}
 			pid, _ := strconv.Atoi(f[0])
+			sp.mu.Lock()
+			sp.pids[pid] = true
+			sp.mu.Unlock()
 			e := event{pid: pid, word: f[1]}
 			if len(f) == 3 {
 				e.rest = f[2]
@@ -201,7 +209,28 @@ func startServer(t *testing.T, bin string, env ...string) *serverProc {
 		}
 		close(sp.events)
 	}()
-	t.Cleanup(func() { sp.dumpOnFailure() })
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("HANDOVER_TEST_STACKS") != "" {
+			// Go prints every goroutine's stack on SIGQUIT: where a
+			// server was stuck.
+			sp.mu.Lock()
+			for pid := range sp.pids {
+				unix.Kill(pid, syscall.SIGQUIT)
+			}
+			sp.mu.Unlock()
+			time.Sleep(time.Second)
+		}
+		sp.dumpOnFailure()
+		// Whatever is left of the servers (a failed test leaves them).
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		for pid := range sp.pids {
+			if unix.Kill(pid, syscall.SIGKILL) == nil && pid != p.Pid {
+				var ws unix.WaitStatus
+				unix.Wait4(pid, &ws, 0, nil)
+			}
+		}
+	})
 	e := sp.expect("ADDR")
 	sp.addr = e.rest
 	return sp
@@ -212,8 +241,8 @@ func (sp *serverProc) dumpOnFailure() {
 		return
 	}
 	if b, err := os.ReadFile(sp.log); err == nil && len(b) > 0 {
-		if len(b) > 8000 {
-			b = b[len(b)-8000:]
+		if max := 8000 + 200000*len(os.Getenv("HANDOVER_TEST_STACKS")); len(b) > max {
+			b = b[len(b)-max:]
 		}
 		sp.t.Logf("server processes' stderr (tail):\n%s", b)
 	}
@@ -239,6 +268,7 @@ func (sp *serverProc) expect(word string) event {
 			}
 			switch e.word {
 			case word:
+				sp.t.Logf("%6s server %d: %s %s", time.Since(sp.start).Round(time.Millisecond), e.pid, e.word, e.rest)
 				return e
 			case "FATAL", "CLOSED", "HANDOVER-FAILED", "CHILD-ABORTED":
 				if !sp.allow[e.word] {
@@ -255,7 +285,7 @@ func (sp *serverProc) expect(word string) event {
 
 // reap waits for a process this test's process is the parent of (the
 // first server, or a successor reparented to us as subreaper).
-func reap(t *testing.T, pid int) syscall.WaitStatus {
+func reap(t testing.TB, pid int) syscall.WaitStatus {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {

@@ -209,7 +209,7 @@ func TestHandoverProcess(t *testing.T) {
 	})
 }
 
-func waitSwarm(t *testing.T, w *swarm, what string, cond func() bool) {
+func waitSwarm(t testing.TB, w *swarm, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {

@@ -68,7 +68,7 @@ func (t *Transfer) send() {
 func (t *Transfer) write(items []*item) error {
 	t.ep.wmu.Lock()
 	defer t.ep.wmu.Unlock()
-	t.ep.c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
+	t.ep.wtimeout = t.cfg.Timeout
 	for _, it := range items {
 		if err := t.ep.message(it.typ, it.fds, it.head, it.body); err != nil {
 			return err
