@@ -13,7 +13,7 @@ import (
 
 // waitFor bounds every wait in these tests; they end as soon as the
 // condition holds.
-const waitFor = 20 * time.Second
+const waitFor = 60 * time.Second
 
 // inProcess connects a Successor and a Predecessor in this process over a
 // real channel socketpair, through HELLO and START.

@@ -124,7 +124,7 @@ func newFakeNotify(t *testing.T) *fakeNotify {
 // binary that replaced the file on disk; the service manager is told the
 // new main PID.
 func TestHandoverProcess(t *testing.T) {
-	n := testConns(2000)
+	n := testConns(3000)
 	ns := natsServer(t)
 	notify := newFakeNotify(t)
 	dir := t.TempDir()
@@ -194,7 +194,16 @@ func TestHandoverProcess(t *testing.T) {
 	}
 	sp.expect("RUN-DONE")
 	t.Cleanup(func() { syscall.Kill(pid3, syscall.SIGKILL); reap(t, pid3) })
-	time.Sleep(500 * time.Millisecond)
+	// Every client talks to the last successor before the streams stop
+	// (slow readers are behind their big replies; settle waits for them).
+	waitSwarm(t, w, "echoes from the last successor", func() bool {
+		for _, c := range w.cl {
+			if c.err == "" && !c.slow && (len(c.pids) == 0 || c.pids[len(c.pids)-1] != pid3) {
+				return false
+			}
+		}
+		return true
+	})
 
 	w.do(func() { w.pubOn, w.quiet = false, true })
 	lastN := stopNATS()
