@@ -85,7 +85,7 @@ func BenchmarkHandoverProcess(b *testing.B) {
 	}
 	bin, _ := os.Executable()
 	sp := startServer(b, bin, "HANDOVER_TEST_TICK=1h")
-	w := newSwarm(b, sp.addr, n)
+	w := newSwarm(b, sp.addr, n, true)
 	w.do(func() { w.quiet = true })
 	waitSwarm(b, w, "subscriptions", func() bool {
 		for _, c := range w.cl {

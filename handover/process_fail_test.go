@@ -36,7 +36,7 @@ func TestHandoverFailures(t *testing.T) {
 			sp := startServer(t, bin, append([]string{"HANDOVER_TEST_FAIL_FILE=" + plan, "HANDOVER_TEST_TICK=200ms"}, tc.env...)...)
 			sp.allow["HANDOVER-FAILED"] = true
 			pid1 := sp.cmd.proc.Pid
-			w := newSwarm(t, sp.addr, 400)
+			w := newSwarm(t, sp.addr, 400, true)
 			waitSwarm(t, w, "subscriptions", func() bool {
 				for _, c := range w.cl {
 					if c.sub && !c.gotS {
@@ -100,7 +100,7 @@ func TestHandoverOldProcessDies(t *testing.T) {
 	sp.allow["CLOSED"] = true
 	pid1 := sp.cmd.proc.Pid
 	const n = 400
-	w := newSwarm(t, sp.addr, n)
+	w := newSwarm(t, sp.addr, n, true)
 	waitSwarm(t, w, "subscriptions", func() bool {
 		for _, c := range w.cl {
 			if c.sub && !c.gotS {
@@ -154,7 +154,7 @@ func TestHandoverOldProcessDies(t *testing.T) {
 		t.Fatalf("%d clients alive, %d ended; the successor adopted %d of %d", alive, ended, adopted, n)
 	}
 	// The successor accepts on the inherited listener.
-	w2 := newSwarm(t, sp.addr, 5)
+	w2 := newSwarm(t, sp.addr, 5, false)
 	waitSwarm(t, w2, "answers from the successor", func() bool {
 		for _, c := range w2.cl {
 			if c.gotE == 0 || c.pids[0] != pid2 {

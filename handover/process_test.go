@@ -132,7 +132,7 @@ func TestHandoverProcess(t *testing.T) {
 	sp := startServer(t, bin, "HANDOVER_TEST_NATS="+ns.ClientURL(), "NOTIFY_SOCKET="+notify.path, "HANDOVER_TEST_TICK=300ms")
 	pid1 := sp.cmd.proc.Pid
 
-	w := newSwarm(t, sp.addr, n)
+	w := newSwarm(t, sp.addr, n, true)
 	waitSwarm(t, w, "subscriptions", func() bool {
 		for _, c := range w.cl {
 			if c.sub && !c.gotS {
@@ -155,6 +155,10 @@ func TestHandoverProcess(t *testing.T) {
 	unix.Stat(bin, &want)
 	start := time.Now()
 	syscall.Kill(pid1, syscall.SIGUSR2)
+	// Clients arriving during the handover: accepted by the old process
+	// before it stops accepting (then handed over), or waiting in the
+	// listener's queue for the successor.
+	late := newSwarm(t, sp.addr, 20, false)
 	child := sp.expect("CHILD-START")
 	if f := strings.Fields(child.rest); len(f) != 2 || f[1] != strconv.FormatUint(want.Ino, 10) {
 		t.Fatalf("the successor runs inode %v, the file on disk is %d", f, want.Ino)
@@ -204,6 +208,17 @@ func TestHandoverProcess(t *testing.T) {
 		}
 		return true
 	})
+
+	waitSwarm(t, late, "answers to the clients that came during the handover", func() bool {
+		for _, c := range late.cl {
+			if c.err != "" || (!c.slow && (len(c.pids) == 0 || c.pids[len(c.pids)-1] != pid3)) {
+				return false
+			}
+		}
+		return true
+	})
+	late.do(func() { late.quiet = true })
+	settle(t, late, 0)
 
 	w.do(func() { w.pubOn, w.quiet = false, true })
 	lastN := stopNATS()

@@ -57,9 +57,11 @@ type swarm struct {
 	quiet   bool // no new requests: only what is pending goes out
 }
 
-// newSwarm connects n clients to addr; every fourth subscribes, every
-// 50th reads slowly and asks for big replies (fewer past 2,000 clients).
-func newSwarm(t testing.TB, addr string, n int) *swarm {
+// newSwarm connects n clients to addr; if subscribe, every fourth
+// subscribes (from the start: streams are checked from their first
+// number); every 50th reads slowly and asks for big replies (fewer past
+// 2,000 clients).
+func newSwarm(t testing.TB, addr string, n int, subscribe bool) *swarm {
 	t.Helper()
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -83,7 +85,7 @@ func newSwarm(t testing.TB, addr string, n int) *swarm {
 		// About 500 subscribers and 40 slow readers at most: the load
 		// stays what one test process can read, whatever n.
 		subEvery, slowEvery := max(4, n/500), max(50, n/40)
-		c := &swarmClient{idx: i, fd: fd, port: sa.(*unix.SockaddrInet4).Port, sub: i%subEvery == 0, slow: i%slowEvery == 7}
+		c := &swarmClient{idx: i, fd: fd, port: sa.(*unix.SockaddrInet4).Port, sub: subscribe && i%subEvery == 0, slow: i%slowEvery == 7}
 		if c.slow {
 			// A small receive buffer, so big replies queue in the server.
 			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<10)
@@ -162,7 +164,7 @@ func (w *swarm) tick() {
 			}
 			c.pending = line
 		}
-		if c.slow && !w.quiet && (w.tickN+c.idx)%40 == 0 {
+		if c.slow && !w.quiet && (w.tickN+c.idx)%80 == 0 {
 			c.bigSent++
 			c.pending = fmt.Appendf(c.pending, "big %d\n", c.bigSent)
 		}
