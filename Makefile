@@ -20,12 +20,12 @@ vet:
 	$(GO) vet ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./timerwheel/ ./limits/ ./routing/ ./poller/ ./server/ ./auth/ ./perm/
+	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./timerwheel/ ./limits/ ./routing/ ./poller/ ./server/ ./auth/ ./perm/ ./handover/
 
 # Each fuzz target runs FUZZTIME (go test allows one -fuzz target per run).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in ./server ./codec ./limits ./routing ./timerwheel ./natsbroker ./bench ./cmd/wsedge ./auth ./perm ./proxy; do \
+	@for pkg in ./server ./codec ./limits ./routing ./timerwheel ./natsbroker ./bench ./cmd/wsedge ./auth ./perm ./proxy ./handover; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
