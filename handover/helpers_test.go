@@ -12,8 +12,9 @@ import (
 )
 
 // waitFor bounds every wait in these tests; they end as soon as the
-// condition holds.
-const waitFor = 60 * time.Second
+// condition holds. Generous: the process tests run several race-enabled
+// processes on a machine that may be shared.
+const waitFor = 120 * time.Second
 
 // inProcess connects a Successor and a Predecessor in this process over a
 // real channel socketpair, through HELLO and START.

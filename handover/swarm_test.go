@@ -43,18 +43,18 @@ func (c *swarmClient) fail(format string, args ...any) {
 }
 
 type swarm struct {
-	epfd    int
-	cl      []*swarmClient
-	byFD    map[int]*swarmClient
-	cmds    chan func()
-	quit    chan struct{}
-	done    chan struct{}
-	pubOn   bool
-	pubK    uint64 // last broadcast the publisher (client 0) sent
-	tickN   int
-	buf     []byte
-	reading bool // slow clients read at all
-	quiet   bool // no new requests: only what is pending goes out
+	epfd  int
+	cl    []*swarmClient
+	byFD  map[int]*swarmClient
+	cmds  chan func()
+	quit  chan struct{}
+	done  chan struct{}
+	pubOn bool
+	pubK  uint64 // last broadcast the publisher (client 0) sent
+	tickN int
+	buf   []byte
+	quiet bool // no new requests: only what is pending goes out
+	drain bool // slow readers read at full speed
 }
 
 // newSwarm connects n clients to addr; if subscribe, every fourth
@@ -68,7 +68,7 @@ func newSwarm(t testing.TB, addr string, n int, subscribe bool) *swarm {
 		t.Fatal(err)
 	}
 	w := &swarm{epfd: epfd, byFD: map[int]*swarmClient{}, cmds: make(chan func(), 16),
-		quit: make(chan struct{}), done: make(chan struct{}), buf: make([]byte, 64<<10), reading: true}
+		quit: make(chan struct{}), done: make(chan struct{}), buf: make([]byte, 64<<10)}
 	host, portS, _ := bytes.Cut([]byte(addr), []byte{':'})
 	_ = host
 	port, _ := strconv.Atoi(string(portS))
@@ -190,10 +190,7 @@ func (w *swarm) send(c *swarmClient, b []byte) {
 
 func (w *swarm) read(c *swarmClient) {
 	limit := 1 << 30
-	if c.slow {
-		if !w.reading {
-			return
-		}
+	if c.slow && !w.drain {
 		limit = 16 << 10 // a slow reader: about 600 KB/s
 	}
 	for got := 0; got < limit; {
