@@ -35,7 +35,7 @@ func testConns(def int) int {
 }
 
 // natsPublisher publishes the cluster stream N 1, N 2, … (origin 77) on t.n
-// every 10 ms until stopped; stop returns the last number sent.
+// every 20 ms until stopped; stop returns the last number sent.
 func natsPublisher(t *testing.T, url string) (stop func() uint64) {
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -45,7 +45,7 @@ func natsPublisher(t *testing.T, url string) (stop func() uint64) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		tk := time.NewTicker(10 * time.Millisecond)
+		tk := time.NewTicker(20 * time.Millisecond)
 		defer tk.Stop()
 		for {
 			select {
@@ -132,7 +132,7 @@ func TestHandoverProcess(t *testing.T) {
 	notify := newFakeNotify(t)
 	dir := t.TempDir()
 	bin := copyBinary(t, dir, "server")
-	sp := startServer(t, bin, "HANDOVER_TEST_NATS="+ns.ClientURL(), "NOTIFY_SOCKET="+notify.path, "HANDOVER_TEST_TICK=300ms")
+	sp := startServer(t, bin, "HANDOVER_TEST_NATS="+ns.ClientURL(), "NOTIFY_SOCKET="+notify.path, "HANDOVER_TEST_TICK=500ms")
 	pid1 := sp.cmd.proc.Pid
 
 	w := newSwarm(t, sp.addr, n, true)

@@ -82,9 +82,9 @@ func newSwarm(t testing.TB, addr string, n int, subscribe bool) *swarm {
 		}
 		unix.SetNonblock(fd, true)
 		sa, _ := unix.Getsockname(fd)
-		// About 500 subscribers and 40 slow readers at most: the load
+		// About 400 subscribers and 40 slow readers at most: the load
 		// stays what one test process can read, whatever n.
-		subEvery, slowEvery := max(4, n/500), max(50, n/40)
+		subEvery, slowEvery := max(4, n/400), max(50, n/40)
 		c := &swarmClient{idx: i, fd: fd, port: sa.(*unix.SockaddrInet4).Port, sub: subscribe && i%subEvery == 0, slow: i%slowEvery == 7}
 		if c.slow {
 			// A small receive buffer, so big replies queue in the server.
@@ -152,7 +152,7 @@ func (w *swarm) tick() {
 		if c.err != "" {
 			continue
 		}
-		if len(c.pending) == 0 && !w.quiet && (w.tickN+c.idx)%10 == 0 {
+		if len(c.pending) == 0 && !w.quiet && (w.tickN+c.idx)%16 == 0 {
 			c.sentE++
 			line := fmt.Appendf(nil, "e %d\n", c.sentE)
 			if (int(c.sentE)+c.idx)%3 == 0 {
@@ -168,11 +168,9 @@ func (w *swarm) tick() {
 			c.bigSent++
 			c.pending = fmt.Appendf(c.pending, "big %d\n", c.bigSent)
 		}
-		if c.idx == 0 && w.pubOn {
-			for range 2 {
-				w.pubK++
-				c.pending = fmt.Appendf(c.pending, "p %d\n", w.pubK)
-			}
+		if c.idx == 0 && w.pubOn && w.tickN%2 == 0 {
+			w.pubK++ // 20 broadcasts a second
+			c.pending = fmt.Appendf(c.pending, "p %d\n", w.pubK)
 		}
 		if len(c.pending) > 0 {
 			w.send(c, c.pending)
