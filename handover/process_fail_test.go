@@ -1,8 +1,10 @@
 package handover
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,10 +48,11 @@ func TestHandoverFailures(t *testing.T) {
 				return true
 			})
 			w.do(func() { w.pubOn = true })
-			time.Sleep(300 * time.Millisecond)
+			waitEchoesFrom(t, w, pid1)
 
 			syscall.Kill(pid1, syscall.SIGUSR2)
-			child := sp.expect("CHILD-START")
+			// No CHILD-START expected: a successor killed for not being
+			// ready may not have got that far on a loaded machine.
 			if tc.dying {
 				sp.expect("CHILD-DYING")
 			}
@@ -60,8 +63,13 @@ func TestHandoverFailures(t *testing.T) {
 					t.Fatalf("HANDOVER-FAILED %q does not say %q", failed.rest, s)
 				}
 			}
-			if err := unix.Kill(child.pid, 0); err != unix.ESRCH {
-				t.Fatalf("the failed successor %d still exists (kill 0: %v): not reaped", child.pid, err)
+			m := regexp.MustCompile(`(?:pid |successor )(\d+)`).FindStringSubmatch(failed.rest)
+			if m == nil {
+				t.Fatalf("HANDOVER-FAILED %q names no successor", failed.rest)
+			}
+			child, _ := strconv.Atoi(m[1])
+			if err := unix.Kill(child, 0); err != unix.ESRCH {
+				t.Fatalf("the failed successor %d still exists (kill 0: %v): not reaped", child, err)
 			}
 			t.Logf("old process: %s", failed.rest)
 			time.Sleep(300 * time.Millisecond) // the old process serves on
@@ -69,18 +77,23 @@ func TestHandoverFailures(t *testing.T) {
 			// No plan now: this one goes through.
 			syscall.Kill(pid1, syscall.SIGUSR2)
 			pid2 := sp.expect("CHILD-START").pid
+			if pid2 == child { // the failed one got that far
+				pid2 = sp.expect("CHILD-START").pid
+			}
 			sp.expect("SERVING")
 			sp.expect("HANDOVER-DONE")
 			if st := <-sp.cmd.done; !st.Success() {
 				t.Fatalf("the old process ended with %s", st)
 			}
 			t.Cleanup(func() { syscall.Kill(pid2, syscall.SIGKILL); reap(t, pid2) })
-			time.Sleep(300 * time.Millisecond)
+			waitEchoesFrom(t, w, pid2)
 			w.do(func() { w.pubOn, w.quiet = false, true })
 			settle(t, w, 0)
 			w.do(func() {
 				for _, c := range w.cl {
-					if c.sentE > 0 && (c.pids[0] != pid1 || c.pids[len(c.pids)-1] != pid2 || len(c.pids) != 2) {
+					// (A slow reader's first echo may have been read by
+					// the successor only: it is not checked against pid1.)
+					if c.sentE > 0 && ((!c.slow && c.pids[0] != pid1) || c.pids[len(c.pids)-1] != pid2 || len(c.pids) > 2) {
 						t.Errorf("client %d: echoes answered by %v, want %d then %d", c.idx, c.pids, pid1, pid2)
 						return
 					}
@@ -144,8 +157,8 @@ func TestHandoverOldProcessDies(t *testing.T) {
 				if c.sentE > 0 && c.pids[len(c.pids)-1] != pid2 {
 					t.Errorf("client %d: last echo from %d, want the successor %d", c.idx, c.pids[len(c.pids)-1], pid2)
 				}
-			case strings.Contains(c.err, "connection ended"):
-				ended++
+			case strings.Contains(c.err, "connection ended"), strings.Contains(c.err, "connection reset"):
+				ended++ // with the old process
 			default:
 				t.Errorf("%s", c.err)
 			}
@@ -159,6 +172,20 @@ func TestHandoverOldProcessDies(t *testing.T) {
 	waitSwarm(t, w2, "answers from the successor", func() bool {
 		for _, c := range w2.cl {
 			if c.gotE == 0 || c.pids[0] != pid2 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitEchoesFrom waits until every client's latest echo was answered by
+// pid (slow readers are behind their big replies: settle checks them).
+func waitEchoesFrom(t *testing.T, w *swarm, pid int) {
+	t.Helper()
+	waitSwarm(t, w, fmt.Sprintf("an echo answered by %d on every connection", pid), func() bool {
+		for _, c := range w.cl {
+			if c.err == "" && !c.slow && (len(c.pids) == 0 || c.pids[len(c.pids)-1] != pid) {
 				return false
 			}
 		}
