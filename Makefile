@@ -35,12 +35,12 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./timerwheel/ ./limits/ ./routing/ ./poller/ ./server/ ./auth/ ./perm/ ./api/
+	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./timerwheel/ ./limits/ ./routing/ ./poller/ ./server/ ./auth/ ./perm/ ./api/ ./handover/
 
 # Each fuzz target runs FUZZTIME (go test allows one -fuzz target per run).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in ./server ./codec ./tlsrecord ./limits ./routing ./timerwheel ./natsbroker ./bench ./cmd/wsedge ./auth ./perm ./proxy ./api ./internal/wsfleet; do \
+	@for pkg in ./server ./codec ./tlsrecord ./limits ./routing ./timerwheel ./natsbroker ./bench ./cmd/wsedge ./auth ./perm ./proxy ./api ./internal/wsfleet ./handover; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
