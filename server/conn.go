@@ -49,10 +49,12 @@ type wsConn struct {
 	state    connState
 	ep       endpoint
 	upgraded bool
-	flags    uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go)
-	// zbits is the server window permessage-deflate agreed (8..15), 0
-	// without the extension: all the write side needs (compression.go).
-	zbits uint8
+	// flags: identity's fHold, fFirst, fNeedID in the low bits
+	// (upgrade_auth.go); in the high four the server window
+	// permessage-deflate agreed (8..15), 0 without the extension: all the
+	// write side needs (compression.go). One byte keeps wsConn in its size
+	// class.
+	flags uint8
 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
