@@ -16,15 +16,16 @@ const DefaultMaxChannels = 64
 // publications also reach the other nodes, and theirs arrive through Deliver. It is safe for
 // concurrent use.
 type Hub struct {
-	maxPerSession int
-	seed          maphash.Seed
-	shards        [hubShards]hubShard
-	users         [hubShards]userShard
-	scratch       sync.Pool                                     // *[]*Session: snapshot of a target's receivers for one delivery
-	cluster       Cluster                                       // nil: this node alone
-	member        func(s *Session, channel string, joined bool) // OnMembership; nil: none
-	hashUser      func(string) uint64                           // tests: collisions in the user index; nil: maphash
-	hashTopic     func(*topic) uint64                           // topicHash, as a value made once
+	maxPerSession   int
+	seed            maphash.Seed
+	shards          [hubShards]hubShard
+	users           [hubShards]userShard
+	scratch         sync.Pool                                     // *[]*Session: snapshot of a target's receivers for one delivery
+	cluster         Cluster                                       // nil: this node alone
+	member          func(s *Session, channel string, joined bool) // OnMembership; nil: none
+	hashUser        func(string) uint64                           // tests: collisions in the user index; nil: maphash
+	hashTopic       func(*topic) uint64                           // topicHash, as a value made once
+	hashUserSession func(*Session) uint64                         // sessionUserHash, likewise
 }
 
 type hubShard struct {
@@ -40,6 +41,7 @@ func NewHub(maxPerSession int) *Hub {
 	}
 	h := &Hub{maxPerSession: maxPerSession, seed: maphash.MakeSeed()}
 	h.hashTopic = h.topicHash
+	h.hashUserSession = h.sessionUserHash
 	h.scratch.New = func() any { return new([]*Session) }
 	return h
 }

@@ -82,6 +82,16 @@ func (t *ptrTable[E]) remove(h uint64, e *E, hash func(*E) uint64) bool {
 	return true
 }
 
+// replace puts e in the slot of old, which the table holds under the same key (hash h).
+func (t *ptrTable[E]) replace(h uint64, old, e *E) {
+	mask := len(t.slots) - 1
+	i := t.home(h)
+	for t.slots[i] != old {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = e
+}
+
 func (t *ptrTable[E]) resize(size int, hash func(*E) uint64) {
 	old := t.slots
 	t.slots = make([]*E, size)
