@@ -100,3 +100,42 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 		})
 	}
 }
+
+// TestRealisticMemoryBudget holds routing's share of issue 19's idle connection: the session,
+// its registry slot, a personal channel and two of 100 shared ones stay within 280 bytes of
+// heap (266 when written; 578 with per-channel maps), and an identity adds at most 72.
+func TestRealisticMemoryBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("19,000 sessions")
+	}
+	for _, tc := range []struct {
+		ident bool
+		max   float64
+	}{{false, 280}, {true, 280 + 72}} {
+		const n = 19000
+		r := New(Options{Workers: 1})
+		conn := &fakeConn{discard: true}
+		ss := make([]*Session, n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range ss {
+			ss[i] = r.Open(conn, testIP)
+			if tc.ident {
+				if err := r.Hub().SetIdentity(ss[i], "user"+strconv.Itoa(10000+i), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			subscribeRealistic(t, r.Hub(), ss[i], i)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per := float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(ss)
+		r.Close()
+		t.Logf("identity %v: %.1f B of heap per connection", tc.ident, per)
+		if per > tc.max {
+			t.Errorf("identity %v: %.1f B of heap per connection, budget %.0f", tc.ident, per, tc.max)
+		}
+	}
+}
