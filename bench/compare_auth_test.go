@@ -8,8 +8,9 @@ import (
 )
 
 // An Auth case runs wsedge with the comparison's secret and every connection presents a token
-// minted with it: all are accepted and subscribed; with tokens minted from another secret,
-// the same server refuses them all (so the secret really reached the server).
+// minted with it: all are accepted and subscribed, and the server's heap per connection is
+// read from its admin listener; with tokens minted from another secret, the same server
+// refuses them all (so the secret really reached the server).
 func TestCompareAuthCase(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds wsedge")
@@ -61,6 +62,12 @@ func TestCompareAuthCase(t *testing.T) {
 			}
 			if tc.ok && (r.Opened != 50 || r.Subscribed != 50 || r.Failed != 0) {
 				t.Fatalf("opened %d, subscribed %d, failed %d (%v); want all 50", r.Opened, r.Subscribed, r.Failed, r.Causes)
+			}
+			// The admin listener gave the server's heap split: 50 sessions with identities
+			// and three subscriptions each are live heap.
+			t.Logf("server heap per connection: %+v", r.Heap)
+			if tc.ok && (r.Heap == nil || r.Heap.Live <= 0 || r.Heap.Spans <= 0) {
+				t.Fatalf("server heap per connection: %+v", r.Heap)
 			}
 			if !tc.ok && (r.Opened != 0 || r.Failed != 50) {
 				t.Fatalf("opened %d, failed %d; want every connection refused", r.Opened, r.Failed)
