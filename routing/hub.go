@@ -114,15 +114,15 @@ func (h *Hub) subscribe(s *Session, channel, notice []byte) (t *topic, first boo
 	if s.closed {
 		return nil, false, errSessionClosed
 	}
-	dup, _, used, rec, ri := s.findName(channel)
-	if dup != nil {
+	dup, used, rec := s.findName(channel)
+	if dup.c != nil {
 		return nil, false, nil
 	}
 	if h.maxPerSession > 0 && used >= h.maxPerSession {
 		return nil, false, errTooManyChans
 	}
-	if rec == nil {
-		rec, ri = s.newRecord(), 0
+	if rec.c == nil {
+		rec = subRef{c: s.newRecord()}
 	}
 	// The shard is found from the bytes; the name is copied only for a new channel.
 	name := unsafe.String(unsafe.SliceData(channel), len(channel))
@@ -134,8 +134,8 @@ func (h *Hub) subscribe(s *Session, channel, notice []byte) (t *topic, first boo
 		sh.topics.insert(hash, t, h.hashTopic)
 		first = true
 	}
-	rec.slot[ri] = t.add(s)
-	rec.t[ri].Store(t)
+	rec.c.slot[rec.i] = t.add(s)
+	rec.c.t[rec.i].Store(t)
 	if notice != nil {
 		// Under the shard lock: a Deliver that finds s among the subscribers runs after
 		// this, so the notice is queued before the channel's first message.
@@ -162,9 +162,9 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 	s.mu.Lock()
 	var t *topic
 	removed, last := false, false
-	if rec, ri, _, _, _ := s.findName(channel); rec != nil {
-		t = rec.t[ri].Load()
-		removed, last = h.unlink(s, rec, ri, t)
+	if rec, _, _ := s.findName(channel); rec.c != nil {
+		t = rec.t
+		removed, last = h.unlink(s, rec.c, rec.i, t)
 	}
 	if removed && notice != nil && s.conn.Send(notice) == nil {
 		s.conn.FlushSoon()

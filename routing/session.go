@@ -162,8 +162,8 @@ func (s *Session) Channels() []string {
 func (s *Session) Subscribed(channel []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, _, _, _, _ := s.findName(channel)
-	return c != nil
+	rec, _, _ := s.findName(channel)
+	return rec.c != nil
 }
 
 // NumChannels is the number of channels the session subscribes to.

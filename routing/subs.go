@@ -99,25 +99,34 @@ func (s *Session) findSub(t *topic) (*subChunk, int) {
 	return nil, 0
 }
 
-// findName returns s's record of the channel named name, and how many records are in use
-// and the first free one (c nil: none), for a subscribe. s.mu held.
-func (s *Session) findName(name []byte) (c *subChunk, i int, used int, free *subChunk, fi int) {
+// subRef is one of a session's records: chunk c's i-th, and the channel t it held when read.
+type subRef struct {
+	c *subChunk
+	i int
+	t *topic
+}
+
+// findName returns s's record of the channel named name (c nil: not subscribed), how many
+// records are in use and the first free one (c nil: none). s.mu held. A closing session's
+// records may be cleared meanwhile (dropAll), so the channel read here is returned with
+// the record, for unlink to check it is still there.
+func (s *Session) findName(name []byte) (found subRef, used int, free subRef) {
 	for k := s.subs.Load(); k != nil; k = k.next.Load() {
 		for j := range k.t {
 			t := k.t[j].Load()
 			switch {
 			case t == nil:
-				if free == nil {
-					free, fi = k, j
+				if free.c == nil {
+					free = subRef{c: k, i: j}
 				}
 			case t.name == string(name):
-				return k, j, used, free, fi
+				return subRef{c: k, i: j, t: t}, used, free
 			default:
 				used++
 			}
 		}
 	}
-	return nil, 0, used, free, fi
+	return subRef{}, used, free
 }
 
 // newRecord links a new chunk at the end of s's list and returns it. s.mu held.
