@@ -164,7 +164,7 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 	removed, last := false, false
 	if rec, _, _ := s.findName(channel); rec.c != nil {
 		t = rec.t
-		removed, last = h.unlink(s, rec.c, rec.i, t)
+		removed, last = h.unlink(rec.c, rec.i, t)
 	}
 	if removed && notice != nil && s.conn.Send(notice) == nil {
 		s.conn.FlushSoon()
@@ -189,7 +189,7 @@ func (h *Hub) dropAll(s *Session) {
 			if t == nil {
 				continue
 			}
-			removed, last := h.unlink(s, c, i, t)
+			removed, last := h.unlink(c, i, t)
 			if last {
 				h.interest(KindChannel, t.name, false)
 			}
@@ -208,9 +208,9 @@ func (h *Hub) dropAll(s *Session) {
 // must not block. Call it before the hub has subscribers, at most once.
 func (h *Hub) OnMembership(f func(s *Session, channel string, joined bool)) { h.member = f }
 
-// unlink takes s out of t, whose record is c.t[i], and reports whether it did (false: a
-// racing Unsubscribe or close did) and whether s was t's last local subscriber.
-func (h *Hub) unlink(s *Session, c *subChunk, i int, t *topic) (removed, last bool) {
+// unlink takes a session out of t, whose record of it is c.t[i], and reports whether it did
+// (false: a racing Unsubscribe or close did) and whether it was t's last local subscriber.
+func (h *Hub) unlink(c *subChunk, i int, t *topic) (removed, last bool) {
 	sh, hash := h.shardOf(t.name)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
