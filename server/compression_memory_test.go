@@ -60,7 +60,7 @@ func TestCompressionIdleMemory(t *testing.T) {
 		grew := heapInUse() - before
 		n, sum := 0, 0
 		s.poll.Each(func(c *poller.Conn) {
-			if w, ok := c.Context().(*wsConn); ok && w.upgraded {
+			if w, ok := c.Context().(*wsConn); ok && w.upgraded() {
 				n++
 				sum += w.dec.WindowBytes()
 			}
