@@ -277,11 +277,15 @@ func TestHandoverListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.FileListener(os.NewFile(uintptr(dup), "listener"))
+	// Closed through its *os.File: a unix.Close would leave the File's
+	// finalizer to close the number again later, by then perhaps another
+	// test's socket.
+	f := os.NewFile(uintptr(dup), "listener")
+	ln, err := net.FileListener(f)
+	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	unix.Close(dup)
 	hb := &lineHandler{opened: make(chan *Conn, 4)}
 	b, err := New(ln, Config{Loops: 2, PauseAtStart: true}, hb)
 	if err != nil {

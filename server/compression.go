@@ -60,11 +60,11 @@ func (w *wsConn) setDeflate(p codec.Params) {
 		return
 	}
 	w.dec.SetDeflate(p)
-	w.flags = w.flags&flagsMask | p.ServerMaxWindowBits<<4
+	w.up = w.up&1 | p.ServerMaxWindowBits<<4
 }
 
 // zbits is the server window bits agreed (8..15), 0 without the extension.
-func (w *wsConn) zbits() uint8 { return w.flags >> 4 }
+func (w *wsConn) zbits() uint8 { return w.up >> 4 }
 
 // deflateParams is the agreement as the encoders read it: enabled, and the
 // window the client allows the server (the rest concerns the decoder).

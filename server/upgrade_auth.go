@@ -30,8 +30,6 @@ const (
 	fHold   uint8 = 1 << iota // an identity check is under way: input is held, not read
 	fFirst                    // no message yet: connect is accepted as this one
 	fNeedID                   // no identity: connect must come first, within -handshake-timeout
-
-	flagsMask uint8 = 0x0f // the flags' bits; the high four hold the deflate window (compression.go)
 )
 
 // via is where an identity check comes from (the via label of
