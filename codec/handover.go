@@ -27,6 +27,11 @@ type DecoderState struct {
 	Stopped bool
 	// Window is the peer's LZ77 window (context takeover), nil without one.
 	Window []byte
+	// PeerNoContext and PeerWindowBits are the peer's side of the
+	// permessage-deflate agreement as SetDeflate gave it (bits 0: off), so a
+	// caller can repeat the SetDeflate; Restore checks they match.
+	PeerNoContext  bool
+	PeerWindowBits uint8
 }
 
 // ErrBadState reports a DecoderState that cannot belong to a decoder
@@ -42,6 +47,11 @@ func (d *Decoder) State() DecoderState {
 		Compressed: d.ext&extMsgCompress != 0,
 		UTF8:       d.text.state,
 		Stopped:    d.stopped,
+
+		PeerNoContext: d.ext&extPeerNoCtx != 0,
+	}
+	if d.ext&extOn != 0 {
+		st.PeerWindowBits = d.wbits
 	}
 	if d.asm != nil {
 		st.Assembled = d.asm.B
@@ -83,7 +93,13 @@ func (d *Decoder) Restore(st DecoderState) error {
 
 func (d *Decoder) checkState(st *DecoderState) error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrBadState, what) }
+	bits := uint8(0)
+	if d.ext&extOn != 0 {
+		bits = d.wbits
+	}
 	switch {
+	case st.PeerWindowBits != bits || st.PeerNoContext != (d.ext&extPeerNoCtx != 0):
+		return bad("permessage-deflate agreement differs")
 	case st.Done < 0 || st.Done > math.MaxInt32:
 		return bad("unmasked count out of range")
 	case st.Message != 0 && st.Message != OpText && st.Message != OpBinary:

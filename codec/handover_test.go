@@ -106,6 +106,17 @@ func TestRestoreRefuses(t *testing.T) {
 		{"window over the agreed size", Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: 9}, DecoderState{Window: make([]byte, 513)}},
 		{"message over the limit", Params{}, DecoderState{Message: OpBinary, Assembled: make([]byte, 2000)}},
 	}
+	for i := range cases {
+		var d Decoder
+		d.SetDeflate(cases[i].p)
+		st := d.State()
+		cases[i].st.PeerNoContext, cases[i].st.PeerWindowBits = st.PeerNoContext, st.PeerWindowBits
+	}
+	cases = append(cases, struct {
+		name string
+		p    Params
+		st   DecoderState
+	}{"another deflate agreement", Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: 10}, DecoderState{PeerWindowBits: 15}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var d Decoder
