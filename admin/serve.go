@@ -35,6 +35,12 @@ func Serve(addr string, h http.Handler, log *zap.Logger) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
+	return ServeListener(ln, h, log), nil
+}
+
+// ServeListener is Serve on a listener already bound (one handed over by
+// the process this one replaced).
+func ServeListener(ln net.Listener, h http.Handler, log *zap.Logger) *Listener {
 	l := &Listener{
 		ln:   ln,
 		done: make(chan struct{}),
@@ -54,8 +60,11 @@ func Serve(addr string, h http.Handler, log *zap.Logger) (*Listener, error) {
 			log.Error("admin listener stopped", zap.Error(err))
 		}
 	}()
-	return l, nil
+	return l
 }
+
+// Net is the listening socket, for handing it to a new process.
+func (l *Listener) Net() net.Listener { return l.ln }
 
 // Addr is the bound address (useful when addr asked for port 0).
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }

@@ -17,6 +17,9 @@ import (
 // ListenConfig configures the API listener (the -api-* flags).
 type ListenConfig struct {
 	Addr string // host:port; required
+	// Listener, when set, is served instead of binding Addr (a socket
+	// handed over by the process this one replaced).
+	Listener net.Listener
 	// TLSCert and TLSKey (PEM files) serve HTTPS; both or neither.
 	// ReloadTLS re-reads them.
 	TLSCert, TLSKey string
@@ -40,7 +43,8 @@ const (
 type Listener struct {
 	srv  *http.Server
 	ln   net.Listener
-	cert *certStore // nil without TLS
+	raw  net.Listener // ln without the connection cap
+	cert *certStore   // nil without TLS
 	done chan struct{}
 }
 
@@ -75,11 +79,13 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return l.cert.cur.Load(), nil },
 		}
 	}
-	ln, err := net.Listen("tcp", lc.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("api listener: %w", err)
+	ln := lc.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", lc.Addr); err != nil {
+			return nil, fmt.Errorf("api listener: %w", err)
+		}
 	}
-	l.ln = ln
+	l.raw, l.ln = ln, ln
 	if lc.MaxConns > 0 {
 		l.ln = &limitListener{Listener: ln, slots: make(chan struct{}, lc.MaxConns), closed: make(chan struct{})}
 	}
@@ -112,6 +118,9 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 
 // Addr is the bound address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Net is the listening socket, for handing it to a new process.
+func (l *Listener) Net() net.Listener { return l.raw }
 
 // TLS reports whether the listener serves HTTPS.
 func (l *Listener) TLS() bool { return l.cert != nil }

@@ -61,18 +61,20 @@ func TestRecordRefused(t *testing.T) {
 		return r.Done()
 	}
 	cases := map[string][]byte{
-		"empty":               nil,
-		"newer version":       append([]byte{recordVersion + 1}, good[1:]...),
-		"truncated":           good[:len(good)-1],
-		"no state":            handover.NewRecord(nil, recordVersion).String(tagRemote, "1.2.3.4:5").Done(),
-		"closing":             with(func(r *handover.Record) { r.Uint(tagState, uint64(stClosing)) }),
-		"state repeated":      with(func(r *handover.Record) { r.Uint(tagState, uint64(stOpen)) }),
-		"identity in flight":  with(func(r *handover.Record) { r.Uint(tagFlags, uint64(fHold)) }),
-		"bad peer":            with(func(r *handover.Record) { r.String(tagRemote, "nowhere") }),
-		"negative timer":      with(func(r *handover.Record) { r.Duration(tagTimer, -time.Second) }),
-		"session on echo":     handover.NewRecord(nil, recordVersion).Uint(tagState, uint64(stOpen)).Uint(tagEndpoint, uint64(epEcho)).String(tagRemote, "1.2.3.4:5").Bool(tagSession, true).String(tagClientIP, "1.2.3.4").Done(),
-		"session, no client":  with(func(r *handover.Record) { r.Bool(tagSession, true) }),
-		"headers not JSON":    with(func(r *handover.Record) { r.Bool(tagSession, true).String(tagClientIP, "1.2.3.4").Bytes(tagHeaders, []byte("{")) }),
+		"empty":              nil,
+		"newer version":      append([]byte{recordVersion + 1}, good[1:]...),
+		"truncated":          good[:len(good)-1],
+		"no state":           handover.NewRecord(nil, recordVersion).String(tagRemote, "1.2.3.4:5").Done(),
+		"closing":            with(func(r *handover.Record) { r.Uint(tagState, uint64(stClosing)) }),
+		"state repeated":     with(func(r *handover.Record) { r.Uint(tagState, uint64(stOpen)) }),
+		"identity in flight": with(func(r *handover.Record) { r.Uint(tagFlags, uint64(fHold)) }),
+		"bad peer":           with(func(r *handover.Record) { r.String(tagRemote, "nowhere") }),
+		"negative timer":     with(func(r *handover.Record) { r.Duration(tagTimer, -time.Second) }),
+		"session on echo":    handover.NewRecord(nil, recordVersion).Uint(tagState, uint64(stOpen)).Uint(tagEndpoint, uint64(epEcho)).String(tagRemote, "1.2.3.4:5").Bool(tagSession, true).String(tagClientIP, "1.2.3.4").Done(),
+		"session, no client": with(func(r *handover.Record) { r.Bool(tagSession, true) }),
+		"headers not JSON": with(func(r *handover.Record) {
+			r.Bool(tagSession, true).String(tagClientIP, "1.2.3.4").Bytes(tagHeaders, []byte("{"))
+		}),
 		"deflate bits":        with(func(r *handover.Record) { r.Uint(tagZBits, 3) }),
 		"window, no deflate":  with(func(r *handover.Record) { r.Uint(tagPeerBits, 15) }),
 		"unmasked count huge": with(func(r *handover.Record) { r.Uint(tagDecDone, 1<<40) }),

@@ -26,7 +26,9 @@ type node interface {
 }
 
 // serve waits for signals: SIGHUP reloads TLS, and the namespaces and token
-// keys when the node can (authReloader); SIGTERM or SIGINT starts the lame
+// keys when the node can (authReloader); SIGUSR2 hands the node over to a
+// new process of its binary (restarter), then drains what stayed and
+// returns exitOK, or serves on if that failed; SIGTERM or SIGINT starts the lame
 // duck (-lameduck: /ready answers 503 at once, the node serves on for that
 // long; another stop signal cuts it short), then drains the node within
 // -shutdown-timeout and returns exitOK; a stop signal during the drain
@@ -37,6 +39,19 @@ func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) in
 		case syscall.SIGHUP:
 			reloadTLS(n, o, log)
 			reloadAuth(n, log)
+		case syscall.SIGUSR2:
+			r, ok := n.(restarter)
+			if !ok {
+				log.Warn("SIGUSR2 ignored: this node cannot restart without reconnects")
+				continue
+			}
+			if r.Restart() {
+				// What did not move (TLS connections, closing ones) would miss
+				// every message published on the new process from now on: it
+				// is closed with 1012 (clients reconnect to the new process).
+				log.Info("draining what stayed", zap.Duration("timeout", o.HandoverTimeout), zap.Duration("spread", o.DrainSpread))
+				return drainWithin(n, o.HandoverTimeout, log, sigs)
+			}
 		case syscall.SIGTERM, syscall.SIGINT:
 			if o.LameDuck > 0 {
 				sigs = lameDuck(n, o, log, sig, sigs)
@@ -110,7 +125,12 @@ func reloadAuth(n node, log *zap.Logger) {
 }
 
 func drain(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {
-	ctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	return drainWithin(n, o.ShutdownTimeout, log, sigs)
+}
+
+// drainWithin is drain bounded by timeout.
+func drainWithin(n node, timeout time.Duration, log *zap.Logger, sigs <-chan os.Signal) int {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- n.Shutdown(ctx) }()
