@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/internal/httpdrain"
 )
 
 // Timeouts of the admin HTTP server. The write timeout leaves room for a
@@ -23,9 +26,11 @@ const (
 
 // Listener is a running admin server.
 type Listener struct {
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
+	srv     *http.Server
+	ln      net.Listener
+	done    chan struct{}
+	conns   httpdrain.Tracker
+	handoff atomic.Bool // Handoff closed the listener: Serve's error is expected
 }
 
 // Serve binds addr (an error here is returned, so a taken port fails the
@@ -54,13 +59,22 @@ func ServeListener(ln net.Listener, h http.Handler, log *zap.Logger) *Listener {
 			ErrorLog:          zap.NewStdLog(log.Named("admin")),
 		},
 	}
+	l.srv.ConnState = l.conns.Hook
 	go func() {
 		defer close(l.done)
-		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !(l.handoff.Load() && errors.Is(err, net.ErrClosed)) {
 			log.Error("admin listener stopped", zap.Error(err))
 		}
 	}()
 	return l
+}
+
+// Handoff stops the listener once another process accepts on its socket:
+// nothing more is accepted, every request already accepted is answered,
+// then the connections close (httpdrain). ctx bounds it.
+func (l *Listener) Handoff(ctx context.Context) error {
+	l.handoff.Store(true)
+	return httpdrain.Handoff(ctx, l.srv, l.ln, l.done, &l.conns)
 }
 
 // Net is the listening socket, for handing it to a new process.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/internal/httpdrain"
 )
 
 // ListenConfig configures the API listener (the -api-* flags).
@@ -46,6 +48,9 @@ type Listener struct {
 	raw  net.Listener // ln without the connection cap
 	cert *certStore   // nil without TLS
 	done chan struct{}
+
+	conns   httpdrain.Tracker
+	handoff atomic.Bool // Handoff closed the listener: Serve's error is expected
 }
 
 // Serve binds lc.Addr and serves the API of n on it until Stop. It refuses
@@ -100,6 +105,7 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 		ErrorLog:          zap.NewStdLog(log.Named("api")),
+		ConnState:         l.conns.Hook,
 	}
 	go func() {
 		defer close(l.done)
@@ -109,7 +115,7 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 		} else {
 			err = l.srv.Serve(l.ln)
 		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !(l.handoff.Load() && errors.Is(err, net.ErrClosed)) {
 			log.Error("api listener stopped", zap.Error(err))
 		}
 	}()
@@ -118,6 +124,14 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 
 // Addr is the bound address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Handoff stops the listener once another process accepts on its socket:
+// nothing more is accepted, every call already accepted is answered, then
+// the connections close (httpdrain). ctx bounds it.
+func (l *Listener) Handoff(ctx context.Context) error {
+	l.handoff.Store(true)
+	return httpdrain.Handoff(ctx, l.srv, l.ln, l.done, &l.conns)
+}
 
 // Net is the listening socket, for handing it to a new process.
 func (l *Listener) Net() net.Listener { return l.raw }

@@ -165,9 +165,10 @@ func (a *adopter) Commit() {
 	if err := s.poll.ResumeAccepting(); err != nil {
 		s.log.Error("handover: cannot accept on the inherited listener", zap.Error(err))
 	}
+	// The map stays until Run returns: output the old process queued for a
+	// connection before COMMIT may still follow it (a publish in flight).
 	a.mu.Lock()
 	n := len(a.conns)
-	a.conns = nil // the ids mean nothing once the old process is done
 	a.mu.Unlock()
 	s.ho.conns.WithLabelValues("adopted").Add(float64(n))
 	if a.onCommit != nil {

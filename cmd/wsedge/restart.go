@@ -95,6 +95,26 @@ func (l *listeners) stop() {
 	}
 }
 
+// handoff stops the admin and API listeners once the new process accepts
+// on their sockets, answering every request already accepted (what it
+// publishes still reaches the moved connections).
+func (l *listeners) handoff() {
+	ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
+	defer cancel()
+	if l.api != nil {
+		if err := l.api.Handoff(ctx); err != nil {
+			l.log.Warn("handover: API listener stop", zap.Error(err))
+		}
+		l.api = nil
+	}
+	if l.adm != nil {
+		if err := l.adm.Handoff(ctx); err != nil {
+			l.log.Warn("handover: admin listener stop", zap.Error(err))
+		}
+		l.adm = nil
+	}
+}
+
 // takeOver is the start of a process launched by an old one's SIGUSR2:
 // ready (HELLO), the listeners from START, every connection adopted, then
 // serving from COMMIT on. An error means the handover did not happen: the
@@ -208,7 +228,7 @@ func (l *listeners) restart() bool {
 	if l.api != nil {
 		add("api", l.api.Net())
 	}
-	res, err := l.srv.HandOver(ctx, succ, server.HandoverConfig{Listeners: hls, AfterCommit: l.stop})
+	res, err := l.srv.HandOver(ctx, succ, server.HandoverConfig{Listeners: hls, AfterCommit: l.handoff})
 	if err != nil {
 		log.Error("SIGUSR2: handover failed, serving on", zap.Int("new_pid", succ.PID()), zap.Error(err))
 		return false
