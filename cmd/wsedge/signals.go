@@ -82,6 +82,8 @@ func lameDuck(n node, o *server.Options, log *zap.Logger, sig os.Signal, sigs <-
 				sigs = nil // closed: wait for the timer alone
 			case s == syscall.SIGHUP:
 				reloadTLS(n, o, log)
+			case s == syscall.SIGUSR2:
+				log.Warn("SIGUSR2 ignored: the node is in its lame duck")
 			case s == syscall.SIGTERM || s == syscall.SIGINT:
 				log.Warn("second stop signal: lame duck cut short, draining now", zap.Stringer("signal", s))
 				return sigs
@@ -151,6 +153,10 @@ func drainWithin(n node, timeout time.Duration, log *zap.Logger, sigs <-chan os.
 				continue
 			}
 			if sig == syscall.SIGHUP {
+				continue
+			}
+			if sig == syscall.SIGUSR2 {
+				log.Warn("SIGUSR2 ignored: the node is draining")
 				continue
 			}
 			log.Warn("second stop signal: closing now", zap.Stringer("signal", sig))
