@@ -127,10 +127,13 @@ type HandoverConfig struct {
 	Silence time.Duration
 }
 
-// HandoverResult says what a handover moved.
+// HandoverResult says what a handover moved, and how long it took.
 type HandoverResult struct {
 	Moved, Kept, Refused int
-	Duration             time.Duration
+	// Paused: from the pause of the listener to COMMIT (what a moved
+	// connection waits at most); Duration: the whole HandOver, up to the
+	// successor confirming it serves and the channel closed.
+	Paused, Duration time.Duration
 }
 
 // Typed errors of HandOver, for callers that branch on them.
@@ -201,6 +204,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		succ.Abandon(err.Error(), time.Second)
 		return res, err
 	}
+	pausedAt := time.Now()
 	ls := append([]handover.Listener{{Name: "ws", Network: "tcp", Addr: s.poll.Addr().String(), FD: lfd}}, cfg.Listeners...)
 	tx, err := succ.Begin(handover.TransferConfig{Listeners: ls, Timeout: cfg.Silence})
 	if err != nil {
@@ -248,6 +252,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		}
 		moved = kept
 	}
+	paused := time.Since(pausedAt)
 	if err := tx.Commit(); err != nil {
 		_ = tx.Abort(err, 2*time.Second)
 		s.resume(append(moved, refused...))
@@ -261,7 +266,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		cfg.AfterCommit()
 	}
 	s.release(moved)
-	res = HandoverResult{Moved: len(moved), Kept: kept + len(refused), Refused: len(refused)}
+	res = HandoverResult{Moved: len(moved), Kept: kept + len(refused), Refused: len(refused), Paused: paused}
 	if err := tx.WaitRunning(ctx); err != nil {
 		s.log.Warn("handover: the successor did not confirm it runs", zap.Error(err))
 	}

@@ -153,6 +153,8 @@ func (k *counter) state() (int, error) {
 // listener closing: each is accepted by whichever process accepts).
 type publisher struct {
 	api, channel string
+	first        int                // the first number (the fleet counts from 0)
+	data         func(n int) string // the data of message n
 	mu           sync.Mutex
 	sent         int
 	err          error
@@ -161,18 +163,22 @@ type publisher struct {
 }
 
 func startPublisher(api, channel string) *publisher {
-	p := &publisher{api: api, channel: channel, stop: make(chan struct{}), done: make(chan struct{})}
+	return startPublisherWith(api, channel, 1, func(n int) string { return fmt.Sprintf(`{"n":%d}`, n) })
+}
+
+func startPublisherWith(api, channel string, first int, data func(int) string) *publisher {
+	p := &publisher{api: api, channel: channel, first: first, data: data, stop: make(chan struct{}), done: make(chan struct{})}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	go func() {
 		defer close(p.done)
-		for n := 1; ; n++ {
+		for n := p.first; ; n++ {
 			select {
 			case <-p.stop:
 				return
 			default:
 			}
 			req, _ := http.NewRequest("POST", "http://"+p.api+"/api/publish",
-				strings.NewReader(fmt.Sprintf(`{"channel":%q,"data":{"n":%d}}`, p.channel, n)))
+				strings.NewReader(fmt.Sprintf(`{"channel":%q,"data":%s}`, p.channel, p.data(n))))
 			req.Header.Set("Authorization", "apikey "+binAPIKey)
 			res, err := client.Do(req)
 			if err == nil {
@@ -338,6 +344,6 @@ func TestBinaryRestartWithoutReconnects(t *testing.T) {
 	if got := metricsText(metrics).value(`wsedge_handover_connections_total{outcome="adopted"}`); got != float64(clients+1) {
 		t.Fatalf("adopted connections metric = %v", got)
 	}
-	t.Logf("%d clients, %d messages; handover %v", clients, total, handed["duration"])
+	t.Logf("%d clients, %d messages; paused %v, handover %v", clients, total, handed["paused"], handed["duration"])
 	_ = bytes.MinRead
 }
