@@ -5,9 +5,10 @@ package main
 // reconnect.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -251,7 +252,8 @@ func TestBinaryRestartWithoutReconnects(t *testing.T) {
 		clients = 50
 	}
 	n := startRestartNode(t, binary(t), restartEnv(),
-		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0", "-loops", "2")
+		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0", "-loops", "2",
+		"-handshake-timeout", "1m") // the half-sent upgrade request below waits through the handover
 	started := n.log.waitFor(t, "startup", 15*time.Second, msgIs("wsedge started"))
 	ws, api, adminAddr := started["listen"].(string), started["api_listen"].(string), started["admin_listen"].(string)
 	oldPID := n.cmd.Process.Pid
@@ -274,6 +276,27 @@ func TestBinaryRestartWithoutReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// And one in the middle of its upgrade request.
+	half, err := net.Dial("tcp", ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer half.Close()
+	upgrade := "GET /ws HTTP/1.1\r\nHost: " + ws + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := io.WriteString(half, upgrade[:40]); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; { // until the server counts it
+		if _, body := httpGet(t, "http://"+adminAddr+"/health"); strings.Contains(body, fmt.Sprintf(`"sockets":%d,`, clients+2)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the half-upgraded connection is not counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
 	pub := startPublisher(api, "news")
 	pub.waitFor(t, 100)
 	if err := n.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
@@ -293,10 +316,10 @@ func TestBinaryRestartWithoutReconnects(t *testing.T) {
 		t.Fatalf("successor pid %d (old %d) not running", newPID, oldPID)
 	}
 	handed := n.log.waitFor(t, "hand-over line", time.Second, msgIs("handed over to the new process"))
-	if handed["moved"] != float64(clients+1) || handed["kept"] != float64(0) || handed["new_pid"] != float64(newPID) {
+	if handed["moved"] != float64(clients+2) || handed["kept"] != float64(0) || handed["new_pid"] != float64(newPID) {
 		t.Fatalf("hand-over line %v", handed)
 	}
-	if succ["listen"] != ws || succ["api_listen"] != api || succ["admin_listen"] != adminAddr || succ["adopted"] != float64(clients+1) {
+	if succ["listen"] != ws || succ["api_listen"] != api || succ["admin_listen"] != adminAddr || succ["adopted"] != float64(clients+2) {
 		t.Fatalf("successor startup line %v (was listen %s api %s admin %s)", succ, ws, api, adminAddr)
 	}
 
@@ -305,6 +328,15 @@ func TestBinaryRestartWithoutReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	mid.expect(`{"type":"pong","id":"across"}`)
+	// The rest of the upgrade request: the new process answers it.
+	if _, err := io.WriteString(half, upgrade[40:]); err != nil {
+		t.Fatal(err)
+	}
+	half.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp := make([]byte, 12)
+	if _, err := io.ReadFull(half, resp); err != nil || string(resp) != "HTTP/1.1 101" {
+		t.Fatalf("upgrade finished with the new process: %q %v", resp, err)
+	}
 
 	pub.waitFor(t, pub.count()+100)
 	total := pub.finish(t)
@@ -336,14 +368,13 @@ func TestBinaryRestartWithoutReconnects(t *testing.T) {
 			t.Fatalf("client %d changed connection", i)
 		}
 	}
-	// The new process counts every client as its own.
-	if code, body := httpGet(t, "http://"+adminAddr+"/health"); code != 200 || !strings.Contains(body, fmt.Sprintf(`"connections":%d,`, clients+1)) {
+	// The new process counts every client as its own (the late upgrade too).
+	if code, body := httpGet(t, "http://"+adminAddr+"/health"); code != 200 || !strings.Contains(body, fmt.Sprintf(`"connections":%d,`, clients+2)) {
 		t.Fatalf("/health of the new process: %d %s", code, body)
 	}
 	_, metrics := httpGet(t, "http://"+adminAddr+"/metrics")
-	if got := metricsText(metrics).value(`wsedge_handover_connections_total{outcome="adopted"}`); got != float64(clients+1) {
+	if got := metricsText(metrics).value(`wsedge_handover_connections_total{outcome="adopted"}`); got != float64(clients+2) {
 		t.Fatalf("adopted connections metric = %v", got)
 	}
 	t.Logf("%d clients, %d messages; paused %v, handover %v", clients, total, handed["paused"], handed["duration"])
-	_ = bytes.MinRead
 }
