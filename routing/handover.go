@@ -105,3 +105,38 @@ func (r *Router) Forget(s *Session) {
 	r.hub.dropUser(s)
 	r.reg.remove(s)
 }
+
+// ApplySubscription subscribes (on) or unsubscribes s to channel as a
+// handover replays it: a change the server API made to a session after the
+// old process captured it. No notice (the client got it already, as bytes)
+// and no join or leave event (sent by the old process).
+func (r *Router) ApplySubscription(s *Session, channel string, on bool) error {
+	if !ValidChannel([]byte(channel)) {
+		return errChanInvalid
+	}
+	if on {
+		t, first, err := r.hub.subscribe(s, []byte(channel), nil)
+		if first {
+			r.hub.interest(KindChannel, t.name, true)
+		}
+		return err
+	}
+	s.mu.Lock()
+	var t *topic
+	for i, st := range s.subs {
+		if st.name == channel {
+			t = st
+			end := len(s.subs) - 1
+			s.subs[i] = s.subs[end]
+			s.subs[end] = nil
+			s.subs = s.subs[:end]
+			break
+		}
+	}
+	last := t != nil && r.hub.remove(t, s)
+	s.mu.Unlock()
+	if last {
+		r.hub.interest(KindChannel, t.name, false)
+	}
+	return nil
+}

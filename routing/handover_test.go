@@ -77,6 +77,13 @@ func TestSessionMove(t *testing.T) {
 	if got := len(f.replies()); got != 1 {
 		t.Fatalf("moved session got %d messages, want 1", got)
 	}
+	// Changes the server API made during the window, replayed.
+	if err := newR.ApplySubscription(moved, "late", true); err != nil || newR.Hub().Subscribers("late") != 1 {
+		t.Fatalf("replayed subscribe: %v, %d subscribers", err, newR.Hub().Subscribers("late"))
+	}
+	if err := newR.ApplySubscription(moved, "news", false); err != nil || newR.Hub().Subscribers("news") != 0 || moved.NumChannels() != 2 {
+		t.Fatalf("replayed unsubscribe: %v, %d subscribers, %d channels", err, newR.Hub().Subscribers("news"), moved.NumChannels())
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(events) != 0 {

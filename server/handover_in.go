@@ -155,6 +155,17 @@ func (a *adopter) Event(id uint64, b []byte) {
 		})
 	case evCloseAfterFlush:
 		c.CloseAfterFlush(len(b) > 1 && b[1] == 1)
+	case evSubscribe, evUnsubscribe:
+		channel, on := string(b[1:]), b[0] == evSubscribe
+		c.Do(func() {
+			w, ok := c.Context().(*wsConn)
+			if !ok || w.sess == nil {
+				return
+			}
+			if err := a.s.router.ApplySubscription(w.sess, channel, on); err != nil {
+				a.s.log.Warn("handover: a server-side subscription change not applied", zap.String("channel", channel), zap.Error(err))
+			}
+		})
 	}
 }
 

@@ -54,7 +54,23 @@ func (h *handoverState) init(m *metrics.Metrics) {
 const (
 	evFinal           = 'F' // the last bytes were queued: later writes fail, the connection is ending
 	evCloseAfterFlush = 'C' // then a byte: 1 to wait for the peer's FIN
+	evSubscribe       = 'S' // then a channel: the server API subscribed the session after its capture
+	evUnsubscribe     = 'U' // then a channel: ... unsubscribed it
 )
+
+// handoverSubscription forwards a subscription the server API changed on a
+// session whose connection is being handed over (its state was captured
+// before): the successor applies it after what was written for the
+// connection so far (the notice). Any goroutine.
+func (s *Server) handoverSubscription(sess *routing.Session, ev byte, channel string) {
+	w, ok := sess.Conn().(*wsConn)
+	if !ok {
+		return
+	}
+	if id, tx := s.ho.sink.id(w.c); tx != nil {
+		_ = tx.Event(id, append([]byte{ev}, channel...))
+	}
+}
 
 // exportSink tees what is written to exported connections to the transfer,
 // under each connection's write lock (poller.ExportSink).
