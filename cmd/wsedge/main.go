@@ -106,7 +106,11 @@ func runWith(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Si
 		started, err = ls.start()
 	}
 	if err != nil {
-		log.Error("cannot start", zap.Error(err))
+		msg := "cannot start"
+		if se := (*startError)(nil); errors.As(err, &se) {
+			msg, err = se.msg, se.err
+		}
+		log.Error(msg, zap.Error(err))
 		return exitFail
 	}
 	var n node = srv

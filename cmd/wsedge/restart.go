@@ -30,10 +30,19 @@ type listeners struct {
 	api  *api.Listener
 }
 
+// startError is a failure to start, with the log message that names it.
+type startError struct {
+	msg string
+	err error
+}
+
+func (e *startError) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
 // start binds everything (a first start).
 func (l *listeners) start() ([]zap.Field, error) {
 	if err := l.srv.Start(); err != nil {
-		return nil, fmt.Errorf("WebSocket listener: %w", err)
+		return nil, &startError{"cannot start the server", err}
 	}
 	fields, err := l.startOthers(nil, nil)
 	if err != nil {
@@ -60,7 +69,7 @@ func (l *listeners) startOthers(admLn, apiLn net.Listener) ([]zap.Field, error) 
 		} else {
 			adm, err := admin.Serve(o.AdminAddr, h, l.log)
 			if err != nil {
-				return nil, err
+				return nil, &startError{"cannot start the admin listener", err}
 			}
 			l.adm = adm
 		}
@@ -70,7 +79,7 @@ func (l *listeners) startOthers(admLn, apiLn net.Listener) ([]zap.Field, error) 
 		a, err := startAPIOn(l.srv, o, l.log, apiLn)
 		if err != nil {
 			l.stop()
-			return nil, fmt.Errorf("API listener: %w", err)
+			return nil, &startError{"cannot start the API listener", err}
 		}
 		l.api = a
 		fields = append(fields, zap.Stringer("api_listen", a.Addr()))
