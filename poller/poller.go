@@ -206,9 +206,10 @@ func (p *Poller) StopAccepting() {
 	p.d.stopAccepting()
 }
 
-// Each runs fn for every open connection, on that connection's loop,
-// except those detached for a handover (exported or parked). It returns once
-// fn has run everywhere.
+// Each runs fn for every open connection except those detached for a
+// handover (exported or parked), on that connection's loop: so on every loop
+// at once, and fn must be safe for that. It returns once fn has run
+// everywhere.
 func (p *Poller) Each(fn func(c *Conn)) {
 	var wg sync.WaitGroup
 	for _, l := range p.loops {

@@ -60,13 +60,16 @@ func (w *wsConn) setDeflate(p codec.Params) {
 		return
 	}
 	w.dec.SetDeflate(p)
-	w.zbits = p.ServerMaxWindowBits
+	w.up = w.up&1 | p.ServerMaxWindowBits<<4
 }
+
+// zbits is the server window bits agreed (8..15), 0 without the extension.
+func (w *wsConn) zbits() uint8 { return w.up >> 4 }
 
 // deflateParams is the agreement as the encoders read it: enabled, and the
 // window the client allows the server (the rest concerns the decoder).
 func (w *wsConn) deflateParams() codec.Params {
-	return codec.Params{ServerMaxWindowBits: w.zbits, ClientMaxWindowBits: 15}
+	return codec.Params{ServerMaxWindowBits: w.zbits(), ClientMaxWindowBits: 15}
 }
 
 // OnInflated counts a compressed message received (codec.InflateObserver,
@@ -87,7 +90,7 @@ func (w *wsConn) writeData(op codec.OpCode, p []byte, st *loopStats) (int, error
 	s := w.srv
 	cfg := &s.opts.Compression
 	zp := w.deflateParams()
-	if w.zbits == 0 || !cfg.Compresses(zp, len(p)) {
+	if w.zbits() == 0 || !cfg.Compresses(zp, len(p)) {
 		return codec.FrameSize(len(p)), w.writeMessage(op, p)
 	}
 	buf := s.zbufs.Get()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,11 +59,14 @@ func TestCompressionIdleMemory(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 		grew := heapInUse() - before
+		var mu sync.Mutex // Each runs fn on every loop at once
 		n, sum := 0, 0
 		s.poll.Each(func(c *poller.Conn) {
-			if w, ok := c.Context().(*wsConn); ok && w.upgraded {
+			if w, ok := c.Context().(*wsConn); ok && w.upgraded() {
+				mu.Lock()
 				n++
 				sum += w.dec.WindowBytes()
+				mu.Unlock()
 			}
 		})
 		if n != conns {

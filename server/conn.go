@@ -45,15 +45,20 @@ type wsConn struct {
 	msgAt  int64 // when the fragmented message in progress started (0: none)
 	pingAt int64 // when the unanswered ping went out (0: none outstanding)
 
-	ticket   limits.Ticket // the connection slots it holds, given back at close
-	state    connState
-	ep       endpoint
-	upgraded bool
-	flags    uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go)
-	// zbits is the server window permessage-deflate agreed (8..15), 0
-	// without the extension: all the write side needs (compression.go).
-	zbits uint8
+	ticket limits.Ticket // the connection slots it holds, given back at close
+	state  connState
+	ep     endpoint
+	// up: bit 0 once upgraded; the high four bits the server window
+	// permessage-deflate agreed (8..15), 0 without the extension: all the
+	// write side needs (compression.go). Both are written on the loop before
+	// the connection is visible to workers, which read the window; one byte
+	// keeps wsConn in its size class.
+	up    uint8
+	flags uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go); loop only
 }
+
+// upgraded reports whether the connection completed its WebSocket upgrade.
+func (w *wsConn) upgraded() bool { return w.up&1 != 0 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
@@ -80,6 +85,9 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 		n += m
 		if m == 0 || n == len(buf) {
 			return n, nil
+		}
+		if w.flags&fHold != 0 { // the upgrade waits for its identity check, the rest with it
+			return n + w.held(buf[n:]), nil
 		}
 	}
 	if w.state == stDone {
@@ -162,7 +170,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	if errors.Is(err, poller.ErrWriteTimeout) {
 		s.m.Timeouts.WithLabelValues("write").Inc()
 	}
-	if w.upgraded {
+	if w.upgraded() {
 		s.open.Add(-1)
 		s.m.ConnectionsActive.Dec()
 		// Sampled by the logger (per message: the first 100 a second, then

@@ -53,7 +53,10 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	if err != nil {
 		return err
 	}
-	w := &wsConn{srv: s, state: r.state, ep: r.ep, upgraded: r.upgraded, flags: r.flags, zbits: r.zbits}
+	w := &wsConn{srv: s, state: r.state, ep: r.ep, flags: r.flags}
+	if r.upgraded {
+		w.up |= 1
+	}
 	if r.state == stOpen {
 		w.dec.Init(&s.codec)
 		w.setDeflate(codec.Params{ServerMaxWindowBits: r.zbits, ClientMaxWindowBits: r.dec.PeerWindowBits, ClientNoContextTakeover: r.dec.PeerNoContext})
@@ -99,7 +102,7 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 		}
 	}
 	s.m.SocketsOpen.Inc()
-	if w.upgraded {
+	if w.upgraded() {
 		s.open.Add(1)
 		s.m.ConnectionsActive.Inc()
 	}

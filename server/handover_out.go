@@ -431,7 +431,7 @@ func (s *Server) release(ws []*wsConn) {
 			w.sess = nil
 		}
 		w.dec.Reset()
-		if w.upgraded {
+		if w.upgraded() {
 			s.open.Add(-1)
 			s.m.ConnectionsActive.Dec()
 		}

@@ -292,11 +292,11 @@ func (r *connRecord) check() error {
 func (w *wsConn) captureRecord(d *poller.Detached, st *routing.SessionState) *connRecord {
 	now := w.c.Now()
 	r := &connRecord{
-		state: w.state, ep: w.ep, upgraded: w.upgraded, flags: w.flags, remote: d.Remote,
+		state: w.state, ep: w.ep, upgraded: w.upgraded(), flags: w.flags, remote: d.Remote,
 		ticket: w.ticket.Held(),
 		since:  age(now, w.since), msgAt: age(now, w.msgAt), pingAt: age(now, w.pingAt),
 		input: d.Input, timer: d.Timer, idle: d.Idle,
-		zbits: w.zbits, dec: w.dec.State(), sess: st,
+		zbits: w.zbits(), dec: w.dec.State(), sess: st,
 	}
 	if w.sess != nil {
 		r.client = w.sess.RemoteIP()

@@ -44,7 +44,7 @@ func (w *wsConn) Send(p []byte) error {
 // and queued by reference; so is its compressed frame for connections with
 // permessage-deflate.
 func (w *wsConn) SendPrepared(m *codec.Prepared) error {
-	if w.zbits != 0 {
+	if w.zbits() != 0 {
 		if done, err := w.sendPreparedDeflate(m); done {
 			return err
 		}

@@ -87,7 +87,7 @@ func (w *wsConn) opened(resp []byte, client netip.Addr, id *Identity, kept http.
 		return false
 	}
 	w.state = stOpen
-	w.upgraded = true
+	w.up |= 1
 	w.flags |= flags
 	s.open.Add(1)
 	s.m.ConnectionsActive.Inc()
