@@ -28,8 +28,8 @@ const (
 type Listener struct {
 	srv     *http.Server
 	ln      net.Listener
+	dl      *httpdrain.Listener // ln, when it can pause (TCP)
 	done    chan struct{}
-	conns   httpdrain.Tracker
 	handoff atomic.Bool // Handoff closed the listener: Serve's error is expected
 }
 
@@ -46,7 +46,12 @@ func Serve(addr string, h http.Handler, log *zap.Logger) (*Listener, error) {
 // ServeListener is Serve on a listener already bound (one handed over by
 // the process this one replaced).
 func ServeListener(ln net.Listener, h http.Handler, log *zap.Logger) *Listener {
+	var dl *httpdrain.Listener
+	if d, err := httpdrain.NewListener(ln); err == nil {
+		dl, ln = d, d
+	}
 	l := &Listener{
+		dl:   dl,
 		ln:   ln,
 		done: make(chan struct{}),
 		srv: &http.Server{
@@ -59,7 +64,9 @@ func ServeListener(ln net.Listener, h http.Handler, log *zap.Logger) *Listener {
 			ErrorLog:          zap.NewStdLog(log.Named("admin")),
 		},
 	}
-	l.srv.ConnState = l.conns.Hook
+	if dl != nil {
+		l.srv.ConnState = dl.Hook
+	}
 	go func() {
 		defer close(l.done)
 		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !(l.handoff.Load() && errors.Is(err, net.ErrClosed)) {
@@ -69,16 +76,49 @@ func ServeListener(ln net.Listener, h http.Handler, log *zap.Logger) *Listener {
 	return l
 }
 
-// Handoff stops the listener once another process accepts on its socket:
-// nothing more is accepted, every request already accepted is answered,
-// then the connections close (httpdrain). ctx bounds it.
+// Pause stops accepting for a handover (the socket stays open) and lets
+// the connections close after their answer; Drained waits for that within
+// ctx; Resume undoes Pause; Handoff ends the server once the new process
+// accepts on the socket (httpdrain).
+func (l *Listener) Pause() {
+	if l.dl != nil {
+		l.dl.Pause(l.srv)
+	}
+}
+
+// Drained: see Pause.
+func (l *Listener) Drained(ctx context.Context) error {
+	if l.dl == nil {
+		return nil
+	}
+	return l.dl.Drained(ctx)
+}
+
+// Resume: see Pause.
+func (l *Listener) Resume() {
+	if l.dl != nil {
+		l.dl.Resume(l.srv)
+	}
+}
+
+// Handoff: see Pause.
 func (l *Listener) Handoff(ctx context.Context) error {
 	l.handoff.Store(true)
-	return httpdrain.Handoff(ctx, l.srv, l.ln, l.done, &l.conns)
+	if l.dl == nil {
+		return l.Stop(ctx)
+	}
+	err := httpdrain.Finish(ctx, l.srv, l.dl)
+	<-l.done
+	return err
 }
 
 // Net is the listening socket, for handing it to a new process.
-func (l *Listener) Net() net.Listener { return l.ln }
+func (l *Listener) Net() net.Listener {
+	if l.dl != nil {
+		return l.dl.TCPListener
+	}
+	return l.ln
+}
 
 // Addr is the bound address (useful when addr asked for port 0).
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }

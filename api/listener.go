@@ -45,11 +45,11 @@ const (
 type Listener struct {
 	srv  *http.Server
 	ln   net.Listener
-	raw  net.Listener // ln without the connection cap
-	cert *certStore   // nil without TLS
+	raw  net.Listener        // ln without the connection cap
+	dl   *httpdrain.Listener // raw, when it can pause (TCP)
+	cert *certStore          // nil without TLS
 	done chan struct{}
 
-	conns   httpdrain.Tracker
 	handoff atomic.Bool // Handoff closed the listener: Serve's error is expected
 }
 
@@ -90,7 +90,11 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 			return nil, fmt.Errorf("api listener: %w", err)
 		}
 	}
-	l.raw, l.ln = ln, ln
+	l.raw = ln
+	if d, err := httpdrain.NewListener(ln); err == nil {
+		l.dl, ln = d, d
+	}
+	l.ln = ln
 	if lc.MaxConns > 0 {
 		l.ln = &limitListener{Listener: ln, slots: make(chan struct{}, lc.MaxConns), closed: make(chan struct{})}
 	}
@@ -105,7 +109,9 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 		ErrorLog:          zap.NewStdLog(log.Named("api")),
-		ConnState:         l.conns.Hook,
+	}
+	if l.dl != nil {
+		l.srv.ConnState = l.dl.Hook
 	}
 	go func() {
 		defer close(l.done)
@@ -125,12 +131,44 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 // Addr is the bound address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
-// Handoff stops the listener once another process accepts on its socket:
-// nothing more is accepted, every call already accepted is answered, then
-// the connections close (httpdrain). ctx bounds it.
+// Pause stops accepting for a handover (the socket stays open) and lets
+// the connections close after their answer; Drained waits for that within
+// ctx; Resume undoes Pause; Handoff ends the server once the new process
+// accepts on the socket (httpdrain).
+func (l *Listener) Pause() {
+	if l.dl != nil {
+		l.dl.Pause(l.srv)
+	}
+}
+
+// Drained: see Pause.
+func (l *Listener) Drained(ctx context.Context) error {
+	if l.dl == nil {
+		return nil
+	}
+	return l.dl.Drained(ctx)
+}
+
+// Resume: see Pause.
+func (l *Listener) Resume() {
+	if l.dl != nil {
+		l.dl.Resume(l.srv)
+	}
+}
+
+// Handoff: see Pause.
 func (l *Listener) Handoff(ctx context.Context) error {
 	l.handoff.Store(true)
-	return httpdrain.Handoff(ctx, l.srv, l.ln, l.done, &l.conns)
+	if l.dl == nil {
+		return l.Stop(ctx)
+	}
+	_ = l.ln.Close() // also wakes a limitListener's Accept waiting for a slot
+	err := l.srv.Shutdown(ctx)
+	if err != nil {
+		l.srv.Close()
+	}
+	<-l.done
+	return err
 }
 
 // Net is the listening socket, for handing it to a new process.

@@ -206,7 +206,7 @@ func (a *adopter) Abort(err error) {
 		s.adm.Release(&w.ticket)
 		w.dec.Reset()
 	}
-	s.log.Warn("handover abandoned by the old process", zap.Error(err), zap.Int("connections_given_back", len(conns)))
+	s.log.Warn("handover abandoned: the adopted connections are left to the old process", zap.Error(err), zap.Int("connections", len(conns)))
 }
 
 // Relayed and NATSEnd belong to the NATS switch, which this build refuses

@@ -134,10 +134,16 @@ type HandoverConfig struct {
 	// Listeners are the other listening sockets to hand over (admin, API),
 	// sent after the WebSocket listener ("ws").
 	Listeners []handover.Listener
-	// AfterCommit runs once the successor owns everything and before this
-	// process releases its copies: stop the other listeners there, letting
-	// requests in flight finish (what they publish still reaches the moved
-	// connections).
+	// The other listeners' part: Pause stops their accepting when the
+	// WebSocket listener pauses (new connections wait in the kernel for the
+	// successor); Drained waits until the requests they accepted are
+	// answered, so that what their handlers publish is queued for the moved
+	// connections before COMMIT and a later publish, answered by the
+	// successor, cannot overtake it; Resume undoes Pause on an abort;
+	// AfterCommit closes them. Any may be nil.
+	Pause       func()
+	Drained     func(ctx context.Context) error
+	Resume      func()
 	AfterCommit func()
 	// Silence bounds each wait for the successor (TransferConfig.Timeout).
 	Silence time.Duration
@@ -221,10 +227,19 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		return res, err
 	}
 	pausedAt := time.Now()
+	resume := func() {
+		_ = s.poll.ResumeAccepting()
+		if cfg.Resume != nil {
+			cfg.Resume()
+		}
+	}
+	if cfg.Pause != nil {
+		cfg.Pause()
+	}
 	ls := append([]handover.Listener{{Name: "ws", Network: "tcp", Addr: s.poll.Addr().String(), FD: lfd}}, cfg.Listeners...)
 	tx, err := succ.Begin(handover.TransferConfig{Listeners: ls, Timeout: cfg.Silence})
 	if err != nil {
-		_ = s.poll.ResumeAccepting()
+		resume()
 		succ.Abandon(err.Error(), time.Second)
 		return res, fmt.Errorf("handover start: %w", err)
 	}
@@ -238,6 +253,13 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 	}()
 
 	moved, kept, err := s.exportAll(ctx, tx)
+	if err == nil && cfg.Drained != nil {
+		if derr := cfg.Drained(ctx); derr != nil {
+			// A client that connected and sent nothing: its request, if
+			// it comes, is answered here, after the switch.
+			s.log.Warn("handover: HTTP requests still open at the switch", zap.Error(derr))
+		}
+	}
 	var pr handover.Result
 	if err == nil {
 		tx.Flush()
@@ -246,7 +268,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 	if err != nil {
 		_ = tx.Abort(err, 2*time.Second)
 		s.resume(moved)
-		_ = s.poll.ResumeAccepting()
+		resume()
 		return res, fmt.Errorf("handover aborted, serving on: %w", err)
 	}
 	// Connections the successor refused stay here (closed with 1012 by the
@@ -272,7 +294,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 	if err := tx.Commit(); err != nil {
 		_ = tx.Abort(err, 2*time.Second)
 		s.resume(append(moved, refused...))
-		_ = s.poll.ResumeAccepting()
+		resume()
 		return res, fmt.Errorf("handover commit: %w", err)
 	}
 	// No way back from here: the successor serves.

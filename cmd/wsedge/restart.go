@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -104,9 +105,45 @@ func (l *listeners) stop() {
 	}
 }
 
+// pause, drained and resume are the admin and API listeners' part of a
+// handover (server.HandoverConfig).
+func (l *listeners) pause() {
+	if l.api != nil {
+		l.api.Pause()
+	}
+	if l.adm != nil {
+		l.adm.Pause()
+	}
+}
+
+// drainWait bounds the wait for the HTTP requests accepted before a
+// handover (a client that connected and sends nothing holds it).
+const drainWait = 2 * time.Second
+
+func (l *listeners) drained(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, drainWait)
+	defer cancel()
+	var errs []error
+	if l.api != nil {
+		errs = append(errs, l.api.Drained(ctx))
+	}
+	if l.adm != nil {
+		errs = append(errs, l.adm.Drained(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (l *listeners) resume() {
+	if l.api != nil {
+		l.api.Resume()
+	}
+	if l.adm != nil {
+		l.adm.Resume()
+	}
+}
+
 // handoff stops the admin and API listeners once the new process accepts
-// on their sockets, answering every request already accepted (what it
-// publishes still reaches the moved connections).
+// on their sockets (their requests were answered before the switch).
 func (l *listeners) handoff() {
 	ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
 	defer cancel()
@@ -237,7 +274,9 @@ func (l *listeners) restart() bool {
 	if l.api != nil {
 		add("api", l.api.Net())
 	}
-	res, err := l.srv.HandOver(ctx, succ, server.HandoverConfig{Listeners: hls, AfterCommit: l.handoff})
+	res, err := l.srv.HandOver(ctx, succ, server.HandoverConfig{
+		Listeners: hls, Pause: l.pause, Drained: l.drained, Resume: l.resume, AfterCommit: l.handoff,
+	})
 	if err != nil {
 		log.Error("SIGUSR2: handover failed, serving on", zap.Int("new_pid", succ.PID()), zap.Error(err))
 		return false
