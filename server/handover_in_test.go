@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/handover"
+	"github.com/wsedge/wsedge/poller"
 	"github.com/wsedge/wsedge/routing"
 )
 
@@ -137,4 +139,23 @@ func TestAdopterServesOn(t *testing.T) {
 		t.Fatal("a record of an unknown version was adopted")
 	}
 	unix.Close(fd2) // refused: the package closes it; here, the test does
+}
+
+// TestCanHandOver: only the epoll backend can hand connections over; the
+// others refuse before a successor is started.
+func TestCanHandOver(t *testing.T) {
+	for _, backend := range []string{"epoll", "std"} {
+		t.Run(backend, func(t *testing.T) {
+			o := testOptions()
+			o.Poller = backend
+			s := startServer(t, o)
+			err := s.CanHandOver()
+			if (err == nil) != (backend == "epoll") {
+				t.Fatalf("CanHandOver = %v", err)
+			}
+			if err != nil && !errors.Is(err, poller.ErrNoHandover) {
+				t.Fatalf("CanHandOver = %v, want poller.ErrNoHandover", err)
+			}
+		})
+	}
 }
