@@ -251,14 +251,16 @@ func (l *listeners) restart() bool {
 	}
 	path, _ := handover.Executable()
 	log.Info("SIGUSR2: starting the new process to hand over to", zap.String("path", path), zap.Duration("timeout", l.opts.HandoverTimeout))
-	ctx, cancel := context.WithTimeout(context.Background(), l.opts.HandoverTimeout)
-	defer cancel()
-	succ, err := handover.Spawn(ctx, handover.SpawnConfig{ReadyTimeout: l.opts.HandoverTimeout})
+	// -handover-timeout bounds the wait for the new process to be ready,
+	// then, again, the handover itself.
+	succ, err := handover.Spawn(context.Background(), handover.SpawnConfig{ReadyTimeout: l.opts.HandoverTimeout})
 	if err != nil {
 		l.srv.CountHandover("failed_start")
 		log.Error("SIGUSR2: the new process did not start, serving on", zap.Error(err))
 		return false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.HandoverTimeout)
+	defer cancel()
 	var hls []handover.Listener
 	add := func(name string, ln net.Listener) {
 		fd, err := listenerFD(ln)

@@ -230,3 +230,36 @@ func TestBinaryRestartTLS(t *testing.T) {
 	c2.Close()
 	_ = io.EOF
 }
+
+// TestBinaryRestartSuccessorHangs: a new binary that never says it is
+// ready is killed after -handover-timeout; the node serves on.
+func TestBinaryRestartSuccessorHangs(t *testing.T) {
+	real, err := os.ReadFile(binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "wsedge")
+	install(t, bin, real)
+	n := startRestartNode(t, bin, restartEnv(), "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-handover-timeout", "1s")
+	started := n.log.waitFor(t, "startup", 15*time.Second, msgIs("wsedge started"))
+	w := dialWS(t, started["listen"].(string))
+	w.subscribe("news")
+	install(t, bin, []byte("#!/bin/sh\nexec sleep 60\n"))
+	at := time.Now()
+	n.cmd.Process.Signal(syscall.SIGUSR2)
+	failed := n.log.waitFor(t, "failed start", 15*time.Second, msgIs("SIGUSR2: the new process did not start, serving on"))
+	e, _ := failed["error"].(string)
+	if !strings.Contains(e, "not ready in time") || time.Since(at) < time.Second {
+		t.Fatalf("failure line %v after %v", failed, time.Since(at))
+	}
+	var pid int
+	if _, err := fmt.Sscanf(e[strings.Index(e, "(pid ")+1:], "pid %d", &pid); err != nil || pid == 0 {
+		t.Fatalf("no pid in %q", e)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("the hanging successor %d is still alive", pid)
+	}
+	w.idle("still served")
+	t.Logf("refused after %v", time.Since(at))
+}
