@@ -153,9 +153,10 @@ type HandoverConfig struct {
 type HandoverResult struct {
 	Moved, Kept, Refused int
 	// Paused: from the pause of the listener to COMMIT (what a moved
-	// connection waits at most); Duration: the whole HandOver, up to the
-	// successor confirming it serves and the channel closed.
-	Paused, Duration time.Duration
+	// connection waits at most), of which Exported until every connection
+	// was queued; Duration: the whole HandOver, up to the successor
+	// confirming it serves and the channel closed.
+	Paused, Exported, Duration time.Duration
 }
 
 // Typed errors of HandOver, for callers that branch on them.
@@ -253,6 +254,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 	}()
 
 	moved, kept, err := s.exportAll(ctx, tx)
+	exported := time.Since(pausedAt)
 	if err == nil && cfg.Drained != nil {
 		if derr := cfg.Drained(ctx); derr != nil {
 			// A client that connected and sent nothing: its request, if
@@ -304,7 +306,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		cfg.AfterCommit()
 	}
 	s.release(moved)
-	res = HandoverResult{Moved: len(moved), Kept: kept + len(refused), Refused: len(refused), Paused: paused}
+	res = HandoverResult{Moved: len(moved), Kept: kept + len(refused), Refused: len(refused), Paused: paused, Exported: exported}
 	if err := tx.WaitRunning(ctx); err != nil {
 		s.log.Warn("handover: the successor did not confirm it runs", zap.Error(err))
 	}

@@ -284,7 +284,7 @@ func (l *listeners) restart() bool {
 		return false
 	}
 	log.Info("handed over to the new process", zap.Int("new_pid", succ.PID()), zap.Int("moved", res.Moved),
-		zap.Int("kept", res.Kept), zap.Int("refused", res.Refused), zap.Duration("paused", res.Paused), zap.Duration("duration", res.Duration))
+		zap.Int("kept", res.Kept), zap.Int("refused", res.Refused), zap.Duration("paused", res.Paused), zap.Duration("exported", res.Exported), zap.Duration("duration", res.Duration))
 	return true
 }
 

@@ -76,7 +76,7 @@ func TestBinaryRestart5000(t *testing.T) {
 	if code, body := httpGet(t, "http://"+adminAddr+"/health"); code != 200 || !regexpConns(conns).MatchString(body) {
 		t.Fatalf("/health of the new process: %d %s", code, body)
 	}
-	t.Logf("%d connections, %d messages; paused %v, handover %v", conns, last+1, handed["paused"], handed["duration"])
+	t.Logf("%d connections, %d messages; paused %v (exported after %v), handover %v", conns, last+1, handed["paused"], handed["exported"], handed["duration"])
 }
 
 func regexpConns(n int) *regexp.Regexp {
