@@ -41,10 +41,7 @@ func (r *Router) ExportSession(s *Session) (SessionState, error) {
 	if id := s.ident.Load(); id != nil {
 		st.User, st.Info, st.Expires = id.user(), id.info(), int64(id.expires.Load())
 	}
-	st.Channels = make([]string, len(s.subs))
-	for i, t := range s.subs {
-		st.Channels[i] = t.name
-	}
+	s.eachSub(func(t *topic) { st.Channels = append(st.Channels, t.name) })
 	return st, nil
 }
 
@@ -93,15 +90,9 @@ func (r *Router) Forget(s *Session) {
 	s.closed = true
 	s.dropDeferred()
 	head, _ := s.takeMailbox()
-	subs := s.subs
-	s.subs = nil
 	s.mu.Unlock()
 	r.release(head)
-	for _, t := range subs {
-		if r.hub.remove(t, s) {
-			r.hub.interest(KindChannel, t.name, false)
-		}
-	}
+	r.hub.drop(s, false)
 	r.hub.dropUser(s)
 	r.reg.remove(s)
 }
@@ -123,17 +114,11 @@ func (r *Router) ApplySubscription(s *Session, channel string, on bool) error {
 	}
 	s.mu.Lock()
 	var t *topic
-	for i, st := range s.subs {
-		if st.name == channel {
-			t = st
-			end := len(s.subs) - 1
-			s.subs[i] = s.subs[end]
-			s.subs[end] = nil
-			s.subs = s.subs[:end]
-			break
-		}
+	last := false
+	if rec, _, _ := s.findName([]byte(channel)); rec.c != nil {
+		t = rec.t
+		_, last = r.hub.unlink(rec.c, rec.i, t)
 	}
-	last := t != nil && r.hub.remove(t, s)
 	s.mu.Unlock()
 	if last {
 		r.hub.interest(KindChannel, t.name, false)
