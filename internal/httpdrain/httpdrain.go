@@ -176,7 +176,9 @@ func (l *Listener) Resume(srv *http.Server) {
 // then srv shuts down within ctx (forced past it).
 func Finish(ctx context.Context, srv *http.Server, l *Listener) error {
 	_ = l.Close()
-	if err := srv.Shutdown(ctx); err != nil {
+	// Shutdown closes the listeners Serve still tracks: l again when Serve
+	// has not returned yet, which is not a failure.
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 		srv.Close()
 		return err
 	}
