@@ -304,6 +304,9 @@ func (e *epoll) write(c *Conn) error {
 
 func (e *epoll) writeRound(c *Conn) error { return e.write(c) }
 
+// direct: a loop's answer goes straight to the socket (Send2).
+func (e *epoll) direct() bool { return !e.ring }
+
 // blocked registers interest in writability and starts the write-timeout
 // clock. c.mu held.
 func (e *epoll) blocked(c *Conn) error {

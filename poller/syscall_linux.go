@@ -81,3 +81,26 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 	}
 	return int(n), nil
 }
+
+// sendv writes a then b to a non-blocking socket in one call. A full
+// socket (EAGAIN, EINTR) is 0 bytes written, not an error.
+func sendv(fd int, a, b []byte) (int, error) {
+	var n int
+	var err error
+	switch {
+	case len(a) == 0:
+		n, err = rawWrite(fd, b)
+	case len(b) == 0:
+		n, err = rawWrite(fd, a)
+	default:
+		var iov [2]unix.Iovec
+		iov[0].Base, iov[1].Base = unsafe.SliceData(a), unsafe.SliceData(b)
+		iov[0].SetLen(len(a))
+		iov[1].SetLen(len(b))
+		n, err = writev(fd, iov[:])
+	}
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return 0, nil
+	}
+	return n, err
+}
