@@ -104,3 +104,25 @@ func sendv(fd int, a, b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// The per-connection bookkeeping calls on the loops never block either:
+// epoll_ctl, shutdown, and close of a socket without SO_LINGER (the kernel
+// sends the FIN and finishes the teardown on its own). Through Syscall,
+// a close that ran long (the loopback FIN processed in the caller's
+// context) let the runtime hand the loop's P away mid-call.
+
+func rawEpollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func rawShutdown(fd, how int) {
+	unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0)
+}
+
+func rawClose(fd int) {
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}

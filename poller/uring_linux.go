@@ -264,7 +264,7 @@ func (u *uring) armEpoll(l *loop) {
 func (u *uring) closeSocket(c *Conn) {
 	u.conns[c.fd].Store(nil)
 	if c.armed {
-		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+		_ = rawEpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 	}
 	if c.sending {
 		u.cancelSend(c.loop, c)
@@ -275,9 +275,9 @@ func (u *uring) closeSocket(c *Conn) {
 		s.userData = udCancel << 56
 	} else {
 		// No room to cancel: end the receive from the socket's side.
-		_ = unix.Shutdown(int(c.fd), unix.SHUT_RDWR)
+		rawShutdown(int(c.fd), unix.SHUT_RDWR)
 	}
-	unix.Close(int(c.fd))
+	rawClose(int(c.fd))
 }
 
 func newUringDriver(p *Poller, ln net.Listener) (driver, error) {
