@@ -277,11 +277,15 @@ func TestHandoverListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.FileListener(os.NewFile(uintptr(dup), "listener"))
+	// The os.File owns dup: close it through the File. A unix.Close here
+	// left the File's finalizer to close the same number again later,
+	// when it belonged to another test's connection (EBADF, resets).
+	f := os.NewFile(uintptr(dup), "listener")
+	ln, err := net.FileListener(f)
+	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	unix.Close(dup)
 	hb := &lineHandler{opened: make(chan *Conn, 4)}
 	b, err := New(ln, Config{Loops: 2, PauseAtStart: true}, hb)
 	if err != nil {
