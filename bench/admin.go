@@ -89,3 +89,47 @@ func promValue(text []byte, name string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// HeapSample is the server's Go heap right after a garbage collection, from
+// the MemStats that /debug/pprof/heap?gc=1&debug=1 prints (wsedge's admin
+// listener serves it): what is live and the spans that hold it.
+type HeapSample struct {
+	Alloc, Inuse float64 // HeapAlloc, HeapInuse
+}
+
+// ReadHeap forces two GCs in the server at addr and reads its heap figures.
+func ReadHeap(ctx context.Context, addr string) (HeapSample, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// Two collections: sync.Pool keeps what it held through the first (its victim cache).
+	if _, err := get(ctx, "http://"+addr+"/debug/pprof/heap?gc=1"); err != nil {
+		return HeapSample{}, err
+	}
+	b, err := get(ctx, "http://"+addr+"/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return HeapSample{}, err
+	}
+	v := map[string]float64{}
+	for _, k := range []string{"HeapAlloc", "HeapInuse"} {
+		x, ok := memStat(b, k)
+		if !ok {
+			return HeapSample{}, fmt.Errorf("admin %s: no %s in the heap profile", addr, k)
+		}
+		v[k] = x
+	}
+	return HeapSample{Alloc: v["HeapAlloc"], Inuse: v["HeapInuse"]}, nil
+}
+
+// memStat finds "# name = value" in a debug=1 heap profile.
+func memStat(text []byte, name string) (float64, bool) {
+	prefix := []byte("# " + name + " = ")
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if line := sc.Bytes(); bytes.HasPrefix(line, prefix) {
+			x, err := strconv.ParseFloat(string(bytes.TrimSpace(line[len(prefix):])), 64)
+			return x, err == nil
+		}
+	}
+	return 0, false
+}

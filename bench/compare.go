@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -59,6 +60,21 @@ type Case struct {
 	Path string `json:"path"`
 	// WsedgeOnly cases need wsedge's JSON protocol.
 	WsedgeOnly bool `json:"wsedge_only,omitempty"`
+	// Auth cases run wsedge with an HS256 secret made for the comparison
+	// (-jwt-hmac-secret-file) and every connection presents a token minted
+	// with it (sub user<n>): the idle population with identities.
+	Auth bool `json:"auth,omitempty"`
+}
+
+// writeSecret writes a random HS256 secret for Auth cases into dir.
+func writeSecret(dir string) (path string, secret []byte, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, err
+	}
+	secret = []byte(hex.EncodeToString(b))
+	path = filepath.Join(dir, "jwt-secret")
+	return path, secret, os.WriteFile(path, secret, 0o600)
 }
 
 // Run is one measured run of a case on a server.
@@ -118,6 +134,15 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 		}
 		tlsFiles = []string{cert, key}
 	}
+	var secretFile string
+	var secret []byte
+	for _, c := range cfg.Cases {
+		if c.Auth && secret == nil {
+			if secretFile, secret, err = writeSecret(dir); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var servers []built
 	for _, s := range cfg.Servers {
 		if cfg.TLS && s.TLS == nil {
@@ -165,7 +190,11 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 					continue
 				}
 				logf("round %d/%d  %-16s %s", round, cfg.Rounds, c.Name, s.spec.Name)
-				run := runCase(ctx, cfg, c, s.spec, s.bin, filepath.Join(dir, s.spec.Name+".log"), tlsFiles)
+				var auth []string
+				if c.Auth {
+					auth = []string{"-jwt-hmac-secret-file", secretFile}
+				}
+				run := runCase(ctx, cfg, c, s.spec, s.bin, filepath.Join(dir, s.spec.Name+".log"), tlsFiles, auth, secret)
 				run.Round = round
 				if run.Error != "" {
 					logf("  %s: %s", s.spec.Name, run.Error)
@@ -179,8 +208,8 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareResult, error) {
 	return res, nil
 }
 
-func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, logPath string, tlsFiles []string) Run {
-	var extra []string
+func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, logPath string, tlsFiles, auth []string, secret []byte) Run {
+	extra := auth
 	scheme := "ws://"
 	if tlsFiles != nil {
 		extra, scheme = s.TLS(tlsFiles[0], tlsFiles[1]), "wss://"
@@ -202,6 +231,9 @@ func runCase(ctx context.Context, cfg CompareConfig, c Case, s ServerSpec, bin, 
 		AdminAddr: srv.Admin, Progress: cfg.Progress, Label: s.Name, Perf: cfg.Perf, Insecure: tlsFiles != nil}
 	if cfg.Compression {
 		common.Compression = DefaultDeflateOffer
+	}
+	if c.Auth {
+		common.Token = TokenConfig{HMACSecret: secret}
 	}
 	var run Run
 	switch c.Kind {

@@ -28,9 +28,12 @@ func (c *conn) OnMessage(op codec.OpCode, p []byte) error {
 	l.rxPayload.Add(int64(len(p)))
 	if ts, ok := parseStamp(op, p); ok {
 		l.timed.Add(1)
-		if l.e.record.Load() && l.now > ts {
+		if l.e.record.Load() {
+			// The loop's clock is read once per round: a message stamped
+			// after that reading arrived within the round, latency ~0 (left
+			// out, the percentiles would lose their fastest samples).
 			// Out-of-range values would make RecordValue allocate an error.
-			_ = l.lat.RecordValue(min(l.now-ts, histMax))
+			_ = l.lat.RecordValue(min(max(l.now-ts, 0), histMax))
 		}
 		if l.sendOn && l.e.cfg.Depth > 0 {
 			c.owed++

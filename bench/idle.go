@@ -46,10 +46,21 @@ type IdleResult struct {
 	Warnings       []string `json:"warnings,omitempty"`
 	// ClientRSSPerConn is this client's own RSS growth per held connection
 	// (what holding them costs the load generator).
-	ClientRSSPerConn float64   `json:"client_rss_per_conn_bytes,omitempty"`
-	Interrupted      bool      `json:"interrupted,omitempty"`
-	Elapsed          float64   `json:"elapsed_s"`
-	start            time.Time // unexported: not reported
+	ClientRSSPerConn float64 `json:"client_rss_per_conn_bytes,omitempty"`
+	// Heap is the server's Go heap per held connection (growth over the run,
+	// each reading after forced GCs, taken after the RSS reading), with an
+	// admin listener that serves /debug/pprof (wsedge): the live structures,
+	// apart from the free heap the runtime keeps, which RSS counts alike.
+	Heap        *HeapPerConn `json:"server_heap_per_conn,omitempty"`
+	Interrupted bool         `json:"interrupted,omitempty"`
+	Elapsed     float64      `json:"elapsed_s"`
+	start       time.Time    // unexported: not reported
+}
+
+// HeapPerConn is a server's Go heap growth per held connection.
+type HeapPerConn struct {
+	Live  float64 `json:"live_bytes"`  // HeapAlloc: reachable objects
+	Spans float64 `json:"spans_bytes"` // HeapInuse: the spans that hold them, free slots included
 }
 
 // Idle runs the idle scenario. A cancelled ctx ends it early with what was
@@ -70,6 +81,12 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	}
 	self0 := selfSample()
 	base, haveProc, warn := cfg.baseline(ctx)
+	var heap0 *HeapSample
+	if cfg.AdminAddr != "" {
+		if h, err := ReadHeap(ctx, cfg.AdminAddr); err == nil {
+			heap0 = &h
+		}
+	}
 	r.Warnings = warn
 	if haveProc {
 		r.RSSBase = base.RSS
@@ -135,6 +152,13 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 			r.Warnings = append(r.Warnings, w)
 		}
 	}
+	if heap0 != nil && r.Held > 0 {
+		// After the RSS reading: the forced GC frees heap but returns no memory.
+		if h, err := ReadHeap(ctx, cfg.AdminAddr); err == nil {
+			n := float64(r.Held)
+			r.Heap = &HeapPerConn{Live: (h.Alloc - heap0.Alloc) / n, Spans: (h.Inuse - heap0.Inuse) / n}
+		}
+	}
 	f := e.Close()
 	r.Opened, r.Failed, r.Dropped = f.Counters.Opened, f.Counters.Failed, f.Counters.Dropped
 	if acking {
@@ -145,4 +169,11 @@ func Idle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	r.Interrupted = ctx.Err() != nil
 	r.Elapsed = time.Since(r.start).Seconds()
 	return r, nil
+}
+
+func (r IdleResult) heapLive() float64 {
+	if r.Heap == nil {
+		return 0
+	}
+	return r.Heap.Live
 }

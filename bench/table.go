@@ -106,6 +106,10 @@ func Metrics(kind string) []Metric {
 				// 0 is "no figure" (no /proc, or RSS did not grow), not 0 B.
 				return idleOr0(r).RSSPerConn, r.Idle != nil && r.Idle.RSSPerConn > 0
 			}},
+			{Name: "server live heap/conn", Unit: "B", Lower: true, Get: func(r Run) (float64, bool) {
+				// From the admin listener after a GC (wsedge): the structures, without the heap kept.
+				return idleOr0(r).heapLive(), r.Idle != nil && r.Idle.Heap != nil
+			}},
 			{Name: "server threads", Lower: true, Get: idleM(func(r *IdleResult) float64 { return float64(r.Threads) })},
 			{Name: "connects/s", Unit: "/s", Get: idleM(func(r *IdleResult) float64 { return r.ConnectsPerSec })},
 			{Name: "handshake p99", Unit: "us", Lower: true, Get: idleM(func(r *IdleResult) float64 { return r.Handshake.P99 })},

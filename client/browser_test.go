@@ -42,7 +42,10 @@ var browserChecks = []string{
 	"admin: connection count rises when the demo pages connect",
 	"admin: connection count falls when they leave",
 	"library: subscribe and receive",
-	"library: rpc gets the server's error reply, matched by id",
+	"library: rpc resolves with the backend's result",
+	"library: rpc past the client's timeout rejects with TIMEOUT; the late answer is ignored",
+	"library: presence resolves with the channel's subscriber",
+	"library: presence of a channel without presence is refused",
 	"library: a request to a hung node times out; its late reply is ignored",
 	"library: server restart (graceful): both clients reconnect",
 	"library: after the graceful restart the subscription is back and messages arrive",
@@ -125,9 +128,36 @@ func TestBrowserClient(t *testing.T) {
 	t.Cleanup(web.Close)
 	origin := "http://" + web.Listener.Addr().String()
 
+	// The application backend: rpc answers with the method and data it got
+	// ("slow" only after 1.5 s, past the harness client's own timeout).
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var call struct {
+			Method string          `json:"method"`
+			Data   json.RawMessage `json:"data"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&call); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if call.Method == "slow" {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"result": map[string]any{"method": call.Method, "data": call.Data}})
+	}))
+	t.Cleanup(backend.Close)
+	// The restart channel's namespace has presence; the default one stays
+	// open to anonymous clients as on a node without a config file.
+	conf := filepath.Join(t.TempDir(), "wsedge.yaml")
+	if err := os.WriteFile(conf, []byte("namespaces:\n"+
+		"  - name: \"\"\n    subscribe: anyone\n    publish: anyone\n"+
+		"  - name: restart\n    subscribe: anyone\n    publish: anyone\n    presence: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	// The library clients of the harness connect straight to the node, from
 	// the harness's origin; the demo pages reach it through the test server.
-	node := newWsedge(t, "-allowed-origins", origin)
+	node := newWsedge(t, "-allowed-origins", origin, "-proxy-rpc-url", backend.URL+"/rpc", "-config", conf)
 	if err := node.start(); err != nil {
 		t.Fatal(err)
 	}

@@ -277,9 +277,9 @@ func TestHandoverListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The os.File owns dup: close it through the File. A unix.Close here
-	// left the File's finalizer to close the same number again later,
-	// when it belonged to another test's connection (EBADF, resets).
+	// Closed through its *os.File: a unix.Close would leave the File's
+	// finalizer to close the number again later, by then perhaps another
+	// test's socket.
 	f := os.NewFile(uintptr(dup), "listener")
 	ln, err := net.FileListener(f)
 	f.Close()

@@ -16,27 +16,21 @@ const DefaultMaxChannels = 64
 // publications also reach the other nodes, and theirs arrive through Deliver. It is safe for
 // concurrent use.
 type Hub struct {
-	maxPerSession int
-	seed          maphash.Seed
-	shards        [hubShards]hubShard
-	users         [hubShards]userShard
-	scratch       sync.Pool                                     // *[]*Session: snapshot of a target's receivers for one delivery
-	cluster       Cluster                                       // nil: this node alone
-	member        func(s *Session, channel string, joined bool) // OnMembership; nil: none
-	hashUser      func(string) uint64                           // tests: collisions in the user index; nil: maphash
+	maxPerSession   int
+	seed            maphash.Seed
+	shards          [hubShards]hubShard
+	users           [hubShards]userShard
+	scratch         sync.Pool                                     // *[]*Session: snapshot of a target's receivers for one delivery
+	cluster         Cluster                                       // nil: this node alone
+	member          func(s *Session, channel string, joined bool) // OnMembership; nil: none
+	hashUser        func(string) uint64                           // tests: collisions in the user index; nil: maphash
+	hashTopic       func(*topic) uint64                           // topicHash, as a value made once
+	hashUserSession func(*Session) uint64                         // sessionUserHash, likewise
 }
 
 type hubShard struct {
 	mu     sync.RWMutex
-	topics map[string]*topic
-}
-
-// topic is one channel's subscribers: a slice to iterate fast, an index for O(1) removal.
-// Subscribed sessions point to it (Session.subs), so its name is the one copy they share.
-type topic struct {
-	name string
-	subs []*Session
-	idx  map[*Session]int
+	topics ptrTable[topic] // by name (subs.go)
 }
 
 // NewHub returns an empty hub allowing maxPerSession subscriptions per session: 0 means
@@ -46,6 +40,8 @@ func NewHub(maxPerSession int) *Hub {
 		maxPerSession = DefaultMaxChannels
 	}
 	h := &Hub{maxPerSession: maxPerSession, seed: maphash.MakeSeed()}
+	h.hashTopic = h.topicHash
+	h.hashUserSession = h.sessionUserHash
 	h.scratch.New = func() any { return new([]*Session) }
 	return h
 }
@@ -57,9 +53,19 @@ func (h *Hub) SetCluster(c Cluster) { h.cluster = c }
 // Cluster is the cluster set with SetCluster, nil when alone.
 func (h *Hub) Cluster() Cluster { return h.cluster }
 
-func (h *Hub) shardBytes(key []byte) int { return int(maphash.Bytes(h.seed, key) % hubShards) }
+// shardOf returns the shard of channel and the name's hash, which also places the channel in
+// the shard's table (lookup).
+func (h *Hub) shardOf(channel string) (*hubShard, uint64) {
+	hash := maphash.String(h.seed, channel)
+	return &h.shards[hash%hubShards], hash
+}
 
-func (h *Hub) shardString(key string) int { return int(maphash.String(h.seed, key) % hubShards) }
+// lookup is the topic of channel in sh, nil if none. sh.mu held.
+func (sh *hubShard) lookup(hash uint64, channel string) *topic {
+	return sh.topics.get(hash, func(t *topic) bool { return t.name == channel })
+}
+
+func (h *Hub) topicHash(t *topic) uint64 { return maphash.String(h.seed, t.name) }
 
 func (h *Hub) interest(kind Kind, target string, on bool) {
 	if h.cluster != nil {
@@ -108,34 +114,34 @@ func (h *Hub) subscribe(s *Session, channel, notice []byte) (t *topic, first boo
 	if s.closed {
 		return nil, false, errSessionClosed
 	}
-	for _, t := range s.subs {
-		if t.name == string(channel) {
-			return nil, false, nil
-		}
+	dup, used, rec := s.findName(channel)
+	if dup.c != nil {
+		return nil, false, nil
 	}
-	if h.maxPerSession > 0 && len(s.subs) >= h.maxPerSession {
+	if h.maxPerSession > 0 && used >= h.maxPerSession {
 		return nil, false, errTooManyChans
 	}
-	sh := &h.shards[h.shardBytes(channel)]
+	if rec.c == nil {
+		rec = subRef{c: s.newRecord()}
+	}
+	// The shard is found from the bytes; the name is copied only for a new channel.
+	name := unsafe.String(unsafe.SliceData(channel), len(channel))
+	sh, hash := h.shardOf(name)
 	sh.mu.Lock()
-	t = sh.topics[string(channel)]
+	t = sh.lookup(hash, name)
 	if t == nil {
-		t = &topic{name: string(channel), idx: make(map[*Session]int)}
-		if sh.topics == nil {
-			sh.topics = make(map[string]*topic)
-		}
-		sh.topics[t.name] = t
+		t = newTopic(string(channel))
+		sh.topics.insert(hash, t, h.hashTopic)
 		first = true
 	}
-	t.idx[s] = len(t.subs)
-	t.subs = append(t.subs, s)
+	rec.c.slot[rec.i] = t.add(s)
+	rec.c.t[rec.i].Store(t)
 	if notice != nil {
 		// Under the shard lock: a Deliver that finds s among the subscribers runs after
 		// this, so the notice is queued before the channel's first message.
 		_ = s.conn.Send(notice)
 	}
 	sh.mu.Unlock()
-	s.subs = append(s.subs, t)
 	return t, first, nil
 }
 
@@ -155,40 +161,44 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 	}
 	s.mu.Lock()
 	var t *topic
-	for i, st := range s.subs {
-		if st.name == string(channel) {
-			t = st
-			end := len(s.subs) - 1
-			s.subs[i] = s.subs[end]
-			s.subs[end] = nil
-			s.subs = s.subs[:end]
-			break
-		}
+	removed, last := false, false
+	if rec, _, _ := s.findName(channel); rec.c != nil {
+		t = rec.t
+		removed, last = h.unlink(rec.c, rec.i, t)
 	}
-	last := t != nil && h.remove(t, s)
-	if t != nil && notice != nil && s.conn.Send(notice) == nil {
+	if removed && notice != nil && s.conn.Send(notice) == nil {
 		s.conn.FlushSoon()
 	}
 	s.mu.Unlock()
 	if last {
 		h.interest(KindChannel, t.name, false)
 	}
-	if t != nil && h.member != nil {
+	if removed && h.member != nil {
 		h.member(s, t.name, false)
 	}
-	return t != nil, nil
+	return removed, nil
 }
 
-// dropAll removes a closed session from the channels in subs.
-func (h *Hub) dropAll(s *Session, subs []*topic) {
-	for _, t := range subs {
-		if h.remove(t, s) {
-			h.interest(KindChannel, t.name, false)
-		}
-		if h.member != nil {
-			h.member(s, t.name, false)
+// dropAll removes a closed session from its channels. It runs without s.mu (the membership
+// hook may not be called under it); an Unsubscribe racing with it removes each channel once
+// between them (unlink).
+func (h *Hub) dropAll(s *Session) {
+	for c := s.subs.Load(); c != nil; c = c.next.Load() {
+		for i := range c.t {
+			t := c.t[i].Load()
+			if t == nil {
+				continue
+			}
+			removed, last := h.unlink(c, i, t)
+			if last {
+				h.interest(KindChannel, t.name, false)
+			}
+			if removed && h.member != nil {
+				h.member(s, t.name, false)
+			}
 		}
 	}
+	s.subs.Store(nil) // no longer in any array: nobody looks for its records
 }
 
 // OnMembership sets f to be called each time a session joins a channel (a subscribe that
@@ -198,36 +208,35 @@ func (h *Hub) dropAll(s *Session, subs []*topic) {
 // must not block. Call it before the hub has subscribers, at most once.
 func (h *Hub) OnMembership(f func(s *Session, channel string, joined bool)) { h.member = f }
 
-// remove takes s out of t and reports whether s was its last local subscriber.
-func (h *Hub) remove(t *topic, s *Session) (last bool) {
-	sh := &h.shards[h.shardString(t.name)]
+// unlink takes a session out of t, whose record of it is c.t[i], and reports whether it did
+// (false: a racing Unsubscribe or close did) and whether it was t's last local subscriber.
+func (h *Hub) unlink(c *subChunk, i int, t *topic) (removed, last bool) {
+	sh, hash := h.shardOf(t.name)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	i, ok := t.idx[s]
-	if !ok {
-		return false
+	if c.t[i].Load() != t {
+		return false, false
 	}
-	end := len(t.subs) - 1
-	moved := t.subs[end]
-	t.subs[i] = moved
-	t.idx[moved] = i
-	t.subs[end] = nil
-	t.subs = t.subs[:end]
-	delete(t.idx, s)
-	if end == 0 {
-		delete(sh.topics, t.name)
-		return true
+	slot := c.slot[i]
+	c.t[i].Store(nil)
+	if moved := t.removeAt(slot); moved != nil {
+		mc, mi := moved.findSub(t)
+		mc.slot[mi] = slot
 	}
-	return false
+	if t.n == 0 {
+		sh.topics.remove(hash, t, h.hashTopic)
+		return true, true
+	}
+	return true, false
 }
 
 // Subscribers returns the number of local subscribers of channel.
 func (h *Hub) Subscribers(channel string) int {
-	sh := &h.shards[h.shardString(channel)]
+	sh, hash := h.shardOf(channel)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if t := sh.topics[channel]; t != nil {
-		return len(t.subs)
+	if t := sh.lookup(hash, channel); t != nil {
+		return int(t.n)
 	}
 	return 0
 }
@@ -307,10 +316,10 @@ func (h *Hub) Deliver(p Publication) (delivered, dropped int) {
 
 // channelSnapshot appends the subscribers of channel to dst.
 func (h *Hub) channelSnapshot(dst []*Session, channel string) []*Session {
-	sh := &h.shards[h.shardString(channel)]
+	sh, hash := h.shardOf(channel)
 	sh.mu.RLock()
-	if t := sh.topics[channel]; t != nil {
-		dst = append(dst, t.subs...)
+	if t := sh.lookup(hash, channel); t != nil {
+		dst = append(dst, t.list()...)
 	}
 	sh.mu.RUnlock()
 	return dst
@@ -338,12 +347,10 @@ func (h *Hub) Channels(f func(name string, subscribers int) bool) {
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
-		for name, t := range sh.topics {
-			if !f(name, len(t.subs)) {
-				sh.mu.RUnlock()
-				return
-			}
-		}
+		more := sh.topics.each(func(t *topic) bool { return f(t.name, int(t.n)) })
 		sh.mu.RUnlock()
+		if !more {
+			return
+		}
 	}
 }

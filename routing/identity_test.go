@@ -56,14 +56,14 @@ func TestIdentitySize(t *testing.T) {
 	}
 }
 
-// TestUserIndexCollisions: users whose ids hash alike share a list of the index and stay
+// TestUserIndexCollisions: users whose ids hash alike share a probe run of the index and stay
 // apart: deliveries, counts and interest are per user, and removals from the middle, the head
-// and the tail of the list keep the rest.
+// and the tail of a user's list keep the rest.
 func TestUserIndexCollisions(t *testing.T) {
 	r := New(Options{Workers: 1})
 	defer r.Close()
 	hub := r.Hub()
-	hub.hashUser = func(string) uint64 { return 7 } // every user in one list
+	hub.hashUser = func(string) uint64 { return 7 } // every user at one home slot
 	log := &interestLog{}
 	hub.SetCluster(log)
 	users := []string{"a", "b", "a", "c", "b", "a"}

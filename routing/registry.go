@@ -9,28 +9,29 @@ type Registry struct {
 	shards [registryShards]registryShard
 }
 
+// registryShard indexes its sessions by id in an open-addressing table: 8 bytes a slot where
+// a map[uint64]*Session costs 16 and its control bytes (issue 19: ~12 bytes a session
+// instead of ~32).
 type registryShard struct {
 	mu sync.RWMutex
-	m  map[uint64]*Session
-	_  [40]byte // keep shards on separate cache lines
+	t  ptrTable[Session] // 64 bytes with the lock: a cache line a shard
 }
+
+func sessionHash(s *Session) uint64 { return mix(s.id) }
 
 func (r *Registry) shard(id uint64) *registryShard { return &r.shards[id%registryShards] }
 
 func (r *Registry) add(s *Session) {
 	sh := r.shard(s.id)
 	sh.mu.Lock()
-	if sh.m == nil {
-		sh.m = make(map[uint64]*Session)
-	}
-	sh.m[s.id] = s
+	sh.t.insert(mix(s.id), s, sessionHash)
 	sh.mu.Unlock()
 }
 
 func (r *Registry) remove(s *Session) {
 	sh := r.shard(s.id)
 	sh.mu.Lock()
-	delete(sh.m, s.id)
+	sh.t.remove(mix(s.id), s, sessionHash)
 	sh.mu.Unlock()
 }
 
@@ -38,9 +39,9 @@ func (r *Registry) remove(s *Session) {
 func (r *Registry) Get(id uint64) (*Session, bool) {
 	sh := r.shard(id)
 	sh.mu.RLock()
-	s, ok := sh.m[id]
+	s := sh.t.get(mix(id), func(s *Session) bool { return s.id == id })
 	sh.mu.RUnlock()
-	return s, ok
+	return s, s != nil
 }
 
 // Len returns the number of live sessions.
@@ -49,7 +50,7 @@ func (r *Registry) Len() int {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
-		n += len(sh.m)
+		n += sh.t.n
 		sh.mu.RUnlock()
 	}
 	return n
@@ -60,12 +61,10 @@ func (r *Registry) Range(f func(*Session) bool) {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
-		for _, s := range sh.m {
-			if !f(s) {
-				sh.mu.RUnlock()
-				return
-			}
-		}
+		more := sh.t.each(f)
 		sh.mu.RUnlock()
+		if !more {
+			return
+		}
 	}
 }

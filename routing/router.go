@@ -181,11 +181,9 @@ func (r *Router) Closed(s *Session) {
 	s.closed = true
 	s.dropDeferred()
 	head, _ := s.takeMailbox()
-	subs := s.subs
-	s.subs = nil
 	s.mu.Unlock()
 	r.release(head)
-	r.hub.dropAll(s, subs)
+	r.hub.dropAll(s)
 	r.hub.dropUser(s)
 	r.reg.remove(s)
 }

@@ -14,7 +14,8 @@ import (
 // Session is the router's state for one connection: identity, activity, the mailbox of
 // messages waiting for a worker, and the channels it subscribes to. It is kept small because
 // an edge node holds very many idle ones: an idle session owns no buffers and no maps, and a
-// subscription costs it one pointer (the hub's topic, which holds the name).
+// subscription costs it a record of 12 bytes (the hub's topic, which holds the name, and its
+// slot in the topic's array; records come three to a 48-byte chunk: subs.go).
 type Session struct {
 	id          uint64
 	remote      [16]byte // the client address, unpacked: netip.Addr would cost 8 more bytes
@@ -23,15 +24,15 @@ type Session struct {
 	conn        Conn
 	ident       atomic.Pointer[identity] // nil: anonymous
 
-	mu        sync.Mutex // guards everything below
-	head      *envelope  // mailbox, FIFO; head.last is the tail
-	pending   int32      // messages accepted and not yet handled (in the mailbox or running)
-	scheduled bool       // queued on, or being drained by, a worker
-	closed    bool       // Closed was called: no more messages, no more subscriptions
-	closing   bool       // CloseAfterReplies was called: no more input; close once answered
-	remote4   bool       // remote is an IPv4 address (set once, at Open)
-	next      *Session   // worker run queue link, owned by the pool
-	subs      []*topic   // the channels subscribed to
+	mu        sync.Mutex               // guards everything below
+	head      *envelope                // mailbox, FIFO; head.last is the tail
+	pending   int32                    // messages accepted and not yet handled (in the mailbox or running)
+	scheduled bool                     // queued on, or being drained by, a worker
+	closed    bool                     // Closed was called: no more messages, no more subscriptions
+	closing   bool                     // CloseAfterReplies was called: no more input; close once answered
+	remote4   bool                     // remote is an IPv4 address (set once, at Open)
+	next      *Session                 // worker run queue link, owned by the pool
+	subs      atomic.Pointer[subChunk] // the channels subscribed to and the slots in them (subs.go)
 	x         *sessionExtra
 }
 
@@ -152,10 +153,8 @@ func (s *Session) Delete(key string) {
 func (s *Session) Channels() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, len(s.subs))
-	for i, t := range s.subs {
-		out[i] = t.name
-	}
+	out := make([]string, 0, subsPerChunk)
+	s.eachSub(func(t *topic) { out = append(out, t.name) })
 	return out
 }
 
@@ -163,19 +162,17 @@ func (s *Session) Channels() []string {
 func (s *Session) Subscribed(channel []byte) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range s.subs {
-		if t.name == string(channel) {
-			return true
-		}
-	}
-	return false
+	rec, _, _ := s.findName(channel)
+	return rec.c != nil
 }
 
 // NumChannels is the number of channels the session subscribes to.
 func (s *Session) NumChannels() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.subs)
+	n := 0
+	s.eachSub(func(*topic) { n++ })
+	return n
 }
 
 // Closed reports whether the router was told the connection closed.

@@ -10,8 +10,18 @@ import (
 // An idle session stays small: very many of them live on one node (issue 19 budgets the whole
 // /ws connection at 512 bytes with three subscriptions).
 func TestSessionSize(t *testing.T) {
-	if n := unsafe.Sizeof(Session{}); n > 128 {
-		t.Fatalf("Session is %d bytes; keep it at most 128, a size class (rare state goes to sessionExtra)", n)
+	for _, tc := range []struct {
+		name      string
+		size, max uintptr
+		why       string
+	}{
+		{"Session", unsafe.Sizeof(Session{}), 112, "a size class (rare state goes to sessionExtra)"},
+		{"topic", unsafe.Sizeof(topic{}), 32, "one per channel: a personal channel each connection"},
+		{"subChunk", unsafe.Sizeof(subChunk{}), 48, "a size class holding the common one to three subscriptions"},
+	} {
+		if tc.size > tc.max {
+			t.Errorf("%s is %d bytes; keep it at most %d, %s", tc.name, tc.size, tc.max, tc.why)
+		}
 	}
 }
 

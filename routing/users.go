@@ -10,16 +10,15 @@ import (
 
 // What an identity costs a connection: very many identified, idle connections live on a node,
 // so an identity is 32 bytes, one allocation for the user id and the info together, and a
-// slot of 16 bytes in the user index. The index maps the hash of a user id to the first of the
-// sessions whose user hashes there; the others follow through identity.next (a list per
-// hash, the same user's sessions and, rarely, another user's of the same hash).
+// slot of 8 bytes in the user index (an open-addressing table, table.go). The index holds the
+// first session of each user; the user's other sessions follow through identity.next.
 
 // identity is who a connection belongs to. Its user and info never change (a new info makes a
 // new identity); expires moves with a refresh; next is the hub's, guarded by the user shard's
 // lock.
 type identity struct {
 	ui      string        // the user id followed by the info bytes: one allocation
-	next    *Session      // the next session in this hash's list of the user index
+	next    *Session      // the user's next session in the user index
 	split   uint32        // len(user)
 	expires atomic.Uint32 // unix seconds when the identity ends (a token's exp); 0: never
 }
@@ -57,8 +56,15 @@ func clampExpires(s int64) uint32 {
 // userShard indexes the identified sessions of the user-id hashes that fall in it.
 type userShard struct {
 	mu sync.RWMutex
-	m  map[uint64]*Session // hash of the user id -> the first session of its list
+	t  ptrTable[Session] // the first session of each user, by user id
 }
+
+// head is the first session of user, nil when the node has none. sh.mu held.
+func (sh *userShard) head(hash uint64, user string) *Session {
+	return sh.t.get(hash, func(s *Session) bool { return s.ident.Load().user() == user })
+}
+
+func (h *Hub) sessionUserHash(s *Session) uint64 { return h.userHash(s.ident.Load().user()) }
 
 func (h *Hub) userHash(user string) uint64 {
 	if h.hashUser != nil {
@@ -102,13 +108,13 @@ func (h *Hub) SetIdentityUntil(s *Session, user string, info []byte, expires int
 	sh.mu.Lock()
 	if old != nil {
 		id.next = old.next // same place in the list: only the identity is new
+	} else if head := sh.head(hash, user); head == nil {
+		first = true
+		s.ident.Store(id) // the table hashes the session's user
+		sh.t.insert(hash, s, h.hashUserSession)
 	} else {
-		first = !h.hasUserLocked(sh, hash, user)
-		if sh.m == nil {
-			sh.m = make(map[uint64]*Session)
-		}
-		id.next = sh.m[hash]
-		sh.m[hash] = s
+		hid := head.ident.Load() // second in the list: the table's slot stays
+		id.next, hid.next = hid.next, s
 	}
 	s.ident.Store(id)
 	sh.mu.Unlock()
@@ -117,16 +123,6 @@ func (h *Hub) SetIdentityUntil(s *Session, user string, info []byte, expires int
 		h.interest(KindUser, user, true)
 	}
 	return nil
-}
-
-// hasUserLocked reports whether a session of user is in the hash's list. sh.mu held.
-func (h *Hub) hasUserLocked(sh *userShard, hash uint64, user string) bool {
-	for o := sh.m[hash]; o != nil; o = o.ident.Load().next {
-		if o.ident.Load().user() == user {
-			return true
-		}
-	}
-	return false
 }
 
 // Refresh moves the end of the session's identity to expires (unix seconds; 0: never), for a
@@ -158,23 +154,23 @@ func (h *Hub) dropUser(s *Session) {
 	hash := h.userHash(user)
 	sh := h.userShard(hash)
 	sh.mu.Lock()
-	var prev *Session
-	for o := sh.m[hash]; o != nil; prev, o = o, o.ident.Load().next {
-		if o != s {
-			continue
+	last := false
+	if head := sh.head(hash, user); head == s {
+		if id.next == nil {
+			sh.t.remove(hash, s, h.hashUserSession)
+			last = true
+		} else {
+			sh.t.replace(hash, s, id.next)
 		}
-		switch {
-		case prev != nil:
-			prev.ident.Load().next = id.next
-		case id.next != nil:
-			sh.m[hash] = id.next
-		default:
-			delete(sh.m, hash)
+	} else {
+		for o := head; o != nil; o = o.ident.Load().next {
+			if oid := o.ident.Load(); oid.next == s {
+				oid.next = id.next
+				break
+			}
 		}
-		break
 	}
 	id.next = nil
-	last := !h.hasUserLocked(sh, hash, user)
 	sh.mu.Unlock()
 	if last {
 		h.interest(KindUser, user, false)
@@ -188,10 +184,8 @@ func (h *Hub) UserConnections(user string) int {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	n := 0
-	for o := sh.m[hash]; o != nil; o = o.ident.Load().next {
-		if o.ident.Load().user() == user {
-			n++
-		}
+	for o := sh.head(hash, user); o != nil; o = o.ident.Load().next {
+		n++
 	}
 	return n
 }
@@ -216,10 +210,8 @@ func (h *Hub) userSnapshot(dst []*Session, user string) []*Session {
 	hash := h.userHash(user)
 	sh := h.userShard(hash)
 	sh.mu.RLock()
-	for o := sh.m[hash]; o != nil; o = o.ident.Load().next {
-		if o.ident.Load().user() == user {
-			dst = append(dst, o)
-		}
+	for o := sh.head(hash, user); o != nil; o = o.ident.Load().next {
+		dst = append(dst, o)
 	}
 	sh.mu.RUnlock()
 	return dst

@@ -16,8 +16,8 @@ import (
 
 // Presence is read from the subscription index itself: a channel's subscribers are the hub's
 // list, and each one's user and info are its session's identity. So presence keeps no state
-// of its own: a presence entry costs nothing beyond the subscription (one pointer in the
-// channel's list and one in its index, there anyway), in namespaces with presence or
+// of its own: a presence entry costs nothing beyond the subscription (a pointer in the
+// channel's array and the session's record of its slot, there anyway), in namespaces with presence or
 // without. What a request costs is transient: the answer, at most PresenceMax entries of
 // (client id 34 bytes + user + info). Join and leave events are built when a session joins or
 // leaves a channel of a join_leave namespace, queued (JoinLeaveQueue events at most) and sent

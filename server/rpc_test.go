@@ -256,6 +256,9 @@ func TestBackendMetrics(t *testing.T) {
 	c.send(t, `{"type":"rpc","id":"4","method":"slow"}`)
 	c.send(t, `{"type":"rpc","id":"5","method":"slow"}`) // over -rpc-per-conn 1
 	waitFor(t, wsTimeout, "the slow call in flight", func() bool { return gatherValue(t, s, "wsedge_calls_inflight") == 1 })
+	// The second one's refusal waits behind the first's answer, so it cannot be read yet: wait
+	// for its count, or opening the backend could let the second in once the first is answered.
+	waitFor(t, wsTimeout, "the second call refused", func() bool { return counterValue(t, s.be.m.rpcOverloaded) >= 1 })
 	rb.open()
 	c.recv(t)
 	c.recv(t)

@@ -338,7 +338,9 @@ func TestHandshakeTimeout(t *testing.T) {
 // finishing sender is not cut off, and neither is a fast one whose reads
 // happen to end mid-frame.
 func TestReadTimeout(t *testing.T) {
-	const rt = 300 * time.Millisecond
+	// 600 ms: the slow-but-finishing senders below pause rt/3 or send every
+	// 20 ms, and a loaded machine delayed a 100 ms pause past 300 ms once.
+	const rt = 600 * time.Millisecond
 	o := timeoutOptions()
 	o.ReadTimeout = rt
 	s := startServer(t, o)
@@ -428,7 +430,7 @@ func TestReadTimeout(t *testing.T) {
 		// 16-byte frames (2 header, 4 key, 10 payload) sent as 8 + 16 + ...
 		// + 8 bytes, so every write ends in the middle of a frame, but
 		// each frame is complete 20ms after it started.
-		const frames = 60 // 1.2s, 4x the read timeout
+		const frames = 60 // 1.2s, twice the read timeout
 		var stream []byte
 		for i := 0; i < frames; i++ {
 			stream = append(stream, msgFrame(codec.OpText, true, fmt.Sprintf("frame %04d", i))...)

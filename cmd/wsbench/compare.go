@@ -19,10 +19,10 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 	src := fs.String("src", "", "module root to build from (default: found from the working directory)")
 	servers := fs.String("servers", "wsedge,gorilla,nbio,gws,gnet,uws", "servers to compare, first is the reference (uws needs WSEDGE_UWS_DIR and WSEDGE_USOCKETS_DIR, else it is skipped)")
 	rounds := fs.Int("rounds", 2, "interleaved rounds (A B C A B C)")
-	scen := fs.String("scenarios", "idle,idle-ws,echo,handshake,broadcast", "scenarios: idle, idle-ws, echo, handshake, broadcast, churn")
+	scen := fs.String("scenarios", "idle,idle-ws,idle-ws-auth,echo,handshake,broadcast", "scenarios: idle, idle-ws, idle-ws-auth, echo, handshake, broadcast, churn")
 	idleConns := fs.Int("idle-conns", 19000, "idle: connections (<= ~19,000 under a 20,000 open-files limit)")
 	idleHold := fs.Duration("idle-hold", time.Second, "idle: hold before the RSS reading")
-	idleSub := fs.String("idle-subscribe", "personal,shared:2/100", "idle-ws: each /ws connection's subscriptions (wsedge only)")
+	idleSub := fs.String("idle-subscribe", "personal,shared:2/100", "idle-ws, idle-ws-auth: each /ws connection's subscriptions (wsedge only; idle-ws-auth: with an HS256 token each)")
 	echoConns := fs.String("echo-conns", "100,1000", "echo: connection counts")
 	echoSizes := fs.String("echo-sizes", "64,4096", "echo: message sizes")
 	echoDepth := fs.Int("echo-depth", 1, "echo: messages in flight per connection")
@@ -93,6 +93,9 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 				Idle: bench.IdleConfig{Conns: *idleConns, Hold: *idleHold}})
 		case "idle-ws":
 			cases = append(cases, bench.Case{Name: fmt.Sprintf("idle /ws %d %s", *idleConns, sub), Kind: "idle", Path: "/ws", WsedgeOnly: true,
+				Idle: bench.IdleConfig{Conns: *idleConns, Hold: *idleHold, Subscribe: sub}})
+		case "idle-ws-auth":
+			cases = append(cases, bench.Case{Name: fmt.Sprintf("idle /ws %d %s, token", *idleConns, sub), Kind: "idle", Path: "/ws", WsedgeOnly: true, Auth: true,
 				Idle: bench.IdleConfig{Conns: *idleConns, Hold: *idleHold, Subscribe: sub}})
 		case "echo":
 			for _, n := range cs {

@@ -82,6 +82,10 @@ func printIdle(w io.Writer, r bench.IdleResult) {
 		fmt.Fprintf(w, "server     RSS %s -> %s, %s per connection, %d threads\n",
 			bench.FormatValue(float64(r.RSSBase), "B"), bench.FormatValue(float64(r.RSSHeld), "B"), per, r.Threads)
 	}
+	if h := r.Heap; h != nil {
+		fmt.Fprintf(w, "heap       %s live, %s of spans per connection (server, after a GC)\n",
+			bench.FormatValue(h.Live, "B"), bench.FormatValue(h.Spans, "B"))
+	}
 	if r.ClientRSSPerConn > 0 {
 		fmt.Fprintf(w, "client     %s RSS per connection (this process)\n", bench.FormatValue(r.ClientRSSPerConn, "B"))
 	}

@@ -24,6 +24,10 @@ func TestPrintedFigures(t *testing.T) {
 			printIdle(w, bench.IdleResult{Conns: 10, Opened: 10, Held: 10, ConnectsPerSec: 17400,
 				RSSBase: 20 << 20, RSSHeld: 19 << 20, Warnings: []string{"server RSS did not grow"}})
 		}, []string{"17.4k connects/s", "no figure per connection", "warning    server RSS did not grow"}},
+		{"idle with the server's heap", func(w io.Writer) {
+			printIdle(w, bench.IdleResult{Conns: 10, Opened: 10, Held: 10, RSSBase: 20 << 20, RSSHeld: 21 << 20, RSSPerConn: 742,
+				Heap: &bench.HeapPerConn{Live: 522, Spans: 550}})
+		}, []string{"742 B per connection", "heap       522 B live, 550 B of spans per connection"}},
 		{"echo", func(w io.Writer) { printEcho(w, bench.EchoResult{Conns: 1, MsgsPerSec: 65600}) }, []string{"65.6k msgs/s"}},
 		{"broadcast", func(w io.Writer) {
 			printBroadcast(w, bench.BroadcastResult{Subs: 3, DeliveriesPerSec: 147000})

@@ -11,9 +11,9 @@ import (
 	"github.com/wsedge/wsedge/server"
 )
 
-// errAPINotWired: the server does not implement api.Node yet (the API
-// package landed before its integration into the server).
-var errAPINotWired = errors.New("this build's server does not implement the server API yet (api.Node)")
+// errAPINotWired: what startAPI was given does not implement api.Node
+// (*server.Server does; embedding code may pass its own node).
+var errAPINotWired = errors.New("the node does not implement the server API (api.Node)")
 
 // apiNode finds the server API's calls in srv: srv itself when it
 // implements api.Node, or what its APINode method returns.

@@ -98,12 +98,34 @@ async function run(cfg) {
     return true;
   };
   await step("library: subscribe and receive", () => roundTrip("first"));
-  await step("library: rpc gets the server's error reply, matched by id", async () => {
-    try { await sub.rpc("no.backend", {}); } catch (e) {
-      if (e.code === "TIMEOUT" || !e.code) throw new Error(`${e.code}: ${e.message}`);
+  await step("library: rpc resolves with the backend's result", async () => {
+    const r = await sub.rpc("echo.back", { n: 7 });
+    if (r?.method !== "echo.back" || r?.data?.n !== 7) throw new Error(`result ${JSON.stringify(r)}`);
+    return true;
+  });
+  await step("library: rpc past the client's timeout rejects with TIMEOUT; the late answer is ignored", async () => {
+    const quick = connect({ url: cfg.ws, timeout: 500 });
+    try {
+      await until("quick client connected", () => quick.state === "connected", 10000);
+      let code;
+      try { await quick.rpc("slow", {}); } catch (e) { code = e.code; }
+      if (code !== "TIMEOUT") throw new Error(`rpc ended with ${code}, want TIMEOUT`);
+      await sleep(1500); // the backend's answer arrives and must be dropped
+      const r = (await quick.request({ type: "rpc", method: "after", data: { ok: true } }, { timeout: 5000 })).data;
+      if (r?.method !== "after") throw new Error(`after the late answer: ${JSON.stringify(r)}`);
       return true;
-    }
-    return true; // a server with an RPC backend answers: matched as well
+    } finally { quick.close(); }
+  });
+  await step("library: presence resolves with the channel's subscriber", async () => {
+    const p = await sub.presence(cfg.restartChannel);
+    if (p.length !== 1 || typeof p[0].client !== "string" || !p[0].client) throw new Error(`presence ${JSON.stringify(p)}`);
+    return true;
+  });
+  await step("library: presence of a channel without presence is refused", async () => {
+    let code;
+    try { await sub.presence("demo"); } catch (e) { code = e.code; }
+    if (code !== "PERMISSION_DENIED") throw new Error(`presence of demo ended with ${code}`);
+    return true;
   });
   await step("library: a request to a hung node times out; its late reply is ignored", async () => {
     const errors = [];
