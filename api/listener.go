@@ -12,11 +12,16 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/wsedge/wsedge/internal/httpdrain"
 )
 
 // ListenConfig configures the API listener (the -api-* flags).
 type ListenConfig struct {
 	Addr string // host:port; required
+	// Listener, when set, is served instead of binding Addr (a socket
+	// handed over by the process this one replaced).
+	Listener net.Listener
 	// TLSCert and TLSKey (PEM files) serve HTTPS; both or neither.
 	// ReloadTLS re-reads them.
 	TLSCert, TLSKey string
@@ -40,8 +45,12 @@ const (
 type Listener struct {
 	srv  *http.Server
 	ln   net.Listener
-	cert *certStore // nil without TLS
+	raw  net.Listener        // ln without the connection cap
+	dl   *httpdrain.Listener // raw, when it can pause (TCP)
+	cert *certStore          // nil without TLS
 	done chan struct{}
+
+	handoff atomic.Bool // Handoff closed the listener: Serve's error is expected
 }
 
 // Serve binds lc.Addr and serves the API of n on it until Stop. It refuses
@@ -75,9 +84,15 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return l.cert.cur.Load(), nil },
 		}
 	}
-	ln, err := net.Listen("tcp", lc.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("api listener: %w", err)
+	ln := lc.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", lc.Addr); err != nil {
+			return nil, fmt.Errorf("api listener: %w", err)
+		}
+	}
+	l.raw = ln
+	if d, err := httpdrain.NewListener(ln); err == nil {
+		l.dl, ln = d, d
 	}
 	l.ln = ln
 	if lc.MaxConns > 0 {
@@ -95,6 +110,9 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxConcurrentStreams},
 		ErrorLog:          zap.NewStdLog(log.Named("api")),
 	}
+	if l.dl != nil {
+		l.srv.ConnState = l.dl.Hook
+	}
 	go func() {
 		defer close(l.done)
 		var err error
@@ -103,7 +121,7 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 		} else {
 			err = l.srv.Serve(l.ln)
 		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !(l.handoff.Load() && errors.Is(err, net.ErrClosed)) {
 			log.Error("api listener stopped", zap.Error(err))
 		}
 	}()
@@ -112,6 +130,49 @@ func Serve(n Node, c Config, lc ListenConfig) (*Listener, error) {
 
 // Addr is the bound address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Pause stops accepting for a handover (the socket stays open) and lets
+// the connections close after their answer; Drained waits for that within
+// ctx; Resume undoes Pause; Handoff ends the server once the new process
+// accepts on the socket (httpdrain).
+func (l *Listener) Pause() {
+	if l.dl != nil {
+		l.dl.Pause(l.srv)
+	}
+}
+
+// Drained: see Pause.
+func (l *Listener) Drained(ctx context.Context) error {
+	if l.dl == nil {
+		return nil
+	}
+	return l.dl.Drained(ctx)
+}
+
+// Resume: see Pause.
+func (l *Listener) Resume() {
+	if l.dl != nil {
+		l.dl.Resume(l.srv)
+	}
+}
+
+// Handoff: see Pause.
+func (l *Listener) Handoff(ctx context.Context) error {
+	l.handoff.Store(true)
+	if l.dl == nil {
+		return l.Stop(ctx)
+	}
+	_ = l.ln.Close() // also wakes a limitListener's Accept waiting for a slot
+	err := l.srv.Shutdown(ctx)
+	if err != nil {
+		l.srv.Close()
+	}
+	<-l.done
+	return err
+}
+
+// Net is the listening socket, for handing it to a new process.
+func (l *Listener) Net() net.Listener { return l.raw }
 
 // TLS reports whether the listener serves HTTPS.
 func (l *Listener) TLS() bool { return l.cert != nil }

@@ -72,8 +72,9 @@ func envFile(t *testing.T, path string) (active, commented map[string]string) {
 }
 
 // TestSystemdUnit reads the unit as systemd would and checks what it
-// promises: the binary and its env file, reload by SIGHUP (the SIGUSR2
-// upgrade only commented out), a descriptor limit above -max-conns, a stop
+// promises: the binary and its env file, reload by SIGUSR2 (the restart
+// without reconnects) with Type=notify so systemd follows the new main
+// PID, a descriptor limit above -max-conns, a stop
 // timeout above the drain, a restart policy and the sandbox.
 func TestSystemdUnit(t *testing.T) {
 	text := readFile(t, "systemd/wsedge.service")
@@ -93,11 +94,11 @@ func TestSystemdUnit(t *testing.T) {
 	if ef := u.one(t, "EnvironmentFile"); filepath.Base(strings.TrimPrefix(ef, "-")) != "wsedge.env" {
 		t.Errorf("EnvironmentFile %q: the example is wsedge.env", ef)
 	}
-	if r := u.one(t, "ExecReload"); r != "/bin/kill -HUP $MAINPID" {
-		t.Errorf("ExecReload %q, want SIGHUP (TLS reload)", r)
+	if r := u.one(t, "ExecReload"); r != "/bin/kill -USR2 $MAINPID" {
+		t.Errorf("ExecReload %q, want SIGUSR2 (restart without reconnects)", r)
 	}
-	if !strings.Contains(text, "\n#ExecReload=/bin/kill -USR2 $MAINPID\n") {
-		t.Error("the SIGUSR2 upgrade line is not there, commented out")
+	if ty, na := u.one(t, "Type"), u.one(t, "NotifyAccess"); ty != "notify" || na != "main" && na != "all" {
+		t.Errorf("Type=%s NotifyAccess=%s: the restart moves MAINPID by sd_notify, which needs Type=notify", ty, na)
 	}
 
 	maxConns, err := strconv.Atoi(cmp(active["WSEDGE_MAX_CONNS"], defaultOf(t, "max-conns")))

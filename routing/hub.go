@@ -182,7 +182,11 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 // dropAll removes a closed session from its channels. It runs without s.mu (the membership
 // hook may not be called under it); an Unsubscribe racing with it removes each channel once
 // between them (unlink).
-func (h *Hub) dropAll(s *Session) {
+func (h *Hub) dropAll(s *Session) { h.drop(s, true) }
+
+// drop is dropAll; member says whether leave events are due (not for a session another
+// process serves on: handover.go).
+func (h *Hub) drop(s *Session, member bool) {
 	for c := s.subs.Load(); c != nil; c = c.next.Load() {
 		for i := range c.t {
 			t := c.t[i].Load()
@@ -193,7 +197,7 @@ func (h *Hub) dropAll(s *Session) {
 			if last {
 				h.interest(KindChannel, t.name, false)
 			}
-			if removed && h.member != nil {
+			if removed && member && h.member != nil {
 				h.member(s, t.name, false)
 			}
 		}

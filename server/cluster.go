@@ -72,9 +72,13 @@ func (b *backend) localSubscribe(user, channel string) int {
 	notice := appendNotice(nil, "subscribed", channel)
 	n := 0
 	hub.UserSessions(user, func(sess *routing.Session) bool {
-		if _, err := hub.SubscribeNotice(sess, []byte(channel), notice); err != nil {
+		added, err := hub.SubscribeNotice(sess, []byte(channel), notice)
+		if err != nil {
 			b.s.log.Info("server-side subscribe refused", zap.String("user", user), zap.String("channel", channel), zap.Error(err))
 			return true
+		}
+		if added {
+			b.s.handoverSubscription(sess, evSubscribe, channel)
 		}
 		n++
 		return true
@@ -89,7 +93,10 @@ func (b *backend) localUnsubscribe(user, channel string) int {
 	notice := appendNotice(nil, "unsubscribed", channel)
 	n := 0
 	hub.UserSessions(user, func(sess *routing.Session) bool {
-		if _, err := hub.UnsubscribeNotice(sess, []byte(channel), notice); err == nil {
+		if removed, err := hub.UnsubscribeNotice(sess, []byte(channel), notice); err == nil {
+			if removed {
+				b.s.handoverSubscription(sess, evUnsubscribe, channel)
+			}
 			n++
 		}
 		return true

@@ -112,6 +112,11 @@ type Options struct {
 	// DrainSpread is the window a drain spreads its 1012 closes over (at
 	// most 1 ms per connection, and within ShutdownTimeout); 0: all at once.
 	DrainSpread time.Duration
+	// HandoverTimeout bounds a restart without reconnects (SIGUSR2): the
+	// wait for the new process to be ready, then the whole handover; past
+	// it the old process takes everything back and serves on. What did not
+	// move (TLS connections) is drained within it after COMMIT.
+	HandoverTimeout time.Duration
 	// ReadyBroker makes /ready answer 503 while the -broker connection is
 	// down (so a node cut off from the cluster leaves the load balancer).
 	ReadyBroker bool
@@ -157,6 +162,7 @@ func Defaults() Options {
 		APIMaxConns:      1024,
 		APITimeout:       5 * time.Second,
 		DrainSpread:      10 * time.Second,
+		HandoverTimeout:  30 * time.Second,
 		ReadyBroker:      true,
 		Compression: codec.Deflate{
 			Mode:       codec.ModeOff,
@@ -204,6 +210,7 @@ func (o *Options) Validate() error {
 		{"-read-timeout", float64(o.ReadTimeout)}, {"-write-timeout", float64(o.WriteTimeout)},
 		{"-handshake-timeout", float64(o.HandshakeTimeout)}, {"-shutdown-timeout", float64(o.ShutdownTimeout)},
 		{"-lameduck", float64(o.LameDuck)}, {"-drain-spread", float64(o.DrainSpread)},
+		{"-handover-timeout", float64(o.HandoverTimeout)},
 	} {
 		if c.v < 0 {
 			return fmt.Errorf("%s: must not be negative", c.name)

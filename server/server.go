@@ -47,6 +47,7 @@ type Server struct {
 	tlsConf   *tlsconn.Config     // nil without -tls-cert
 	zbufs     bytebufferpool.Pool // scratch for compressed frames, held for one write
 	zm        zcounters
+	ho        handoverState // restart without reconnects (handover_*.go)
 
 	stats []loopStats // per loop, written by that loop only
 
@@ -162,6 +163,7 @@ func New(opts Options, log *zap.Logger, m *metrics.Metrics) (*Server, error) {
 		}
 		return nil, err
 	}
+	s.ho.init(m)
 	m.WatchQueue(func() float64 { return float64(s.router.Queued()) })
 	m.WatchDraining(s.draining.Load)
 	m.WatchLameDuck(s.state.lameduck.Load)
@@ -180,7 +182,12 @@ func (s *Server) Metrics() *metrics.Metrics { return s.m }
 func (s *Server) Options() Options { return s.opts }
 
 // Start binds opts.Addr and starts the event loops. It returns at once.
-func (s *Server) Start() error {
+func (s *Server) Start() error { return s.start(nil) }
+
+// start runs the event loops on ln, or on a new listener bound to
+// opts.Addr when ln is nil. A listener handed over by the old process
+// (StartInherited) stays unwatched until the handover commits.
+func (s *Server) start(ln net.Listener) error {
 	cfg := poller.Config{
 		Backend:       s.opts.Poller,
 		Loops:         s.opts.Loops,
@@ -194,10 +201,18 @@ func (s *Server) Start() error {
 	if s.tlsConf == nil { // a TLS client cannot read a plain HTTP answer
 		cfg.OverflowAnswer = appendRefusal(nil, refDescriptors, 1)
 	}
-	p, err := poller.Listen(s.opts.Addr, cfg, s)
+	var p *poller.Poller
+	var err error
+	if ln != nil {
+		cfg.PauseAtStart = true
+		p, err = poller.New(ln, cfg, s)
+	} else {
+		p, err = poller.Listen(s.opts.Addr, cfg, s)
+	}
 	if err != nil {
 		return err
 	}
+	p.SetExportSink(&s.ho.sink)
 	s.poll = p
 	for i := 0; i < p.Config().Loops; i++ {
 		s.ups = append(s.ups, newUpgrader(s))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 
 	"go.uber.org/zap"
 
@@ -40,6 +41,11 @@ func channelRule(srv any, node api.Node) func(string) bool {
 
 // startAPI serves the server API of srv on -api-addr.
 func startAPI(srv any, o *server.Options, log *zap.Logger) (*api.Listener, error) {
+	return startAPIOn(srv, o, log, nil)
+}
+
+// startAPIOn is startAPI on ln when not nil (a listener handed over).
+func startAPIOn(srv any, o *server.Options, log *zap.Logger, ln net.Listener) (*api.Listener, error) {
 	node, ok := apiNode(srv)
 	if !ok {
 		return nil, errAPINotWired
@@ -49,7 +55,7 @@ func startAPI(srv any, o *server.Options, log *zap.Logger) (*api.Listener, error
 		log.Warn("the API key is shorter than 16 bytes: use a random one (openssl rand -hex 32)")
 	}
 	return api.Serve(node, c, api.ListenConfig{
-		Addr: o.APIAddr, TLSCert: o.APITLSCert, TLSKey: o.APITLSKey, MaxConns: o.APIMaxConns,
+		Addr: o.APIAddr, Listener: ln, TLSCert: o.APITLSCert, TLSKey: o.APITLSKey, MaxConns: o.APIMaxConns,
 	})
 }
 

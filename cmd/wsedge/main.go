@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/wsedge/wsedge/admin"
-	"github.com/wsedge/wsedge/api"
+	"github.com/wsedge/wsedge/handover"
 	"github.com/wsedge/wsedge/metrics"
 	"github.com/wsedge/wsedge/server"
 )
@@ -44,14 +42,27 @@ func (a authReload) ReloadAuthConfig() error {
 }
 
 func main() {
+	// First, before anything is opened: a process started by a handover
+	// takes its channel to the old process (and clears the variable).
+	pred, err := handover.Inherit()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "wsedge: handover: %v\n", err)
+		os.Exit(exitFail)
+	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr, sigs))
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	os.Exit(runWith(os.Args[1:], os.Environ(), os.Stdout, os.Stderr, sigs, pred))
 }
 
 // run is the whole program: parse, start, serve until a stop signal, drain.
 // environ is the environment as os.Environ gives it.
 func run(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
+	return runWith(args, environ, stdout, stderr, sigs, nil)
+}
+
+// runWith is run for a process that may take over from an old one (pred
+// not nil: started by its SIGUSR2).
+func runWith(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Signal, pred *handover.Predecessor) int {
 	opts, err := parseConfig(args, lookupIn(environ))
 	switch {
 	case errors.Is(err, errHelp):
@@ -87,57 +98,41 @@ func run(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Signal
 		log.Error("cannot create the server", zap.Error(err))
 		return exitFail
 	}
-	if err := srv.Start(); err != nil {
-		log.Error("cannot start the server", zap.Error(err))
+	ls := &listeners{srv: srv, m: m, opts: &opts, log: log}
+	var started []zap.Field
+	if pred != nil {
+		started, err = ls.takeOver(pred)
+	} else {
+		started, err = ls.start()
+	}
+	if err != nil {
+		msg := "cannot start"
+		if se := (*startError)(nil); errors.As(err, &se) {
+			msg, err = se.msg, se.err
+		}
+		log.Error(msg, zap.Error(err))
 		return exitFail
 	}
-	fields := []zap.Field{
-		zap.String("version", buildVersion()),
-		zap.Stringer("listen", srv.Addr()),
-		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
-	}
-	var adm *admin.Listener
-	if opts.AdminAddr != "" {
-		adm, err = admin.Serve(opts.AdminAddr, admin.Handler(srv, m, adminAPI(srv, &opts, log)...), log)
-		if err != nil {
-			log.Error("cannot start the admin listener", zap.Error(err))
-			srv.Close()
-			return exitFail
-		}
-		fields = append(fields, zap.Stringer("admin_listen", adm.Addr()))
-	}
 	var n node = srv
-	var apiL *api.Listener
-	if opts.APIAddr != "" {
-		apiL, err = startAPI(srv, &opts, log)
-		if err != nil {
-			log.Error("cannot start the API listener", zap.Error(err))
-			srv.Close()
-			if adm != nil {
-				adm.Stop(context.Background())
-			}
-			return exitFail
-		}
-		fields = append(fields, zap.Stringer("api_listen", apiL.Addr()))
-		n = withAPI{node: srv, api: apiL, nodeTLS: opts.TLSCert != ""}
+	if ls.api != nil {
+		n = withAPI{node: srv, api: ls.api, nodeTLS: opts.TLSCert != ""}
 	}
 	n = authReload{node: n, srv: srv, reparse: func() (server.Options, error) { return parseConfig(args, lookupIn(environ)) }}
+	n = restartable{node: n, ls: ls}
 	inUse := srv.Options() // -loops 0 and -workers 0 resolved, -max-conns fitted
-	log.Info("wsedge started", append(fields, zap.Object("config", configFields{&inUse}))...)
+	log.Info("wsedge started", append(started, zap.Object("config", configFields{&inUse}))...)
+	if pred == nil {
+		// The unit is running (Type=notify); a successor does not say so
+		// again: the old process moved MAINPID to it.
+		if _, err := handover.Notify("READY=1"); err != nil {
+			log.Warn("cannot notify the service manager", zap.Error(err))
+		}
+	}
 
 	code := serve(n, &opts, log, sigs)
 	// Backend calls are answered during the drain (they reach the
 	// connections still open) and stop with it.
-	stopAPI(apiL, log)
-	if adm != nil {
-		// The admin listener outlives the drain so /health reports it and
-		// /metrics can be scraped until the end.
-		ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
-		if err := adm.Stop(ctx); err != nil {
-			log.Warn("admin listener stop", zap.Error(err))
-		}
-		cancel()
-	}
+	ls.stop()
 	log.Info("wsedge stopped", zap.Int("exit_code", code))
 	return code
 }

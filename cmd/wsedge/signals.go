@@ -26,7 +26,9 @@ type node interface {
 }
 
 // serve waits for signals: SIGHUP reloads TLS, and the namespaces and token
-// keys when the node can (authReloader); SIGTERM or SIGINT starts the lame
+// keys when the node can (authReloader); SIGUSR2 hands the node over to a
+// new process of its binary (restarter), then drains what stayed and
+// returns exitOK, or serves on if that failed; SIGTERM or SIGINT starts the lame
 // duck (-lameduck: /ready answers 503 at once, the node serves on for that
 // long; another stop signal cuts it short), then drains the node within
 // -shutdown-timeout and returns exitOK; a stop signal during the drain
@@ -37,6 +39,19 @@ func serve(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) in
 		case syscall.SIGHUP:
 			reloadTLS(n, o, log)
 			reloadAuth(n, log)
+		case syscall.SIGUSR2:
+			r, ok := n.(restarter)
+			if !ok {
+				log.Warn("SIGUSR2 ignored: this node cannot restart without reconnects")
+				continue
+			}
+			if r.Restart() {
+				// What did not move (TLS connections, closing ones) would miss
+				// every message published on the new process from now on: it
+				// is closed with 1012 (clients reconnect to the new process).
+				log.Info("draining what stayed", zap.Duration("timeout", o.HandoverTimeout), zap.Duration("spread", o.DrainSpread))
+				return drainWithin(n, o.HandoverTimeout, log, sigs)
+			}
 		case syscall.SIGTERM, syscall.SIGINT:
 			if o.LameDuck > 0 {
 				sigs = lameDuck(n, o, log, sig, sigs)
@@ -67,6 +82,8 @@ func lameDuck(n node, o *server.Options, log *zap.Logger, sig os.Signal, sigs <-
 				sigs = nil // closed: wait for the timer alone
 			case s == syscall.SIGHUP:
 				reloadTLS(n, o, log)
+			case s == syscall.SIGUSR2:
+				log.Warn("SIGUSR2 ignored: the node is in its lame duck")
 			case s == syscall.SIGTERM || s == syscall.SIGINT:
 				log.Warn("second stop signal: lame duck cut short, draining now", zap.Stringer("signal", s))
 				return sigs
@@ -110,7 +127,12 @@ func reloadAuth(n node, log *zap.Logger) {
 }
 
 func drain(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) int {
-	ctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	return drainWithin(n, o.ShutdownTimeout, log, sigs)
+}
+
+// drainWithin is drain bounded by timeout.
+func drainWithin(n node, timeout time.Duration, log *zap.Logger, sigs <-chan os.Signal) int {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- n.Shutdown(ctx) }()
@@ -131,6 +153,10 @@ func drain(n node, o *server.Options, log *zap.Logger, sigs <-chan os.Signal) in
 				continue
 			}
 			if sig == syscall.SIGHUP {
+				continue
+			}
+			if sig == syscall.SIGUSR2 {
+				log.Warn("SIGUSR2 ignored: the node is draining")
 				continue
 			}
 			log.Warn("second stop signal: closing now", zap.Stringer("signal", sig))

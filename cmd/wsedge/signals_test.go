@@ -181,3 +181,76 @@ func TestServeReloadsAuth(t *testing.T) {
 		}
 	}
 }
+
+// restartNode is a node whose restart without reconnects succeeds or not.
+type restartNode struct {
+	fakeNode
+	ok       bool
+	restarts atomic.Int32
+}
+
+func (r *restartNode) Restart() bool { r.restarts.Add(1); return r.ok }
+
+// TestServeRestartSignal: SIGUSR2 restarts a node that can (then the old
+// process drains what stayed and exits 0, ignoring another SIGUSR2); a
+// failed restart serves on, and the next SIGUSR2 tries again; a node that
+// cannot restart logs and serves on.
+func TestServeRestartSignal(t *testing.T) {
+	o := server.Defaults()
+	for _, tc := range []struct {
+		name      string
+		ok        bool
+		sigs      []os.Signal
+		restarts  int32
+		shutdowns int32
+		closes    int32
+		logs      []string
+	}{
+		{"handed over, then drains what stayed", true, []os.Signal{syscall.SIGUSR2, syscall.SIGUSR2}, 1, 1, 0,
+			[]string{"draining what stayed", "SIGUSR2 ignored: the node is draining", "drained"}},
+		{"failed restarts serve on", false, []os.Signal{syscall.SIGUSR2, syscall.SIGUSR2, syscall.SIGTERM}, 2, 1, 0,
+			[]string{"drained"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := &restartNode{fakeNode: fakeNode{release: make(chan struct{})}, ok: tc.ok}
+			core, logs := observer.New(zap.DebugLevel)
+			sigs := make(chan os.Signal)
+			done := make(chan int, 1)
+			go func() { done <- serve(n, &o, zap.New(core), sigs) }()
+			for _, s := range tc.sigs {
+				sigs <- s
+			}
+			close(n.release)
+			select {
+			case code := <-done:
+				if code != exitOK {
+					t.Fatalf("exit %d", code)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not return")
+			}
+			if n.restarts.Load() != tc.restarts || n.shutdowns.Load() != tc.shutdowns || n.closes.Load() != tc.closes {
+				t.Errorf("restarts %d shutdowns %d closes %d", n.restarts.Load(), n.shutdowns.Load(), n.closes.Load())
+			}
+			for _, l := range tc.logs {
+				if logs.FilterMessage(l).Len() == 0 {
+					t.Errorf("log lacks %q: %v", l, logs.All())
+				}
+			}
+		})
+	}
+	t.Run("a node that cannot restart", func(t *testing.T) {
+		n := &fakeNode{release: make(chan struct{})}
+		close(n.release)
+		core, logs := observer.New(zap.DebugLevel)
+		sigs := make(chan os.Signal)
+		done := make(chan int, 1)
+		go func() { done <- serve(n, &o, zap.New(core), sigs) }()
+		sigs <- syscall.SIGUSR2
+		sigs <- syscall.SIGTERM
+		<-done
+		if logs.FilterMessage("SIGUSR2 ignored: this node cannot restart without reconnects").Len() != 1 || n.shutdowns.Load() != 1 {
+			t.Errorf("logs %v, shutdowns %d", logs.All(), n.shutdowns.Load())
+		}
+	})
+}
