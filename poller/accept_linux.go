@@ -71,7 +71,7 @@ func (e *epoll) watch(l *loop, c *Conn) error {
 	if e.ring {
 		return e.recv(l, c)
 	}
-	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
+	return rawEpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
 }
 
 // pauseAccept takes the listener out of the loop's epoll set until the

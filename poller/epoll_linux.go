@@ -294,15 +294,18 @@ func (e *epoll) write(c *Conn) error {
 	if c.armed {
 		c.armed = false
 		if e.ring {
-			_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+			_ = rawEpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 		} else {
-			_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
+			_ = rawEpollCtl(c.loop.epfd, unix.EPOLL_CTL_MOD, int(c.fd), c.event(unix.EPOLLIN|unix.EPOLLRDHUP))
 		}
 	}
 	return nil
 }
 
 func (e *epoll) writeRound(c *Conn) error { return e.write(c) }
+
+// direct: a loop's answer goes straight to the socket (Send2).
+func (e *epoll) direct() bool { return !e.ring }
 
 // blocked registers interest in writability and starts the write-timeout
 // clock. c.mu held.
@@ -313,7 +316,7 @@ func (e *epoll) blocked(c *Conn) error {
 		if e.ring {
 			op, ev = unix.EPOLL_CTL_ADD, c.event(unix.EPOLLOUT)
 		}
-		if err := unix.EpollCtl(c.loop.epfd, op, int(c.fd), ev); err != nil {
+		if err := rawEpollCtl(c.loop.epfd, op, int(c.fd), ev); err != nil {
 			return err
 		}
 	}
@@ -327,11 +330,11 @@ func (e *epoll) blocked(c *Conn) error {
 	return nil
 }
 
-func (e *epoll) shutdownWrite(c *Conn) { _ = unix.Shutdown(int(c.fd), unix.SHUT_WR) }
+func (e *epoll) shutdownWrite(c *Conn) { rawShutdown(int(c.fd), unix.SHUT_WR) }
 
 func (e *epoll) closeSocket(c *Conn) {
 	e.conns[c.fd].Store(nil)
-	unix.Close(int(c.fd)) // also removes it from the epoll set
+	rawClose(int(c.fd)) // also removes it from the epoll set
 }
 
 func (e *epoll) each(l *loop, fn func(*Conn)) {

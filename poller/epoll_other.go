@@ -22,3 +22,6 @@ type sendState struct{}
 func newUringDriver(*Poller, net.Listener) (driver, error) {
 	return nil, errors.New("poller: the uring backend needs Linux; use -poller std")
 }
+
+// sendv is never called without epoll (no driver is direct).
+func sendv(int, []byte, []byte) (int, error) { return 0, errors.New("poller: no direct writes here") }

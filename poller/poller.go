@@ -90,6 +90,7 @@ type driver interface {
 	wake(l *loop)                 // a task was posted
 	write(c *Conn) error          // c.mu held: hand the queue to the socket
 	writeRound(c *Conn) error     // loop, after a Handler callback: the same (uring: at the round's end)
+	direct() bool                 // Send2 may write at once on the loop (epoll)
 	shutdownWrite(c *Conn)        // loop: half-close after the last bytes
 	closeSocket(c *Conn)          // loop: close the socket and forget it
 	each(l *loop, fn func(*Conn)) // loop: every open connection of l

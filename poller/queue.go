@@ -58,6 +58,43 @@ func (c *Conn) Write2(a, b []byte) error {
 	return nil
 }
 
+// Send2 is Write2 for a Handler callback on the connection's loop (an
+// answer to what it just read): when nothing is queued, the bytes go to the
+// socket at once, straight from a and b (epoll: one writev, no copy, no
+// queue); what the socket does not take is queued as Write2 would, and the
+// loop flushes it. Elsewhere (uring, which sends a round's answers
+// together; std; a queue already waiting; a connection being handed over)
+// it is Write2. The caller may reuse a and b once it returns. Loop only.
+func (c *Conn) Send2(a, b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.q == nil && !c.armed && !c.closed && !c.final && c.detach == attached && c.loop.p.d.direct() {
+		n, err := sendv(int(c.fd), a, b)
+		if err != nil {
+			// As a failed flush: the queue is closed, the loop closes the
+			// connection with the reason.
+			c.closed = true
+			c.requestLocked(taskClose, err)
+			return err
+		}
+		if n >= len(a) {
+			a, b = nil, b[n-len(a):]
+		} else {
+			a = a[n:]
+		}
+		if len(a)+len(b) == 0 {
+			return nil
+		}
+	}
+	buf, err := c.ownTail(len(a) + len(b))
+	if err != nil {
+		return err
+	}
+	buf.B = append(append(buf.B, a...), b...)
+	c.tee(buf.B[len(buf.B)-len(a)-len(b):], 0)
+	return nil
+}
+
 // WriteShared queues b by reference. b must not change afterwards: the
 // same bytes may be queued to many connections (a broadcast).
 func (c *Conn) WriteShared(b []byte) error {

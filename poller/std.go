@@ -181,6 +181,9 @@ func (s *std) write(c *Conn) error {
 
 func (s *std) writeRound(c *Conn) error { return s.write(c) }
 
+// direct: writes belong to the connection's writer goroutine.
+func (s *std) direct() bool { return false }
+
 // writer writes the queue until it is empty; the bytes stay queued (and
 // count against -write-queue) until written.
 func (s *std) writer(c *Conn) {

@@ -81,3 +81,48 @@ func writev(fd int, iov []unix.Iovec) (int, error) {
 	}
 	return int(n), nil
 }
+
+// sendv writes a then b to a non-blocking socket in one call. A full
+// socket (EAGAIN, EINTR) is 0 bytes written, not an error.
+func sendv(fd int, a, b []byte) (int, error) {
+	var n int
+	var err error
+	switch {
+	case len(a) == 0:
+		n, err = rawWrite(fd, b)
+	case len(b) == 0:
+		n, err = rawWrite(fd, a)
+	default:
+		var iov [2]unix.Iovec
+		iov[0].Base, iov[1].Base = unsafe.SliceData(a), unsafe.SliceData(b)
+		iov[0].SetLen(len(a))
+		iov[1].SetLen(len(b))
+		n, err = writev(fd, iov[:])
+	}
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return 0, nil
+	}
+	return n, err
+}
+
+// The per-connection bookkeeping calls on the loops never block either:
+// epoll_ctl, shutdown, and close of a socket without SO_LINGER (the kernel
+// sends the FIN and finishes the teardown on its own). Through Syscall,
+// a close that ran long (the loopback FIN processed in the caller's
+// context) let the runtime hand the loop's P away mid-call.
+
+func rawEpollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func rawShutdown(fd, how int) {
+	unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0)
+}
+
+func rawClose(fd int) {
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}

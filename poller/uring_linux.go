@@ -82,8 +82,8 @@ func (u *uring) close() {
 }
 
 // yieldEvery bounds how long a busy loop keeps its P without letting other
-// goroutines (workers, the admin server) run. A locked goroutine's Gosched
-// costs two thread hand-offs, so it is rationed instead of done per round.
+// goroutines (workers, the admin server) run (yield.go): it asks whether
+// any is waiting at most this often, and yields only if one is.
 const yieldEvery = time.Millisecond
 
 func (u *uring) run(l *loop) {
@@ -99,6 +99,7 @@ func (u *uring) run(l *loop) {
 	tick := u.p.cfg.Tick
 	nextTick := u.p.Now() + int64(tick)
 	lastYield := u.p.Now()
+	y := newYielder()
 	complete := func(cqe *iouCqe) { u.complete(l, cqe) }
 	for {
 		u.submitSends(l)
@@ -143,7 +144,7 @@ func (u *uring) run(l *loop) {
 			nextTick = now + int64(tick)
 		}
 		if n > 0 && now-lastYield >= int64(yieldEvery) {
-			runtime.Gosched()
+			y.yield()
 			lastYield = u.p.Now()
 		}
 	}
@@ -263,7 +264,7 @@ func (u *uring) armEpoll(l *loop) {
 func (u *uring) closeSocket(c *Conn) {
 	u.conns[c.fd].Store(nil)
 	if c.armed {
-		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+		_ = rawEpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
 	}
 	if c.sending {
 		u.cancelSend(c.loop, c)
@@ -274,9 +275,9 @@ func (u *uring) closeSocket(c *Conn) {
 		s.userData = udCancel << 56
 	} else {
 		// No room to cancel: end the receive from the socket's side.
-		_ = unix.Shutdown(int(c.fd), unix.SHUT_RDWR)
+		rawShutdown(int(c.fd), unix.SHUT_RDWR)
 	}
-	unix.Close(int(c.fd))
+	rawClose(int(c.fd))
 }
 
 func newUringDriver(p *Poller, ln net.Listener) (driver, error) {

@@ -51,6 +51,9 @@ func (u *uring) writeRound(c *Conn) error {
 	return nil
 }
 
+// direct: no, the ring sends a round's answers together, in one enter.
+func (u *uring) direct() bool { return false }
+
 // write from any goroutine: at once, as on epoll, unless the ring is
 // sending this queue. c.mu held.
 func (u *uring) write(c *Conn) error {

@@ -91,6 +91,9 @@ func (w *wsConn) writeData(op codec.OpCode, p []byte, st *loopStats) (int, error
 	cfg := &s.opts.Compression
 	zp := w.deflateParams()
 	if w.zbits() == 0 || !cfg.Compresses(zp, len(p)) {
+		if st != nil && lastFrame(p, st) {
+			return codec.FrameSize(len(p)), w.sendMessage(op, p)
+		}
 		return codec.FrameSize(len(p)), w.writeMessage(op, p)
 	}
 	buf := s.zbufs.Get()

@@ -93,6 +93,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	if w.state == stDone {
 		return len(buf), nil
 	}
+	w.srv.stats[w.c.LoopID()].inRoom = cap(buf) - len(buf)
 	m, err := w.dec.Feed(buf[n:], w)
 	n += m
 	w.srv.stats[w.c.LoopID()].bytesIn += uint64(m)
@@ -185,6 +186,13 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 	}
 }
 
+// lastFrame reports whether payload p ends where the input being decoded
+// ends: the message is the read's last. A payload assembled or inflated
+// elsewhere may pass by chance; that costs a write call, never order.
+func lastFrame(p []byte, st *loopStats) bool {
+	return len(p) > 0 && cap(p)-len(p) == st.inRoom
+}
+
 // byteConn is the byte API a connection writes through: a plain poller
 // connection, or the TLS layer on top of one.
 type byteConn interface {
@@ -220,6 +228,19 @@ func (w *wsConn) writeMessage(op codec.OpCode, p []byte) error {
 	}
 	var h [14]byte
 	return w.c.Write2(codec.AppendHeader(h[:0], op, true, len(p)), p)
+}
+
+// sendMessage is writeMessage from the connection's loop, answering the
+// last frame of a read (an echo): on a plain connection the frame goes to
+// the socket at once when nothing is queued, without a copy (poller
+// Send2). Answers to the frames before it are queued, so a read of many
+// frames is still answered with one write. Loop only.
+func (w *wsConn) sendMessage(op codec.OpCode, p []byte) error {
+	if w.tls != nil {
+		return w.writeMessageTLS(op, p)
+	}
+	var h [14]byte
+	return w.c.Send2(codec.AppendHeader(h[:0], op, true, len(p)), p)
 }
 
 func (w *wsConn) writeMessageTLS(op codec.OpCode, p []byte) error {

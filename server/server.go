@@ -344,7 +344,11 @@ type loopStats struct {
 	zMsgsIn, zBytesIn, zRawIn    uint64
 	zMsgsOut, zBytesOut, zRawOut uint64
 	zRuns                        uint64
-	_                            [40]byte // keep loops off each other's cache lines
+	// inRoom is cap-len of the input being decoded: a payload with as
+	// much room after it ends where the input ends, so it is the last
+	// frame of the read (lastFrame).
+	inRoom int
+	_      [32]byte // keep loops off each other's cache lines
 }
 
 // flushStats adds what loop counted to the metrics. Loop only.
