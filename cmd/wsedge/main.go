@@ -54,14 +54,9 @@ func main() {
 	os.Exit(runWith(os.Args[1:], os.Environ(), os.Stdout, os.Stderr, sigs, pred))
 }
 
-// run is the whole program: parse, start, serve until a stop signal, drain.
-// environ is the environment as os.Environ gives it.
-func run(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
-	return runWith(args, environ, stdout, stderr, sigs, nil)
-}
-
-// runWith is run for a process that may take over from an old one (pred
-// not nil: started by its SIGUSR2).
+// runWith is the whole program: parse, start (taking over from an old
+// process when pred is not nil: started by its SIGUSR2), serve until a stop
+// signal, drain. environ is the environment as os.Environ gives it.
 func runWith(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Signal, pred *handover.Predecessor) int {
 	opts, err := parseConfig(args, lookupIn(environ))
 	switch {
