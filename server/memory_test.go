@@ -38,11 +38,12 @@ func TestPartialFrameMemory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := testOptions()
-			if o.Poller == "std" && raceEnabled {
-				// With a reader goroutine per connection, the race
+			if (o.Poller == "std" || o.Poller == "uring") && raceEnabled {
+				// With a reader goroutine per connection (std), the race
 				// detector's own bookkeeping swamps the figure (60 KiB held
-				// measured 60-130 KiB); make test runs this without -race.
-				t.Skip("std backend: measured without the race detector (make test)")
+				// measured 60-130 KiB); on uring it pushed the 300 KiB case
+				// 2% past its bound. make test runs both without -race.
+				t.Skip(o.Poller + " backend: measured without the race detector (make test)")
 			}
 			o.MaxMessageSize = tc.maxMessageSize
 			s := startServer(t, o)
