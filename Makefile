@@ -16,8 +16,8 @@ run:
 # The server's WebSocket tests run on every backend: the default (epoll on
 # Linux), the portable one (std) and io_uring (uring, where the kernel offers
 # it); heap figures (partial frames on std and uring, compressed idle
-# connections) are
-# checked without the race detector, whose bookkeeping swamps them.
+# connections) are checked without the race detector, whose bookkeeping
+# swamps them.
 test:
 	$(GO) test -race ./...
 	WSEDGE_TEST_POLLER=std $(GO) test -race ./server/
