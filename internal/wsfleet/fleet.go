@@ -205,9 +205,6 @@ func (f *Fleet) run() {
 			f.event(c, events[i].Events)
 			if before < open && c.phase >= open {
 				inflight--
-				if c.phase == open {
-					f.ready++
-				}
 			}
 			f.mu.Unlock()
 		}
@@ -296,6 +293,14 @@ func (f *Fleet) write(c *conn, b []byte) bool {
 	return true
 }
 
+// opened counts c open, once: here rather than after the event, since
+// one event may take a connection past open to ended (a server that answers
+// and closes at once). f.mu held.
+func (f *Fleet) opened(c *conn) {
+	c.phase = open
+	f.ready++
+}
+
 // end closes c's socket and records how it ended. f.mu held.
 func (f *Fleet) end(c *conn, code int, cause string) {
 	if c.phase == ended {
@@ -326,8 +331,9 @@ func (f *Fleet) parse(c *conn) {
 			return
 		}
 		c.in = c.in[i+4:]
-		c.phase = open
-		if f.cfg.Subscribe != "" {
+		if f.cfg.Subscribe == "" {
+			f.opened(c)
+		} else {
 			c.phase = subscribing
 			if !f.write(c, maskedFrame(0x1, []byte(`{"type":"subscribe","channel":"`+f.cfg.Subscribe+`","id":"s"}`))) {
 				return
@@ -367,7 +373,7 @@ func (f *Fleet) frame(c *conn, op byte, p []byte) {
 				f.end(c, 1006, "subscribe answered "+string(p))
 				return
 			}
-			c.phase = open
+			f.opened(c)
 		}
 	case 0x9:
 		f.write(c, maskedFrame(0xA, p))
