@@ -76,32 +76,37 @@ func TestAuthenticator(t *testing.T) {
 // and the held ones go on once the workers are free.
 func TestAuthPoolBound(t *testing.T) {
 	release := make(chan struct{})
-	var entered sync.WaitGroup
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	entered := make(chan struct{}, 8)
 	o := testOptions()
 	o.AuthWorkers, o.AuthQueue = 1, 1
 	o.Authenticator = AuthenticatorFunc(func(ctx context.Context, req *UpgradeInfo) (Identity, error) {
-		entered.Done()
+		entered <- struct{}{}
 		<-release
 		return Identity{User: "u"}, nil
 	})
 	s := startIDServer(t, o)
-	entered.Add(2)
+	t.Cleanup(open) // before the server's own cleanup (LIFO): its workers must not stay blocked
 	var held []chan int
-	for range 2 {
+	for i := range 2 {
 		ch := make(chan int, 1)
 		held = append(held, ch)
 		go func() {
 			status, _, _, _ := upgradeWith(t, s, "/ws", "")
 			ch <- status
 		}()
-		time.Sleep(50 * time.Millisecond) // one in the worker, then one in the queue
+		if i == 0 {
+			<-entered // the first one is in the worker
+		}
 	}
+	// The second one waits in the queue: both counted as pending.
+	waitFor(t, wsTimeout, "one check running, one queued", func() bool { return s.id.pool.pending.Load() == 2 })
 	status, hdr, body, _ := upgradeWith(t, s, "/ws", "")
 	if status != 503 || hdr.Get("Retry-After") == "" || strings.TrimSpace(body) != "too many connections being checked, retry later" {
 		t.Fatalf("past the bound: %d %q", status, body)
 	}
-	close(release)
-	entered.Wait()
+	open()
 	for i, ch := range held {
 		if got := <-ch; got != 101 {
 			t.Fatalf("held connection %d: %d", i, got)
