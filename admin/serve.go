@@ -80,26 +80,13 @@ func ServeListener(ln net.Listener, h http.Handler, log *zap.Logger) *Listener {
 // the connections close after their answer; Drained waits for that within
 // ctx; Resume undoes Pause; Handoff ends the server once the new process
 // accepts on the socket (httpdrain).
-func (l *Listener) Pause() {
-	if l.dl != nil {
-		l.dl.Pause(l.srv)
-	}
-}
+func (l *Listener) Pause() { l.dl.Pause(l.srv) }
 
 // Drained: see Pause.
-func (l *Listener) Drained(ctx context.Context) error {
-	if l.dl == nil {
-		return nil
-	}
-	return l.dl.Drained(ctx)
-}
+func (l *Listener) Drained(ctx context.Context) error { return l.dl.Drained(ctx) }
 
 // Resume: see Pause.
-func (l *Listener) Resume() {
-	if l.dl != nil {
-		l.dl.Resume(l.srv)
-	}
-}
+func (l *Listener) Resume() { l.dl.Resume(l.srv) }
 
 // Handoff: see Pause.
 func (l *Listener) Handoff(ctx context.Context) error {

@@ -126,8 +126,13 @@ func (l *Listener) Conns() int {
 }
 
 // Pause stops accepting and turns srv's keep-alive off (its idle
-// connections close; the others close after their answer).
+// connections close; the others close after their answer). Pause, Drained
+// and Resume do nothing on a nil Listener (a server that does not serve
+// through one), so callers need no case of their own.
 func (l *Listener) Pause(srv *http.Server) {
+	if l == nil {
+		return
+	}
 	l.mu.Lock()
 	if !l.paused && !l.closed {
 		l.paused = true
@@ -144,7 +149,7 @@ func (l *Listener) Pause(srv *http.Server) {
 // after it, keep-alive being off). A connection that was accepted and sends
 // nothing is busy too: ctx bounds the wait.
 func (l *Listener) Drained(ctx context.Context) error {
-	for {
+	for l != nil {
 		l.mu.Lock()
 		done := (l.waiting || l.closed) && l.busy == 0
 		l.mu.Unlock()
@@ -157,10 +162,14 @@ func (l *Listener) Drained(ctx context.Context) error {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 // Resume undoes Pause (the handover was abandoned).
 func (l *Listener) Resume(srv *http.Server) {
+	if l == nil {
+		return
+	}
 	_ = l.TCPListener.SetDeadline(time.Time{})
 	srv.SetKeepAlivesEnabled(true)
 	l.mu.Lock()

@@ -100,3 +100,15 @@ func TestPauseDrainFinish(t *testing.T) {
 		t.Fatal("still accepting after Finish")
 	}
 }
+
+// TestNilListener: a server that does not serve through a Listener has
+// nothing to pause, drain or resume.
+func TestNilListener(t *testing.T) {
+	var l *Listener
+	srv := &http.Server{}
+	l.Pause(srv)
+	if err := l.Drained(context.Background()); err != nil {
+		t.Fatalf("Drained: %v", err)
+	}
+	l.Resume(srv)
+}
