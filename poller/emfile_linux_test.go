@@ -2,6 +2,7 @@ package poller
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,6 +144,15 @@ func TestOutOfDescriptors(t *testing.T) {
 			c.SetDeadline(start.Add(5 * time.Second))
 			c.Write([]byte("anyone?\n"))
 			b, err := io.ReadAll(c)
+			// The answer may be followed by a reset rather than a FIN: the
+			// server closes the socket as soon as it wrote the answer (it has
+			// no descriptor to keep it open with), so a request that arrives
+			// after the close is answered with RST. The client has the
+			// answer by then (Linux keeps received bytes readable after a
+			// reset); that is what a user sees.
+			if string(b) == "busy\n" && errors.Is(err, syscall.ECONNRESET) {
+				err = nil
+			}
 			if d := time.Since(start); err != nil || d > time.Second {
 				answers <- fmt.Sprintf("%q after %v: %v", b, d, err)
 				return
