@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -66,6 +68,45 @@ type authJob struct {
 	ident  Identity
 	err    error
 	opened chan struct{} // closed by the loop once the session exists (channels to subscribe)
+
+	// A token check at the upgrade comes from jobPool and goes back to it
+	// once answered: buf holds its token and its 101 answer, and the
+	// method values it hands to the pool and the loop are made once. A
+	// ramp of token connections otherwise leaves this much garbage per
+	// connection among the long-lived objects (docs/design.md, issue 19).
+	buf                []byte
+	pooled             bool
+	runF, upgradeDoneF func()
+}
+
+// jobPool recycles the authJobs of token checks at the upgrade.
+var jobPool sync.Pool
+
+// maxPooledBuf bounds the buffer a pooled job keeps (a token is at most
+// -jwt-max-size, 8 KiB by default; most are a few hundred bytes).
+const maxPooledBuf = 2048
+
+func newTokenJob() *authJob {
+	j, _ := jobPool.Get().(*authJob)
+	if j == nil {
+		j = &authJob{}
+		j.runF, j.upgradeDoneF = j.run, j.upgradeDone
+	}
+	j.pooled = true
+	return j
+}
+
+// recycle gives a pooled job back once nothing refers to it. Loop.
+func (j *authJob) recycle() {
+	if !j.pooled {
+		return
+	}
+	buf, run, done := j.buf[:0], j.runF, j.upgradeDoneF
+	if cap(buf) > maxPooledBuf {
+		buf = nil
+	}
+	*j = authJob{buf: buf, runF: run, upgradeDoneF: done}
+	jobPool.Put(j)
 }
 
 // authenticate gives an accepted /ws or /echo upgrade its identity, on the
@@ -81,18 +122,27 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 		w.opened(resp, client, nil, kept, 0)
 		return
 	}
-	j := &authJob{w: w, client: client, kept: kept}
-	tok := ""
-	if a.authn != nil || a.verifier.Load() != nil {
-		tok = h.token()
+	var j *authJob
+	if a.authn == nil && a.verifier.Load() != nil {
+		// The token and the 101 share the pooled job's buffer; the token
+		// is a string over it until the job is recycled (the verifier keeps
+		// nothing of it: claims are decoded copies).
+		j = newTokenJob()
+		if j.buf = h.appendToken(j.buf[:0]); len(j.buf) == 0 {
+			j.recycle()
+			j = nil
+		}
 	}
 	switch {
 	case a.authn != nil:
-		j.via, j.token, j.head = viaAuthenticator, tok, append([]byte(nil), head...)
-	case tok != "" && a.verifier.Load() != nil:
-		j.via, j.token = viaToken, tok
+		j = &authJob{via: viaAuthenticator, token: h.token(), head: append([]byte(nil), head...)}
+	case j != nil:
+		j.via = viaToken
+		n := len(j.buf)
+		j.buf = append(j.buf, resp...)
+		j.token, j.resp = unsafe.String(unsafe.SliceData(j.buf), n), j.buf[n:]
 	case s.opts.ProxyConnectURL != "" && a.proxy != nil:
-		j.via = viaProxy
+		j = &authJob{via: viaProxy}
 		j.preq = &proxy.ConnectRequest{
 			ClientIP: client.String(), Path: string(h.path()), Query: string(h.query()),
 			Headers: proxy.ConnectHeaders{Cookie: string(h.cookie), Authorization: string(h.authz),
@@ -114,11 +164,15 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 		w.refuse(refTokenMissing, 0)
 		return
 	}
-	j.resp = append([]byte(nil), resp...)
+	j.w, j.client, j.kept = w, client, kept
+	if j.resp == nil {
+		j.resp = append([]byte(nil), resp...)
+	}
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		j.until = time.Now().Add(time.Duration(w.since + int64(d) - w.c.Now()))
 	}
 	if r := j.start(); r != refNone {
+		j.recycle()
 		w.refuse(r, 1)
 		return
 	}
@@ -130,7 +184,11 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 func (j *authJob) start() refusal {
 	a := j.w.srv.id
 	if j.via != viaProxy {
-		if !a.pool.submit(j.run) {
+		run := j.runF
+		if run == nil {
+			run = j.run
+		}
+		if !a.pool.submit(run) {
 			a.m.result(j.via, errOverloaded)
 			return refAuthOverloaded
 		}
@@ -168,11 +226,11 @@ func (j *authJob) context() (context.Context, context.CancelFunc) {
 // run is the check itself, on the auth pool.
 func (j *authJob) run() {
 	a := j.w.srv.id
-	ctx, cancel := j.context()
-	defer cancel()
 	switch j.via {
 	case viaAuthenticator:
+		ctx, cancel := j.context()
 		j.ident, j.err = a.authn.Authenticate(ctx, j.upgradeInfo())
+		cancel()
 		if j.err == nil && j.ident.Info != nil && !validInfo(j.ident.Info) {
 			a.s.log.Warn("Authenticator returned an info that is not one JSON value: dropped", zap.String("user", j.ident.User))
 			j.ident.Info = nil
@@ -182,6 +240,14 @@ func (j *authJob) run() {
 		if v == nil { // a reload took the keys away
 			j.err = &auth.Error{Kind: auth.ErrInvalid, Reason: "no token key is configured"}
 			break
+		}
+		// Only a key-set fetch waits: a context with the handshake deadline
+		// (an allocation and a timer per check) only when one may happen.
+		ctx := context.Background()
+		if v.Fetches() {
+			var cancel context.CancelFunc
+			ctx, cancel = j.context()
+			defer cancel()
 		}
 		var c auth.Claims
 		c, j.err = v.Verify(ctx, j.token)
@@ -218,9 +284,14 @@ func (j *authJob) done() {
 		return
 	}
 	if j.err != nil || len(j.ident.Channels) == 0 {
-		c.Do(j.upgradeDone)
+		done := j.upgradeDoneF
+		if done == nil {
+			done = j.upgradeDone
+		}
+		c.Do(done)
 		return
 	}
+	j.pooled = false // the loop and this goroutine both use it from here on: left to the GC
 	// The session must exist before it subscribes: the loop opens it (still
 	// holding the input), then the channels, then the input.
 	j.opened = make(chan struct{})
@@ -232,8 +303,10 @@ func (j *authJob) done() {
 	c.Do(j.release)
 }
 
-// upgradeDone answers the held upgrade: 101, or the refusal. Loop.
+// upgradeDone answers the held upgrade: 101, or the refusal; the job is
+// done with then. Loop.
 func (j *authJob) upgradeDone() {
+	defer j.recycle()
 	w := j.w
 	if w.c.Closed() || w.state != stHandshake {
 		return // the handshake timeout or a drain ended it meanwhile
