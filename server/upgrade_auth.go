@@ -368,8 +368,8 @@ func (j *authJob) connectDone() {
 // up. Loop.
 func (w *wsConn) flushAndRedeliver() {
 	_ = w.out().Flush()
-	if w.tls != nil {
-		w.tls.Redeliver()
+	if w.tls() != nil {
+		w.tls().Redeliver()
 		return
 	}
 	w.c.Redeliver()
