@@ -151,6 +151,11 @@ func (v *Verifier) JWKSStats() JWKSStats {
 	return st
 }
 
+// Fetches reports whether a Verify may wait for a key set fetch (a JWKS
+// is configured): only then does it use its context; without one a check
+// is CPU work alone and never blocks.
+func (v *Verifier) Fetches() bool { return v.jwks != nil }
+
 // Verify checks a connection token: size, signature, algorithm against the
 // key, exp, nbf, aud, iss, and a non-empty sub. A token with a channel claim
 // is a subscription token and is refused here. ctx (not nil) bounds only a

@@ -50,11 +50,11 @@ type Handler interface {
 // for concurrent use.
 type Decoder struct {
 	cfg *Config
-	// asm assembles a fragmented message; nil unless one is in progress.
-	asm *bytebufferpool.ByteBuffer
-	// win is the peer's LZ77 window (context takeover only), nil until
-	// the first compressed message.
-	win *window
+	// x holds what few connections need (a fragmented message's assembly,
+	// the peer's LZ77 window), allocated on first use and kept: one
+	// pointer where two would keep every idle connection's decoder, and
+	// its wsConn, a size class larger.
+	x *spill
 	// need is the size of the unfinished frame at the start of the
 	// unconsumed tail, header included, once its header has arrived.
 	// Frames are refused past 2 GiB (no event loop buffers one), so 32
@@ -273,17 +273,18 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 		if compressed {
 			d.ext |= extMsgCompress
 		}
-		d.asm = d.pool().Get()
-		d.asm.B = append(d.asm.B, p...)
+		a := d.pool().Get()
+		a.B = append(a.B, p...)
+		d.spill().asm = a
 		return size, nil
 	case !fin:
-		d.asm.B = append(d.asm.B, p...)
+		d.x.asm.B = append(d.x.asm.B, p...)
 		return size, nil
 	}
 	// Last fragment.
-	asm, mop := d.asm, d.msg
+	asm, mop := d.x.asm, d.msg
 	asm.B = append(asm.B, p...)
-	d.asm, d.msg = nil, 0
+	d.x.asm, d.msg = nil, 0
 	if compressed {
 		d.ext &^= extMsgCompress
 		return d.inflateMessage(mop, asm.B, asm, size, h)
@@ -333,23 +334,25 @@ func (d *Decoder) stop() {
 	d.release()
 	d.stopped = true
 	d.need, d.done, d.msg = 0, 0, 0
-	d.win = nil
+	if d.x != nil {
+		d.x.win = nil
+	}
 	d.ext &^= extMsgCompress
 	d.text.Reset()
 }
 
 func (d *Decoder) release() {
-	if d.asm != nil {
-		d.pool().Put(d.asm)
-		d.asm = nil
+	if a := d.asmBuf(); a != nil {
+		d.pool().Put(a)
+		d.x.asm = nil
 	}
 }
 
 func (d *Decoder) assembled() int {
-	if d.asm == nil {
-		return 0
+	if a := d.asmBuf(); a != nil {
+		return len(a.B)
 	}
-	return len(d.asm.B)
+	return 0
 }
 
 func (d *Decoder) client() bool { return d.cfg != nil && d.cfg.Client }

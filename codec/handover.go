@@ -53,12 +53,10 @@ func (d *Decoder) State() DecoderState {
 	if d.ext&extOn != 0 {
 		st.PeerWindowBits = d.wbits
 	}
-	if d.asm != nil {
-		st.Assembled = d.asm.B
+	if a := d.asmBuf(); a != nil {
+		st.Assembled = a.B
 	}
-	if d.win != nil {
-		st.Window = d.win.b
-	}
+	st.Window = d.window()
 	return st
 }
 
@@ -80,13 +78,16 @@ func (d *Decoder) Restore(st DecoderState) error {
 		d.ext |= extMsgCompress
 	}
 	if st.Message != 0 {
-		d.asm = d.pool().Get()
-		d.asm.B = append(d.asm.B[:0], st.Assembled...)
+		a := d.pool().Get()
+		a.B = append(a.B[:0], st.Assembled...)
+		d.spill().asm = a
 	}
-	d.win = nil
+	if d.x != nil {
+		d.x.win = nil
+	}
 	if st.Window != nil {
 		size := 1 << max(d.wbits, 9)
-		d.win = &window{b: append(make([]byte, 0, min(size, max(len(st.Window), 512))), st.Window...)}
+		d.spill().win = append(make([]byte, 0, min(size, max(len(st.Window), 512))), st.Window...)
 	}
 	return nil
 }

@@ -45,9 +45,6 @@ var inflaters = sync.Pool{New: func() any {
 	return inf
 }}
 
-// window is a connection's copy of the peer's recent inflated bytes.
-type window struct{ b []byte }
-
 // InflateObserver may be implemented by a Handler to count compression:
 // OnInflated is called just before OnMessage for a compressed message, with
 // the size of its compressed payload (all frames, headers excluded) and of
@@ -68,7 +65,10 @@ const (
 // Init and before the first Feed. The zero Params leaves it off, so RSV1
 // stays a protocol error (1002).
 func (d *Decoder) SetDeflate(p Params) {
-	d.ext, d.wbits, d.win = 0, 0, nil
+	d.ext, d.wbits = 0, 0
+	if d.x != nil {
+		d.x.win = nil
+	}
 	if !p.Enabled() {
 		return
 	}
@@ -87,10 +87,7 @@ func (d *Decoder) SetDeflate(p Params) {
 // peer's LZ77 window: 0 with no context takeover, else up to
 // 2^window_bits bytes.
 func (d *Decoder) WindowBytes() int {
-	if d.win == nil {
-		return 0
-	}
-	return cap(d.win.b)
+	return cap(d.window())
 }
 
 // wireLimit bounds the compressed bytes of one message: the limit on the
@@ -145,10 +142,7 @@ func (d *Decoder) inflateMessage(op OpCode, src []byte, asm *bytebufferpool.Byte
 // the close code and reason of a failure, or 0.
 func (d *Decoder) inflate(inf *inflater, src []byte, text bool, out *bytebufferpool.ByteBuffer) (CloseCode, string) {
 	inf.br.Reset(src)
-	var dict []byte
-	if d.win != nil {
-		dict = d.win.b
-	}
+	dict := d.window()
 	_ = inf.fr.(flate.Resetter).Reset(&inf.br, dict) // never fails
 	limit := d.limit()
 	d.text.Reset()
@@ -207,17 +201,14 @@ func growOutput(b []byte, compressed int, limit int64) []byte {
 // and keeps its last 2^bits bytes (at least 512, see above).
 func (d *Decoder) keepWindow(msg []byte) {
 	size := 1 << max(d.wbits, 9)
-	if d.win == nil {
-		d.win = &window{}
-	}
-	w := d.win.b
+	w := d.window()
 	if len(msg) >= size {
 		if cap(w) < size {
 			w = make([]byte, size)
 		}
 		w = w[:size]
 		copy(w, msg[len(msg)-size:])
-		d.win.b = w
+		d.spill().win = w
 		return
 	}
 	keep := min(len(w), size-len(msg))
@@ -229,5 +220,5 @@ func (d *Decoder) keepWindow(msg []byte) {
 		copy(w, w[len(w)-keep:])
 		w = w[:keep]
 	}
-	d.win.b = append(w, msg...)
+	d.spill().win = append(w, msg...)
 }

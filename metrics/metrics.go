@@ -41,6 +41,10 @@ type Metrics struct {
 	TLSSessions    *prometheus.CounterVec // record_layer, version
 	TLSCipherDrops prometheus.Counter
 
+	// MemoryTrims counts the times the heap's free pages were returned to
+	// the OS after a burst of connections (-memory-trim-after).
+	MemoryTrims prometheus.Counter
+
 	Registry *prometheus.Registry
 
 	closeCounters [20]atomic.Pointer[prometheus.Counter] // by closeSlot, filled on first use
@@ -83,6 +87,8 @@ func New() *Metrics {
 			"Completed TLS handshakes, by the record layer the session continues on (compact, stdlib) and TLS version.", "record_layer", "version"),
 		TLSCipherDrops: f.counter("wsedge_tls_cipher_drops_total",
 			"Times an idle compact TLS session dropped its cipher state (after -tls-cipher-idle unused)."),
+		MemoryTrims: f.counter("wsedge_memory_trims_total",
+			"Times the heap's free pages were returned to the OS once connection arrivals went quiet after the process grew (-memory-trim-after)."),
 	}
 	for _, d := range []string{"in", "out"} { // shown at 0 from the start
 		m.CompressedMessages.WithLabelValues(d)

@@ -16,19 +16,19 @@ import (
 // 144 bytes (a size class of its own): the field order keeps the small
 // fields together so no padding pushes it into the next class.
 type Conn struct {
-	timer timerwheel.Entry[struct{}] // first field: connOf maps an entry back to its Conn
+	// timer is the first field: connOf maps an entry back to its Conn. Its
+	// value is the connection's generation (epoll, uring: tells this
+	// connection's events from an earlier one's on fd), kept in what would
+	// be the entry's padding.
+	timer timerwheel.Entry[uint32]
 	loop  *loop
 	ctx   any
-	std   *stdConn // the std backend's socket; nil with epoll
 
 	// Loop-owned state: touched only by the loop goroutine.
 	leftover *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
 	lastRead int64
 	deadline int64
-	fd       int32  // epoll: the socket; std: -1
-	gen      uint32 // epoll: tells this connection's events from an earlier one's on fd
-
-	queued int32 // bytes queued, guarded by mu
+	fd       int32 // epoll, uring: the socket; std: -1
 
 	raddr      [16]byte // the peer, kept unpacked (IPv4 as mapped): netip.AddrPort would cost 12 more bytes
 	rport      uint16
@@ -51,7 +51,16 @@ type Conn struct {
 // connOf returns the Conn whose timer is e. The entry is the Conn's first
 // field, so the two share an address; storing a back pointer instead would
 // cost every connection 8 bytes.
-func connOf(e *timerwheel.Entry[struct{}]) *Conn { return (*Conn)(unsafe.Pointer(e)) }
+func connOf(e *timerwheel.Entry[uint32]) *Conn { return (*Conn)(unsafe.Pointer(e)) }
+
+// std is the std backend's part of c (c.fd is -1 there, and only there).
+func (c *Conn) std() *stdConn { return (*stdConn)(unsafe.Pointer(c)) }
+
+// isStd reports whether c belongs to the std backend.
+func (c *Conn) isStd() bool { return c.fd < 0 }
+
+// gen is the connection's generation on its fd (epoll, uring).
+func (c *Conn) gen() uint32 { return c.timer.Value }
 
 // The compiler checks that the timer stays the first field.
 var _ = [1]struct{}{}[unsafe.Offsetof(Conn{}.timer)]

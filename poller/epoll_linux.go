@@ -125,7 +125,7 @@ func (e *epoll) conn(fd int) *Conn {
 // event is the epoll registration of a connection: its descriptor and
 // generation travel in the event data.
 func (c *Conn) event(events uint32) *unix.EpollEvent {
-	return &unix.EpollEvent{Events: events, Fd: c.fd, Pad: int32(c.gen)}
+	return &unix.EpollEvent{Events: events, Fd: c.fd, Pad: int32(c.gen())}
 }
 
 func (e *epoll) wake(l *loop) {
@@ -193,7 +193,7 @@ func (e *epoll) event(l *loop, ev *unix.EpollEvent, now int64) bool {
 	// since by an accept, on this loop or another. The generation in the
 	// event data tells the connection it was registered for.
 	c := e.conn(fd)
-	if c == nil || c.loop != l || c.gen != uint32(ev.Pad) {
+	if c == nil || c.loop != l || c.gen() != uint32(ev.Pad) {
 		return false
 	}
 	if e.ring {

@@ -186,7 +186,7 @@ func (c *Conn) Resume() error {
 	}
 	c.detach = attached
 	wq := c.loop.p.cfg.WriteQueue
-	over := wq > 0 && int(c.queued) > wq
+	over := wq > 0 && c.queuedBytes() > wq
 	c.mu.Unlock()
 	if c.loopClosed {
 		return nil

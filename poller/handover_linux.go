@@ -36,7 +36,7 @@ func (e *epoll) install(c *Conn) error {
 	}
 	unix.CloseOnExec(fd)
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	c.gen = e.nextGen()
+	c.timer.Value = e.nextGen()
 	if !e.conns[fd].CompareAndSwap(nil, c) {
 		return fmt.Errorf("poller: adopt: descriptor %d is already in use", fd)
 	}

@@ -43,7 +43,7 @@ type loop struct {
 	p     *Poller
 	id    int
 	buf   []byte // the shared read buffer
-	wheel *timerwheel.Wheel[struct{}]
+	wheel *timerwheel.Wheel[uint32]
 	count atomic.Int64
 
 	mu      sync.Mutex
@@ -74,7 +74,7 @@ type loop struct {
 
 func newLoop(p *Poller, id int) *loop {
 	l := &loop{p: p, id: id, buf: make([]byte, p.cfg.ReadBuffer), epfd: -1, efd: -1}
-	l.wheel = timerwheel.New[struct{}](p.cfg.Tick, p.Now())
+	l.wheel = timerwheel.New[uint32](p.cfg.Tick, p.Now())
 	return l
 }
 
@@ -163,7 +163,7 @@ func (l *loop) drop(t task) {
 	case t.fn != nil:
 		t.fn()
 	case t.kind == taskOpen:
-		_ = t.c.std.nc.Close()
+		_ = t.c.std().nc.Close()
 	}
 }
 
@@ -276,7 +276,7 @@ func (l *loop) dropLeftover(c *Conn) {
 }
 
 // fire runs for every wheel entry that came due.
-func (l *loop) fire(e *timerwheel.Entry[struct{}]) {
+func (l *loop) fire(e *timerwheel.Entry[uint32]) {
 	c := connOf(e)
 	if c.loopClosed {
 		return

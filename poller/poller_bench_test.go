@@ -26,7 +26,7 @@ func benchLoop(conns int, writeTimeout time.Duration) (*loop, []*Conn) {
 		h:     &rearmHandler{ahead: int64(time.Hour)},
 		start: time.Now(),
 	}
-	l := &loop{p: p, wheel: timerwheel.New[struct{}](p.cfg.Tick, p.Now())}
+	l := &loop{p: p, wheel: timerwheel.New[uint32](p.cfg.Tick, p.Now())}
 	cs := make([]*Conn, conns)
 	for i := range cs {
 		c := &Conn{loop: l, fd: -1}

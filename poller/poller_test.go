@@ -362,11 +362,13 @@ func testWriteFinalIsLast(t *testing.T, backend string) {
 	}
 }
 
-// TestConnSize: an idle connection's cost starts with this struct; 144
-// bytes is a size class of its own, one byte more costs 16 (160).
+// TestConnSize: an idle connection's cost starts with this struct; 128
+// bytes is a size class, one byte more costs 16 (144). (The std backend's
+// socket lives beside it, the epoll generation in the timer entry's
+// padding, the queued byte count in the queue lent while there is one.)
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 144 {
-		t.Fatalf("poller.Conn is %d bytes, budget 144", n)
+	if n := unsafe.Sizeof(Conn{}); n > 128 {
+		t.Fatalf("poller.Conn is %d bytes, budget 128", n)
 	}
 }
 

@@ -29,6 +29,16 @@ type outQueue struct {
 	segs         []seg
 	blockedSince int64 // when the socket last refused bytes (0: not blocked)
 	inflight     int   // uring: bytes of the send in flight (the head of segs)
+	queued       int   // bytes queued (admitted), the connection's while it holds the queue
+}
+
+// queuedBytes is what the connection has queued: nothing without a queue
+// (kept in the queue, not the Conn: an idle connection holds none). c.mu held.
+func (c *Conn) queuedBytes() int {
+	if c.q == nil {
+		return 0
+	}
+	return c.q.queued
 }
 
 // Write queues a copy of b.
@@ -163,7 +173,7 @@ func (c *Conn) WriteWith(n int, final bool, fill func(dst []byte) ([]byte, error
 		out = buf.B[:start]
 	}
 	buf.B = out
-	c.queued += int32(len(out) - start - n) // admitted as n
+	c.q.queued += len(out) - start - n // admitted as n
 	if err != nil {
 		return err
 	}
@@ -300,7 +310,7 @@ func (c *Conn) admit(n int) error {
 	over := func() bool {
 		// Past 1 GiB a queue is a slow consumer even with no bound
 		// configured. Bytes the ring is sending count as the socket's.
-		queued := int(c.queued)
+		queued := c.queuedBytes()
 		if c.q != nil {
 			queued -= c.q.inflight
 		}
@@ -327,7 +337,7 @@ func (c *Conn) admit(n int) error {
 	if c.q == nil {
 		c.q = p.queues.Get().(*outQueue)
 	}
-	c.queued += int32(n)
+	c.q.queued += n
 	return nil
 }
 
@@ -372,7 +382,7 @@ func (c *Conn) releaseQueue() {
 	p := c.loop.p
 	// The kernel may still read buffers the ring is sending: their
 	// completion recycles them.
-	recycle := (c.std == nil || !c.armed) && !c.sending
+	recycle := (!c.isStd() || !c.armed) && !c.sending
 	for i := range c.q.segs {
 		if b := c.q.segs[i].buf; b != nil && recycle {
 			p.bufs.Put(b)
@@ -380,18 +390,17 @@ func (c *Conn) releaseQueue() {
 		c.q.segs[i] = seg{}
 	}
 	c.q.segs = c.q.segs[:0]
-	c.q.blockedSince, c.q.inflight = 0, 0
+	c.q.blockedSince, c.q.inflight, c.q.queued = 0, 0, 0
 	if recycle {
 		p.queues.Put(c.q)
 	}
 	c.q = nil
-	c.queued = 0
 }
 
 // consume drops n written bytes from the head of the queue, and the queue
 // itself once it is empty. c.mu held.
 func (c *Conn) consume(n int) {
-	c.queued -= int32(n)
+	c.q.queued -= n
 	if n > 0 {
 		c.q.blockedSince = 0 // progress: the write timeout counts from the next stall
 	}
@@ -416,7 +425,7 @@ func (c *Conn) consume(n int) {
 		c.q.segs = c.q.segs[:rest]
 	}
 	if len(c.q.segs) == 0 {
-		c.q.blockedSince = 0
+		c.q.blockedSince, c.q.queued = 0, 0
 		p.queues.Put(c.q)
 		c.q = nil
 	}

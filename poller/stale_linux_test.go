@@ -49,11 +49,11 @@ func TestStaleEventIgnored(t *testing.T) {
 		t.Fatal("loop A accepted nothing")
 	}
 	c3 := dial(t, p)
-	fd, gen := first.fd, first.gen
+	fd, gen := first.fd, first.gen()
 	a.closeConn(first, nil)
 	e.accept(b, now)
 	third := e.conn(int(fd))
-	if third == nil || third.loop != b || third.gen == gen {
+	if third == nil || third.loop != b || third.gen() == gen {
 		t.Fatalf("descriptor %d after B's accept: %+v (old generation %d)", fd, third, gen)
 	}
 	c3.Write([]byte("for B"))
@@ -64,7 +64,7 @@ func TestStaleEventIgnored(t *testing.T) {
 	if n := h.data.Load(); n != 0 {
 		t.Fatalf("a stale event on loop A read loop B's connection (%d OnData calls)", n)
 	}
-	fresh := unix.EpollEvent{Events: unix.EPOLLIN, Fd: fd, Pad: int32(third.gen)}
+	fresh := unix.EpollEvent{Events: unix.EPOLLIN, Fd: fd, Pad: int32(third.gen())}
 	e.event(b, &fresh, now)
 	if n := h.data.Load(); n != 1 {
 		t.Fatalf("the current event: %d OnData calls, want 1", n)

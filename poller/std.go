@@ -27,8 +27,12 @@ type std struct {
 	next     atomic.Uint32 // round-robin loop choice
 }
 
-// stdConn is a connection's socket and its reader's hand-over.
+// stdConn is a connection's socket and its reader's hand-over. The Conn
+// is its first field: the std backend allocates the two together and finds
+// its part from the Conn (stdOf), so epoll connections carry no pointer
+// for it.
 type stdConn struct {
+	Conn
 	nc    net.Conn
 	taken chan struct{} // the loop has taken the last read: read again
 	gone  chan struct{} // closed with the connection
@@ -85,7 +89,8 @@ func (s *std) accept() {
 			_ = tc.SetNoDelay(true)
 		}
 		l := s.p.loops[int(s.next.Add(1))%len(s.p.loops)]
-		c := &Conn{loop: l, fd: -1, std: &stdConn{nc: nc, taken: make(chan struct{}, 1), gone: make(chan struct{})}}
+		sc := &stdConn{Conn: Conn{loop: l, fd: -1}, nc: nc, taken: make(chan struct{}, 1), gone: make(chan struct{})}
+		c := &sc.Conn
 		if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.setRemote(a.AddrPort())
 		}
@@ -112,14 +117,14 @@ const stdReadBuffer = 4 << 10
 func stdRead(c *Conn, size int) {
 	buf := make([]byte, size)
 	for {
-		n, err := c.std.nc.Read(buf)
+		n, err := c.std().nc.Read(buf)
 		c.loop.post(task{kind: taskRead, c: c, b: buf[:n], err: err})
 		if err != nil {
 			return
 		}
 		select {
-		case <-c.std.taken:
-		case <-c.std.gone:
+		case <-c.std().taken:
+		case <-c.std().gone:
 			return
 		}
 	}
@@ -129,7 +134,7 @@ func stdRead(c *Conn, size int) {
 func (l *loop) stdRead(c *Conn, b []byte, err error) {
 	defer func() {
 		select {
-		case c.std.taken <- struct{}{}:
+		case c.std().taken <- struct{}{}:
 		default:
 		}
 	}()
@@ -163,8 +168,8 @@ func (s *std) write(c *Conn) error {
 	for i := range c.q.segs {
 		bufs = append(bufs, c.q.segs[i].data())
 	}
-	_ = c.std.nc.SetWriteDeadline(time.Now().Add(tryWrite))
-	n, err := bufs.WriteTo(c.std.nc)
+	_ = c.std().nc.SetWriteDeadline(time.Now().Add(tryWrite))
+	n, err := bufs.WriteTo(c.std().nc)
 	c.consume(int(n))
 	switch {
 	case err == nil:
@@ -207,9 +212,9 @@ func (s *std) writer(c *Conn) {
 		if wt := s.p.cfg.WriteTimeout; wt > 0 {
 			deadline = time.Now().Add(wt)
 		}
-		_ = c.std.nc.SetWriteDeadline(deadline)
+		_ = c.std().nc.SetWriteDeadline(deadline)
 		out := bufs // WriteTo consumes its receiver
-		n, err := out.WriteTo(c.std.nc)
+		n, err := out.WriteTo(c.std().nc)
 		c.mu.Lock()
 		if c.closed { // the queue was dropped meanwhile, buffers and all
 			c.armed = false
@@ -235,17 +240,17 @@ func (s *std) writer(c *Conn) {
 }
 
 func (s *std) shutdownWrite(c *Conn) {
-	if tc, ok := c.std.nc.(*net.TCPConn); ok {
+	if tc, ok := c.std().nc.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 		return
 	}
-	_ = c.std.nc.Close()
+	_ = c.std().nc.Close()
 }
 
 func (s *std) closeSocket(c *Conn) {
 	delete(c.loop.conns, c)
-	close(c.std.gone)
-	_ = c.std.nc.Close()
+	close(c.std().gone)
+	_ = c.std().nc.Close()
 }
 
 func (s *std) each(l *loop, fn func(*Conn)) {

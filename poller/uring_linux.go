@@ -35,7 +35,7 @@ const (
 )
 
 func recvData(c *Conn) uint64 {
-	return udRecv<<56 | uint64(c.gen)<<24 | uint64(uint32(c.fd)&0xFFFFFF)
+	return udRecv<<56 | uint64(c.gen())<<24 | uint64(uint32(c.fd)&0xFFFFFF)
 }
 
 // uringAvailable tells whether this kernel lets the process set up the
@@ -195,7 +195,7 @@ func (u *uring) received(l *loop, cqe *iouCqe) {
 	}
 	fd, gen := int(cqe.userData&0xFFFFFF), uint32(cqe.userData>>24)
 	c := u.conn(fd)
-	if c == nil || c.loop != l || c.gen != gen || c.loopClosed {
+	if c == nil || c.loop != l || c.gen() != gen || c.loopClosed {
 		return // a completion left over from a closed connection
 	}
 	res := cqe.res

@@ -25,7 +25,6 @@ func (r *Router) Dispatch(s *Session, op codec.OpCode, payload []byte) {
 		r.CloseAfterReplies(s, codec.CloseUnsupportedData, "binary messages are not supported on this endpoint")
 		return
 	}
-	s.Touch()
 	if r.closed.Load() {
 		return
 	}

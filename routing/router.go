@@ -164,7 +164,6 @@ func (r *Router) Queued() int { return int(r.queued.Load()) }
 func (r *Router) Open(conn Conn, remote netip.Addr) *Session {
 	now := time.Now().UnixNano()
 	s := &Session{id: sessionIDs.Add(1), remote: remote.As16(), remote4: remote.Is4(), connectedAt: now, conn: conn}
-	s.lastActive.Store(now)
 	r.reg.add(s)
 	return s
 }

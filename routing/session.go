@@ -20,7 +20,6 @@ type Session struct {
 	id          uint64
 	remote      [16]byte // the client address, unpacked: netip.Addr would cost 8 more bytes
 	connectedAt int64    // unix nanoseconds
-	lastActive  atomic.Int64
 	conn        Conn
 	ident       atomic.Pointer[identity] // nil: anonymous
 
@@ -31,7 +30,6 @@ type Session struct {
 	closed    bool                     // Closed was called: no more messages, no more subscriptions
 	closing   bool                     // CloseAfterReplies was called: no more input; close once answered
 	remote4   bool                     // remote is an IPv4 address (set once, at Open)
-	next      *Session                 // worker run queue link, owned by the pool
 	subs      atomic.Pointer[subChunk] // the channels subscribed to and the slots in them (subs.go)
 	x         *sessionExtra
 }
@@ -74,12 +72,6 @@ func (s *Session) RemoteIP() netip.Addr {
 
 // ConnectedAt is when Open was called.
 func (s *Session) ConnectedAt() time.Time { return time.Unix(0, s.connectedAt) }
-
-// LastActive is when the last message was dispatched for this session (or Open).
-func (s *Session) LastActive() time.Time { return time.Unix(0, s.lastActive.Load()) }
-
-// Touch records activity now; Dispatch calls it for every message.
-func (s *Session) Touch() { s.lastActive.Store(time.Now().UnixNano()) }
 
 // Conn is the session's connection.
 func (s *Session) Conn() Conn { return s.conn }

@@ -18,6 +18,7 @@ func (s *Server) OnOpen(c *poller.Conn) {
 	w := &wsConn{c: c, srv: s, since: now}
 	c.SetContext(w)
 	s.m.ConnectionsTotal.Inc()
+	s.accepted.Add(1)
 	s.m.SocketsOpen.Inc()
 	if s.draining.Load() {
 		w.refuse(refDraining, 0)

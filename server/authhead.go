@@ -74,12 +74,12 @@ func (h *upgradeHead) query() []byte {
 	return q
 }
 
-// token is the connection token given at the upgrade: Authorization: Bearer
-// first, else the first token query parameter (percent-decoded); "" when
-// none.
-func (h *upgradeHead) token() string {
+// appendToken appends the connection token given at the upgrade to b:
+// Authorization: Bearer first, else the first token query parameter
+// (percent-decoded); nothing when none.
+func (h *upgradeHead) appendToken(b []byte) []byte {
 	if len(h.bearer) > 0 {
-		return string(h.bearer)
+		return append(b, h.bearer...)
 	}
 	q := h.query()
 	for len(q) > 0 {
@@ -90,16 +90,19 @@ func (h *upgradeHead) token() string {
 			continue
 		}
 		if bytes.IndexByte(v, '%') < 0 && bytes.IndexByte(v, '+') < 0 {
-			return string(v) // a JWT is base64url and dots: nothing to decode
+			return append(b, v...) // a JWT is base64url and dots: nothing to decode
 		}
 		s, err := url.QueryUnescape(string(v))
 		if err != nil {
-			return ""
+			return b
 		}
-		return s
+		return append(b, s...)
 	}
-	return ""
+	return b
 }
+
+// token is appendToken's token as a string ("" when none).
+func (h *upgradeHead) token() string { return string(h.appendToken(nil)) }
 
 // parseHeaders reads every header of head into an http.Header (for an
 // Authenticator; off the loop).

@@ -33,10 +33,9 @@ var (
 type wsConn struct {
 	c    *poller.Conn
 	srv  *Server
-	tls  *tlsconn.Conn // nil on plain connections
 	dec  codec.Decoder
 	sess *routing.Session
-	msg  *limits.MsgBucket // allocated on the first message when -msg-rate is on
+	x    *wsSpill // what few connections need: nil on a plain node without -msg-rate
 
 	// since is the loop clock at accept while in stHandshake, and when the
 	// partial frame now held started arriving (0: none) while open. The
@@ -57,13 +56,40 @@ type wsConn struct {
 	flags uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go); loop only
 }
 
+// wsSpill is the state few connections need, allocated on first use and
+// kept: a plain connection on a node without -msg-rate has none, so its
+// wsConn stays in the 96-byte size class.
+type wsSpill struct {
+	tls *tlsconn.Conn    // the TLS layer, from accept on a wss:// node
+	msg limits.MsgBucket // -msg-rate: from the first message
+}
+
+// spill returns w.x, allocating it on first use. Loop only.
+func (w *wsConn) spill() *wsSpill {
+	if w.x == nil {
+		w.x = new(wsSpill)
+	}
+	return w.x
+}
+
+// tls is the connection's TLS layer, nil on plain connections. On a wss://
+// node x is set at accept, before workers can see the connection; on a
+// plain node workers never read it (the loop may set it on a first message
+// meanwhile).
+func (w *wsConn) tls() *tlsconn.Conn {
+	if w.srv.tlsConf == nil || w.x == nil {
+		return nil
+	}
+	return w.x.tls
+}
+
 // upgraded reports whether the connection completed its WebSocket upgrade.
 func (w *wsConn) upgraded() bool { return w.up&1 != 0 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
 	w := c.Context().(*wsConn)
-	if w.tls != nil {
+	if w.tls() != nil {
 		n, err := w.feedTLS(buf)
 		s.flushStats(c.LoopID())
 		return n, err
@@ -162,8 +188,8 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		w.sess = nil
 	}
 	w.dec.Reset()
-	if w.tls != nil {
-		w.tls.Release()
+	if w.tls() != nil {
+		w.tls().Release()
 	}
 	if errors.Is(err, poller.ErrSlowConsumer) {
 		s.m.SlowConsumers.Inc()
@@ -212,8 +238,8 @@ var (
 
 // out is where the connection's bytes go.
 func (w *wsConn) out() byteConn {
-	if w.tls != nil {
-		return w.tls
+	if w.tls() != nil {
+		return w.tls()
 	}
 	return w.c
 }
@@ -223,7 +249,7 @@ func (w *wsConn) out() byteConn {
 // copy of p in one step. (The plain path calls the poller directly so the
 // header stays on the stack: 0 allocations per message.)
 func (w *wsConn) writeMessage(op codec.OpCode, p []byte) error {
-	if w.tls != nil {
+	if w.tls() != nil {
 		return w.writeMessageTLS(op, p)
 	}
 	var h [14]byte
@@ -236,7 +262,7 @@ func (w *wsConn) writeMessage(op codec.OpCode, p []byte) error {
 // Send2). Answers to the frames before it are queued, so a read of many
 // frames is still answered with one write. Loop only.
 func (w *wsConn) sendMessage(op codec.OpCode, p []byte) error {
-	if w.tls != nil {
+	if w.tls() != nil {
 		return w.writeMessageTLS(op, p)
 	}
 	var h [14]byte
@@ -245,5 +271,5 @@ func (w *wsConn) sendMessage(op codec.OpCode, p []byte) error {
 
 func (w *wsConn) writeMessageTLS(op codec.OpCode, p []byte) error {
 	var h [14]byte
-	return w.tls.Write2(codec.AppendHeader(h[:0], op, true, len(p)), p)
+	return w.tls().Write2(codec.AppendHeader(h[:0], op, true, len(p)), p)
 }

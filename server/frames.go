@@ -25,10 +25,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		return nil
 	}
 	if s.msgRate.PerSecond > 0 {
-		if w.msg == nil {
-			w.msg = new(limits.MsgBucket)
-		}
-		switch w.msg.Check(w.c.Now(), &s.msgRate) {
+		switch w.spill().msg.Check(w.c.Now(), &s.msgRate) {
 		case limits.VerdictRateLimited:
 			if w.ep == epWS {
 				w.rateLimited(p)

@@ -390,7 +390,7 @@ var errStays = errors.New("stays")
 
 // export pauses w and queues it with its state. Loop only.
 func (s *Server) export(w *wsConn, tx *handover.Transfer) error {
-	if w.tls != nil || w.state != stOpen && w.state != stHandshake {
+	if w.tls() != nil || w.state != stOpen && w.state != stHandshake {
 		return errStays
 	}
 	if w.flags&fHold != 0 {

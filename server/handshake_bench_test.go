@@ -38,6 +38,41 @@ func BenchmarkHandshake(b *testing.B) {
 	}
 }
 
+// BenchmarkHandshakeToken is BenchmarkHandshake on /ws with an HS256 token
+// in Authorization: the token check's garbage (auth pool job, its context,
+// golang-jwt's parse) shows in B/op and allocs/op.
+//
+//	go test -run '^$' -bench HandshakeToken -benchmem ./server
+func BenchmarkHandshakeToken(b *testing.B) {
+	o := testOptions()
+	o.JWTHMACSecret = idSecret
+	s := startServer(b, o)
+	addr := s.Addr().String()
+	req := upgradeRequest("/ws", bearer(userToken(b, "user1234")))
+	var buf [512]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.WriteString(c, req)
+		n := 0
+		for !strings.Contains(string(buf[:n]), "\r\n\r\n") {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += m
+		}
+		if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 101") {
+			b.Fatalf("refused: %q", buf[:n])
+		}
+		c.Close()
+	}
+}
+
 // BenchmarkStatic measures a file of the main port's site asked for on one
 // kept-alive connection, as a browser revalidates it (304) and as it loads
 // it (200, the 27 KB library); both ends in this process, the client side

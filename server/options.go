@@ -125,6 +125,12 @@ type Options struct {
 	// -compression-window-bits (WindowBits, the client window the server
 	// keeps in context-takeover mode). Shared read-only by every connection.
 	Compression codec.Deflate
+	// MemoryTrimAfter: once no connection has been accepted for this long
+	// and the memory the process retains grew by MemoryTrimGrowth bytes
+	// since the last trim, the heap's free pages go back to the OS (a
+	// forced GC; at most one per MemoryTrimAfter; memtrim.go). 0: never.
+	MemoryTrimAfter  time.Duration
+	MemoryTrimGrowth int
 }
 
 // Defaults returns the documented defaults of every option.
@@ -164,6 +170,8 @@ func Defaults() Options {
 		DrainSpread:      10 * time.Second,
 		HandoverTimeout:  30 * time.Second,
 		ReadyBroker:      true,
+		MemoryTrimAfter:  time.Second,
+		MemoryTrimGrowth: 4 << 20,
 		Compression: codec.Deflate{
 			Mode:       codec.ModeOff,
 			Level:      codec.DefaultCompressionLevel,
@@ -211,6 +219,7 @@ func (o *Options) Validate() error {
 		{"-handshake-timeout", float64(o.HandshakeTimeout)}, {"-shutdown-timeout", float64(o.ShutdownTimeout)},
 		{"-lameduck", float64(o.LameDuck)}, {"-drain-spread", float64(o.DrainSpread)},
 		{"-handover-timeout", float64(o.HandoverTimeout)},
+		{"-memory-trim-after", float64(o.MemoryTrimAfter)}, {"-memory-trim-growth", float64(o.MemoryTrimGrowth)},
 	} {
 		if c.v < 0 {
 			return fmt.Errorf("%s: must not be negative", c.name)

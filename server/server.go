@@ -53,8 +53,9 @@ type Server struct {
 
 	started  time.Time
 	draining atomic.Bool
-	state    nodeState    // lame duck and readiness (ready.go)
-	open     atomic.Int64 // upgraded WebSocket connections
+	state    nodeState     // lame duck and readiness (ready.go)
+	open     atomic.Int64  // upgraded WebSocket connections
+	accepted atomic.Uint64 // sockets accepted: the activity -memory-trim-after waits to go quiet
 
 	// sweepEvery is how often the connection-rate table gives back the
 	// memory of refilled buckets (a flood of addresses leaves many).
@@ -221,6 +222,9 @@ func (s *Server) start(ln net.Listener) error {
 	s.started = time.Now()
 	p.Serve()
 	go s.sweepRates()
+	if s.opts.MemoryTrimAfter > 0 {
+		go s.trimMemory()
+	}
 	return nil
 }
 

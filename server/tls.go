@@ -79,7 +79,7 @@ func (w *wsConn) startTLS() {
 	if w.srv.opts.HandshakeTimeout <= 0 {
 		own = time.Minute
 	}
-	w.tls = tlsconn.Server(w.c, w.srv.tlsConf, w, own)
+	w.spill().tls = tlsconn.Server(w.c, w.srv.tlsConf, w, own)
 }
 
 // OnHandshake is the end of the TLS handshake (tlsconn.Upper). Loop only.
@@ -87,11 +87,11 @@ func (w *wsConn) OnHandshake(err error) {
 	s := w.srv
 	if err == nil {
 		layer := "stdlib"
-		if w.tls.Compact() {
+		if w.tls().Compact() {
 			layer = "compact"
 		}
 		version := "1.3"
-		if w.tls.Version() != tls.VersionTLS13 {
+		if w.tls().Version() != tls.VersionTLS13 {
 			version = "1.2" // the oldest the listener accepts
 		}
 		s.m.TLSSessions.WithLabelValues(layer, version).Inc()
@@ -122,7 +122,7 @@ func (w *wsConn) OnPlain(b []byte) (int, error) {
 // OnPlain; a partial record stays with the poller, as a partial frame does
 // on a plain connection. Loop only.
 func (w *wsConn) feedTLS(buf []byte) (int, error) {
-	n, err := w.tls.Feed(buf)
+	n, err := w.tls().Feed(buf)
 	if err != nil || w.state != stOpen || w.c.Closed() {
 		return n, err
 	}
@@ -131,14 +131,14 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 	// buffer with every byte refreshing the idle timeout. (OnPlain keeps
 	// since for a partial frame in the plaintext.)
 	switch {
-	case n < len(buf) || w.tls.HeldInput():
+	case n < len(buf) || w.tls().HeldInput():
 		if w.since == 0 {
 			w.since = w.c.LastRead()
 		}
-	case !w.tls.HeldPlain():
+	case !w.tls().HeldPlain():
 		w.since = 0
 	}
-	next := w.tls.IdleDeadline(w.c.LastRead())
+	next := w.tls().IdleDeadline(w.c.LastRead())
 	if rt := w.srv.opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
 			if at := started + int64(rt); next == 0 || at < next {
@@ -155,15 +155,15 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 // tlsTimer gives the TLS layer its turn when the connection's timer fires
 // while open: cipher state unused for -tls-cipher-idle is dropped. Loop only.
 func (w *wsConn) tlsTimer(now int64) {
-	if w.tls != nil && w.tls.IdleTimer(now) {
+	if w.tls() != nil && w.tls().IdleTimer(now) {
 		w.srv.m.TLSCipherDrops.Inc()
 	}
 }
 
 // tlsDeadline is when the TLS layer next wants the timer (0: never).
 func (w *wsConn) tlsDeadline(now int64) int64 {
-	if w.tls == nil {
+	if w.tls() == nil {
 		return 0
 	}
-	return w.tls.IdleDeadline(now)
+	return w.tls().IdleDeadline(now)
 }

@@ -120,7 +120,7 @@ func boolInt(b bool) int {
 // such connections are closed without an answer.
 func (w *wsConn) refuse(r refusal, retryAfter int) {
 	w.srv.refused(r, w.c.RemoteAddr().String())
-	if w.srv.tlsConf != nil && (w.tls == nil || !w.tls.Ready()) {
+	if w.srv.tlsConf != nil && (w.tls() == nil || !w.tls().Ready()) {
 		w.state = stDone
 		w.c.SetTimer(0)
 		w.c.Close(nil)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -48,26 +49,6 @@ const (
 
 var viaNames = [numVias]string{"token", "connect", "proxy", "authenticator", "refresh", "subscription"}
 
-// authJob is one identity check of a connection, from the loop to a checking
-// goroutine and back.
-type authJob struct {
-	w      *wsConn
-	sess   *routing.Session // connect: the session, captured on the loop
-	via    via
-	token  string
-	resp   []byte      // the 101 answer held until the identity is known
-	client netip.Addr  // the client the session is opened for
-	kept   http.Header // Options.KeepHeaders found in the request
-	head   []byte      // Authenticator: the request head, copied
-	preq   *proxy.ConnectRequest
-	id     []byte    // connect: the message's id token, copied
-	until  time.Time // the handshake deadline (zero: none)
-
-	ident  Identity
-	err    error
-	opened chan struct{} // closed by the loop once the session exists (channels to subscribe)
-}
-
 // authenticate gives an accepted /ws or /echo upgrade its identity, on the
 // loop: at once when it needs none, else it starts the check and holds the
 // connection. head is the request head, resp the 101 answer (both valid only
@@ -81,18 +62,27 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 		w.opened(resp, client, nil, kept, 0)
 		return
 	}
-	j := &authJob{w: w, client: client, kept: kept}
-	tok := ""
-	if a.authn != nil || a.verifier.Load() != nil {
-		tok = h.token()
+	var j *authJob
+	if a.authn == nil && a.verifier.Load() != nil {
+		// The token and the 101 share the pooled job's buffer; the token
+		// is a string over it until the job is recycled (the verifier keeps
+		// nothing of it: claims are decoded copies).
+		j = newTokenJob()
+		if j.buf = h.appendToken(j.buf[:0]); len(j.buf) == 0 {
+			j.recycle()
+			j = nil
+		}
 	}
 	switch {
 	case a.authn != nil:
-		j.via, j.token, j.head = viaAuthenticator, tok, append([]byte(nil), head...)
-	case tok != "" && a.verifier.Load() != nil:
-		j.via, j.token = viaToken, tok
+		j = &authJob{via: viaAuthenticator, token: h.token(), head: append([]byte(nil), head...)}
+	case j != nil:
+		j.via = viaToken
+		n := len(j.buf)
+		j.buf = append(j.buf, resp...)
+		j.token, j.resp = unsafe.String(unsafe.SliceData(j.buf), n), j.buf[n:]
 	case s.opts.ProxyConnectURL != "" && a.proxy != nil:
-		j.via = viaProxy
+		j = &authJob{via: viaProxy}
 		j.preq = &proxy.ConnectRequest{
 			ClientIP: client.String(), Path: string(h.path()), Query: string(h.query()),
 			Headers: proxy.ConnectHeaders{Cookie: string(h.cookie), Authorization: string(h.authz),
@@ -114,11 +104,15 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 		w.refuse(refTokenMissing, 0)
 		return
 	}
-	j.resp = append([]byte(nil), resp...)
+	j.w, j.client, j.kept = w, client, kept
+	if j.resp == nil {
+		j.resp = append([]byte(nil), resp...)
+	}
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		j.until = time.Now().Add(time.Duration(w.since + int64(d) - w.c.Now()))
 	}
 	if r := j.start(); r != refNone {
+		j.recycle()
 		w.refuse(r, 1)
 		return
 	}
@@ -130,7 +124,11 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 func (j *authJob) start() refusal {
 	a := j.w.srv.id
 	if j.via != viaProxy {
-		if !a.pool.submit(j.run) {
+		run := j.runF
+		if run == nil {
+			run = j.run
+		}
+		if !a.pool.submit(run) {
 			a.m.result(j.via, errOverloaded)
 			return refAuthOverloaded
 		}
@@ -168,11 +166,11 @@ func (j *authJob) context() (context.Context, context.CancelFunc) {
 // run is the check itself, on the auth pool.
 func (j *authJob) run() {
 	a := j.w.srv.id
-	ctx, cancel := j.context()
-	defer cancel()
 	switch j.via {
 	case viaAuthenticator:
+		ctx, cancel := j.context()
 		j.ident, j.err = a.authn.Authenticate(ctx, j.upgradeInfo())
+		cancel()
 		if j.err == nil && j.ident.Info != nil && !validInfo(j.ident.Info) {
 			a.s.log.Warn("Authenticator returned an info that is not one JSON value: dropped", zap.String("user", j.ident.User))
 			j.ident.Info = nil
@@ -182,6 +180,14 @@ func (j *authJob) run() {
 		if v == nil { // a reload took the keys away
 			j.err = &auth.Error{Kind: auth.ErrInvalid, Reason: "no token key is configured"}
 			break
+		}
+		// Only a key-set fetch waits: a context with the handshake deadline
+		// (an allocation and a timer per check) only when one may happen.
+		ctx := context.Background()
+		if v.Fetches() {
+			var cancel context.CancelFunc
+			ctx, cancel = j.context()
+			defer cancel()
 		}
 		var c auth.Claims
 		c, j.err = v.Verify(ctx, j.token)
@@ -218,9 +224,14 @@ func (j *authJob) done() {
 		return
 	}
 	if j.err != nil || len(j.ident.Channels) == 0 {
-		c.Do(j.upgradeDone)
+		done := j.upgradeDoneF
+		if done == nil {
+			done = j.upgradeDone
+		}
+		c.Do(done)
 		return
 	}
+	j.pooled = false // the loop and this goroutine both use it from here on: left to the GC
 	// The session must exist before it subscribes: the loop opens it (still
 	// holding the input), then the channels, then the input.
 	j.opened = make(chan struct{})
@@ -232,8 +243,10 @@ func (j *authJob) done() {
 	c.Do(j.release)
 }
 
-// upgradeDone answers the held upgrade: 101, or the refusal. Loop.
+// upgradeDone answers the held upgrade: 101, or the refusal; the job is
+// done with then. Loop.
 func (j *authJob) upgradeDone() {
+	defer j.recycle()
 	w := j.w
 	if w.c.Closed() || w.state != stHandshake {
 		return // the handshake timeout or a drain ended it meanwhile
@@ -295,8 +308,8 @@ func (j *authJob) connectDone() {
 // up. Loop.
 func (w *wsConn) flushAndRedeliver() {
 	_ = w.out().Flush()
-	if w.tls != nil {
-		w.tls.Redeliver()
+	if w.tls() != nil {
+		w.tls().Redeliver()
 		return
 	}
 	w.c.Redeliver()

@@ -21,7 +21,7 @@ func runCompare(ctx context.Context, fs *flag.FlagSet, args []string, stdout, st
 	rounds := fs.Int("rounds", 2, "interleaved rounds (A B C A B C)")
 	scen := fs.String("scenarios", "idle,idle-ws,idle-ws-auth,echo,handshake,broadcast", "scenarios: idle, idle-ws, idle-ws-auth, echo, handshake, broadcast, churn")
 	idleConns := fs.Int("idle-conns", 19000, "idle: connections (<= ~19,000 under a 20,000 open-files limit)")
-	idleHold := fs.Duration("idle-hold", time.Second, "idle: hold before the RSS reading")
+	idleHold := fs.Duration("idle-hold", 5*time.Second, "idle: hold before the RSS reading (5s: past wsedge's -memory-trim-after, as a node settles after a ramp)")
 	idleSub := fs.String("idle-subscribe", "personal,shared:2/100", "idle-ws, idle-ws-auth: each /ws connection's subscriptions (wsedge only; idle-ws-auth: with an HS256 token each)")
 	echoConns := fs.String("echo-conns", "100,1000", "echo: connection counts")
 	echoSizes := fs.String("echo-sizes", "64,4096", "echo: message sizes")
