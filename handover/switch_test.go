@@ -116,3 +116,57 @@ func ExampleSwitch() {
 	// deliver 7 41
 	// deliver 7 42
 }
+
+// TestSwitchWithoutOrigin: messages without origin (a backend's plain JSON)
+// are matched by channel and content; unmatched relays are forgotten at End,
+// so a later message with the same content is delivered.
+func TestSwitchWithoutOrigin(t *testing.T) {
+	cases := []struct {
+		name  string
+		evs   []string // "r:ch:payload", "o:ch:payload", "end"
+		want  []string // every delivery, in order
+		stats SwitchStats
+	}{
+		{"overlap dropped, the rest delivered once and in order",
+			[]string{"r:a:1", "r:a:2", "o:a:2", "r:a:3", "o:a:3", "o:a:4", "o:a:5", "end", "o:a:6"},
+			[]string{"a:1", "a:2", "a:3", "a:4", "a:5", "a:6"},
+			SwitchStats{Relayed: 3, Own: 3, Duplicates: 2, Held: 4}},
+		{"channels are apart: equal payloads on two channels",
+			[]string{"r:a:x", "o:b:x", "o:a:x", "end"},
+			[]string{"a:x", "b:x"},
+			SwitchStats{Relayed: 1, Own: 1, Duplicates: 1, Held: 2}},
+		{"equal payloads are matched once each",
+			[]string{"r:a:x", "r:a:x", "o:a:x", "o:a:x", "o:a:x", "end"},
+			[]string{"a:x", "a:x", "a:x"},
+			SwitchStats{Relayed: 2, Own: 1, Duplicates: 2, Held: 3}},
+		{"unmatched relays are forgotten at End",
+			[]string{"r:a:ping", "end", "o:a:ping", "o:a:ping"},
+			[]string{"a:ping", "a:ping", "a:ping"},
+			SwitchStats{Relayed: 1, Own: 2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewSwitch(SwitchConfig{Self: []uint64{1}})
+			var got []string
+			deliver := func(m Message) { got = append(got, string(m.Channel)+":"+string(m.Payload)) }
+			for _, e := range c.evs {
+				if e == "end" {
+					s.End(deliver)
+					continue
+				}
+				m := Message{Channel: []byte(e[2:3]), Payload: []byte(e[4:])}
+				if e[0] == 'r' {
+					s.Relayed(m, deliver)
+				} else {
+					s.Own(m, deliver)
+				}
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("delivered %v, want %v", got, c.want)
+			}
+			if st := s.Stats(); st != c.stats {
+				t.Fatalf("stats %+v, want %+v", st, c.stats)
+			}
+		})
+	}
+}
