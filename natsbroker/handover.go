@@ -287,8 +287,9 @@ func (b *Broker) Relayed(m handover.Message) {
 
 // EndSwitch is NATSEND: the Switch releases what it held, and keeps filtering its own
 // subscriptions for linger (a message relayed before NATSEND may still be on its way through
-// this process's own subscription), then delivery is direct.
-func (b *Broker) EndSwitch(linger time.Duration) {
+// this process's own subscription), then delivery is direct and done (if not nil) gets the
+// Switch's counts.
+func (b *Broker) EndSwitch(linger time.Duration, done func(handover.SwitchStats)) {
 	b.ho.mu.RLock()
 	sw := b.ho.sw
 	b.ho.mu.RUnlock()
@@ -306,6 +307,9 @@ func (b *Broker) EndSwitch(linger time.Duration) {
 		b.log.Info("handover: NATS switch ended", zap.Uint64("relayed", st.Relayed), zap.Uint64("own", st.Own),
 			zap.Uint64("duplicates", st.Duplicates), zap.Uint64("self", st.Self), zap.Uint64("late", st.Late),
 			zap.Uint64("held_max", st.Held), zap.Bool("forced", st.Forced))
+		if done != nil {
+			done(st)
+		}
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -32,17 +33,22 @@ func (s *Server) StartInherited(ln net.Listener) error {
 // adopter is the server's handover.Adopter.
 type adopter struct {
 	s        *Server
+	pred     *handover.Predecessor
+	start    handover.Start
 	onCommit func()
 	mu       sync.Mutex
 	conns    map[uint64]*poller.Conn // adopted, by the old process's id
+	sw       *handover.Switch        // the NATS switch, from COMMIT on (with -broker)
 }
 
 // Adopter returns what drives the adoption of the old process's
-// connections (handover.Predecessor.Run), after StartInherited. onCommit
-// runs once the adopted connections and the listener are served (the
-// caller starts its other listeners there).
-func (s *Server) Adopter(onCommit func()) handover.Adopter {
-	return &adopter{s: s, onCommit: onCommit, conns: make(map[uint64]*poller.Conn)}
+// connections (pred.Run), after StartInherited; st is what pred.Ready
+// returned. onCommit runs once the adopted connections and the listener are
+// served (the caller starts its other listeners there). With -broker (and
+// HandoverSuccessor set, so the broker waited), the NATS switch starts at
+// COMMIT.
+func (s *Server) Adopter(pred *handover.Predecessor, st handover.Start, onCommit func()) handover.Adopter {
+	return &adopter{s: s, pred: pred, start: st, onCommit: onCommit, conns: make(map[uint64]*poller.Conn)}
 }
 
 // Adopt restores a connection from its record, parked. An error refuses
@@ -185,9 +191,41 @@ func (a *adopter) Commit() {
 	n := len(a.conns)
 	a.mu.Unlock()
 	s.ho.conns.WithLabelValues("adopted").Add(float64(n))
+	if s.nats != nil && a.start.NATS {
+		a.beginSwitch()
+	}
 	if a.onCommit != nil {
 		a.onCommit()
 	}
+}
+
+// subscribedRetry is how often the successor retries confirming its NATS
+// subscriptions while the server does not answer (NATS down).
+const subscribedRetry = 500 * time.Millisecond
+
+// beginSwitch subscribes what the adopted sessions need, and tells the old
+// process once the NATS server confirmed (SUBSCRIBED); until NATSEND both
+// sources go through a Switch. While NATS is down the confirmation is
+// retried until the old process gives up waiting and sends NATSEND.
+func (a *adopter) beginSwitch() {
+	s := a.s
+	a.sw = handover.NewSwitch(handover.SwitchConfig{Self: []uint64{s.nats.Origin(), a.start.Origin}})
+	err := s.nats.BeginSwitch(a.sw, a.start.Origin)
+	go func() {
+		for err != nil {
+			if a.sw.Ended() {
+				return
+			}
+			s.log.Warn("handover: NATS subscriptions not confirmed yet; retrying", zap.Error(err))
+			time.Sleep(subscribedRetry)
+			err = s.nats.Flush(subscribedRetry)
+		}
+		if a.pred != nil {
+			if err := a.pred.Subscribed(); err != nil {
+				s.log.Debug("handover: SUBSCRIBED not sent", zap.Error(err))
+			}
+		}
+	}()
 }
 
 // Abort gives every adopted connection back (close(2) only).
@@ -209,7 +247,38 @@ func (a *adopter) Abort(err error) {
 	s.log.Warn("handover abandoned: the adopted connections are left to the old process", zap.Error(err), zap.Int("connections", len(conns)))
 }
 
-// Relayed and NATSEnd belong to the NATS switch, which this build refuses
-// to start (see HandOver): nothing arrives.
-func (a *adopter) Relayed(handover.Message) {}
-func (a *adopter) NATSEnd()                 {}
+// Relayed delivers a cluster message the old process relayed after COMMIT,
+// through the switch.
+func (a *adopter) Relayed(m handover.Message) {
+	if a.s.nats != nil {
+		a.s.nats.Relayed(m)
+	}
+}
+
+// NATSEnd releases what the switch held; it keeps filtering the own
+// subscriptions for the overlap (messages relayed before NATSEND may still
+// be on their way here), then counts what it did.
+func (a *adopter) NATSEnd() {
+	s := a.s
+	if s.nats == nil || a.sw == nil {
+		return
+	}
+	s.nats.EndSwitch(s.opts.HandoverNATSOverlap, func(st handover.SwitchStats) {
+		for _, c := range []struct {
+			o string
+			n uint64
+		}{{"switch_relayed", st.Relayed}, {"switch_own", st.Own}, {"switch_duplicate", st.Duplicates}, {"switch_self", st.Self}, {"switch_late", st.Late}} {
+			s.ho.nats.WithLabelValues(c.o).Add(float64(c.n))
+		}
+	})
+}
+
+// ClusterOrigin is this process's origin id in the cluster format (0
+// without -broker): the successor sends it in HELLO so the old process
+// drops, rather than relays, what this process publishes.
+func (s *Server) ClusterOrigin() uint64 {
+	if s.nats == nil {
+		return 0
+	}
+	return s.nats.Origin()
+}
