@@ -212,11 +212,13 @@ func (a *adopter) beginSwitch() {
 	a.sw = handover.NewSwitch(handover.SwitchConfig{Self: []uint64{s.nats.Origin(), a.start.Origin}})
 	err := s.nats.BeginSwitch(a.sw, a.start.Origin)
 	go func() {
+		if err != nil {
+			s.log.Warn("handover: NATS subscriptions not confirmed yet; retrying until the old process ends the relay", zap.Error(err))
+		}
 		for err != nil {
 			if a.sw.Ended() {
 				return
 			}
-			s.log.Warn("handover: NATS subscriptions not confirmed yet; retrying", zap.Error(err))
 			time.Sleep(subscribedRetry)
 			err = s.nats.Flush(subscribedRetry)
 		}

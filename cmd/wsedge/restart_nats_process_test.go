@@ -6,6 +6,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -71,6 +74,61 @@ func (p *natsPublisher) finish(t *testing.T) int {
 		t.Fatalf("nats publisher: %v", p.err)
 	}
 	return p.sent
+}
+
+// asker calls an API method in a loop and checks every answer.
+type asker struct {
+	mu   sync.Mutex
+	n    int
+	err  error
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startAsker(api, body, want string) *asker {
+	k := &asker{stop: make(chan struct{}), done: make(chan struct{})}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	go func() {
+		defer close(k.done)
+		for {
+			select {
+			case <-k.stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			req, _ := http.NewRequest("POST", "http://"+api+"/api/channels", strings.NewReader(body))
+			req.Header.Set("Authorization", "apikey "+binAPIKey)
+			res, err := client.Do(req)
+			if err == nil {
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 || !equalJSON(string(b), want) {
+					err = fmt.Errorf("HTTP %d %s, want %s", res.StatusCode, b, want)
+				}
+			}
+			k.mu.Lock()
+			if err != nil {
+				k.err = fmt.Errorf("at %s: %w", time.Now().UTC().Format("15:04:05.000000"), err)
+				k.mu.Unlock()
+				return
+			}
+			k.n++
+			k.mu.Unlock()
+		}
+	}()
+	return k
+}
+
+func (k *asker) state() (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.n, k.err
+}
+
+func (k *asker) finish() (int, error) {
+	close(k.stop)
+	<-k.done
+	return k.state()
 }
 
 // waitUntil polls cond until it holds or within passes.
@@ -139,6 +197,11 @@ func TestBinaryRestartWithBroker(t *testing.T) {
 		return n > 50 && f > 50 && l > 50
 	})
 
+	// Commands cross the switch too: b's API asks every node for its
+	// channels all along; a's part must always be whole, answered once.
+	ask := startAsker(apiB, `{}`, fmt.Sprintf(`{"result":{"channels":{"news":{"num_clients":%d},"local":{"num_clients":%d},"feed":{"num_clients":%d}}}}`, news, local+onB, feed))
+	waitUntil(t, "the first answers", 10*time.Second, func() bool { n, _ := ask.state(); return n > 3 })
+
 	if err := a.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +221,10 @@ func TestBinaryRestartWithBroker(t *testing.T) {
 	handed := a.log.waitFor(t, "hand-over line", time.Second, msgIs("handed over to the new process"))
 	if handed["moved"] != float64(news+local+feed) || handed["kept"] != float64(0) {
 		t.Fatalf("hand-over line %v", handed)
+	}
+	asked, askErr := ask.finish()
+	if askErr != nil {
+		t.Fatalf("b's channels call %d during the handover: %v", asked+1, askErr)
 	}
 	relay := a.log.waitFor(t, "relay line", time.Second, msgIs("handover: NATS relay ended"))
 	if relay["subscribed"] != true || relay["relayed"].(float64) == 0 {
@@ -184,7 +251,7 @@ func TestBinaryRestartWithBroker(t *testing.T) {
 	if dup == 0 || relayed == 0 {
 		t.Fatalf("switch: %v relayed, %v duplicates: the two sources did not overlap", relayed, dup)
 	}
-	t.Logf("news %d, local %d, feed %d messages; paused %v; old process relayed %v; switch relayed %v, duplicates %v, own %v, late %v",
-		totalNews, totalLocal, totalFeed, handed["paused"], relay["relayed"], relayed, dup,
+	t.Logf("%d channels calls through b; news %d, local %d, feed %d messages; paused %v; old process relayed %v; switch relayed %v, duplicates %v, own %v, late %v",
+		asked, totalNews, totalLocal, totalFeed, handed["paused"], relay["relayed"], relayed, dup,
 		m.value(`wsedge_handover_nats_messages_total{outcome="switch_own"}`), m.value(`wsedge_handover_nats_messages_total{outcome="switch_late"}`))
 }
