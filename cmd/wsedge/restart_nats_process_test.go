@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -254,4 +256,124 @@ func TestBinaryRestartWithBroker(t *testing.T) {
 	t.Logf("%d channels calls through b; news %d, local %d, feed %d messages; paused %v; old process relayed %v; switch relayed %v, duplicates %v, own %v, late %v",
 		asked, totalNews, totalLocal, totalFeed, handed["paused"], relay["relayed"], relayed, dup,
 		m.value(`wsedge_handover_nats_messages_total{outcome="switch_own"}`), m.value(`wsedge_handover_nats_messages_total{outcome="switch_late"}`))
+}
+
+// natsOn runs a NATS server in the test process on port (-1: any free one).
+func natsOn(t *testing.T, port int) *natsserver.Server {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns
+}
+
+// TestBinaryRestartWithBrokerDown: NATS is down when the node gets SIGUSR2.
+// With -broker-retry the new process starts anyway; the old one waits at
+// most -handover-timeout for the new subscriptions, ends the relay and
+// exits 0; the clients stay, on their connections, with the new process,
+// whose subscriptions are made once NATS is back: a backend's messages
+// reach every client again, once each and in order.
+func TestBinaryRestartWithBrokerDown(t *testing.T) {
+	const clients = 20
+	ns := natsOn(t, -1)
+	port := ns.Addr().(*net.TCPAddr).Port
+	a := startRestartNode(t, binary(t), restartEnv(), "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0",
+		"-broker", ns.ClientURL(), "-broker-retry", "-handover-timeout", "3s")
+	started := a.log.waitFor(t, "startup", 15*time.Second, msgIs("wsedge started"))
+	oldPID := a.cmd.Process.Pid
+	ks := make([]*counter, clients)
+	ws := make([]*wsc, clients)
+	for i := range ks {
+		ws[i] = dialWS(t, started["listen"].(string))
+		ws[i].subscribe("news")
+		ws[i].c.SetReadDeadline(time.Time{})
+		ks[i] = &counter{c: ws[i].c, local: ws[i].c.LocalAddr().String()}
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	a.log.waitFor(t, "the disconnection", 10*time.Second, msgIs("nats disconnected; publishes answer UNAVAILABLE until reconnected"))
+
+	sent := time.Now()
+	if err := a.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	a.log.waitFor(t, "the successor's startup", 30*time.Second, tookOverFrom(oldPID))
+	select {
+	case err := <-a.exited:
+		if err != nil {
+			t.Fatalf("old process: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the old process did not exit")
+	}
+	relay := a.log.waitFor(t, "relay line", time.Second, msgIs("handover: NATS relay ended"))
+	if relay["subscribed"] != false {
+		t.Fatalf("relay line %v: subscribed with NATS down", relay)
+	}
+	if took := time.Since(sent); took < 3*time.Second {
+		t.Fatalf("the old process exited %v after SIGUSR2, before -handover-timeout", took)
+	}
+	for i, w := range ws {
+		w.idle(fmt.Sprint("after-", i)) // served by the new process, same connection
+		w.c.SetReadDeadline(time.Time{})
+		if w.c.LocalAddr().String() != ks[i].local {
+			t.Fatalf("client %d changed connection", i)
+		}
+		go ks[i].read("news")
+	}
+
+	// NATS back on the same port: the new process connects and subscribes.
+	ns = natsOn(t, port)
+	waitUntil(t, "the new process's connection", 15*time.Second, func() bool {
+		return len(a.log.all(msgIs("nats connected"))) >= 2 // the old process's at its start, then the new one's
+	})
+	backend, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	// Probes (n=0) until every client gets one: the subscription is up.
+	waitUntil(t, "the subscriptions", 15*time.Second, func() bool {
+		backend.Publish("wsedge.ch.news", []byte(`{"n":0}`))
+		backend.Flush()
+		for _, k := range ks {
+			if n, _ := k.state(); n == 0 {
+				time.Sleep(20 * time.Millisecond)
+				return false
+			}
+		}
+		return true
+	})
+	for n := 1; n <= 50; n++ {
+		backend.Publish("wsedge.ch.news", fmt.Appendf(nil, `{"n":%d}`, n))
+	}
+	backend.Flush()
+	for i, k := range ks {
+		waitUntil(t, "the stream", 10*time.Second, func() bool {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			return len(k.got) > 0 && k.got[len(k.got)-1] == 50 || k.err != nil
+		})
+		k.mu.Lock()
+		got := k.got
+		for len(got) > 0 && got[0] == 0 {
+			got = got[1:]
+		}
+		err := k.err
+		k.mu.Unlock()
+		if err != nil || len(got) != 50 || got[0] != 1 || got[49] != 50 {
+			t.Fatalf("client %d after NATS came back: %v %v", i, got, err)
+		}
+		for j, v := range got {
+			if v != j+1 {
+				t.Fatalf("client %d: message %d is n=%d", i, j, v)
+			}
+		}
+	}
 }
