@@ -251,6 +251,15 @@ func (b *Broker) BeginSwitch(sw *handover.Switch, old uint64) error {
 	b.ho.mode, b.ho.sw = modeSwitch, sw
 	b.ho.ignore.Store(old)
 	b.ho.mu.Unlock()
+	return b.Activate()
+}
+
+// Activate ends the standby (Standby): it subscribes every target the hub reported interest
+// in meanwhile, and the command subject, and announces the node; then it waits (within
+// SubscribeFlushTimeout) for the NATS server to confirm. Alone, it is the successor's start
+// when the old process had no broker (no switch: nothing to merge). Calling it again only
+// flushes.
+func (b *Broker) Activate() error {
 	b.mu.Lock()
 	standby := b.ho.standby
 	b.ho.standby = false

@@ -191,8 +191,17 @@ func (a *adopter) Commit() {
 	n := len(a.conns)
 	a.mu.Unlock()
 	s.ho.conns.WithLabelValues("adopted").Add(float64(n))
-	if s.nats != nil && a.start.NATS {
+	switch {
+	case s.nats != nil && a.start.NATS:
 		a.beginSwitch()
+	case s.nats != nil: // the old process had no broker: nothing to switch
+		if err := s.nats.Activate(); err != nil {
+			s.log.Warn("handover: NATS subscriptions not confirmed", zap.Error(err))
+		}
+	case a.start.NATS && a.pred != nil:
+		// The old process relays until this one says it subscribed; this
+		// one has no broker (-broker was removed): nothing to wait for.
+		go func() { _ = a.pred.Subscribed() }()
 	}
 	if a.onCommit != nil {
 		a.onCommit()

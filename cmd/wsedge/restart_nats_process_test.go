@@ -377,3 +377,70 @@ func TestBinaryRestartWithBrokerDown(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryRestartBrokerAddedAndRemoved: the configuration file gains
+// -broker between two restarts, then loses it. The new process with a
+// broker and an old one without starts its subscriptions at once (no
+// switch: a backend's messages reach the clients it adopted); an old
+// process with a broker and a new one without is told at once that there is
+// nothing to wait for (it does not wait -handover-timeout).
+func TestBinaryRestartBrokerAddedAndRemoved(t *testing.T) {
+	const clients = 10
+	ns := embeddedNATS(t)
+	dir := t.TempDir()
+	cfg := writeFileIn(t, dir, "wsedge.yaml", "handover-timeout: 20s\n")
+	a := startRestartNode(t, binary(t), restartEnv(), "-config", cfg, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
+	started := a.log.waitFor(t, "startup", 15*time.Second, msgIs("wsedge started"))
+	ks := make([]*counter, clients)
+	for i := range ks {
+		w := dialWS(t, started["listen"].(string))
+		w.subscribe("news")
+		w.c.SetReadDeadline(time.Time{})
+		ks[i] = &counter{c: w.c, local: w.c.LocalAddr().String()}
+		go ks[i].read("news")
+	}
+
+	// 1. -broker added.
+	writeFileIn(t, dir, "wsedge.yaml", "handover-timeout: 20s\nbroker: "+ns.ClientURL()+"\n")
+	pid1 := a.cmd.Process.Pid
+	a.cmd.Process.Signal(syscall.SIGUSR2)
+	succ := a.log.waitFor(t, "the first successor", 30*time.Second, tookOverFrom(pid1))
+	pid2 := int(succ["pid"].(float64))
+	select {
+	case err := <-a.exited:
+		if err != nil {
+			t.Fatalf("first process: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first process did not exit")
+	}
+	backend, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	for n := 1; n <= 20; n++ {
+		backend.Publish("wsedge.ch.news", fmt.Appendf(nil, `{"n":%d}`, n))
+	}
+	backend.Flush()
+	checkStream(t, "news after -broker was added", ks, 20)
+
+	// 2. -broker removed again.
+	writeFileIn(t, dir, "wsedge.yaml", "handover-timeout: 20s\n")
+	sent := time.Now()
+	syscall.Kill(pid2, syscall.SIGUSR2)
+	a.log.waitFor(t, "the second successor", 30*time.Second, tookOverFrom(pid2))
+	relay := a.log.waitFor(t, "the relay's end", 30*time.Second, msgIs("handover: NATS relay ended"))
+	if relay["subscribed"] != true {
+		t.Fatalf("relay line %v: the old process waited for a broker the new one does not have", relay)
+	}
+	waitUntil(t, "the second process's exit", 30*time.Second, func() bool { return syscall.Kill(pid2, 0) != nil })
+	if took := time.Since(sent); took > 15*time.Second {
+		t.Fatalf("the second process took %v to exit", took)
+	}
+	for i, k := range ks {
+		if _, err := k.state(); err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+}
