@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -208,37 +207,6 @@ func (a *adopter) Commit() {
 	}
 }
 
-// subscribedRetry is how often the successor retries confirming its NATS
-// subscriptions while the server does not answer (NATS down).
-const subscribedRetry = 500 * time.Millisecond
-
-// beginSwitch subscribes what the adopted sessions need, and tells the old
-// process once the NATS server confirmed (SUBSCRIBED); until NATSEND both
-// sources go through a Switch. While NATS is down the confirmation is
-// retried until the old process gives up waiting and sends NATSEND.
-func (a *adopter) beginSwitch() {
-	s := a.s
-	a.sw = handover.NewSwitch(handover.SwitchConfig{Self: []uint64{s.nats.Origin(), a.start.Origin}})
-	err := s.nats.BeginSwitch(a.sw, a.start.Origin)
-	go func() {
-		if err != nil {
-			s.log.Warn("handover: NATS subscriptions not confirmed yet; retrying until the old process ends the relay", zap.Error(err))
-		}
-		for err != nil {
-			if a.sw.Ended() {
-				return
-			}
-			time.Sleep(subscribedRetry)
-			err = s.nats.Flush(subscribedRetry)
-		}
-		if a.pred != nil {
-			if err := a.pred.Subscribed(); err != nil {
-				s.log.Debug("handover: SUBSCRIBED not sent", zap.Error(err))
-			}
-		}
-	}()
-}
-
 // Abort gives every adopted connection back (close(2) only).
 func (a *adopter) Abort(err error) {
 	s := a.s
@@ -256,40 +224,4 @@ func (a *adopter) Abort(err error) {
 		w.dec.Reset()
 	}
 	s.log.Warn("handover abandoned: the adopted connections are left to the old process", zap.Error(err), zap.Int("connections", len(conns)))
-}
-
-// Relayed delivers a cluster message the old process relayed after COMMIT,
-// through the switch.
-func (a *adopter) Relayed(m handover.Message) {
-	if a.s.nats != nil {
-		a.s.nats.Relayed(m)
-	}
-}
-
-// NATSEnd releases what the switch held; it keeps filtering the own
-// subscriptions for the overlap (messages relayed before NATSEND may still
-// be on their way here), then counts what it did.
-func (a *adopter) NATSEnd() {
-	s := a.s
-	if s.nats == nil || a.sw == nil {
-		return
-	}
-	s.nats.EndSwitch(s.opts.HandoverNATSOverlap, func(st handover.SwitchStats) {
-		for _, c := range []struct {
-			o string
-			n uint64
-		}{{"switch_relayed", st.Relayed}, {"switch_own", st.Own}, {"switch_duplicate", st.Duplicates}, {"switch_self", st.Self}, {"switch_late", st.Late}} {
-			s.ho.nats.WithLabelValues(c.o).Add(float64(c.n))
-		}
-	})
-}
-
-// ClusterOrigin is this process's origin id in the cluster format (0
-// without -broker): the successor sends it in HELLO so the old process
-// drops, rather than relays, what this process publishes.
-func (s *Server) ClusterOrigin() uint64 {
-	if s.nats == nil {
-		return 0
-	}
-	return s.nats.Origin()
 }

@@ -342,59 +342,6 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 	return res, nil
 }
 
-// endRelay is the old process's end of the NATS switch: wait for the
-// successor's SUBSCRIBED (at most NATSWait: NATS may be down, or the
-// successor gone), keep relaying for the overlap, then unsubscribe, relay
-// what was queued, and send NATSEND.
-func (s *Server) endRelay(tx *handover.Transfer, cfg HandoverConfig) {
-	wait, overlap := cfg.NATSWait, cfg.NATSOverlap
-	if wait <= 0 {
-		wait = s.opts.HandoverTimeout
-	}
-	if overlap <= 0 {
-		overlap = s.opts.HandoverNATSOverlap
-	}
-	start := time.Now()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	subscribed := false
-	for !subscribed {
-		select {
-		case <-tx.Subscribed():
-			subscribed = true
-			continue
-		case <-tick.C:
-		case <-deadline.C:
-		}
-		if err := tx.Err(); err != nil {
-			s.log.Warn("handover: the new process is gone during the NATS switch; messages in flight may be lost", zap.Error(err))
-			break
-		}
-		if time.Since(start) >= wait {
-			s.log.Warn("handover: the new process did not report its NATS subscriptions in time (is NATS down?); ending the relay", zap.Duration("waited", wait))
-			break
-		}
-	}
-	if subscribed {
-		time.Sleep(overlap)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(cfg.Silence, 10*time.Second))
-	defer cancel()
-	if err := s.nats.EndRelay(ctx); err != nil {
-		s.log.Warn("handover: relaying what NATS had delivered", zap.Error(err))
-	}
-	if err := tx.EndNATS(); err != nil {
-		s.log.Warn("handover: NATSEND", zap.Error(err))
-	}
-	st := s.nats.HandoverStats()
-	s.ho.nats.WithLabelValues("relayed").Add(float64(st.Relayed))
-	s.ho.nats.WithLabelValues("relay_dropped").Add(float64(st.Dropped))
-	s.log.Info("handover: NATS relay ended", zap.Uint64("relayed", st.Relayed), zap.Uint64("dropped", st.Dropped),
-		zap.Bool("subscribed", subscribed), zap.Duration("took", time.Since(start)))
-}
-
 // exportChunk bounds the connections one loop exports per pass, so a loop
 // is never held long and the driver's flow control runs in between.
 const exportChunk = 500
