@@ -209,8 +209,16 @@ func (b *Broker) EndRelay(ctx context.Context) error {
 		// from their origin, so the successor delivers its own copies.
 		_ = cmd.Unsubscribe()
 	}
-	// A mark behind everything queued in each delivery queue.
-	var err error
+	err := b.drainQueues(ctx)
+	b.ho.mu.Lock() // waits for a command handler or delivery in progress
+	b.ho.mode = modeDrained
+	b.ho.mu.Unlock()
+	return err
+}
+
+// drainQueues returns once everything the delivery queues held when it was called has been
+// delivered (or relayed): it puts a mark behind it in each queue and waits for the marks.
+func (b *Broker) drainQueues(ctx context.Context) error {
 	b.ho.marks.Add(len(b.shards))
 	for i, q := range b.shards {
 		select {
@@ -219,25 +227,17 @@ func (b *Broker) EndRelay(ctx context.Context) error {
 			for range b.shards[i:] {
 				b.ho.marks.Done()
 			}
-			err = fmt.Errorf("natsbroker: relaying what was queued: %w", ctx.Err())
-		}
-		if err != nil {
-			break
+			return fmt.Errorf("natsbroker: draining the delivery queues: %w", ctx.Err())
 		}
 	}
-	if err == nil {
-		done := make(chan struct{})
-		go func() { b.ho.marks.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = fmt.Errorf("natsbroker: relaying what was queued: %w", ctx.Err())
-		}
+	done := make(chan struct{})
+	go func() { b.ho.marks.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("natsbroker: draining the delivery queues: %w", ctx.Err())
 	}
-	b.ho.mu.Lock() // waits for a command handler or delivery in progress
-	b.ho.mode = modeDrained
-	b.ho.mu.Unlock()
-	return err
 }
 
 // BeginSwitch is the successor's COMMIT: from now on its own subscriptions' messages go
@@ -294,16 +294,36 @@ func (b *Broker) Relayed(m handover.Message) {
 	sw.Relayed(m, b.deliverMessage)
 }
 
-// EndSwitch is NATSEND: the Switch releases what it held, and keeps filtering its own
-// subscriptions for linger (a message relayed before NATSEND may still be on its way through
-// this process's own subscription), then delivery is direct and done (if not nil) gets the
-// Switch's counts.
+// EndSwitch is NATSEND: the old process's subscriptions ended before it was sent. First this
+// process's own subscriptions catch up to that point: a round trip to the NATS server (what
+// it sent before the old process's UNSUB is read once the PONG is), then everything queued
+// for delivery and for the command callback is handed to the Switch. Otherwise a message the
+// old process relayed could reach the Switch through this process's own subscription after
+// End, a few milliseconds late, and a message without an origin (matched by content only
+// until End) would be delivered twice (TestBinaryRestartWithBroker caught it). Then the
+// Switch releases what it held, and keeps filtering the own subscriptions for linger (by
+// origin and number), after which delivery is direct and done (if not nil) gets the
+// Switch's counts. While NATS is down the catch-up is skipped: nothing arrives anyway.
 func (b *Broker) EndSwitch(linger time.Duration, done func(handover.SwitchStats)) {
 	b.ho.mu.RLock()
 	sw := b.ho.sw
 	b.ho.mu.RUnlock()
 	if sw == nil {
 		return
+	}
+	if err := b.nc.FlushTimeout(b.cfg.flushTimeout); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.flushTimeout)
+		if err := b.drainQueues(ctx); err != nil {
+			b.log.Warn("handover: the NATS switch ends before this process caught up", zap.Error(err))
+		}
+		barrier := make(chan struct{})
+		if b.nc.Barrier(func() { close(barrier) }) == nil {
+			select {
+			case <-barrier:
+			case <-ctx.Done():
+			}
+		}
+		cancel()
 	}
 	sw.End(b.deliverMessage)
 	time.AfterFunc(linger, func() {
