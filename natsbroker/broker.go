@@ -228,6 +228,14 @@ func (b *Broker) Publish(p routing.Publication) error {
 		b.refused.Add(1)
 		return fmt.Errorf("natsbroker: publish to %s %q: %w: %s", p.Kind, p.Target, ErrUnavailable, b.nc.Status())
 	}
+	if b.ho.relaying.Load() {
+		// Handed over (StartRelay): the new process drops what this origin publishes from
+		// now on (it could not tell it from what was delivered here before COMMIT), so a
+		// connection that stayed here (TLS, being closed with 1012) must publish again
+		// through the new process.
+		b.refused.Add(1)
+		return fmt.Errorf("natsbroker: publish to %s %q: %w: this process handed the node over", p.Kind, p.Target, ErrUnavailable)
+	}
 	if len(p.Target) > maxField {
 		b.refused.Add(1)
 		return ErrTooLarge

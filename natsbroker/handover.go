@@ -51,8 +51,9 @@ type handoverState struct {
 	successor uint64                       // modeRelay: the successor's origin, dropped
 	sw        *handover.Switch             // modeSwitch
 
-	ignore atomic.Uint64 // successor: the old process's origin, never taken from NATS
-	quiet  atomic.Bool   // say no bye: standby (never announced) or handed over
+	ignore   atomic.Uint64 // successor: the old process's origin, never taken from NATS
+	relaying atomic.Bool   // old process from COMMIT on: Publish refuses
+	quiet    atomic.Bool   // say no bye: standby (never announced) or handed over
 
 	// Under Broker.mu: standby records interest instead of subscribing; frozen keeps the
 	// subscriptions as they are (the old process after COMMIT).
@@ -171,7 +172,9 @@ func (b *Broker) deliverMessage(hm handover.Message) {
 // StartRelay is the old process's COMMIT: under the delivery lock it calls commit (which
 // queues COMMIT: handover.Transfer.Commit) and, if that succeeds, sends every message received
 // from then on to relay (handover.Transfer.Relay) instead of this node, dropping those of the
-// successor's origin. The subscriptions stay until EndRelay, whatever the hub reports.
+// successor's origin. The subscriptions stay until EndRelay, whatever the hub reports. From
+// then on Publish answers UNAVAILABLE: what this origin publishes after COMMIT, the successor
+// would drop (docs/design.md).
 func (b *Broker) StartRelay(successor uint64, commit func() error, relay func(handover.Message) error) error {
 	b.ho.mu.Lock()
 	defer b.ho.mu.Unlock()
@@ -182,6 +185,7 @@ func (b *Broker) StartRelay(successor uint64, commit func() error, relay func(ha
 		return err
 	}
 	b.ho.mode, b.ho.relay, b.ho.successor = modeRelay, relay, successor
+	b.ho.relaying.Store(true)
 	b.ho.quiet.Store(true)
 	b.mu.Lock()
 	b.ho.frozen = true

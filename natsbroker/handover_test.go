@@ -3,6 +3,7 @@ package natsbroker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -58,7 +59,7 @@ func wantSequence(t *testing.T, what string, got []int, total int) {
 // (what old delivered before COMMIT, then what the successor delivered) are every message
 // exactly once and in order; every command is handled exactly once, by old before COMMIT and
 // by the successor after; the old process's subscriptions stay after its hub forgot the
-// session, until EndRelay.
+// session, until EndRelay; the old node refuses to publish after COMMIT.
 func TestHandoverSwitch(t *testing.T) {
 	ns := natsServer(t, -1, 0)
 	url := ns.ClientURL()
@@ -176,6 +177,11 @@ func TestHandoverSwitch(t *testing.T) {
 	}
 	atCommit := fOld.messages()
 	old.r.Forget(sOld)
+	// A connection that stayed with the old node cannot publish any more: the successor
+	// drops the old node's origin.
+	if err := old.hub.Publish("ch", []byte(`{"n":-1}`), routing.PublishOptions{}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("publish on the old node after COMMIT: %v", err)
+	}
 	sw := handover.NewSwitch(handover.SwitchConfig{Self: []uint64{succ.b.Origin(), old.b.Origin()}})
 	if err := succ.b.BeginSwitch(sw, old.b.Origin()); err != nil {
 		t.Fatal(err)
