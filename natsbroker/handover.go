@@ -61,7 +61,7 @@ type handoverState struct {
 	deferred map[subKey]struct{}
 	frozen   bool
 
-	marks sync.WaitGroup // EndRelay's marks still in the delivery queues
+	marks sync.WaitGroup // drainQueues' marks still in the delivery queues
 
 	relayed, relayDropped atomic.Uint64
 }
@@ -77,7 +77,7 @@ func (h *handoverState) init(standby bool) {
 // (BeginSwitch). Interest reported meanwhile is recorded.
 func Standby() Option { return func(c *config) { c.standby = true } }
 
-// isMark reports whether m is one of EndRelay's marks: nats.go sets Sub and a subject on
+// isMark reports whether m is one of drainQueues' marks: nats.go sets Sub and a subject on
 // everything it delivers.
 func isMark(m *nats.Msg) bool { return m.Sub == nil && m.Subject == "" }
 
