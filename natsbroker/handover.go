@@ -315,8 +315,13 @@ func (b *Broker) EndSwitch(linger time.Duration, done func(handover.SwitchStats)
 	if sw == nil {
 		return
 	}
-	if err := b.nc.FlushTimeout(b.cfg.flushTimeout); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.flushTimeout)
+	// Bounded generously: a loaded machine must not skip it (that doubles messages), and
+	// while NATS is down the flush fails at once.
+	bound := max(5*time.Second, b.cfg.flushTimeout)
+	if err := b.nc.FlushTimeout(bound); err != nil {
+		b.log.Warn("handover: the NATS switch ends without catching up (NATS unreachable)", zap.Error(err))
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), bound)
 		if err := b.drainQueues(ctx); err != nil {
 			b.log.Warn("handover: the NATS switch ends before this process caught up", zap.Error(err))
 		}

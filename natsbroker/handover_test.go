@@ -40,16 +40,14 @@ func numbers(t *testing.T, msgs []string, channel string) []int {
 	return out
 }
 
-func wantSequence(t *testing.T, what string, got []int, total int) {
-	t.Helper()
+// sequence reports whether got is 1..total.
+func sequence(got []int, total int) bool {
 	for i, n := range got {
 		if n != i+1 {
-			t.Fatalf("%s: message %d is n=%d (%d received of %d)", what, i, n, len(got), total)
+			return false
 		}
 	}
-	if len(got) != total {
-		t.Fatalf("%s: %d received of %d", what, len(got), total)
-	}
+	return len(got) == total
 }
 
 // TestHandoverSwitch runs the broker's part of a restart without reconnects in one process,
@@ -157,15 +155,6 @@ func TestHandoverSwitch(t *testing.T) {
 	// The handover channel: relayed messages in order, then NATSEND.
 	relay := make(chan *handover.Message, 1<<16)
 	relayDone := make(chan handover.SwitchStats, 1)
-	go func() {
-		for m := range relay {
-			if m == nil {
-				succ.b.EndSwitch(50*time.Millisecond, func(st handover.SwitchStats) { relayDone <- st })
-				continue
-			}
-			succ.b.Relayed(*m)
-		}
-	}()
 	// COMMIT: from here the old node's hub gets nothing, and it forgets the session.
 	err = old.b.StartRelay(succ.b.Origin(), func() error { return nil }, func(m handover.Message) error {
 		c := handover.Message{Origin: m.Origin, Seq: m.Seq, Channel: append([]byte(nil), m.Channel...), Payload: append([]byte(nil), m.Payload...)}
@@ -186,6 +175,17 @@ func TestHandoverSwitch(t *testing.T) {
 	if err := succ.b.BeginSwitch(sw, old.b.Origin()); err != nil {
 		t.Fatal(err)
 	}
+	// The successor reads the channel from COMMIT on, after BeginSwitch (handover.Predecessor.Run
+	// calls Adopter.Commit before it reads what follows COMMIT).
+	go func() {
+		for m := range relay {
+			if m == nil {
+				succ.b.EndSwitch(50*time.Millisecond, func(st handover.SwitchStats) { relayDone <- st })
+				continue
+			}
+			succ.b.Relayed(*m)
+		}
+	}()
 	time.Sleep(200 * time.Millisecond) // SUBSCRIBED, then the overlap
 	if n := old.b.Stats().Subscriptions; n != 3 {
 		t.Fatalf("the old node dropped its subscriptions before EndRelay: %d left", n)
@@ -210,10 +210,14 @@ func TestHandoverSwitch(t *testing.T) {
 	}
 	for _, name := range []string{"ch", "user", "feed"} {
 		total := count(name)
-		eventually(t, name+" to arrive", func() bool {
-			return len(numbers(t, atCommit, name))+len(numbers(t, fNew.messages(), name)) >= total
-		})
-		wantSequence(t, name, append(numbers(t, atCommit, name), numbers(t, fNew.messages(), name)...), total)
+		for deadline := time.Now().Add(waitFor); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if len(numbers(t, atCommit, name))+len(numbers(t, fNew.messages(), name)) >= total {
+				break
+			}
+		}
+		if got := append(numbers(t, atCommit, name), numbers(t, fNew.messages(), name)...); !sequence(got, total) {
+			t.Fatalf("%s: %d before COMMIT, then %v; %d published; switch %+v", name, len(numbers(t, atCommit, name)), numbers(t, fNew.messages(), name), total, st)
+		}
 	}
 	// Every command answered once: by the old node, then by the successor.
 	mu.Lock()
