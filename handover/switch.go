@@ -1,6 +1,9 @@
 package handover
 
-import "sync"
+import (
+	"hash/maphash"
+	"sync"
+)
 
 // Switch merges, in the successor, the two sources of cluster messages
 // during the switch of the NATS subscription: what the old process relays
@@ -26,16 +29,38 @@ import "sync"
 // there (TestSwitchOverNATS caught it). Messages from this process and from
 // the other process of the handover (Self) are never taken from the
 // cluster: their publisher delivered them locally.
+//
+// A message without an origin (Origin 0: a backend publishing plain JSON has
+// neither origin nor number) can only be recognised by its content: the
+// relayed ones are counted by channel and payload hash, and at End each held
+// one is dropped if an equal one was relayed and not matched yet. Distinct
+// payloads are therefore delivered exactly once; two equal payloads on one
+// channel, one received only by the old process before the successor
+// subscribed and one only by the successor after the old process
+// unsubscribed, count as one (at most once, as NATS core is). After End such
+// messages are delivered directly.
 type Switch struct {
 	mu        sync.Mutex
 	self      []uint64
 	hi        map[uint64]map[string]uint64 // origin -> channel -> highest relayed
+	anon      map[anonKey]int              // origin-less relayed messages not matched yet
+	seed      maphash.Seed
 	held      []Message
 	heldBytes int64
 	maxHeld   int
 	maxBytes  int64
 	ended     bool
 	stats     SwitchStats
+}
+
+// anonKey names an origin-less message by its channel and payload hash.
+type anonKey struct {
+	channel string
+	hash    uint64
+}
+
+func (s *Switch) anonKey(m Message) anonKey {
+	return anonKey{string(m.Channel), maphash.Bytes(s.seed, m.Payload)}
 }
 
 // SwitchConfig sets up a Switch. Zero bounds pick the defaults.
@@ -72,6 +97,7 @@ func NewSwitch(cfg SwitchConfig) *Switch {
 	}
 	return &Switch{
 		self: append([]uint64(nil), cfg.Self...), hi: make(map[uint64]map[string]uint64),
+		anon: make(map[anonKey]int), seed: maphash.MakeSeed(),
 		maxHeld: cfg.MaxHeld, maxBytes: cfg.MaxHeldBytes,
 	}
 }
@@ -84,6 +110,12 @@ func (s *Switch) Relayed(m Message, deliver func(Message)) {
 	defer s.mu.Unlock()
 	if s.ended {
 		s.stats.Late++
+		return
+	}
+	if m.Origin == 0 {
+		s.anon[s.anonKey(m)]++
+		s.stats.Relayed++
+		deliver(m)
 		return
 	}
 	byCh := s.hi[m.Origin]
@@ -122,6 +154,16 @@ func (s *Switch) Own(m Message, deliver func(Message)) {
 }
 
 func (s *Switch) own(m Message, deliver func(Message)) {
+	if m.Origin == 0 {
+		if k := s.anonKey(m); s.anon[k] > 0 {
+			s.anon[k]--
+			s.stats.Duplicates++
+			return
+		}
+		s.stats.Own++
+		deliver(m)
+		return
+	}
 	if m.Seq <= s.hi[m.Origin][string(m.Channel)] {
 		s.stats.Duplicates++
 		return
@@ -151,6 +193,9 @@ func (s *Switch) end(deliver func(Message)) {
 	for _, m := range held {
 		s.own(m, deliver)
 	}
+	// Unmatched origin-less relays were received before this process
+	// subscribed: keeping them would drop a later message with equal content.
+	s.anon = nil
 }
 
 // Ended reports whether End was called (or a bound forced it).

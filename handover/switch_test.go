@@ -116,3 +116,88 @@ func ExampleSwitch() {
 	// deliver 7 41
 	// deliver 7 42
 }
+
+// TestSwitchWithoutOrigin: messages without origin (a backend's plain JSON)
+// are matched by channel and content; unmatched relays are forgotten at End,
+// so a later message with the same content is delivered.
+func TestSwitchWithoutOrigin(t *testing.T) {
+	cases := []struct {
+		name  string
+		evs   []string // "r:ch:payload", "o:ch:payload", "end"
+		want  []string // every delivery, in order
+		stats SwitchStats
+	}{
+		{"overlap dropped, the rest delivered once and in order",
+			[]string{"r:a:1", "r:a:2", "o:a:2", "r:a:3", "o:a:3", "o:a:4", "o:a:5", "end", "o:a:6"},
+			[]string{"a:1", "a:2", "a:3", "a:4", "a:5", "a:6"},
+			SwitchStats{Relayed: 3, Own: 3, Duplicates: 2, Held: 4}},
+		{"channels are apart: equal payloads on two channels",
+			[]string{"r:a:x", "o:b:x", "o:a:x", "end"},
+			[]string{"a:x", "b:x"},
+			SwitchStats{Relayed: 1, Own: 1, Duplicates: 1, Held: 2}},
+		{"equal payloads are matched once each",
+			[]string{"r:a:x", "r:a:x", "o:a:x", "o:a:x", "o:a:x", "end"},
+			[]string{"a:x", "a:x", "a:x"},
+			SwitchStats{Relayed: 2, Own: 1, Duplicates: 2, Held: 3}},
+		{"unmatched relays are forgotten at End",
+			[]string{"r:a:ping", "end", "o:a:ping", "o:a:ping"},
+			[]string{"a:ping", "a:ping", "a:ping"},
+			SwitchStats{Relayed: 1, Own: 2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewSwitch(SwitchConfig{Self: []uint64{1}})
+			var got []string
+			deliver := func(m Message) { got = append(got, string(m.Channel)+":"+string(m.Payload)) }
+			for _, e := range c.evs {
+				if e == "end" {
+					s.End(deliver)
+					continue
+				}
+				m := Message{Channel: []byte(e[2:3]), Payload: []byte(e[4:])}
+				if e[0] == 'r' {
+					s.Relayed(m, deliver)
+				} else {
+					s.Own(m, deliver)
+				}
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("delivered %v, want %v", got, c.want)
+			}
+			if st := s.Stats(); st != c.stats {
+				t.Fatalf("stats %+v, want %+v", st, c.stats)
+			}
+		})
+	}
+}
+
+// BenchmarkSwitch is the successor's cost per cluster message during the
+// window: each message relayed once and received once on its own
+// subscription (held, then matched at End), per op 1,000 messages on 10
+// channels; with origin and number, and without (a backend's plain JSON,
+// matched by content).
+func BenchmarkSwitch(b *testing.B) {
+	const n = 1000
+	payload := []byte(`{"type":"message","channel":"room","data":{"n":12345}}`)
+	chans := make([][]byte, 10)
+	for i := range chans {
+		chans[i] = fmt.Appendf(nil, "wsedge.ch.room%d", i)
+	}
+	for _, origin := range []uint64{7, 0} {
+		b.Run(fmt.Sprintf("origin=%d", origin), func(b *testing.B) {
+			delivered := 0
+			deliver := func(Message) { delivered++ }
+			b.ReportAllocs()
+			for b.Loop() {
+				s := NewSwitch(SwitchConfig{Self: []uint64{1, 2}})
+				for i := range n {
+					m := Message{Origin: origin, Seq: uint64(i + 1), Channel: chans[i%len(chans)], Payload: payload}
+					s.Relayed(m, deliver)
+					s.Own(m, deliver)
+				}
+				s.End(deliver)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+		})
+	}
+}

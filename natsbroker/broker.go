@@ -1,6 +1,8 @@
 package natsbroker
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -64,6 +66,12 @@ type Broker struct {
 	kick    chan struct{} // wakes the reconciler of dirty targets
 
 	cmds commands
+
+	origin uint64     // this process's origin id in the cluster format (random, never 0)
+	pubMu  sync.Mutex // orders the publishes and their sequence numbers
+	seq    uint64     // the last sequence number stamped, under pubMu
+
+	ho handoverState // the restart without reconnects (handover.go)
 
 	ncClosed  chan struct{} // closed by nats.go's closed handler
 	closeOnce sync.Once
@@ -134,6 +142,8 @@ func New(url string, node Node, log *zap.Logger, opts ...Option) (*Broker, error
 		ncClosed: make(chan struct{}),
 		stop:     make(chan struct{}),
 	}
+	b.origin = newOrigin()
+	b.ho.init(cfg.standby)
 	b.bufs.New = func() any { return new(pubBuf) }
 	b.cmds.init()
 	natsOpts, err := b.natsOptions()
@@ -151,9 +161,11 @@ func New(url string, node Node, log *zap.Logger, opts ...Option) (*Broker, error
 	}
 	b.wg.Add(1)
 	go b.reconcileLoop()
-	if err := b.startCommands(); err != nil {
-		_ = b.Close()
-		return nil, err
+	if !cfg.standby {
+		if err := b.startCommands(); err != nil {
+			_ = b.Close()
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -216,16 +228,24 @@ func (b *Broker) Publish(p routing.Publication) error {
 		b.refused.Add(1)
 		return fmt.Errorf("natsbroker: publish to %s %q: %w: %s", p.Kind, p.Target, ErrUnavailable, b.nc.Status())
 	}
+	if b.ho.relaying.Load() {
+		// Handed over (StartRelay): the new process drops what this origin publishes from
+		// now on (it could not tell it from what was delivered here before COMMIT), so a
+		// connection that stayed here (TLS, being closed with 1012) must publish again
+		// through the new process.
+		b.refused.Add(1)
+		return fmt.Errorf("natsbroker: publish to %s %q: %w: this process handed the node over", p.Kind, p.Target, ErrUnavailable)
+	}
 	if len(p.Target) > maxField {
 		b.refused.Add(1)
 		return ErrTooLarge
 	}
 	pb := b.bufs.Get().(*pubBuf)
 	pb.subj = b.subj.append(pb.subj[:0], p.Kind, p.Target)
-	e := envelope{kind: wireKind(p.Kind), origin: b.cfg.name, target: p.Target, exclude: p.Exclude}
+	e := envelope{kind: wireKind(p.Kind), origin: b.cfg.name, target: p.Target, exclude: p.Exclude, originID: b.origin}
 	pb.msg = appendEnvelope(pb.msg[:0], &e, p.Payload.Payload())
 	// nats.go copies subject and data into its write buffer and keeps neither.
-	err := b.nc.Publish(str(pb.subj), pb.msg)
+	err := b.publish(str(pb.subj), "", pb.msg)
 	b.bufs.Put(pb)
 	if err != nil {
 		b.refused.Add(1)
@@ -237,6 +257,36 @@ func (b *Broker) Publish(p routing.Publication) error {
 	b.published.Add(1)
 	return nil
 }
+
+// publish hands msg (built by appendEnvelope with originID set) to NATS on subj, with reply
+// as its reply subject ("" for none), after stamping the next sequence number into it. Both
+// happen under pubMu, so the numbers grow in the order NATS gets the messages: what the
+// restart without reconnects relies on to tell which messages the old process relayed.
+func (b *Broker) publish(subj, reply string, msg []byte) error {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	b.seq++
+	binary.BigEndian.PutUint64(msg[seqAt:], b.seq)
+	if reply == "" {
+		return b.nc.Publish(subj, msg)
+	}
+	return b.nc.PublishRequest(subj, reply, msg)
+}
+
+// newOrigin is a random origin id: 64 bits per process start, never 0 (0 means none).
+func newOrigin() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		if v := binary.BigEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
+}
+
+// Origin is this process's origin id in the cluster format: random at New, so a node
+// restarted in place (or handed over) is a new origin.
+func (b *Broker) Origin() uint64 { return b.origin }
 
 // Connected reports whether the NATS connection is up (for health checks).
 func (b *Broker) Connected() bool { return b.nc.IsConnected() }

@@ -199,15 +199,8 @@ func (b *Broker) sendCommand(name string, body []byte, reply string) error {
 	if b.closing.Load() || !b.nc.IsConnected() {
 		return fmt.Errorf("natsbroker: command %s: %w: %s", name, ErrUnavailable, b.nc.Status())
 	}
-	e := envelope{kind: kindCommand, origin: b.cfg.name, command: name}
-	msg := appendEnvelope(nil, &e, body)
-	var err error
-	if reply == "" {
-		err = b.nc.Publish(b.subj.cmd, msg)
-	} else {
-		err = b.nc.PublishRequest(b.subj.cmd, reply, msg)
-	}
-	if err != nil {
+	e := envelope{kind: kindCommand, origin: b.cfg.name, command: name, originID: b.origin}
+	if err := b.publish(b.subj.cmd, reply, appendEnvelope(nil, &e, body)); err != nil {
 		return fmt.Errorf("natsbroker: command %s: %w: %w", name, ErrUnavailable, err)
 	}
 	return nil
@@ -245,15 +238,18 @@ func (b *Broker) heartbeat() {
 
 // sayBye tells the peers this node leaves, so their gathers stop waiting for it.
 func (b *Broker) sayBye() {
-	e := envelope{kind: kindCommand, origin: b.cfg.name, command: cmdBye}
+	if b.ho.quiet.Load() {
+		return // never announced (standby), or the successor serves this name now
+	}
+	e := envelope{kind: kindCommand, origin: b.cfg.name, command: cmdBye, originID: b.origin}
 	if b.nc.IsConnected() {
-		_ = b.nc.Publish(b.subj.cmd, appendEnvelope(nil, &e, nil))
+		_ = b.publish(b.subj.cmd, "", appendEnvelope(nil, &e, nil))
 	}
 }
 
-// onCommand runs a command from another node (nats.go's goroutine of the command
+// handleCommand runs a command from another node (nats.go's goroutine of the command
 // subscription) and answers it when a reply subject is set.
-func (b *Broker) onCommand(m *nats.Msg) {
+func (b *Broker) handleCommand(m *nats.Msg) {
 	var e envelope
 	if err := decodeEnvelope(m.Data, &e); err != nil || e.kind != kindCommand {
 		if err == errUnknownVersion || err == errCritical {
@@ -262,6 +258,9 @@ func (b *Broker) onCommand(m *nats.Msg) {
 			b.malformed.Add(1)
 		}
 		return
+	}
+	if e.originID != 0 && e.originID == b.ho.ignore.Load() {
+		return // the old process of a handover (its heartbeat): this process is that node now
 	}
 	b.cmds.mu.Lock()
 	switch e.command {

@@ -39,12 +39,12 @@ func (b *Broker) deliverLoop(q chan *nats.Msg) {
 	}
 }
 
-// deliver turns a message from NATS into a publication for this node's receivers: either a
+// deliverNow turns a message from NATS into a publication for this node's receivers: either a
 // wsedge node's binary message, whose payload is the client message as is, or a backend's
 // plain JSON data on a channel subject, which becomes {"type":"message","channel":…,"data":…}.
 // Either way the message is framed once for all local receivers; a node's message is framed
 // in place in m.Data (nats.go's own copy, never reused), without copying the payload.
-func (b *Broker) deliver(m *nats.Msg) {
+func (b *Broker) deliverNow(m *nats.Msg) {
 	kind, ok := b.subj.kind(m.Subject)
 	if !ok {
 		b.reject(m, "not a channel or user subject")
@@ -84,6 +84,8 @@ func (b *Broker) deliver(m *nats.Msg) {
 		case !utf8.Valid(e.payload):
 			b.reject(m, "payload is not UTF-8 text")
 			return
+		case e.originID != 0 && e.originID == b.ho.ignore.Load():
+			return // the old process of a handover: its publisher delivered it here already
 		}
 		if e.padded {
 			p.Payload = codec.NewPreparedRoom(codec.OpText, m.Data, len(m.Data)-len(e.payload))

@@ -42,7 +42,11 @@ func (b *Broker) Interest(kind routing.Kind, target string, on bool) {
 func (b *Broker) sync(k subKey) (added bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed || b.ho.frozen {
+		return false
+	}
+	if b.ho.standby {
+		b.ho.deferred[k] = struct{}{} // subscribed at BeginSwitch
 		return false
 	}
 	want := b.node.Receivers(k.kind, k.target) > 0

@@ -30,6 +30,7 @@ type config struct {
 	tlsCert        string
 	tlsKey         string
 	natsOpts       []nats.Option
+	standby        bool
 }
 
 // maxNameLen bounds a node name: it travels in every message.

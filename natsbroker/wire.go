@@ -20,7 +20,12 @@ import (
 //	     6+F       payload, to the end of the message
 //
 // Fields: 0 padding (ignored), 1 origin node name, 2 target (channel or user id), 3 excluded
-// client (u64 node incarnation, u64 session), 4 command name, 5 error text (command reply).
+// client (u64 node incarnation, u64 session), 4 command name, 5 error text (command reply),
+// 6 sequence (u64 origin id: random per process start; u64 sequence number: +1 per message
+// that process publishes, in the order it sends them). Nodes write field 6 first, right after
+// the fixed header, so that the number is stamped in place under the lock that orders the
+// publishes. Messages without it (older nodes, backends) are still read; the restart without
+// reconnects can only deduplicate them by content (docs/design.md).
 // Nodes end the field list with 10 bytes of padding, so that a receiving node can write the
 // WebSocket frame header into them and send the payload as it arrived, without a copy.
 //
@@ -45,6 +50,10 @@ const (
 	tagExclude = 3
 	tagCommand = 4
 	tagError   = 5
+	tagSeq     = 6
+
+	seqLen = 3 + 16           // the sequence field, header included
+	seqAt  = fixedLen + 3 + 8 // offset of the sequence number in a node's message
 
 	flagsCritical = 0x00ff
 )
@@ -58,8 +67,12 @@ type envelope struct {
 	exclude routing.ClientID
 	command string
 	errText string
-	payload []byte
-	padded  bool // the 10 bytes before the payload are padding: free for a frame header
+	// originID and seq are field 6: the publishing process and its number for this message;
+	// 0 when absent.
+	originID uint64
+	seq      uint64
+	payload  []byte
+	padded   bool // the 10 bytes before the payload are padding: free for a frame header
 }
 
 var (
@@ -82,6 +95,11 @@ func appendEnvelope(dst []byte, e *envelope, payload []byte) []byte {
 	lenAt := len(dst)
 	dst = append(dst, 0, 0)
 	start := len(dst)
+	if e.originID != 0 || e.seq != 0 {
+		dst = append(dst, tagSeq, 0, 16)
+		dst = binary.BigEndian.AppendUint64(dst, e.originID)
+		dst = binary.BigEndian.AppendUint64(dst, e.seq)
+	}
 	dst = appendField(dst, tagOrigin, e.origin)
 	if e.target != "" {
 		dst = appendField(dst, tagTarget, e.target)
@@ -161,6 +179,11 @@ func decodeEnvelope(b []byte, e *envelope) error {
 			e.command = str(v)
 		case tagError:
 			e.errText = str(v)
+		case tagSeq:
+			if n != 16 {
+				return errMalformed
+			}
+			e.originID, e.seq = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
 		}
 		i += n
 	}

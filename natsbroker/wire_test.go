@@ -18,6 +18,8 @@ func TestWireRoundTrip(t *testing.T) {
 		{kind: kindUser, origin: "a", target: "user with spaces|and.dots"},
 		{kind: kindCommand, origin: "a", command: CmdPresence},
 		{kind: kindReply, origin: "b", command: CmdPresence, errText: "unknown channel"},
+		{kind: kindChannel, origin: "a", target: "c", originID: 0xfedcba9876543210, seq: 1},
+		{kind: kindCommand, origin: "a", command: CmdInfo, originID: 7, seq: 1 << 40},
 	} {
 		for _, payload := range []string{"", `{"type":"message","channel":"room.1","data":1}`} {
 			b := appendEnvelope(nil, &e, []byte(payload))
@@ -32,7 +34,8 @@ func TestWireRoundTrip(t *testing.T) {
 				t.Fatalf("payload %q padded %v", got.payload, got.padded)
 			}
 			if got.kind != e.kind || got.origin != e.origin || got.target != e.target || got.exclude != e.exclude ||
-				got.command != e.command || got.errText != e.errText || got.flags != e.flags {
+				got.command != e.command || got.errText != e.errText || got.flags != e.flags ||
+				got.originID != e.originID || got.seq != e.seq {
 				t.Fatalf("decoded %+v, want %+v", got, e)
 			}
 		}
@@ -67,6 +70,7 @@ func TestWireRejects(t *testing.T) {
 	}
 	noTarget := appendEnvelope(nil, &envelope{kind: kindChannel, origin: "a"}, nil)
 	noCommand := appendEnvelope(nil, &envelope{kind: kindCommand, origin: "a"}, nil)
+	badSeq := append([]byte{1, kindChannel, 0, 0, 0, 10, tagTarget, 0, 1, 'c', tagSeq, 0, 3, 0, 0, 0}, '{', '}')
 	badExclude := append([]byte{1, kindChannel, 0, 0, 0, 11, tagTarget, 0, 1, 'c', tagExclude, 0, 2, 0, 0}, '{', '}')
 	for _, tc := range []struct {
 		name string
@@ -85,6 +89,7 @@ func TestWireRejects(t *testing.T) {
 		{"channel without target", noTarget, errMalformed},
 		{"command without name", noCommand, errMalformed},
 		{"exclude of the wrong size", badExclude, errMalformed},
+		{"sequence of the wrong size", badSeq, errMalformed},
 	} {
 		var e envelope
 		if err := decodeEnvelope(tc.b, &e); err != tc.err {
@@ -126,6 +131,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(appendEnvelope(nil, &envelope{kind: kindChannel, origin: "a", target: "c"}, []byte("{}")))
 	f.Add(appendEnvelope(nil, &envelope{kind: kindUser, origin: "n", target: "u", exclude: routing.ClientID{Node: 1, Session: 2}}, nil))
 	f.Add(appendEnvelope(nil, &envelope{kind: kindReply, origin: "n", command: "info", errText: "x"}, []byte(`{"a":1}`)))
+	f.Add(appendEnvelope(nil, &envelope{kind: kindChannel, origin: "a", target: "c", originID: 1, seq: 2}, []byte("{}")))
 	f.Add([]byte{1, 1, 0, 0, 0xff, 0xff})
 	f.Add([]byte(`{"json":true}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -140,22 +146,33 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			t.Fatalf("re-encoded %x does not decode: %v", again, err)
 		}
 		if e2.kind != e.kind || e2.origin != e.origin || e2.target != e.target || e2.exclude != e.exclude ||
-			e2.command != e.command || e2.errText != e.errText || !bytes.Equal(e2.payload, e.payload) || e2.flags != e.flags {
+			e2.command != e.command || e2.errText != e.errText || !bytes.Equal(e2.payload, e.payload) || e2.flags != e.flags ||
+			e2.originID != e.originID || e2.seq != e.seq {
 			t.Fatalf("%+v re-decoded as %+v", e, e2)
 		}
 	})
 }
 
-// The example of docs/cluster.md, byte for byte.
+// The example of docs/cluster.md, byte for byte, and the offset at which Publish stamps the
+// number; without the sequence field (an older node) it still decodes.
 func TestWireDocExample(t *testing.T) {
-	const doc = "01 01 0000 0012" + "01 0001 61" + "02 0001 63" + "00 0007 00000000000000" +
-		"7b2274797065223a226d657373616765222c226368616e6e656c223a2263222c2264617461223a317d"
+	const doc = "01 01 0000 0025" + "06 0010 0123456789abcdef 0000000000000002" + "01 0001 61" + "02 0001 63" +
+		"00 0007 00000000000000" + "7b2274797065223a226d657373616765222c226368616e6e656c223a2263222c2264617461223a317d"
 	want, err := hex.DecodeString(strings.ReplaceAll(doc, " ", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := appendEnvelope(nil, &envelope{kind: kindChannel, origin: "a", target: "c"}, []byte(`{"type":"message","channel":"c","data":1}`))
+	data := []byte(`{"type":"message","channel":"c","data":1}`)
+	got := appendEnvelope(nil, &envelope{kind: kindChannel, origin: "a", target: "c", originID: 0x0123456789abcdef, seq: 2}, data)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoded\n%x\nthe documentation says\n%x", got, want)
+	}
+	if binary.BigEndian.Uint64(got[seqAt:]) != 2 || binary.BigEndian.Uint64(got[seqAt-8:]) != 0x0123456789abcdef {
+		t.Fatalf("seqAt %d does not point at the number", seqAt)
+	}
+	older := append([]byte{1, 1, 0, 0, 0, 0x12}, want[6+seqLen:]...)
+	var e envelope
+	if err := decodeEnvelope(older, &e); err != nil || e.originID != 0 || e.seq != 0 || e.target != "c" || !bytes.Equal(e.payload, data) {
+		t.Fatalf("without the sequence field: %v %+v", err, e)
 	}
 }

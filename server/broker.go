@@ -14,6 +14,9 @@ func brokerOptions(o *Options) []natsbroker.Option {
 	if o.BrokerTLSCA != "" || o.BrokerTLSCert != "" {
 		opts = append(opts, natsbroker.TLS(o.BrokerTLSCA, o.BrokerTLSCert, o.BrokerTLSKey))
 	}
+	if o.HandoverSuccessor {
+		opts = append(opts, natsbroker.Standby())
+	}
 	if o.BrokerRetry {
 		opts = append(opts, natsbroker.RetryOnFailedConnect())
 	}

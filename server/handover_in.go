@@ -32,17 +32,22 @@ func (s *Server) StartInherited(ln net.Listener) error {
 // adopter is the server's handover.Adopter.
 type adopter struct {
 	s        *Server
+	pred     *handover.Predecessor
+	start    handover.Start
 	onCommit func()
 	mu       sync.Mutex
 	conns    map[uint64]*poller.Conn // adopted, by the old process's id
+	sw       *handover.Switch        // the NATS switch, from COMMIT on (with -broker)
 }
 
 // Adopter returns what drives the adoption of the old process's
-// connections (handover.Predecessor.Run), after StartInherited. onCommit
-// runs once the adopted connections and the listener are served (the
-// caller starts its other listeners there).
-func (s *Server) Adopter(onCommit func()) handover.Adopter {
-	return &adopter{s: s, onCommit: onCommit, conns: make(map[uint64]*poller.Conn)}
+// connections (pred.Run), after StartInherited; st is what pred.Ready
+// returned. onCommit runs once the adopted connections and the listener are
+// served (the caller starts its other listeners there). With -broker (and
+// HandoverSuccessor set, so the broker waited), the NATS switch starts at
+// COMMIT.
+func (s *Server) Adopter(pred *handover.Predecessor, st handover.Start, onCommit func()) handover.Adopter {
+	return &adopter{s: s, pred: pred, start: st, onCommit: onCommit, conns: make(map[uint64]*poller.Conn)}
 }
 
 // Adopt restores a connection from its record, parked. An error refuses
@@ -185,6 +190,18 @@ func (a *adopter) Commit() {
 	n := len(a.conns)
 	a.mu.Unlock()
 	s.ho.conns.WithLabelValues("adopted").Add(float64(n))
+	switch {
+	case s.nats != nil && a.start.NATS:
+		a.beginSwitch()
+	case s.nats != nil: // the old process had no broker: nothing to switch
+		if err := s.nats.Activate(); err != nil {
+			s.log.Warn("handover: NATS subscriptions not confirmed", zap.Error(err))
+		}
+	case a.start.NATS && a.pred != nil:
+		// The old process relays until this one says it subscribed; this
+		// one has no broker (-broker was removed): nothing to wait for.
+		go func() { _ = a.pred.Subscribed() }()
+	}
 	if a.onCommit != nil {
 		a.onCommit()
 	}
@@ -208,8 +225,3 @@ func (a *adopter) Abort(err error) {
 	}
 	s.log.Warn("handover abandoned: the adopted connections are left to the old process", zap.Error(err), zap.Int("connections", len(conns)))
 }
-
-// Relayed and NATSEnd belong to the NATS switch, which this build refuses
-// to start (see HandOver): nothing arrives.
-func (a *adopter) Relayed(handover.Message) {}
-func (a *adopter) NATSEnd()                 {}

@@ -94,7 +94,7 @@ func TestAdopterServesOn(t *testing.T) {
 		client: netip.MustParseAddr("127.0.0.1"),
 	}
 	committed := false
-	a := s.Adopter(func() { committed = true })
+	a := s.Adopter(nil, handover.Start{}, func() { committed = true })
 	if err := a.Adopt(handover.Conn{ID: 7, FD: fd, State: appendRecord(nil, rec)}); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type handoverState struct {
 	total    *prometheus.CounterVec // by result
 	duration prometheus.Histogram
 	conns    *prometheus.CounterVec // by outcome
+	nats     *prometheus.CounterVec // cluster messages of the NATS switch, by outcome
 }
 
 func (h *handoverState) init(m *metrics.Metrics) {
@@ -41,7 +42,14 @@ func (h *handoverState) init(m *metrics.Metrics) {
 		Name: "wsedge_handover_connections_total",
 		Help: "Connections in handovers, by outcome: moved (handed to the successor), kept (stayed here: TLS, closing, busy past the deadline, refused by the successor), adopted (taken over by this process).",
 	}, []string{"outcome"})
-	m.Registry.MustRegister(h.total, h.duration, h.conns)
+	h.nats = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wsedge_handover_nats_messages_total",
+		Help: "Cluster messages during the NATS switch of handovers, by outcome. Old process: relayed (sent to the new process), relay_dropped (published by the new process, or arriving after the drain). New process: switch_relayed and switch_own (delivered from either source), switch_duplicate (received from both, delivered once), switch_self (published by either process, delivered by its publisher), switch_late (relayed after the switch ended early: lost unless received here too).",
+	}, []string{"outcome"})
+	m.Registry.MustRegister(h.total, h.duration, h.conns, h.nats)
+	for _, o := range []string{"relayed", "relay_dropped", "switch_relayed", "switch_own", "switch_duplicate", "switch_self", "switch_late"} {
+		h.nats.WithLabelValues(o)
+	}
 	for _, r := range []string{"committed", "aborted", "failed_start", "refused"} {
 		h.total.WithLabelValues(r)
 	}
@@ -147,6 +155,11 @@ type HandoverConfig struct {
 	AfterCommit func()
 	// Silence bounds each wait for the successor (TransferConfig.Timeout).
 	Silence time.Duration
+	// With -broker, after COMMIT: NATSWait bounds the wait for the
+	// successor's SUBSCRIBED (0: the server's -handover-timeout), NATSOverlap
+	// is how long the subscriptions stay after it (0: the server's
+	// -handover-nats-overlap).
+	NATSWait, NATSOverlap time.Duration
 }
 
 // HandoverResult says what a handover moved, and how long it took.
@@ -159,18 +172,12 @@ type HandoverResult struct {
 	Paused, Exported, Duration time.Duration
 }
 
-// Typed errors of HandOver, for callers that branch on them.
-var (
-	ErrHandoverRunning = errors.New("a handover is already running")
-	ErrHandoverBroker  = errors.New("restart without reconnects is not available with -broker in this build: the NATS switch is not wired, and restarting would lose or duplicate cluster messages")
-)
+// ErrHandoverRunning: a handover is in progress already.
+var ErrHandoverRunning = errors.New("a handover is already running")
 
 // CanHandOver says whether this node can hand over at all, before a
 // successor is started.
 func (s *Server) CanHandOver() error {
-	if s.nats != nil {
-		return ErrHandoverBroker
-	}
 	if s.poll == nil {
 		return errors.New("not started")
 	}
@@ -238,7 +245,11 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		cfg.Pause()
 	}
 	ls := append([]handover.Listener{{Name: "ws", Network: "tcp", Addr: s.poll.Addr().String(), FD: lfd}}, cfg.Listeners...)
-	tx, err := succ.Begin(handover.TransferConfig{Listeners: ls, Timeout: cfg.Silence})
+	tc := handover.TransferConfig{Listeners: ls, Timeout: cfg.Silence}
+	if s.nats != nil {
+		tc.Origin, tc.NATS = s.nats.Origin(), true
+	}
+	tx, err := succ.Begin(tc)
 	if err != nil {
 		resume()
 		succ.Abandon(err.Error(), time.Second)
@@ -293,7 +304,14 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		moved = kept
 	}
 	paused := time.Since(pausedAt)
-	if err := tx.Commit(); err != nil {
+	commit := tx.Commit
+	if s.nats != nil {
+		// Under the broker's delivery lock: each cluster message is
+		// delivered here (and teed to the moved connections) before
+		// COMMIT, or relayed after it.
+		commit = func() error { return s.nats.StartRelay(succ.Hello().Origin, tx.Commit, tx.Relay) }
+	}
+	if err := commit(); err != nil {
 		_ = tx.Abort(err, 2*time.Second)
 		s.resume(append(moved, refused...))
 		resume()
@@ -314,6 +332,9 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		s.log.Warn("handover: cannot tell the service manager the new main PID", zap.Error(err))
 	} else if err := handover.NotifyBarrier(5 * time.Second); err != nil {
 		s.log.Warn("handover: service manager barrier", zap.Error(err))
+	}
+	if s.nats != nil {
+		s.endRelay(tx, cfg)
 	}
 	if err := tx.Close(); err != nil {
 		s.log.Warn("handover: closing the channel", zap.Error(err))

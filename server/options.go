@@ -117,6 +117,16 @@ type Options struct {
 	// it the old process takes everything back and serves on. What did not
 	// move (TLS connections) is drained within it after COMMIT.
 	HandoverTimeout time.Duration
+	// HandoverNATSOverlap is, with -broker, how long the old process keeps
+	// its NATS subscriptions after the new process reported its own up,
+	// before it unsubscribes and sends NATSEND: it covers messages the NATS
+	// server matched before the new subscriptions and delivers after
+	// (docs/design.md, "Exactly once during the window").
+	HandoverNATSOverlap time.Duration
+	// HandoverSuccessor is set by cmd/wsedge (not a flag) when this process
+	// was started by an old one's SIGUSR2: its broker subscribes nothing
+	// until COMMIT (natsbroker.Standby).
+	HandoverSuccessor bool
 	// ReadyBroker makes /ready answer 503 while the -broker connection is
 	// down (so a node cut off from the cluster leaves the load balancer).
 	ReadyBroker bool
@@ -172,6 +182,8 @@ func Defaults() Options {
 		ReadyBroker:      true,
 		MemoryTrimAfter:  time.Second,
 		MemoryTrimGrowth: 4 << 20,
+
+		HandoverNATSOverlap: time.Second,
 		Compression: codec.Deflate{
 			Mode:       codec.ModeOff,
 			Level:      codec.DefaultCompressionLevel,
@@ -218,7 +230,7 @@ func (o *Options) Validate() error {
 		{"-read-timeout", float64(o.ReadTimeout)}, {"-write-timeout", float64(o.WriteTimeout)},
 		{"-handshake-timeout", float64(o.HandshakeTimeout)}, {"-shutdown-timeout", float64(o.ShutdownTimeout)},
 		{"-lameduck", float64(o.LameDuck)}, {"-drain-spread", float64(o.DrainSpread)},
-		{"-handover-timeout", float64(o.HandoverTimeout)},
+		{"-handover-timeout", float64(o.HandoverTimeout)}, {"-handover-nats-overlap", float64(o.HandoverNATSOverlap)},
 		{"-memory-trim-after", float64(o.MemoryTrimAfter)}, {"-memory-trim-growth", float64(o.MemoryTrimGrowth)},
 	} {
 		if c.v < 0 {

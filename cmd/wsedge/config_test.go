@@ -178,11 +178,12 @@ func TestEnvName(t *testing.T) {
 
 // notFlags are the fields of server.Options deliberately without a flag.
 var notFlags = map[string]bool{
-	"Tick":          true, // test knob
-	"RateTableSize": true, // not in DESIGN's flag table
-	"Namespaces":    true, // config file only (namespaces:)
-	"Authenticator": true, // embedding hook (a Go interface)
-	"KeepHeaders":   true, // embedding: headers a session keeps for Go handlers
+	"Tick":              true, // test knob
+	"RateTableSize":     true, // not in DESIGN's flag table
+	"Namespaces":        true, // config file only (namespaces:)
+	"Authenticator":     true, // embedding hook (a Go interface)
+	"KeepHeaders":       true, // embedding: headers a session keeps for Go handlers
+	"HandoverSuccessor": true, // set by main when started by a handover
 }
 
 // leafFields are the fields of server.Options with those of its embedded

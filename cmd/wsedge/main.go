@@ -86,6 +86,8 @@ func runWith(args, environ []string, stdout, stderr io.Writer, sigs <-chan os.Si
 		log.Warn("unknown environment variable ignored: no wsedge flag has this name (wsedge -h lists them)", zap.String("variable", name))
 	}
 
+	// A successor's broker subscribes nothing until COMMIT (the NATS switch).
+	opts.HandoverSuccessor = pred != nil
 	m := metrics.New()
 	m.BuildInfo(buildVersion(), runtime.Version())
 	srv, err := server.New(opts, log, m)

@@ -60,6 +60,7 @@ func options(o *server.Options) []option {
 		{"lameduck", "Timeouts", "DUR", "on SIGTERM/SIGINT: /ready (and /health on -addr) answer 503 at once, the node keeps serving this long, then drains; 0 = drain at once", durationValue{&o.LameDuck}},
 		{"shutdown-timeout", "Timeouts", "DUR", "the drain: stop accepting, close 1012 spread over -drain-spread, wait for the peers up to this long in all, then force", durationValue{&o.ShutdownTimeout}},
 		{"handover-timeout", "Timeouts", "DUR", "SIGUSR2 (restart without reconnects): how long the new process may take to be ready, then the whole handover; past it the old process serves on. Connections that cannot move (TLS) are closed 1012 within it after the switch", durationValue{&o.HandoverTimeout}},
+		{"handover-nats-overlap", "Timeouts", "DUR", "SIGUSR2 with -broker: how long the old process keeps its NATS subscriptions (relaying what they receive) after the new process reported its own up; covers messages the NATS server matched before and delivers after. Messages held by the new process wait up to this long", durationValue{&o.HandoverNATSOverlap}},
 		{"drain-spread", "Timeouts", "DUR", "spread the drain's 1012 closes over this window (at most 1ms per connection, within -shutdown-timeout); 0 = all at once", durationValue{&o.DrainSpread}},
 
 		{"tls-cert", "TLS", "FILE", "certificate chain (PEM) to serve wss://; needs -tls-key; re-read on SIGHUP", stringValue{&o.TLSCert}},

@@ -166,7 +166,7 @@ func (l *listeners) handoff() {
 // serving from COMMIT on. An error means the handover did not happen: the
 // old process serves on, and this one exits.
 func (l *listeners) takeOver(pred *handover.Predecessor) ([]zap.Field, error) {
-	st, err := pred.Ready(handover.Hello{Info: "wsedge " + buildVersion()}, l.opts.HandoverTimeout)
+	st, err := pred.Ready(handover.Hello{Info: "wsedge " + buildVersion(), Origin: l.srv.ClusterOrigin()}, l.opts.HandoverTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("handover: not taken over: %w", err)
 	}
@@ -213,7 +213,7 @@ func (l *listeners) takeOver(pred *handover.Predecessor) ([]zap.Field, error) {
 		return nil, fmt.Errorf("handover: %w", err)
 	}
 	var fields []zap.Field
-	out, err := pred.Run(l.srv.Adopter(func() {
+	out, err := pred.Run(l.srv.Adopter(pred, st, func() {
 		var err error
 		if fields, err = l.startOthers(admLn, apiLn); err != nil {
 			// Past COMMIT there is no way back: serve WebSocket on.

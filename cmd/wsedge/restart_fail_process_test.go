@@ -2,8 +2,8 @@ package main
 
 // The restart without reconnects when it cannot or must not happen: a new
 // binary that exits at start, one that fails in the middle of the
-// transfer, a node with -broker; and TLS connections, which stay with the
-// old process and are closed with 1012.
+// transfer; and TLS connections, which stay with the old process and are
+// closed with 1012. (With -broker: restart_nats_process_test.go.)
 
 import (
 	"crypto/tls"
@@ -113,18 +113,19 @@ func TestBinaryRestartFailures(t *testing.T) {
 		t.Fatal("old process did not exit")
 	}
 	pub.waitFor(t, pub.count()+50)
-	checkStream(t, ks, pub.finish(t))
+	checkStream(t, "news", ks, pub.finish(t))
 }
 
-// checkStream requires every counter to have received 1..total in order.
-func checkStream(t *testing.T, ks []*counter, total int) {
+// checkStream requires every counter to have received 1..total exactly
+// once, in order, on the connection it started with; name says which.
+func checkStream(t *testing.T, name string, ks []*counter, total int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for i, k := range ks {
 		for {
 			got, err := k.state()
 			if err != nil {
-				t.Fatalf("client %d: %v after %d messages", i, err, got)
+				t.Fatalf("%s client %d: %v after %d messages", name, i, err, got)
 			}
 			if got >= total || time.Now().After(deadline) {
 				break
@@ -136,14 +137,14 @@ func checkStream(t *testing.T, ks []*counter, total int) {
 		k.mu.Unlock()
 		for j, v := range got {
 			if v != j+1 {
-				t.Fatalf("client %d: message %d is n=%d (of %d received, %d published)", i, j, v, len(got), total)
+				t.Fatalf("%s client %d: message %d is n=%d (of %d received, %d published)", name, i, j, v, len(got), total)
 			}
 		}
 		if len(got) != total {
-			t.Fatalf("client %d received %d of %d", i, len(got), total)
+			t.Fatalf("%s client %d received %d of %d", name, i, len(got), total)
 		}
 		if k.c.LocalAddr().String() != k.local {
-			t.Fatalf("client %d changed connection", i)
+			t.Fatalf("%s client %d changed connection", name, i)
 		}
 	}
 }
@@ -156,31 +157,6 @@ func grepLines(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-// TestBinaryRestartRefusedWithBroker: with -broker the NATS switch is not
-// wired in this build, so SIGUSR2 is refused with a log line (rather than
-// lose or duplicate cluster messages) and the node serves on.
-func TestBinaryRestartRefusedWithBroker(t *testing.T) {
-	ns := embeddedNATS(t)
-	n := startRestartNode(t, binary(t), restartEnv(),
-		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-broker", ns.ClientURL())
-	started := n.log.waitFor(t, "startup", 15*time.Second, msgIs("wsedge started"))
-	w := dialWS(t, started["listen"].(string))
-	w.subscribe("news")
-	n.cmd.Process.Signal(syscall.SIGUSR2)
-	refused := n.log.waitFor(t, "refusal", 10*time.Second, msgIs("SIGUSR2: restart without reconnects refused, serving on"))
-	if e, _ := refused["error"].(string); !strings.Contains(e, "-broker") {
-		t.Fatalf("refusal line %v", refused)
-	}
-	w.idle("after")
-	_, metrics := httpGet(t, "http://"+started["admin_listen"].(string)+"/metrics")
-	if v := metricsText(metrics).value(`wsedge_handover_total{result="refused"}`); v != 1 {
-		t.Fatalf("refused handovers = %v", v)
-	}
-	if len(n.log.all(msgIs("SIGUSR2: starting the new process to hand over to"))) != 0 {
-		t.Fatal("a successor was started")
-	}
 }
 
 // TestBinaryRestartTLS: crypto/tls state cannot move, so a TLS connection
