@@ -54,7 +54,6 @@ func TestBinaryRestartFailures(t *testing.T) {
 		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0", "-loops", "2")
 	started := n.log.waitFor(t, "startup", 15*time.Second, msgIs("wsedge started"))
 	ws, api, adminAddr := started["listen"].(string), started["api_listen"].(string), started["admin_listen"].(string)
-	oldPID := n.cmd.Process.Pid
 	ks := make([]*counter, clients)
 	for i := range ks {
 		w := dialWS(t, ws)
@@ -102,16 +101,7 @@ func TestBinaryRestartFailures(t *testing.T) {
 	// 3. A working binary again.
 	install(t, bin, real)
 	t.Logf("SIGUSR2 3 after message %d", pub.count())
-	n.cmd.Process.Signal(syscall.SIGUSR2)
-	n.log.waitFor(t, "successor", 30*time.Second, tookOverFrom(oldPID))
-	select {
-	case err := <-n.exited:
-		if err != nil {
-			t.Fatalf("old process: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("old process did not exit")
-	}
+	n.restart(t, 30*time.Second)
 	pub.waitFor(t, pub.count()+50)
 	checkStream(t, "news", ks, pub.finish(t))
 }

@@ -158,18 +158,7 @@ func TestBinaryRestartBrokerAddedAndRemoved(t *testing.T) {
 
 	// 1. -broker added.
 	writeFileIn(t, dir, "wsedge.yaml", "handover-timeout: 20s\nbroker: "+ns.ClientURL()+"\n")
-	pid1 := a.cmd.Process.Pid
-	a.cmd.Process.Signal(syscall.SIGUSR2)
-	succ := a.log.waitFor(t, "the first successor", 30*time.Second, tookOverFrom(pid1))
-	pid2 := int(succ["pid"].(float64))
-	select {
-	case err := <-a.exited:
-		if err != nil {
-			t.Fatalf("first process: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the first process did not exit")
-	}
+	pid2 := int(a.restart(t, 30*time.Second)["pid"].(float64))
 	backend, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)

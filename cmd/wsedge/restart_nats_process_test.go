@@ -200,21 +200,16 @@ func TestBinaryRestartWithBroker(t *testing.T) {
 	// Commands cross the switch too: b's API asks every node for its
 	// channels all along; a's part must always be whole, answered once.
 	ask := startAsker(apiB, `{}`, fmt.Sprintf(`{"result":{"channels":{"news":{"num_clients":%d},"local":{"num_clients":%d},"feed":{"num_clients":%d}}}}`, news, local+onB, feed))
-	waitUntil(t, "the first answers", 10*time.Second, func() bool { n, _ := ask.state(); return n > 3 })
-
-	if err := a.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
-		t.Fatal(err)
-	}
-	succ := a.log.waitFor(t, "the successor's startup", 30*time.Second, tookOverFrom(oldPID))
-	newPID := int(succ["pid"].(float64))
-	select {
-	case err := <-a.exited:
+	waitUntil(t, "the first answers", 10*time.Second, func() bool {
+		n, err := ask.state()
 		if err != nil {
-			t.Fatalf("old process: %v", err)
+			t.Fatalf("b's API before the handover: %v", err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the old process did not exit")
-	}
+		return n > 3
+	})
+
+	succ := a.restart(t, 30*time.Second)
+	newPID := int(succ["pid"].(float64))
 	if newPID == oldPID || syscall.Kill(newPID, 0) != nil {
 		t.Fatalf("successor pid %d (old %d) not running", newPID, oldPID)
 	}

@@ -102,6 +102,26 @@ func msgIs(msg string) func(map[string]any) bool {
 	return func(m map[string]any) bool { return m["msg"] == msg }
 }
 
+// restart sends SIGUSR2 and waits (up to wait each) for the successor's
+// startup line and for the old process to exit 0; it returns that line.
+func (n *rnode) restart(t *testing.T, wait time.Duration) map[string]any {
+	t.Helper()
+	oldPID := n.cmd.Process.Pid
+	if err := n.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	succ := n.log.waitFor(t, "the successor's startup", wait, tookOverFrom(oldPID))
+	select {
+	case err := <-n.exited:
+		if err != nil {
+			t.Fatalf("old process: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the old process did not exit")
+	}
+	return succ
+}
+
 // tookOverFrom matches the startup line of the successor of pid.
 func tookOverFrom(pid int) func(map[string]any) bool {
 	return func(m map[string]any) bool {
@@ -299,19 +319,8 @@ func TestBinaryRestartWithoutReconnects(t *testing.T) {
 
 	pub := startPublisher(api, "news")
 	pub.waitFor(t, 100)
-	if err := n.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
-		t.Fatal(err)
-	}
-	succ := n.log.waitFor(t, "the successor's startup", 30*time.Second, tookOverFrom(oldPID))
+	succ := n.restart(t, 30*time.Second)
 	newPID := int(succ["pid"].(float64))
-	select {
-	case err := <-n.exited:
-		if err != nil {
-			t.Fatalf("old process: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the old process did not exit")
-	}
 	if newPID == oldPID || syscall.Kill(newPID, 0) != nil {
 		t.Fatalf("successor pid %d (old %d) not running", newPID, oldPID)
 	}

@@ -5,7 +5,6 @@ package main
 import (
 	"regexp"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,17 +34,7 @@ func TestBinaryRestart5000(t *testing.T) {
 
 	pub := startPublisherWith(api, "news", 0, strconv.Itoa)
 	pub.waitFor(t, 50)
-	oldPID := n.cmd.Process.Pid
-	n.cmd.Process.Signal(syscall.SIGUSR2)
-	succ := n.log.waitFor(t, "the successor's startup", 60*time.Second, tookOverFrom(oldPID))
-	select {
-	case err := <-n.exited:
-		if err != nil {
-			t.Fatalf("old process: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("old process did not exit")
-	}
+	succ := n.restart(t, 60*time.Second)
 	handed := n.log.waitFor(t, "hand-over line", time.Second, msgIs("handed over to the new process"))
 	if handed["moved"] != float64(conns) || succ["adopted"] != float64(conns) {
 		t.Fatalf("moved %v, adopted %v, want %d", handed["moved"], succ["adopted"], conns)
