@@ -92,8 +92,12 @@ func TestPresenceAndJoinLeaveCluster(t *testing.T) {
 	bob := dialUser(t, b, "77", "")
 	subscribe(t, ann, "room:1")
 	// Ann's own join leaves node a after her ack (events are sent in the background): wait for
-	// it, or it could reach bob once bob has subscribed.
+	// it, and for the NATS server to have it (nats.go buffers publishes), or it could reach bob
+	// once bob has subscribed.
 	waitFor(t, wsTimeout, "ann's join sent", func() bool { return counterValue(t, a.be.m.events) >= 1 })
+	if err := a.nats.Flush(wsTimeout); err != nil {
+		t.Fatal(err)
+	}
 	subscribe(t, bob, "room:1") // ann, on the other node, is told
 	expectMsg(t, ann, `{"type":"join","channel":"room:1","user":"77","client":"`+clientOf(t, b, "77")+`"}`)
 	cl := presenceOf(t, bob, "room:1", "p")
