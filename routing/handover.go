@@ -81,21 +81,7 @@ func (r *Router) ImportSession(conn Conn, remote netip.Addr, st SessionState) (*
 // Forget ends a session whose connection another process serves now (or
 // one imported by a handover that was abandoned): like Closed, but no leave
 // events, since for its subscribers nothing ended.
-func (r *Router) Forget(s *Session) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	s.dropDeferred()
-	head, _ := s.takeMailbox()
-	s.mu.Unlock()
-	r.release(head)
-	r.hub.drop(s, false)
-	r.hub.dropUser(s)
-	r.reg.remove(s)
-}
+func (r *Router) Forget(s *Session) { r.end(s, false) }
 
 // ApplySubscription subscribes (on) or unsubscribes s to channel as a
 // handover replays it: a change the server API made to a session after the

@@ -179,13 +179,10 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 	return removed, nil
 }
 
-// dropAll removes a closed session from its channels. It runs without s.mu (the membership
-// hook may not be called under it); an Unsubscribe racing with it removes each channel once
-// between them (unlink).
-func (h *Hub) dropAll(s *Session) { h.drop(s, true) }
-
-// drop is dropAll; member says whether leave events are due (not for a session another
-// process serves on: handover.go).
+// drop removes a closed session from its channels; member says whether leave events are due
+// (not for a session another process serves on: handover.go). It runs without s.mu (the
+// membership hook may not be called under it); an Unsubscribe racing with it removes each
+// channel once between them (unlink).
 func (h *Hub) drop(s *Session, member bool) {
 	for c := s.subs.Load(); c != nil; c = c.next.Load() {
 		for i := range c.t {

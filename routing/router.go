@@ -171,7 +171,11 @@ func (r *Router) Open(conn Conn, remote netip.Addr) *Session {
 // Closed ends a session: queued messages are dropped, its subscriptions and its place in the
 // user index end and it leaves the registry. A handler of the session that is running
 // finishes; its writes fail harmlessly.
-func (r *Router) Closed(s *Session) {
+func (r *Router) Closed(s *Session) { r.end(s, true) }
+
+// end is Closed; leave says whether its subscribers get leave events (not
+// when another process serves the connection now: Forget).
+func (r *Router) end(s *Session, leave bool) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -182,7 +186,7 @@ func (r *Router) Closed(s *Session) {
 	head, _ := s.takeMailbox()
 	s.mu.Unlock()
 	r.release(head)
-	r.hub.dropAll(s)
+	r.hub.drop(s, leave)
 	r.hub.dropUser(s)
 	r.reg.remove(s)
 }

@@ -108,7 +108,7 @@ type subRef struct {
 
 // findName returns s's record of the channel named name (c nil: not subscribed), how many
 // records are in use and the first free one (c nil: none). s.mu held. A closing session's
-// records may be cleared meanwhile (dropAll), so the channel read here is returned with
+// records may be cleared meanwhile (drop), so the channel read here is returned with
 // the record, for unlink to check it is still there.
 func (s *Session) findName(name []byte) (found subRef, used int, free subRef) {
 	for k := s.subs.Load(); k != nil; k = k.next.Load() {
