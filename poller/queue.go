@@ -59,6 +59,12 @@ func (c *Conn) Write(b []byte) error {
 func (c *Conn) Write2(a, b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.queue2Locked(a, b)
+}
+
+// queue2Locked copies a then b to the queue's tail (and the export tee).
+// c.mu held.
+func (c *Conn) queue2Locked(a, b []byte) error {
 	buf, err := c.ownTail(len(a) + len(b))
 	if err != nil {
 		return err
@@ -96,13 +102,7 @@ func (c *Conn) Send2(a, b []byte) error {
 			return nil
 		}
 	}
-	buf, err := c.ownTail(len(a) + len(b))
-	if err != nil {
-		return err
-	}
-	buf.B = append(append(buf.B, a...), b...)
-	c.tee(buf.B[len(buf.B)-len(a)-len(b):], 0)
-	return nil
+	return c.queue2Locked(a, b)
 }
 
 // WriteShared queues b by reference. b must not change afterwards: the

@@ -15,27 +15,7 @@ import (
 // both ends in this process (allocs/op count both).
 func BenchmarkHandshake(b *testing.B) {
 	s := startServer(b, testOptions())
-	addr := s.Addr().String()
-	req := upgradeRequest("/echo", "")
-	var buf [512]byte
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.WriteString(c, req)
-		n := 0
-		for !strings.Contains(string(buf[:n]), "\r\n\r\n") {
-			m, err := c.Read(buf[n:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += m
-		}
-		c.Close()
-	}
+	benchUpgrades(b, s.Addr().String(), upgradeRequest("/echo", ""))
 }
 
 // BenchmarkHandshakeToken is BenchmarkHandshake on /ws with an HS256 token
@@ -47,8 +27,12 @@ func BenchmarkHandshakeToken(b *testing.B) {
 	o := testOptions()
 	o.JWTHMACSecret = idSecret
 	s := startServer(b, o)
-	addr := s.Addr().String()
-	req := upgradeRequest("/ws", bearer(userToken(b, "user1234")))
+	benchUpgrades(b, s.Addr().String(), upgradeRequest("/ws", bearer(userToken(b, "user1234"))))
+}
+
+// benchUpgrades connects b.N times, sends req, requires the 101 answer and
+// closes.
+func benchUpgrades(b *testing.B, addr, req string) {
 	var buf [512]byte
 	b.ReportAllocs()
 	b.ResetTimer()
