@@ -41,13 +41,8 @@ func install(t *testing.T, path string, content []byte) {
 // loss); a third SIGUSR2 with a working binary hands over.
 func TestBinaryRestartFailures(t *testing.T) {
 	const clients = 300 // more than a batch of descriptors (253)
-	real, err := os.ReadFile(binary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "wsedge")
-	install(t, bin, real)
+	bin, real := copyBinary(t)
+	dir := filepath.Dir(bin)
 	install(t, filepath.Join(dir, "wsedge.real"), real)
 
 	n := startRestartNode(t, bin, restartEnv(),
@@ -200,13 +195,7 @@ func TestBinaryRestartTLS(t *testing.T) {
 // TestBinaryRestartSuccessorHangs: a new binary that never says it is
 // ready is killed after -handover-timeout; the node serves on.
 func TestBinaryRestartSuccessorHangs(t *testing.T) {
-	real, err := os.ReadFile(binary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "wsedge")
-	install(t, bin, real)
+	bin, _ := copyBinary(t)
 	n := startRestartNode(t, bin, restartEnv(), "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-handover-timeout", "1s")
 	started := n.log.waitFor(t, "startup", 15*time.Second, msgIs("wsedge started"))
 	w := dialWS(t, started["listen"].(string))
@@ -228,4 +217,17 @@ func TestBinaryRestartSuccessorHangs(t *testing.T) {
 	}
 	w.idle("still served")
 	t.Logf("refused after %v", time.Since(at))
+}
+
+// copyBinary installs a copy of the built binary in a directory of its own
+// (a test then replaces it, as a deploy does) and returns its path and bytes.
+func copyBinary(t *testing.T) (string, []byte) {
+	t.Helper()
+	real, err := os.ReadFile(binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "wsedge")
+	install(t, bin, real)
+	return bin, real
 }
