@@ -149,11 +149,8 @@ func (l *Listener) Handoff(ctx context.Context) error {
 	if l.dl == nil {
 		return l.Stop(ctx)
 	}
-	_ = l.ln.Close() // also wakes a limitListener's Accept waiting for a slot
-	err := l.srv.Shutdown(ctx)
-	if err != nil {
-		l.srv.Close()
-	}
+	// l.ln: closing the limitListener also wakes an Accept waiting for a slot.
+	err := httpdrain.Finish(ctx, l.srv, l.ln)
 	<-l.done
 	return err
 }

@@ -180,11 +180,12 @@ func (l *Listener) Resume(srv *http.Server) {
 	l.mu.Unlock()
 }
 
-// Finish ends srv once another process accepts on the socket: the socket
-// closes (Serve returns net.ErrClosed, which its caller should not report),
-// then srv shuts down within ctx (forced past it).
-func Finish(ctx context.Context, srv *http.Server, l *Listener) error {
-	_ = l.Close()
+// Finish ends srv once another process accepts on the socket: ln, the
+// listener srv serves from (a Listener, or one wrapping it whose Close
+// closes it too), closes (Serve returns net.ErrClosed, which its caller
+// should not report), then srv shuts down within ctx (forced past it).
+func Finish(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	_ = ln.Close()
 	// Shutdown closes the listeners Serve still tracks: l again when Serve
 	// has not returned yet, which is not a failure.
 	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
