@@ -69,9 +69,10 @@ type SwitchConfig struct {
 	// and the other process's (Hello.Origin, Start.Origin).
 	Self []uint64
 	// MaxHeld and MaxHeldBytes bound what Own holds before End (defaults
-	// 100,000 messages, 64 MiB). Past either, the switch ends early: held
-	// messages are released, and messages the old process relays after
-	// that are dropped and counted as Late.
+	// 100,000 messages, 64 MiB); MaxHeld also bounds the distinct
+	// origin-less relayed messages kept to match them. Past a bound the
+	// switch ends early: held messages are released, and messages the old
+	// process relays after that are dropped and counted as Late.
 	MaxHeld      int
 	MaxHeldBytes int64
 }
@@ -116,6 +117,11 @@ func (s *Switch) Relayed(m Message, deliver func(Message)) {
 		s.anon[s.anonKey(m)]++
 		s.stats.Relayed++
 		deliver(m)
+		// What is kept to match them is bounded like what Own holds.
+		if len(s.anon) >= s.maxHeld {
+			s.stats.Forced = true
+			s.end(deliver)
+		}
 		return
 	}
 	byCh := s.hi[m.Origin]

@@ -75,6 +75,12 @@ func TestSwitchTable(t *testing.T) {
 			{src: "end"},
 			{src: "own", origin: 7, seq: 3, wantNow: []uint64{3}, statsAft: &SwitchStats{Relayed: 1, Own: 2, Duplicates: 1, Late: 1, Held: 2, Forced: true}},
 		}},
+		{"origin-less relays kept for matching are bounded too", SwitchConfig{MaxHeld: 2}, []ev{
+			{src: "relay", seq: 1, ch: "a", wantNow: []uint64{1}},
+			{src: "own", seq: 9, ch: "c"},
+			{src: "relay", seq: 2, ch: "b", wantNow: []uint64{2, 9}},
+			{src: "relay", seq: 3, ch: "d", statsAft: &SwitchStats{Relayed: 2, Own: 1, Late: 1, Held: 1, Forced: true}},
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
