@@ -130,7 +130,7 @@ func (h *Hub) subscribe(s *Session, channel, notice []byte) (t *topic, first boo
 	sh.mu.Lock()
 	t = sh.lookup(hash, name)
 	if t == nil {
-		t = newTopic(string(channel))
+		t = newTopic(channel)
 		sh.topics.insert(hash, t, h.hashTopic)
 		first = true
 	}

@@ -57,3 +57,25 @@ func BenchmarkSessionMemory(b *testing.B) {
 		})
 	}
 }
+
+// A new channel's topic carries a name of up to 48 bytes in its own allocation: one object per
+// personal channel, and the name reads back whole whatever its length.
+func TestNewTopicName(t *testing.T) {
+	for _, n := range []int{1, 14, 16, 17, 32, 33, 48, 49, 200} {
+		name := make([]byte, n)
+		for i := range name {
+			name[i] = byte('a' + i%26)
+		}
+		want := string(name)
+		tp := newTopic(name)
+		name[0] = '!' // the topic holds a copy
+		if tp.name != want || tp.c != 1 || tp.n != 0 {
+			t.Errorf("len %d: topic name %q c %d n %d, want %q c 1 n 0", n, tp.name, tp.c, tp.n, want)
+		}
+		name[0] = want[0]
+		allocs := testing.AllocsPerRun(20, func() { tp = newTopic(name) })
+		if allocs != 1 && n <= 48 {
+			t.Errorf("len %d: %v allocations for a new topic, want 1 (name inside the topic)", n, allocs)
+		}
+	}
+}
