@@ -28,7 +28,7 @@ func goid() uint64 {
 // goroutine) while its peer may still be sending, so closes land in the
 // middle of event batches and descriptors are reused at once by accepts.
 type ownerHandler struct {
-	wrongLoop   atomic.Int64 // callbacks on another goroutine than the owner loop
+	wrongLoop   atomic.Int64 // callbacks on another goroutine than the owner loop (or Conn.Handler not this handler)
 	beforeOpen  atomic.Int64 // callbacks for a connection whose OnOpen did not run
 	afterClose  atomic.Int64 // callbacks after OnClose
 	opened      atomic.Int64
@@ -53,6 +53,8 @@ func (h *ownerHandler) check(c *Conn) *ownerState {
 	switch {
 	case st == nil:
 		h.fail(&h.beforeOpen, "callback before OnOpen", c)
+	case c.Handler() != Handler(h):
+		h.fail(&h.wrongLoop, "Handler is not the poller's handler", c)
 	case st.loop != goid():
 		h.fail(&h.wrongLoop, "callback on another loop", c)
 	case st.closed:

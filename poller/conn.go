@@ -86,6 +86,11 @@ func (c *Conn) setRemote(ap netip.AddrPort) {
 // keep per-loop state without locks.
 func (c *Conn) LoopID() int { return c.loop.id }
 
+// Handler is the Handler of the poller the connection belongs to: an owner
+// that serves many pollers' connections, or wants its own state back without
+// a pointer in every connection, finds it here.
+func (c *Conn) Handler() Handler { return c.loop.p.h }
+
 // Do runs fn on the connection's loop goroutine (at once is never: it is
 // queued, and runs even if the connection has closed meanwhile). Callers
 // bound their own use: the loop's task list holds what they post.

@@ -15,7 +15,7 @@ import (
 // trusted proxy) the per-IP rate and caps, before anything is read.
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := c.Now()
-	w := &wsConn{c: c, srv: s, since: now}
+	w := &wsConn{c: c, since: now}
 	c.SetContext(w)
 	s.m.ConnectionsTotal.Inc()
 	s.accepted.Add(1)

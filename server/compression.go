@@ -75,7 +75,7 @@ func (w *wsConn) deflateParams() codec.Params {
 // OnInflated counts a compressed message received (codec.InflateObserver,
 // called by the decoder on the loop).
 func (w *wsConn) OnInflated(compressed, inflated int) {
-	st := &w.srv.stats[w.c.LoopID()]
+	st := &w.srv().stats[w.c.LoopID()]
 	st.zMsgsIn++
 	st.zBytesIn += uint64(compressed)
 	st.zRawIn += uint64(inflated)
@@ -87,7 +87,7 @@ func (w *wsConn) OnInflated(compressed, inflated int) {
 // frame. It returns the frame's size. The counts go to st on the loop, to
 // the metrics directly from other goroutines (st nil).
 func (w *wsConn) writeData(op codec.OpCode, p []byte, st *loopStats) (int, error) {
-	s := w.srv
+	s := w.srv()
 	cfg := &s.opts.Compression
 	zp := w.deflateParams()
 	if w.zbits() == 0 || !cfg.Compresses(zp, len(p)) {
@@ -125,7 +125,7 @@ func (w *wsConn) writeData(op codec.OpCode, p []byte, st *loopStats) (int, error
 // reports false when the plain frame is to go instead (the payload is under
 // -compression-min-size or does not shrink). Any goroutine.
 func (w *wsConn) sendPreparedDeflate(m *codec.Prepared) (bool, error) {
-	s := w.srv
+	s := w.srv()
 	cfg := &s.opts.Compression
 	zp := w.deflateParams()
 	payload := m.Payload()

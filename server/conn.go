@@ -27,12 +27,12 @@ var (
 )
 
 // wsConn is the WebSocket state of one connection. Its fields belong to the
-// connection's loop goroutine. 112 bytes, a size class of its own (with the
-// poller's 144-byte Conn, what an idle /echo connection costs on the heap):
-// the small fields stay together at the end.
+// connection's loop goroutine. 80 bytes, a size class of its own (with the
+// poller's 128-byte Conn, what an idle /echo connection costs on the heap):
+// the small fields stay together at the end, the server is found through the
+// poller and rare state goes to the spill.
 type wsConn struct {
 	c    *poller.Conn
-	srv  *Server
 	dec  codec.Decoder
 	sess *routing.Session
 	x    *wsSpill // what few connections need: nil on a plain node without -msg-rate
@@ -41,7 +41,6 @@ type wsConn struct {
 	// partial frame now held started arriving (0: none) while open. The
 	// close and handshake deadlines live in the poller's timer.
 	since  int64
-	msgAt  int64 // when the fragmented message in progress started (0: none)
 	pingAt int64 // when the unanswered ping went out (0: none outstanding)
 
 	ticket limits.Ticket // the connection slots it holds, given back at close
@@ -56,12 +55,27 @@ type wsConn struct {
 	flags uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go); loop only
 }
 
+// srv is the server the connection belongs to: the poller's handler, so
+// that no connection spends a pointer on it (issue 19: wsConn stays at 80
+// bytes).
+func (w *wsConn) srv() *Server { return w.c.Handler().(*Server) }
+
 // wsSpill is the state few connections need, allocated on first use and
-// kept: a plain connection on a node without -msg-rate has none, so its
-// wsConn stays in the 96-byte size class.
+// kept: a plain connection on a node without -msg-rate that never sends a
+// fragmented message has none, so its wsConn stays in the 80-byte size
+// class.
 type wsSpill struct {
-	tls *tlsconn.Conn    // the TLS layer, from accept on a wss:// node
-	msg limits.MsgBucket // -msg-rate: from the first message
+	tls   *tlsconn.Conn    // the TLS layer, from accept on a wss:// node
+	msg   limits.MsgBucket // -msg-rate: from the first message
+	msgAt int64            // when the fragmented message in progress started (0: none). Loop only.
+}
+
+// msgAt is when the fragmented message in progress started, 0 if none.
+func (w *wsConn) msgAt() int64 {
+	if w.x == nil {
+		return 0
+	}
+	return w.x.msgAt
 }
 
 // spill returns w.x, allocating it on first use. Loop only.
@@ -77,7 +91,7 @@ func (w *wsConn) spill() *wsSpill {
 // plain node workers never read it (the loop may set it on a first message
 // meanwhile).
 func (w *wsConn) tls() *tlsconn.Conn {
-	if w.srv.tlsConf == nil || w.x == nil {
+	if w.srv().tlsConf == nil || w.x == nil {
 		return nil
 	}
 	return w.x.tls
@@ -119,10 +133,10 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	if w.state == stDone {
 		return len(buf), nil
 	}
-	w.srv.stats[w.c.LoopID()].inRoom = cap(buf) - len(buf)
+	w.srv().stats[w.c.LoopID()].inRoom = cap(buf) - len(buf)
 	m, err := w.dec.Feed(buf[n:], w)
 	n += m
-	w.srv.stats[w.c.LoopID()].bytesIn += uint64(m)
+	w.srv().stats[w.c.LoopID()].bytesIn += uint64(m)
 	if err != nil {
 		var pe *codec.Error
 		if errors.As(err, &pe) {
@@ -141,8 +155,8 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	// The read timeout runs from the moment the unfinished frame, or the
 	// fragmented message, began to arrive. A frame left over after complete
 	// ones (m > 0) began in this read, not when an earlier leftover did.
-	if w.dec.InMessage() && w.msgAt == 0 {
-		w.msgAt = w.c.LastRead()
+	if w.dec.InMessage() && w.msgAt() == 0 {
+		w.spill().msgAt = w.c.LastRead()
 	}
 	switch {
 	case n == len(buf):
@@ -150,7 +164,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	case m > 0 || w.since == 0:
 		w.since = w.c.LastRead()
 	}
-	if rt := w.srv.opts.ReadTimeout; rt > 0 {
+	if rt := w.srv().opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
 			if at := started + int64(rt); w.c.Timer() == 0 || at < w.c.Timer() {
 				w.c.SetTimer(at)
@@ -163,13 +177,14 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 // readStarted is when the input the read timeout waits on began to arrive:
 // the earlier of the unfinished frame and the fragmented message, 0 if none.
 func (w *wsConn) readStarted() int64 {
-	switch {
+	switch msgAt := w.msgAt(); {
 	case w.since == 0:
-		return w.msgAt
-	case w.msgAt == 0:
+		return msgAt
+	case msgAt == 0:
 		return w.since
+	default:
+		return min(w.since, msgAt)
 	}
-	return min(w.since, w.msgAt)
 }
 
 // errStop ends a Feed after the connection was closed from a callback.

@@ -26,7 +26,7 @@ var errHold = errors.New("hold")
 // with 4001. handled says the message is taken care of (err then ends the
 // Feed).
 func (w *wsConn) first(op codec.OpCode, p []byte) (handled bool, err error) {
-	s := w.srv
+	s := w.srv()
 	w.flags &^= fFirst
 	var m routing.Message // the fields alias p: nothing is allocated for a plain token
 	isConnect := op == codec.OpText && m.Decode(p) == nil && string(m.Type) == "connect"
@@ -60,7 +60,7 @@ func (w *wsConn) first(op codec.OpCode, p []byte) (handled bool, err error) {
 // stays unconsumed (the poller keeps it) up to the bound of one request
 // head and one message; a client that sends more is cut off. Loop.
 func (w *wsConn) held(buf []byte) int {
-	s := w.srv
+	s := w.srv()
 	limit := s.opts.MaxHeaderBytes + 14
 	if m := s.opts.MaxMessageSize; m > 0 {
 		limit += int(min(m, 1<<30))
@@ -181,14 +181,14 @@ func (w *wsConn) identityEnd(now int64) int64 {
 	if exp == 0 {
 		return 0
 	}
-	end := exp*int64(time.Second) + w.srv.id.leeway.Load()
+	end := exp*int64(time.Second) + w.srv().id.leeway.Load()
 	return max(now+end-time.Now().UnixNano(), 1)
 }
 
 // connectDeadline is the loop time by which a connection that must send
 // connect has to have sent it (from the upgrade), 0 when it need not. Loop.
 func (w *wsConn) connectDeadline(now int64) int64 {
-	d := w.srv.opts.HandshakeTimeout
+	d := w.srv().opts.HandshakeTimeout
 	if w.flags&fNeedID == 0 || d <= 0 || w.sess == nil {
 		return 0
 	}
@@ -198,7 +198,7 @@ func (w *wsConn) connectDeadline(now int64) int64 {
 // identityTimer enforces the connect deadline and the identity's end when
 // the connection's timer fires; true when it closed the connection. Loop.
 func (w *wsConn) identityTimer(now int64) bool {
-	s := w.srv
+	s := w.srv()
 	if at := w.connectDeadline(now); at != 0 && now >= at {
 		s.m.Timeouts.WithLabelValues("connect").Inc()
 		s.id.m.result(viaConnect, errNoConnect)

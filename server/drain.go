@@ -129,8 +129,8 @@ func (w *wsConn) drainClose() {
 		return
 	}
 	if w.ep == epWS && w.sess != nil {
-		w.srv.router.CloseAfterReplies(w.sess, closeServiceRestart, drainReason)
+		w.srv().router.CloseAfterReplies(w.sess, closeServiceRestart, drainReason)
 		return
 	}
-	w.closeWith(closeServiceRestart, drainReason, w.c.Now()+int64(w.srv.opts.CloseTimeout))
+	w.closeWith(closeServiceRestart, drainReason, w.c.Now()+int64(w.srv().opts.CloseTimeout))
 }

@@ -15,8 +15,10 @@ import (
 
 // OnMessage receives a complete data message (codec.Handler).
 func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
-	s := w.srv
-	w.msgAt = 0 // a fragmented message, if this was one, is complete
+	s := w.srv()
+	if w.x != nil {
+		w.x.msgAt = 0 // a fragmented message, if this was one, is complete
+	}
 	s.stats[w.c.LoopID()].msgsIn++
 	if w.state != stOpen || s.draining.Load() && !s.state.spreading.Load() {
 		// Closing: data is no longer processed. (During a drain, only
@@ -57,7 +59,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 // loop's stats. A failure needs no handling here: a slow consumer is being
 // closed (and counted once, in OnClose).
 func (w *wsConn) sendOnLoop(op codec.OpCode, p []byte) {
-	st := &w.srv.stats[w.c.LoopID()]
+	st := &w.srv().stats[w.c.LoopID()]
 	if n, err := w.writeData(op, p, st); err == nil {
 		st.msgsOut++
 		st.bytesOut += uint64(n)
@@ -74,10 +76,10 @@ func (w *wsConn) OnPing(p []byte) error {
 
 // OnPong records the heartbeat's round trip when it answers our ping.
 func (w *wsConn) OnPong(p []byte) error {
-	w.srv.m.PongsReceived.Inc()
+	w.srv().m.PongsReceived.Inc()
 	if len(p) == 8 && w.pingAt != 0 {
 		if sent := int64(binary.BigEndian.Uint64(p)); sent == w.pingAt {
-			w.srv.m.PingRTT.Observe(time.Duration(w.c.Now() - sent).Seconds())
+			w.srv().m.PingRTT.Observe(time.Duration(w.c.Now() - sent).Seconds())
 		}
 		w.pingAt = 0
 	}
@@ -106,7 +108,7 @@ func (w *wsConn) OnClose(code codec.CloseCode, reason []byte) error {
 func (w *wsConn) sendClose(code codec.CloseCode, reason string) {
 	var b [128]byte
 	if w.out().WriteFinal(codec.AppendClose(b[:0], code, reason)) == nil {
-		w.srv.m.CloseCode(uint16(code))
+		w.srv().m.CloseCode(uint16(code))
 	}
 }
 
@@ -119,7 +121,7 @@ func (w *wsConn) fail(code codec.CloseCode, reason string) {
 	w.state = stDone
 	w.c.SetTimer(0)
 	w.c.CloseAfterFlush(true) // the peer may still be sending: let it read our close
-	w.srv.log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
+	w.srv().log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
 }
 
 // closeWith starts a close handshake: the peer has -close-timeout (or until

@@ -58,7 +58,7 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	if err != nil {
 		return err
 	}
-	w := &wsConn{srv: s, state: r.state, ep: r.ep, flags: r.flags}
+	w := &wsConn{state: r.state, ep: r.ep, flags: r.flags}
 	if r.upgraded {
 		w.up |= 1
 	}
@@ -95,7 +95,10 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 		}
 		return now - age
 	}
-	w.since, w.msgAt, w.pingAt = back(int64(r.since)), back(int64(r.msgAt)), back(int64(r.pingAt))
+	w.since, w.pingAt = back(int64(r.since)), back(int64(r.pingAt))
+	if r.msgAt != 0 {
+		w.spill().msgAt = back(int64(r.msgAt))
+	}
 	ip := r.remote.Addr()
 	if r.sess != nil {
 		ip = r.client

@@ -294,7 +294,7 @@ func (w *wsConn) captureRecord(d *poller.Detached, st *routing.SessionState) *co
 	r := &connRecord{
 		state: w.state, ep: w.ep, upgraded: w.upgraded(), flags: w.flags, remote: d.Remote,
 		ticket: w.ticket.Held(),
-		since:  age(now, w.since), msgAt: age(now, w.msgAt), pingAt: age(now, w.pingAt),
+		since:  age(now, w.since), msgAt: age(now, w.msgAt()), pingAt: age(now, w.pingAt),
 		input: d.Input, timer: d.Timer, idle: d.Idle,
 		zbits: w.zbits(), dec: w.dec.State(), sess: st,
 	}

@@ -13,28 +13,28 @@ import (
 // dispatch hands a complete message on /ws to the router, which refuses a
 // binary one with 1003 after the replies in flight. Loop only.
 func (w *wsConn) dispatch(op codec.OpCode, p []byte) {
-	w.srv.router.Dispatch(w.sess, op, p)
+	w.srv().router.Dispatch(w.sess, op, p)
 }
 
 // rateLimited answers a message dropped by -msg-rate, in its place among the
 // replies still to come (routing keeps the order). Loop only.
 func (w *wsConn) rateLimited(p []byte) {
-	w.srv.router.Refuse(w.sess, p, routing.CodeRateLimited, "message rate limit exceeded")
+	w.srv().router.Refuse(w.sess, p, routing.CodeRateLimited, "message rate limit exceeded")
 }
 
 // rateClose closes a connection that keeps sending over -msg-rate with 1008,
 // after the messages accepted before it are answered; later ones are
 // dropped. Loop only.
 func (w *wsConn) rateClose() {
-	w.srv.router.CloseAfterReplies(w.sess, codec.ClosePolicyViolation, "message rate limit exceeded")
+	w.srv().router.CloseAfterReplies(w.sess, codec.ClosePolicyViolation, "message rate limit exceeded")
 }
 
 // Send queues one text message for the client (a reply).
 func (w *wsConn) Send(p []byte) error {
 	n, err := w.writeData(codec.OpText, p, nil)
 	if err == nil {
-		w.srv.m.MessagesSent.Inc()
-		w.srv.m.BytesSent.Add(float64(n))
+		w.srv().m.MessagesSent.Inc()
+		w.srv().m.BytesSent.Add(float64(n))
 	}
 	return err
 }
@@ -52,8 +52,8 @@ func (w *wsConn) SendPrepared(m *codec.Prepared) error {
 	frame := m.Frame()
 	err := w.out().WriteShared(frame)
 	if err == nil {
-		w.srv.m.MessagesSent.Inc()
-		w.srv.m.BytesSent.Add(float64(len(frame)))
+		w.srv().m.MessagesSent.Inc()
+		w.srv().m.BytesSent.Add(float64(len(frame)))
 	}
 	return err
 }
@@ -72,7 +72,7 @@ func (w *wsConn) Close(code codec.CloseCode, reason string) {
 		switch {
 		case w.c.Closed():
 		case code == closeServiceRestart:
-			w.closeWith(code, reason, w.c.Now()+int64(w.srv.opts.CloseTimeout))
+			w.closeWith(code, reason, w.c.Now()+int64(w.srv().opts.CloseTimeout))
 		default:
 			w.fail(code, reason)
 		}

@@ -117,7 +117,7 @@ func parseRequest(b []byte) (r request) {
 // static answers a request for an asset of the site. It reports whether the
 // connection stays open for the next request; otherwise it is ending.
 func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
-	s := w.srv
+	s := w.srv()
 	if string(method) != "GET" && string(method) != "HEAD" {
 		w.refuse(refMethod, 0)
 		return false

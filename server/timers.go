@@ -61,7 +61,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 // rearm sets the connection's single timer to its next deadline: the
 // earliest of the next ping, the idle timeout and the read timeout.
 func (w *wsConn) rearm(now int64) {
-	o := &w.srv.opts
+	o := &w.srv().opts
 	last := w.c.LastRead()
 	next := int64(0)
 	earliest := func(at int64) {

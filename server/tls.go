@@ -76,15 +76,15 @@ func (s *Server) newTLSConfig() *tlsconn.Config {
 // that a silent client cannot hold it forever.
 func (w *wsConn) startTLS() {
 	own := time.Duration(0)
-	if w.srv.opts.HandshakeTimeout <= 0 {
+	if w.srv().opts.HandshakeTimeout <= 0 {
 		own = time.Minute
 	}
-	w.spill().tls = tlsconn.Server(w.c, w.srv.tlsConf, w, own)
+	w.spill().tls = tlsconn.Server(w.c, w.srv().tlsConf, w, own)
 }
 
 // OnHandshake is the end of the TLS handshake (tlsconn.Upper). Loop only.
 func (w *wsConn) OnHandshake(err error) {
-	s := w.srv
+	s := w.srv()
 	if err == nil {
 		layer := "stdlib"
 		if w.tls().Compact() {
@@ -111,7 +111,7 @@ func (w *wsConn) OnHandshake(err error) {
 // OnPlain takes decrypted bytes (tlsconn.Upper). Loop only.
 func (w *wsConn) OnPlain(b []byte) (int, error) {
 	n, err := w.onPlain(b)
-	w.srv.flushStats(w.c.LoopID())
+	w.srv().flushStats(w.c.LoopID())
 	if w.state == stDone {
 		return len(b), err // nothing more is read: drop the rest
 	}
@@ -139,7 +139,7 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 		w.since = 0
 	}
 	next := w.tls().IdleDeadline(w.c.LastRead())
-	if rt := w.srv.opts.ReadTimeout; rt > 0 {
+	if rt := w.srv().opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
 			if at := started + int64(rt); next == 0 || at < next {
 				next = at
@@ -156,7 +156,7 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 // while open: cipher state unused for -tls-cipher-idle is dropped. Loop only.
 func (w *wsConn) tlsTimer(now int64) {
 	if w.tls() != nil && w.tls().IdleTimer(now) {
-		w.srv.m.TLSCipherDrops.Inc()
+		w.srv().m.TLSCipherDrops.Inc()
 	}
 }
 

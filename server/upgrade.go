@@ -11,7 +11,7 @@ import (
 
 // handshake consumes the upgrade request once it is complete.
 func (w *wsConn) handshake(buf []byte) int {
-	s := w.srv
+	s := w.srv()
 	end := headEnd(buf)
 	if end < 0 {
 		switch {
@@ -81,7 +81,7 @@ func (w *wsConn) handshake(buf []byte) int {
 // identity (nil: anonymous); flags are identity's. It reports false when the
 // answer could not be queued (the connection is gone).
 func (w *wsConn) opened(resp []byte, client netip.Addr, id *Identity, kept http.Header, flags uint8) bool {
-	s := w.srv
+	s := w.srv()
 	if err := w.out().Write(resp); err != nil {
 		w.state = stDone
 		return false
@@ -119,8 +119,8 @@ func boolInt(b bool) int {
 // doing a handshake just to refuse would spend CPU exactly under a flood, so
 // such connections are closed without an answer.
 func (w *wsConn) refuse(r refusal, retryAfter int) {
-	w.srv.refused(r, w.c.RemoteAddr().String())
-	if w.srv.tlsConf != nil && (w.tls() == nil || !w.tls().Ready()) {
+	w.srv().refused(r, w.c.RemoteAddr().String())
+	if w.srv().tlsConf != nil && (w.tls() == nil || !w.tls().Ready()) {
 		w.state = stDone
 		w.c.SetTimer(0)
 		w.c.Close(nil)

@@ -54,7 +54,7 @@ var viaNames = [numVias]string{"token", "connect", "proxy", "authenticator", "re
 // connection. head is the request head, resp the 101 answer (both valid only
 // during the call).
 func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
-	s := w.srv
+	s := w.srv()
 	a := s.id
 	var kept http.Header
 	h := scanHead(head, a.keep, &kept)
@@ -122,7 +122,7 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 // start hands the check to its goroutine; refAuthOverloaded when the pool
 // or the backend client has no room.
 func (j *authJob) start() refusal {
-	a := j.w.srv.id
+	a := j.w.srv().id
 	if j.via != viaProxy {
 		run := j.runF
 		if run == nil {
@@ -165,7 +165,7 @@ func (j *authJob) context() (context.Context, context.CancelFunc) {
 
 // run is the check itself, on the auth pool.
 func (j *authJob) run() {
-	a := j.w.srv.id
+	a := j.w.srv().id
 	switch j.via {
 	case viaAuthenticator:
 		ctx, cancel := j.context()
@@ -212,7 +212,7 @@ func validInfo(b []byte) bool { return utf8.Valid(b) && routing.ValidJSON(b) }
 // for the cluster: never on a loop) and hands the connection back to its
 // loop.
 func (j *authJob) done() {
-	a := j.w.srv.id
+	a := j.w.srv().id
 	c := j.w.c
 	if j.via == viaConnect {
 		if j.err == nil {
@@ -254,7 +254,7 @@ func (j *authJob) upgradeDone() {
 	w.flags &^= fHold
 	if j.err != nil {
 		r, retry := refusalOf(j.err)
-		w.srv.log.Debug("upgrade refused by the identity check", zap.Stringer("reason", r), zap.String("peer", w.c.RemoteAddr().String()), zap.Error(j.err))
+		w.srv().log.Debug("upgrade refused by the identity check", zap.Stringer("reason", r), zap.String("peer", w.c.RemoteAddr().String()), zap.Error(j.err))
 		w.refuse(r, retry)
 		return
 	}
