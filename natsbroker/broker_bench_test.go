@@ -1,6 +1,7 @@
 package natsbroker
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +22,7 @@ func (discardConn) SendPrepared(m *codec.Prepared) error {
 func (discardConn) Flush() error                  { return nil }
 func (discardConn) FlushSoon()                    {}
 func (discardConn) Close(codec.CloseCode, string) {}
+func (discardConn) RemoteIP() netip.Addr          { return testIP }
 
 // benchNode is a broker on an embedded server whose hub has subs local subscribers of
 // "bench.room".
@@ -36,7 +38,7 @@ func benchNode(b *testing.B, subs int) (*Broker, *routing.Hub) {
 	r := routing.New(routing.Options{Workers: 1, Hub: hub})
 	b.Cleanup(r.Close)
 	for range subs {
-		s := r.Open(discardConn{}, testIP)
+		s := r.Open(discardConn{})
 		if err := hub.Subscribe(s, []byte("bench.room")); err != nil {
 			b.Fatal(err)
 		}

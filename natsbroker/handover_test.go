@@ -145,7 +145,7 @@ func TestHandoverSwitch(t *testing.T) {
 
 	// The successor imports the session (interest recorded, nothing subscribed).
 	fNew := &fakeConn{}
-	_, err = succ.r.ImportSession(fNew, testIP, routing.SessionState{User: "u1", Channels: []string{"ch", "feed"}})
+	_, err = succ.r.ImportSession(fNew, routing.SessionState{User: "u1", Channels: []string{"ch", "feed"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,8 @@ func (f *fakeConn) SendPrepared(m *codec.Prepared) error {
 func (f *fakeConn) Flush() error { return nil }
 func (f *fakeConn) FlushSoon()   {}
 
+func (f *fakeConn) RemoteIP() netip.Addr { return testIP }
+
 func (f *fakeConn) Close(codec.CloseCode, string) {
 	f.mu.Lock()
 	f.closed = true
@@ -170,7 +172,7 @@ func newNode(t *testing.T, url string, opts ...Option) *node {
 // open returns a new session of the node.
 func (n *node) open() (*fakeConn, *routing.Session) {
 	f := &fakeConn{}
-	return f, n.r.Open(f, testIP)
+	return f, n.r.Open(f)
 }
 
 // request sends one JSON message and waits for the reply number want (1-based).

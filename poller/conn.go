@@ -71,7 +71,8 @@ func (c *Conn) Context() any { return c.ctx }
 // SetContext attaches the handler's per-connection state. Loop only.
 func (c *Conn) SetContext(v any) { c.ctx = v }
 
-// RemoteAddr is the TCP peer's address. An IPv4 peer reached through an
+// RemoteAddr is the TCP peer's address, or the one given to AttributeTo.
+// An IPv4 peer reached through an
 // IPv6 socket (::ffff:a.b.c.d) is the IPv4 address it is, so per-IP limits
 // and logs see one address per client.
 func (c *Conn) RemoteAddr() netip.AddrPort {
@@ -81,6 +82,13 @@ func (c *Conn) RemoteAddr() netip.AddrPort {
 func (c *Conn) setRemote(ap netip.AddrPort) {
 	c.raddr, c.rport = ap.Addr().As16(), ap.Port()
 }
+
+// AttributeTo makes ip the address RemoteAddr reports from now on (the
+// port stays): the client a trusted proxy named, so that the owner keeps one
+// address per connection rather than a copy of its own. A handover exports
+// it as the connection's remote. Loop only, before other goroutines read
+// RemoteAddr.
+func (c *Conn) AttributeTo(ip netip.Addr) { c.raddr = ip.As16() }
 
 // LoopID is the index of the loop that owns the connection, so handlers can
 // keep per-loop state without locks.

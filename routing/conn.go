@@ -2,6 +2,7 @@ package routing
 
 import (
 	"errors"
+	"net/netip"
 
 	"github.com/wsedge/wsedge/codec"
 )
@@ -32,6 +33,11 @@ type Conn interface {
 
 	// Close starts the closing handshake with code and reason, after what is already queued.
 	Close(code codec.CloseCode, reason string)
+
+	// RemoteIP is the client address the connection is attributed to: its peer, or the client
+	// a trusted proxy named. Session.RemoteIP asks the connection, so no session keeps a copy
+	// (16 bytes of every idle session, issue 19).
+	RemoteIP() netip.Addr
 }
 
 // ErrConnClosed is returned by a Context's reply methods when the connection is closing or

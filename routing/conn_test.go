@@ -2,6 +2,7 @@ package routing
 
 import (
 	"errors"
+	"net/netip"
 	"sync"
 
 	"github.com/wsedge/wsedge/codec"
@@ -13,6 +14,7 @@ var errFakeClosed = errors.New("fake conn: closed")
 // SendPrepared messages are framed (as the real conn does) and the frames kept by reference so
 // tests can check that they are shared.
 type fakeConn struct {
+	ip        netip.Addr // RemoteIP; testIP when unset
 	mu        sync.Mutex
 	msgs      [][]byte // payloads of Send and SendPrepared, in order
 	frames    [][]byte // SendPrepared frames only
@@ -72,6 +74,13 @@ func (f *fakeConn) Flush() error {
 	return nil
 }
 func (f *fakeConn) FlushSoon() { _ = f.Flush() }
+
+func (f *fakeConn) RemoteIP() netip.Addr {
+	if f.ip.IsValid() {
+		return f.ip
+	}
+	return testIP
+}
 
 func (f *fakeConn) Close(code codec.CloseCode, reason string) {
 	f.mu.Lock()

@@ -58,7 +58,7 @@ func slowReply(id string) string { return fmt.Sprintf(`{"type":"slow","id":%q,"d
 func TestDeferredKeepsOrder(t *testing.T) {
 	r, sc := newSlowRouter(t, Options{Workers: 2, Queue: 64})
 	conn := &fakeConn{}
-	s := r.Open(conn, testIP)
+	s := r.Open(conn)
 	r.Dispatch(s, codec.OpText, slowMsg("a"))
 	r.Dispatch(s, codec.OpText, pingMsg("1"))
 	r.Dispatch(s, codec.OpText, slowMsg("b"))
@@ -90,7 +90,7 @@ func TestDeferredKeepsOrder(t *testing.T) {
 func TestDeferredRefusalsAndClose(t *testing.T) {
 	r, sc := newSlowRouter(t, Options{Workers: 1, Queue: 64})
 	conn := &fakeConn{}
-	s := r.Open(conn, testIP)
+	s := r.Open(conn)
 	r.Dispatch(s, codec.OpText, slowMsg("a"))
 	waitFor(t, "the call deferred", func() bool { return s.Deferred() == 1 && r.Queued() == 0 })
 	waitFor(t, "the worker done", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return !s.scheduled })
@@ -117,7 +117,7 @@ func TestDeferredRefusalsAndClose(t *testing.T) {
 func TestDeferredErrorsAndClosed(t *testing.T) {
 	r, sc := newSlowRouter(t, Options{Workers: 1, Queue: 64})
 	conn := &fakeConn{}
-	s := r.Open(conn, testIP)
+	s := r.Open(conn)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"deferfail","id":"f"}`))
 	r.Dispatch(s, codec.OpText, pingMsg("1"))
 	sameList(t, "replies", waitReplies(t, conn, 2), []string{errReply("f", CodeUnavailable, "backend down"), pong("1")})
@@ -152,7 +152,7 @@ func TestDeferredErrorsAndClosed(t *testing.T) {
 func TestDeferredHeldBound(t *testing.T) {
 	r, sc := newSlowRouter(t, Options{Workers: 1, Queue: 1024, NoteBytes: 100})
 	conn := &fakeConn{}
-	s := r.Open(conn, testIP)
+	s := r.Open(conn)
 	r.Dispatch(s, codec.OpText, slowMsg("a"))
 	for i := range 10 {
 		r.Dispatch(s, codec.OpText, pingMsg(fmt.Sprint(i))) // 25 bytes a reply, 29 held

@@ -23,6 +23,7 @@ func (p printConn) SendPrepared(*codec.Prepared) error { return nil }
 func (p printConn) Flush() error                       { return nil }
 func (p printConn) FlushSoon()                         {}
 func (p printConn) Close(codec.CloseCode, string)      {}
+func (p printConn) RemoteIP() netip.Addr               { return netip.MustParseAddr("203.0.113.9") }
 
 func ExampleRouter_Handle() {
 	r := routing.New(routing.Options{Workers: 1, Queue: 4096})
@@ -39,7 +40,7 @@ func ExampleRouter_Handle() {
 
 	var done sync.WaitGroup
 	done.Add(3)
-	s := r.Open(printConn{&done}, netip.MustParseAddr("203.0.113.9"))
+	s := r.Open(printConn{&done})
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"shout","id":"1","data":"hi"}`))
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"shout","id":"2"}`))
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"ping","id":"3"}`))

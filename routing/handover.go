@@ -3,7 +3,6 @@ package routing
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 )
 
 // Moving sessions to another process (the restart without reconnects,
@@ -50,8 +49,8 @@ func (r *Router) ExportSession(s *Session) (SessionState, error) {
 // hooks, notices or join events. A channel that no longer fits (an invalid
 // name, past the per-session cap of this process) is left out and named in
 // the error; the session is returned either way.
-func (r *Router) ImportSession(conn Conn, remote netip.Addr, st SessionState) (*Session, error) {
-	s := r.Open(conn, remote)
+func (r *Router) ImportSession(conn Conn, st SessionState) (*Session, error) {
+	s := r.Open(conn)
 	if st.ConnectedAt != 0 {
 		s.connectedAt = st.ConnectedAt
 	}

@@ -30,7 +30,7 @@ func TestSessionMove(t *testing.T) {
 	oldR.Hub().OnMembership(onMember)
 	newR.Hub().OnMembership(onMember)
 
-	s := oldR.Open(&fakeConn{}, testIP)
+	s := oldR.Open(&fakeConn{})
 	if err := oldR.Hub().SetIdentityUntil(s, "alice", []byte(`{"n":1}`), 4102444800); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestSessionMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fakeConn{}
-	moved, err := newR.ImportSession(f, testIP, st)
+	moved, err := newR.ImportSession(f, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestExportBusy(t *testing.T) {
 		return c.Reply("done", nil)
 	})
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"slow","id":"1"}`))
 	<-started
 	if _, err := r.ExportSession(s); !errors.Is(err, ErrSessionBusy) {

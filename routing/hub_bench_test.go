@@ -43,7 +43,7 @@ func BenchmarkRealisticMemory(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				for i := range ss {
-					ss[i] = r.Open(conn, testIP)
+					ss[i] = r.Open(conn)
 					if ident {
 						if err := r.Hub().SetIdentityUntil(ss[i], "user"+strconv.Itoa(10000+i), nil, 2000000000); err != nil {
 							b.Fatal(err)
@@ -73,13 +73,13 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 			h := r.Hub()
 			ch := []byte("shared.busy")
 			for i := range 1000 {
-				s := r.Open(&fakeConn{discard: true}, testIP)
+				s := r.Open(&fakeConn{discard: true})
 				subscribeRealistic(b, h, s, i)
 				if err := h.Subscribe(s, ch); err != nil {
 					b.Fatal(err)
 				}
 			}
-			s := r.Open(&fakeConn{discard: true}, testIP)
+			s := r.Open(&fakeConn{discard: true})
 			for _, c := range []string{"a", "b"} {
 				if err := h.Subscribe(s, []byte(c)); err != nil {
 					b.Fatal(err)
@@ -120,7 +120,7 @@ func TestRealisticMemoryBudget(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := range ss {
-			ss[i] = r.Open(conn, testIP)
+			ss[i] = r.Open(conn)
 			if tc.ident {
 				if err := r.Hub().SetIdentity(ss[i], "user"+strconv.Itoa(10000+i), nil); err != nil {
 					t.Fatal(err)

@@ -16,7 +16,7 @@ func subscribeAll(t testing.TB, r *Router, ch string, n int) ([]*fakeConn, []*Se
 	ss := make([]*Session, n)
 	for i := range n {
 		fs[i] = &fakeConn{}
-		ss[i] = r.Open(fs[i], testIP)
+		ss[i] = r.Open(fs[i])
 		if err := r.Hub().Subscribe(ss[i], []byte(ch)); err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +27,7 @@ func subscribeAll(t testing.TB, r *Router, ch string, n int) ([]*fakeConn, []*Se
 func publish(t testing.TB, r *Router, id, ch, data string) *fakeConn {
 	t.Helper()
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, fmt.Appendf(nil, `{"type":"publish","id":%q,"channel":%q,"data":%s}`, id, ch, data))
 	waitReplies(t, f, 1)
 	return f
@@ -125,7 +125,7 @@ func TestChannelCap(t *testing.T) {
 		t.Run(fmt.Sprint(tc.max), func(t *testing.T) {
 			r, _ := newTestRouter(t, Options{Workers: 1, Hub: NewHub(tc.max)})
 			f := &fakeConn{}
-			s := r.Open(f, testIP)
+			s := r.Open(f)
 			for i := range tc.subscribe {
 				r.Dispatch(s, codec.OpText, fmt.Appendf(nil, `{"type":"subscribe","channel":"c%d"}`, i))
 			}
@@ -158,7 +158,7 @@ func TestClosedRacesSubscribe(t *testing.T) {
 	const n = 200
 	ss := make([]*Session, n)
 	for i := range ss {
-		ss[i] = r.Open(&fakeConn{}, testIP)
+		ss[i] = r.Open(&fakeConn{})
 	}
 	done := make(chan struct{})
 	go func() {

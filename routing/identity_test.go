@@ -14,7 +14,7 @@ func TestIdentityExpiry(t *testing.T) {
 	r := New(Options{Workers: 1})
 	defer r.Close()
 	hub := r.Hub()
-	s, anon := r.Open(&fakeConn{}, testIP), r.Open(&fakeConn{}, testIP)
+	s, anon := r.Open(&fakeConn{}), r.Open(&fakeConn{})
 	if err := hub.SetIdentityUntil(s, "42", []byte(`{"n":1}`), 1000); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestUserIndexCollisions(t *testing.T) {
 	users := []string{"a", "b", "a", "c", "b", "a"}
 	var ss []*Session
 	for _, u := range users {
-		s := r.Open(&fakeConn{}, testIP)
+		s := r.Open(&fakeConn{})
 		if err := hub.SetIdentity(s, u, []byte(`"`+u+`"`)); err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func BenchmarkIdentityMemory(b *testing.B) {
 		conn := &fakeConn{discard: true}
 		ss := make([]*Session, n)
 		for i := range ss {
-			ss[i] = r.Open(conn, testIP)
+			ss[i] = r.Open(conn)
 		}
 		var before, after runtime.MemStats
 		runtime.GC()

@@ -46,8 +46,8 @@ func TestHubInterest(t *testing.T) {
 	var log interestLog
 	h.SetCluster(&log)
 	r, _ := newTestRouter(t, Options{Workers: 1, Hub: h})
-	s1 := r.Open(&fakeConn{}, testIP)
-	s2 := r.Open(&fakeConn{}, testIP)
+	s1 := r.Open(&fakeConn{})
+	s2 := r.Open(&fakeConn{})
 	for _, step := range []struct {
 		name string
 		do   func()
@@ -77,7 +77,7 @@ func TestHubInterestReentrant(t *testing.T) {
 	counts := map[string]int{}
 	h.SetCluster(&interestLog{hook: func(kind Kind, target string) { counts[target] = h.Receivers(kind, target) }})
 	r, _ := newTestRouter(t, Options{Workers: 1, Hub: h})
-	s := r.Open(&fakeConn{}, testIP)
+	s := r.Open(&fakeConn{})
 	_ = h.Subscribe(s, []byte("a"))
 	_ = h.Unsubscribe(s, []byte("a"))
 	_ = h.Subscribe(s, []byte("b"))

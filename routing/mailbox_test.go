@@ -53,7 +53,7 @@ func TestRefusalsKeepOrder(t *testing.T) {
 	r, _ := newTestRouter(t, Options{Workers: 1, Queue: 100})
 	g := newGate(t, r)
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"block","id":"0"}`))
 	<-g.started
 	r.Dispatch(s, codec.OpText, pingMsg("1"))
@@ -89,7 +89,7 @@ func TestRefusalsKeepOrder(t *testing.T) {
 func TestRefusalsWhenIdle(t *testing.T) {
 	r, _ := newTestRouter(t, Options{Workers: 1})
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Refuse(s, pingMsg("x"), CodeRateLimited, "")
 	if got := f.replies(); len(got) != 1 || got[0] != errReply("x", CodeRateLimited, "too many messages; slow down") {
 		t.Fatalf("replies %q", got)
@@ -105,7 +105,7 @@ func TestBinaryClosesAfterReplies(t *testing.T) {
 	r, _ := newTestRouter(t, Options{Workers: 1})
 	g := newGate(t, r)
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"block","id":"0"}`))
 	<-g.started
 	r.Dispatch(s, codec.OpText, pingMsg("1"))
@@ -135,7 +135,7 @@ func TestFairShare(t *testing.T) {
 			r, _ := newTestRouter(t, Options{Workers: 1, Queue: tc.queue, PerConn: perConn})
 			g := newGate(t, r)
 			heavy := &fakeConn{}
-			hs := r.Open(heavy, testIP)
+			hs := r.Open(heavy)
 			r.Dispatch(hs, codec.OpText, []byte(`{"type":"block","id":"0"}`))
 			<-g.started
 			for i := 1; i < sent; i++ {
@@ -145,7 +145,7 @@ func TestFairShare(t *testing.T) {
 				t.Fatalf("the heavy connection holds %d of the queue, want %d", q, tc.accepted)
 			}
 			light := &fakeConn{}
-			ls := r.Open(light, testIP)
+			ls := r.Open(light)
 			for i := range perConn {
 				r.Dispatch(ls, codec.OpText, pingMsg(fmt.Sprint("l", i)))
 			}
@@ -180,7 +180,7 @@ func TestNoteBytesBound(t *testing.T) {
 	r, _ := newTestRouter(t, Options{Workers: 1, Queue: 4, PerConn: 2, NoteBytes: 3 * one})
 	g := newGate(t, r)
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"block","id":"b"}`))
 	<-g.started
 	for i := 1; i < 20; i++ {
@@ -211,7 +211,7 @@ func TestReplyToClosedConn(t *testing.T) {
 		return err
 	})
 	f := &fakeConn{closed: true}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"late","id":"1"}`))
 	if err := <-done; err != ErrConnClosed {
 		t.Fatalf("Reply on a closed connection returned %v, want ErrConnClosed", err)

@@ -24,7 +24,7 @@ func TestSubscribeNotice(t *testing.T) {
 	r := New(Options{Workers: 1, Hub: h})
 	defer r.Close()
 	conn := &fakeConn{}
-	s := r.Open(conn, testIP)
+	s := r.Open(conn)
 	for i, want := range []bool{true, false} {
 		added, err := h.SubscribeNotice(s, []byte("dm#42"), []byte(`{"type":"subscribed","channel":"dm#42"}`))
 		if err != nil || added != want {

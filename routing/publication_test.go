@@ -10,13 +10,13 @@ import (
 
 func TestClientID(t *testing.T) {
 	r, _ := newTestRouter(t, Options{Workers: 1})
-	a, b := r.Open(&fakeConn{}, testIP), r.Open(&fakeConn{}, testIP)
+	a, b := r.Open(&fakeConn{}), r.Open(&fakeConn{})
 	if a.ClientID() == b.ClientID() || a.ClientID().Node != Incarnation() || a.ClientID().IsZero() {
 		t.Fatalf("client ids %v %v", a.ClientID(), b.ClientID())
 	}
 	// Two routers in one process never hand out the same id.
 	r2, _ := newTestRouter(t, Options{Workers: 1})
-	if c := r2.Open(&fakeConn{}, testIP); c.ClientID() == a.ClientID() || c.ClientID() == b.ClientID() {
+	if c := r2.Open(&fakeConn{}); c.ClientID() == a.ClientID() || c.ClientID() == b.ClientID() {
 		t.Fatalf("second router reused %v", c.ClientID())
 	}
 	for _, id := range []ClientID{a.ClientID(), {Node: 1, Session: 1}, {Node: ^uint64(0), Session: ^uint64(0)}} {
@@ -98,7 +98,7 @@ func TestUsers(t *testing.T) {
 	hub.SetCluster(&log)
 	r, _ := newTestRouter(t, Options{Workers: 1, Hub: hub})
 	f1, f2, f3 := &fakeConn{}, &fakeConn{}, &fakeConn{}
-	s1, s2, s3 := r.Open(f1, testIP), r.Open(f2, testIP), r.Open(f3, testIP)
+	s1, s2, s3 := r.Open(f1), r.Open(f2), r.Open(f3)
 	for _, tc := range []struct {
 		s    *Session
 		user string

@@ -2,7 +2,6 @@ package routing
 
 import (
 	"errors"
-	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -161,9 +160,9 @@ func (r *Router) Hub() *Hub { return r.hub }
 func (r *Router) Queued() int { return int(r.queued.Load()) }
 
 // Open creates and registers the session of a new connection.
-func (r *Router) Open(conn Conn, remote netip.Addr) *Session {
+func (r *Router) Open(conn Conn) *Session {
 	now := time.Now().UnixNano()
-	s := &Session{id: sessionIDs.Add(1), remote: remote.As16(), remote4: remote.Is4(), connectedAt: now, conn: conn}
+	s := &Session{id: sessionIDs.Add(1), connectedAt: now, conn: conn}
 	r.reg.add(s)
 	return s
 }

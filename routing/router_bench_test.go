@@ -33,7 +33,7 @@ func BenchmarkHandle(b *testing.B) {
 		b.Run(in.name, func(b *testing.B) {
 			r := benchRouter(b, Options{Workers: 1})
 			f := &fakeConn{discard: true}
-			c := &Context{r: r, sess: r.Open(f, testIP)}
+			c := &Context{r: r, sess: r.Open(f)}
 			p := []byte(in.msg)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -66,7 +66,7 @@ func BenchmarkDispatch(b *testing.B) {
 			var done atomic.Int64
 			ss := make([]*Session, 64)
 			for i := range ss {
-				ss[i] = r.Open(&countingConn{fakeConn: fakeConn{discard: true}, n: &done}, testIP)
+				ss[i] = r.Open(&countingConn{fakeConn: fakeConn{discard: true}, n: &done})
 			}
 			p := []byte(in.msg)
 			b.ReportAllocs()
@@ -91,13 +91,13 @@ func BenchmarkFanOut(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			r := benchRouter(b, Options{Workers: 1})
 			for range n {
-				s := r.Open(&fakeConn{discard: true}, testIP)
+				s := r.Open(&fakeConn{discard: true})
 				if err := r.Hub().Subscribe(s, []byte("fan")); err != nil {
 					b.Fatal(err)
 				}
 			}
 			pub := &fakeConn{discard: true}
-			c := &Context{r: r, sess: r.Open(pub, testIP)}
+			c := &Context{r: r, sess: r.Open(pub)}
 			p := []byte(`{"type":"publish","channel":"fan","data":{"price":101.5,"sym":"ABC"}}`)
 			b.ReportAllocs()
 			for b.Loop() {

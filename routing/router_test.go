@@ -109,7 +109,7 @@ func TestRouterReplies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeConn{}
-			s := r.Open(f, testIP)
+			s := r.Open(f)
 			defer r.Closed(s)
 			for _, m := range tc.in {
 				r.Dispatch(s, codec.OpText, []byte(m))
@@ -127,7 +127,7 @@ func TestPublishBrokerUnavailable(t *testing.T) {
 	hub.SetCluster(failingCluster{})
 	r, _ := newTestRouter(t, Options{Workers: 1, Hub: hub})
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"publish","id":"p","channel":"c","data":1}`))
 	want := `{"type":"error","id":"p","error":{"code":"UNAVAILABLE","message":"channel broker unavailable"}}`
 	if got := waitReplies(t, f, 1); got[0] != want {
@@ -138,7 +138,7 @@ func TestPublishBrokerUnavailable(t *testing.T) {
 func TestBinaryClosesWith1003(t *testing.T) {
 	r, _ := newTestRouter(t, Options{Workers: 1})
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpBinary, []byte(`{"type":"ping"}`))
 	if !f.closed || f.closeCode != codec.CloseUnsupportedData {
 		t.Fatalf("closed=%v code=%d, want closed with 1003", f.closed, f.closeCode)
@@ -151,7 +151,7 @@ func TestBinaryClosesWith1003(t *testing.T) {
 func TestPanicLoggedWithStack(t *testing.T) {
 	r, logs := newTestRouter(t, Options{Workers: 1})
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"boom"}`))
 	waitReplies(t, f, 1)
 	waitFor(t, "panic log", func() bool { return logs.FilterMessage("handler panicked").Len() == 1 })
@@ -200,7 +200,7 @@ func TestMiddlewareOrder(t *testing.T) {
 		return Ping(c)
 	})
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"ping"}`))
 	waitReplies(t, f, 1)
 	mu.Lock()
@@ -225,7 +225,7 @@ func TestValidationRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		f := &fakeConn{}
-		s := r.Open(f, testIP)
+		s := r.Open(f)
 		r.Dispatch(s, codec.OpText, []byte(tc.in))
 		if got := waitReplies(t, f, 1)[0]; got != tc.want {
 			t.Errorf("%s -> %s, want %s", tc.in, got, tc.want)
@@ -242,7 +242,7 @@ func TestOrderingUnderConcurrency(t *testing.T) {
 	ss := make([]*Session, conns)
 	for i := range fs {
 		fs[i] = &fakeConn{}
-		ss[i] = r.Open(fs[i], testIP)
+		ss[i] = r.Open(fs[i])
 	}
 	var wg sync.WaitGroup
 	for loop := range 2 { // two "event loops", each owning half of the connections
@@ -282,13 +282,13 @@ func TestOverloaded(t *testing.T) {
 		return c.Reply("unblocked", nil)
 	})
 	f := &fakeConn{}
-	s := r.Open(f, testIP)
+	s := r.Open(f)
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"block","id":"b"}`))
 	<-started                                                          // 1 message held by the worker
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"ping","id":"q"}`))    // 2: queued, at the bound
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"ping","id":"over"}`)) // 3: over the bound
 	other := &fakeConn{}
-	r.Dispatch(r.Open(other, testIP), codec.OpText, []byte(`garbage`)) // the bound is global
+	r.Dispatch(r.Open(other), codec.OpText, []byte(`garbage`)) // the bound is global
 	// A session with nothing in flight is answered at once, from the dispatching goroutine;
 	// one with replies still to come gets its OVERLOADED after them, never before.
 	if got := other.replies(); len(got) != 1 || !strings.Contains(got[0], `"OVERLOADED"`) {
@@ -319,11 +319,11 @@ func TestClosedDropsPendingAndRegistry(t *testing.T) {
 		<-release
 		return nil
 	})
-	blocker := r.Open(&fakeConn{}, testIP)
+	blocker := r.Open(&fakeConn{})
 	r.Dispatch(blocker, codec.OpText, []byte(`{"type":"block"}`))
 	<-started
-	f := &fakeConn{}
-	s := r.Open(f, netip.MustParseAddr("::1"))
+	f := &fakeConn{ip: netip.MustParseAddr("::1")}
+	s := r.Open(f)
 	if got, ok := r.Registry().Get(s.ID()); !ok || got != s {
 		t.Fatal("session not registered")
 	}
@@ -355,7 +355,7 @@ func TestClosedDropsPendingAndRegistry(t *testing.T) {
 func TestSessionMetadataConcurrent(t *testing.T) {
 	r := New(Options{Workers: 1})
 	defer r.Close()
-	s := r.Open(&fakeConn{}, testIP)
+	s := r.Open(&fakeConn{})
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -387,7 +387,7 @@ func TestCloseWaitsForRunningHandler(t *testing.T) {
 		finished = true
 		return nil
 	})
-	s := r.Open(&fakeConn{}, testIP)
+	s := r.Open(&fakeConn{})
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"slow"}`))
 	r.Dispatch(s, codec.OpText, []byte(`{"type":"slow"}`)) // still queued at Close: dropped
 	<-started
@@ -415,7 +415,7 @@ func TestRegistry(t *testing.T) {
 	ids := map[uint64]bool{}
 	var ss []*Session
 	for range 100 {
-		s := r.Open(&fakeConn{}, testIP)
+		s := r.Open(&fakeConn{})
 		if ids[s.ID()] {
 			t.Fatalf("id %d reused", s.ID())
 		}

@@ -18,8 +18,7 @@ import (
 // slot in the topic's array; records come three to a 48-byte chunk: subs.go).
 type Session struct {
 	id          uint64
-	remote      [16]byte // the client address, unpacked: netip.Addr would cost 8 more bytes
-	connectedAt int64    // unix nanoseconds
+	connectedAt int64 // unix nanoseconds
 	conn        Conn
 	ident       atomic.Pointer[identity] // nil: anonymous
 
@@ -29,7 +28,6 @@ type Session struct {
 	scheduled bool                     // queued on, or being drained by, a worker
 	closed    bool                     // Closed was called: no more messages, no more subscriptions
 	closing   bool                     // CloseAfterReplies was called: no more input; close once answered
-	remote4   bool                     // remote is an IPv4 address (set once, at Open)
 	subs      atomic.Pointer[subChunk] // the channels subscribed to and the slots in them (subs.go)
 	x         *sessionExtra
 }
@@ -61,14 +59,8 @@ func (s *Session) ID() uint64 { return s.id }
 // ClientID names the connection uniquely in the cluster.
 func (s *Session) ClientID() ClientID { return ClientID{Node: incarnation, Session: s.id} }
 
-// RemoteIP is the client address the server attributed the connection to.
-func (s *Session) RemoteIP() netip.Addr {
-	a := netip.AddrFrom16(s.remote)
-	if s.remote4 {
-		a = a.Unmap()
-	}
-	return a
-}
+// RemoteIP is the client address the server attributed the connection to (its Conn's).
+func (s *Session) RemoteIP() netip.Addr { return s.conn.RemoteIP() }
 
 // ConnectedAt is when Open was called.
 func (s *Session) ConnectedAt() time.Time { return time.Unix(0, s.connectedAt) }

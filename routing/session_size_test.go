@@ -15,7 +15,7 @@ func TestSessionSize(t *testing.T) {
 		size, max uintptr
 		why       string
 	}{
-		{"Session", unsafe.Sizeof(Session{}), 96, "a size class (rare state goes to sessionExtra; the run queue is a ring, not a link in each session)"},
+		{"Session", unsafe.Sizeof(Session{}), 80, "a size class (rare state goes to sessionExtra; the run queue is a ring, not a link in each session; the client address is the Conn's)"},
 		{"topic", unsafe.Sizeof(topic{}), 32, "one per channel: a personal channel each connection"},
 		{"subChunk", unsafe.Sizeof(subChunk{}), 48, "a size class holding the common one to three subscriptions"},
 	} {
@@ -40,7 +40,7 @@ func BenchmarkSessionMemory(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				for i := range ss {
-					ss[i] = r.Open(conn, testIP)
+					ss[i] = r.Open(conn)
 					for c := range subs {
 						if err := r.Hub().Subscribe(ss[i], []byte{'c', byte('0' + c)}); err != nil {
 							b.Fatal(err)

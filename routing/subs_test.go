@@ -138,7 +138,7 @@ func TestSubscriptionIndex(t *testing.T) {
 	for step := range 4000 {
 		switch op := rng.IntN(10); {
 		case op == 0 || len(open) < 5:
-			s := r.Open(&fakeConn{discard: true}, testIP)
+			s := r.Open(&fakeConn{discard: true})
 			open = append(open, s)
 			model[s] = map[string]bool{}
 		case op == 1:
@@ -216,7 +216,7 @@ func TestSubscriptionIndexConcurrent(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(g), 9))
 			var mine []*Session
 			for range 400 {
-				s := r.Open(&fakeConn{discard: true}, testIP)
+				s := r.Open(&fakeConn{discard: true})
 				mine = append(mine, s)
 				for range 1 + rng.IntN(5) {
 					_ = h.Subscribe(s, []byte(fmt.Sprintf("c%d", rng.IntN(6))))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 
 	"go.uber.org/zap"
@@ -81,7 +82,13 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	if err != nil {
 		return fmt.Errorf("adopt: dup: %w", err)
 	}
-	c, err := s.poll.Adopt(poller.Detached{FD: fd, Remote: r.remote, Input: r.input, Timer: r.timer, Idle: r.idle}, w)
+	// A session's connection is attributed to its client (the peer, or who
+	// a trusted proxy named), as in the old process: the session asks it.
+	remote := r.remote
+	if r.sess != nil {
+		remote = netip.AddrPortFrom(r.client, remote.Port())
+	}
+	c, err := s.poll.Adopt(poller.Detached{FD: fd, Remote: remote, Input: r.input, Timer: r.timer, Idle: r.idle}, w)
 	if c == nil {
 		w.dec.Reset()
 		return fmt.Errorf("adopt: %w", err)
@@ -99,10 +106,7 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	if r.msgAt != 0 {
 		w.spill().msgAt = back(int64(r.msgAt))
 	}
-	ip := r.remote.Addr()
-	if r.sess != nil {
-		ip = r.client
-	}
+	ip := remote.Addr()
 	if r.ticket {
 		// Counted again here; never refused (it is already connected).
 		if t, _, _ := s.adm.Admit(ip, false); t.Held() {
@@ -115,7 +119,7 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 		s.m.ConnectionsActive.Inc()
 	}
 	if r.sess != nil {
-		sess, err := s.router.ImportSession(w, ip, *r.sess)
+		sess, err := s.router.ImportSession(w, *r.sess)
 		if err != nil {
 			s.log.Warn("handover: session restored in part", zap.String("peer", r.remote.String()), zap.Error(err))
 		}

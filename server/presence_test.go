@@ -179,13 +179,12 @@ func subscribedSessionBytes(tb testing.TB, pol *perm.Policy, channel string) flo
 	r := routing.New(routing.Options{Workers: 1, Hub: hub})
 	defer r.Close()
 	conn := discardConn{}
-	ip := netip.MustParseAddr("127.0.0.1")
 	ss := make([]*routing.Session, n)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i := range ss {
-		ss[i] = r.Open(conn, ip)
+		ss[i] = r.Open(conn)
 		if err := hub.SetIdentity(ss[i], fmt.Sprint("u", i), nil); err != nil {
 			tb.Fatal(err)
 		}
@@ -207,3 +206,4 @@ func (discardConn) SendPrepared(*codec.Prepared) error { return nil }
 func (discardConn) Flush() error                       { return nil }
 func (discardConn) FlushSoon()                         {}
 func (discardConn) Close(codec.CloseCode, string)      {}
+func (discardConn) RemoteIP() netip.Addr               { return netip.MustParseAddr("127.0.0.1") }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net/netip"
+
 	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/routing"
 )
@@ -57,6 +59,11 @@ func (w *wsConn) SendPrepared(m *codec.Prepared) error {
 	}
 	return err
 }
+
+// RemoteIP is the client address the connection is attributed to: the
+// peer, or the client a trusted proxy named (the poller keeps it; see
+// opened).
+func (w *wsConn) RemoteIP() netip.Addr { return w.c.RemoteAddr().Addr() }
 
 // Flush writes what is queued.
 func (w *wsConn) Flush() error { return w.out().Flush() }

@@ -95,7 +95,10 @@ func (w *wsConn) opened(resp []byte, client netip.Addr, id *Identity, kept http.
 	s.m.Handshake.Observe(time.Duration(now - w.since).Seconds())
 	w.since = 0
 	if w.ep == epWS {
-		w.sess = s.router.Open(w, client)
+		if client != w.c.RemoteAddr().Addr() {
+			w.c.AttributeTo(client) // before the session makes it visible to workers
+		}
+		w.sess = s.router.Open(w)
 		if kept != nil {
 			w.sess.Set(keptHeadersKey, kept)
 		}
