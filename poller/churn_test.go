@@ -49,7 +49,7 @@ func (h *ownerHandler) fail(n *atomic.Int64, what string, c *Conn) {
 }
 
 func (h *ownerHandler) check(c *Conn) *ownerState {
-	st, _ := c.Context().(*ownerState)
+	st := Context[ownerState](c)
 	switch {
 	case st == nil:
 		h.fail(&h.beforeOpen, "callback before OnOpen", c)
@@ -64,10 +64,10 @@ func (h *ownerHandler) check(c *Conn) *ownerState {
 }
 
 func (h *ownerHandler) OnOpen(c *Conn) {
-	if c.Context() != nil {
+	if Context[ownerState](c) != nil {
 		h.fail(&h.beforeOpen, "OnOpen on a connection that has state", c)
 	}
-	c.SetContext(&ownerState{loop: goid()})
+	SetContext(c, &ownerState{loop: goid()})
 	h.opened.Add(1)
 }
 

@@ -5,16 +5,16 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/valyala/bytebufferpool"
-
 	"github.com/wsedge/wsedge/timerwheel"
 )
 
 // Conn is one accepted connection. Methods marked "loop only" may be called
 // only from Handler callbacks; the write methods are safe from any goroutine.
 //
-// 144 bytes (a size class of its own): the field order keeps the small
-// fields together so no padding pushes it into the next class.
+// 112 bytes (a size class of its own): the field order keeps the small
+// fields together so no padding pushes it into the next class; the
+// handler's state is one pointer, and unconsumed input, which few
+// connections have at a time, lives in the loop's table.
 type Conn struct {
 	// timer is the first field: connOf maps an entry back to its Conn. Its
 	// value is the connection's generation (epoll, uring: tells this
@@ -22,10 +22,10 @@ type Conn struct {
 	// be the entry's padding.
 	timer timerwheel.Entry[uint32]
 	loop  *loop
-	ctx   any
+	ctx   unsafe.Pointer // the handler's state: SetContext, Context
 
-	// Loop-owned state: touched only by the loop goroutine.
-	leftover *bytebufferpool.ByteBuffer // unconsumed input (a partial frame), nil when none
+	// Loop-owned state: touched only by the loop goroutine. (Unconsumed
+	// input, rare, is in the loop's table: loop.held.)
 	lastRead int64
 	deadline int64
 	fd       int32 // epoll, uring: the socket; std: -1
@@ -65,11 +65,16 @@ func (c *Conn) gen() uint32 { return c.timer.Value }
 // The compiler checks that the timer stays the first field.
 var _ = [1]struct{}{}[unsafe.Offsetof(Conn{}.timer)]
 
-// Context returns the value set with SetContext.
-func (c *Conn) Context() any { return c.ctx }
+// Context returns the handler's per-connection state set with SetContext,
+// as the type it was set with; nil before.
+func Context[T any](c *Conn) *T { return (*T)(c.ctx) }
 
-// SetContext attaches the handler's per-connection state. Loop only.
-func (c *Conn) SetContext(v any) { c.ctx = v }
+// SetContext attaches the handler's per-connection state, one pointer read
+// back with Context as the same type: a handler keeps one type for all its
+// connections (another type would be misread; the compiler cannot see it).
+// A pointer rather than an interface keeps 8 bytes out of every connection
+// (issue 19). Loop only, or before StartAdopted for an adopted connection.
+func SetContext[T any](c *Conn, v *T) { c.ctx = unsafe.Pointer(v) }
 
 // RemoteAddr is the TCP peer's address, or the one given to AttributeTo.
 // An IPv4 peer reached through an
@@ -119,10 +124,10 @@ func (c *Conn) Now() int64 { return c.loop.p.Now() }
 
 // Buffered is the number of unconsumed input bytes held. Loop only.
 func (c *Conn) Buffered() int {
-	if c.leftover == nil {
-		return 0
+	if lo := c.loop.leftover(c); lo != nil {
+		return len(lo.B)
 	}
-	return len(c.leftover.B)
+	return 0
 }
 
 // Redeliver hands the connection's unconsumed input to OnData again, now,
@@ -130,17 +135,18 @@ func (c *Conn) Buffered() int {
 // for something off the loop (an identity check) and can take it now. The
 // time of the last read does not change. Loop only; not from within OnData.
 func (c *Conn) Redeliver() {
-	if c.loopClosed || c.leftover == nil || len(c.leftover.B) == 0 {
+	l := c.loop
+	lo := l.leftover(c)
+	if c.loopClosed || lo == nil || len(lo.B) == 0 {
 		return
 	}
-	l := c.loop
-	if n := len(c.leftover.B); n <= len(l.buf) {
+	if n := len(lo.B); n <= len(l.buf) {
 		// As a read would: the held bytes go through the loop's buffer,
 		// and only what stays unconsumed is kept.
-		l.deliver(c, l.buf[:copy(l.buf, c.leftover.B)], false, c.lastRead)
+		l.deliver(c, l.buf[:copy(l.buf, lo.B)], false, c.lastRead)
 		return
 	}
-	l.deliver(c, c.leftover.B, true, c.lastRead)
+	l.deliver(c, lo.B, true, c.lastRead)
 }
 
 // SetTimer asks for OnTimer at the loop time at (0 cancels). Loop only.

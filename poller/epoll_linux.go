@@ -227,25 +227,26 @@ func (e *epoll) read(l *loop, c *Conn, now int64) {
 	var n int
 	var err error
 	left, own := 0, false
-	if c.leftover != nil {
-		left = len(c.leftover.B)
+	lo := l.leftover(c)
+	if lo != nil {
+		left = len(lo.B)
 	}
 	switch {
 	case left == 0:
 		n, err = rawRead(fd, l.buf)
 		data = l.buf[:max(n, 0)]
 	case left < len(l.buf):
-		copy(l.buf, c.leftover.B)
+		copy(l.buf, lo.B)
 		n, err = rawRead(fd, l.buf[left:])
 		data = l.buf[:left+max(n, 0)]
 	default:
 		// Unconsumed input of a loop buffer or more (a big frame under
 		// way): read straight into the connection's own buffer, grown
 		// with what has arrived, never with what a frame header announced.
-		b := l.grow(c.leftover.B)
+		b := l.grow(lo.B)
 		n, err = rawRead(fd, b[left:cap(b)])
 		data, own = b[:left+max(n, 0)], true
-		c.leftover.B = b[:left]
+		lo.B = b[:left]
 	}
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -150,8 +151,8 @@ func (c *Conn) Export(add func(d *Detached) error) error {
 	if c.deadline != 0 {
 		d.Timer = max(time.Duration(c.deadline-now), 1)
 	}
-	if c.leftover != nil {
-		d.Input = c.leftover.B
+	if lo := c.loop.leftover(c); lo != nil {
+		d.Input = lo.B
 	}
 	if c.q != nil {
 		for i := range c.q.segs {
@@ -232,11 +233,12 @@ func (c *Conn) forget() {
 
 // Adopt takes a connection handed over by another process, parked: not
 // polled, no timer, nothing written, until StartAdopted; writes are queued
-// meanwhile. ctx becomes its Context. d.Input is presented to the handler
+// meanwhile; the caller sets its context (SetContext) before
+// StartAdopted. d.Input is presented to the handler
 // with the first bytes read after the start; d.Output is queued first; the
 // timer and the last read are restored from their durations. The Poller
 // owns d.FD from this call on, even on an error.
-func (p *Poller) Adopt(d Detached, ctx any) (*Conn, error) {
+func (p *Poller) Adopt(d Detached) (*Conn, error) {
 	dt, err := p.detacher()
 	if err != nil {
 		closeFD(d.FD)
@@ -244,23 +246,24 @@ func (p *Poller) Adopt(d Detached, ctx any) (*Conn, error) {
 	}
 	l := p.loops[int(p.adopted.Add(1))%len(p.loops)]
 	now := p.Now()
-	c := &Conn{loop: l, ctx: ctx, fd: int32(d.FD), lastRead: now - int64(d.Idle), detach: parked}
+	c := &Conn{loop: l, fd: int32(d.FD), lastRead: now - int64(d.Idle), detach: parked}
 	// While parked, deadline holds the time left; StartAdopted makes it
 	// a deadline again.
 	c.deadline = int64(d.Timer)
 	c.setRemote(d.Remote)
-	if len(d.Input) > 0 {
-		c.leftover = l.leftovers.Get()
-		c.leftover.B = append(c.leftover.B[:0], d.Input...)
-	}
 	if err := dt.install(c); err != nil {
-		l.dropLeftover(c)
 		closeFD(d.FD)
 		return nil, err
 	}
+	// The input is the loop's to hold (loop.held): it is copied there on
+	// the loop, before StartAdopted, which runs on the loop too.
+	input := bytes.Clone(d.Input)
 	l.post(task{kind: taskFunc, fn: func() {
 		l.count.Add(1)
 		l.parked = append(l.parked, c)
+		if len(input) > 0 {
+			l.keep(c, input, false)
+		}
 	}})
 	if len(d.Output) > 0 {
 		if err := c.Write(d.Output); err != nil {

@@ -144,7 +144,7 @@ func TestHandoverBetweenPollers(t *testing.T) {
 	default:
 	}
 
-	cp, err := b.Adopt(d, nil)
+	cp, err := b.Adopt(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestHandoverResume(t *testing.T) {
 	d := export(t, old)
 	old.Write([]byte("while-paused\n"))
 	client.Write([]byte("y\n"))
-	if _, err := b.Adopt(d, nil); err != nil {
+	if _, err := b.Adopt(d); err != nil {
 		t.Fatal(err)
 	}
 	b.DropAdopted()

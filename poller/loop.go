@@ -53,7 +53,14 @@ type loop struct {
 	stopped bool
 
 	leftovers bytebufferpool.Pool
-	parked    []*Conn // adopted connections waiting for StartAdopted
+	// held is the unconsumed input (a partial frame) of the loop's
+	// connections that have some: a table the loop owns rather than a
+	// pointer in every Conn, which few connections use at any moment (issue
+	// 19). At most one entry per connection of the loop; heldPeak is the
+	// most it has had since it was made.
+	held     map[*Conn]*bytebufferpool.ByteBuffer
+	heldPeak int
+	parked   []*Conn // adopted connections waiting for StartAdopted
 
 	// epoll backend.
 	epfd, efd     int
@@ -199,21 +206,22 @@ func (l *loop) deliver(c *Conn, data []byte, own bool, now int64) {
 // buffer, grown with what has arrived as on epoll. b is not retained. Loop
 // only.
 func (l *loop) feed(c *Conn, b []byte, now int64) {
+	lo := l.leftover(c)
 	switch {
-	case c.leftover == nil:
+	case lo == nil:
 		l.deliver(c, b, false, now)
-	case len(c.leftover.B)+len(b) <= len(l.buf):
-		left := copy(l.buf, c.leftover.B)
+	case len(lo.B)+len(b) <= len(l.buf):
+		left := copy(l.buf, lo.B)
 		l.deliver(c, l.buf[:left+copy(l.buf[left:], b)], false, now)
 	default:
-		lb := c.leftover.B
+		lb := lo.B
 		if cap(lb)-len(lb) < len(b) {
 			nb := make([]byte, len(lb), len(lb)+max(len(lb)/4, len(l.buf), len(b)))
 			copy(nb, lb)
 			lb = nb
 		}
-		c.leftover.B = append(lb, b...)
-		l.deliver(c, c.leftover.B, true, now)
+		lo.B = append(lb, b...)
+		l.deliver(c, lo.B, true, now)
 	}
 }
 
@@ -234,46 +242,75 @@ func (l *loop) grow(b []byte) []byte {
 // keep holds rest, the input the handler did not consume, until the next
 // read. own says rest already lies in the connection's own buffer.
 func (l *loop) keep(c *Conn, rest []byte, own bool) {
+	lo := l.leftover(c)
 	switch {
 	case len(rest) == 0:
 		l.dropLeftover(c)
 	case own && len(rest) >= len(l.buf):
 		// Still a big frame under way: shift its tail down in place.
-		c.leftover.B = c.leftover.B[:copy(c.leftover.B[:cap(c.leftover.B)], rest)]
+		lo.B = lo.B[:copy(lo.B[:cap(lo.B)], rest)]
 	default:
 		if own {
 			// A big buffer with a small tail left: give the big one back
 			// to the collector, keep the tail in a pooled one.
-			big := c.leftover
-			c.leftover = l.leftovers.Get()
-			c.leftover.B = append(c.leftover.B[:0], rest...)
-			big.B = nil
-			l.leftovers.Put(big)
+			small := l.leftovers.Get()
+			small.B = append(small.B[:0], rest...)
+			l.held[c] = small
+			lo.B = nil
+			l.leftovers.Put(lo)
 			return
 		}
-		if c.leftover == nil {
-			c.leftover = l.leftovers.Get()
+		if lo == nil {
+			lo = l.leftovers.Get()
+			l.hold(c, lo)
 		}
-		if cap(c.leftover.B) < len(rest) {
+		if cap(lo.B) < len(rest) {
 			// Exactly what is held (append would add a quarter more).
-			c.leftover.B = make([]byte, 0, len(rest))
+			lo.B = make([]byte, 0, len(rest))
 		}
-		c.leftover.B = append(c.leftover.B[:0], rest...)
+		lo.B = append(lo.B[:0], rest...)
 	}
 }
 
+// leftover is c's unconsumed input, nil when none. Loop only.
+func (l *loop) leftover(c *Conn) *bytebufferpool.ByteBuffer {
+	if len(l.held) == 0 {
+		return nil
+	}
+	return l.held[c]
+}
+
+// hold files b as c's unconsumed input. Loop only.
+func (l *loop) hold(c *Conn, b *bytebufferpool.ByteBuffer) {
+	if l.held == nil {
+		l.held = make(map[*Conn]*bytebufferpool.ByteBuffer)
+	}
+	l.held[c] = b
+	l.heldPeak = max(l.heldPeak, len(l.held))
+}
+
 // dropLeftover returns the connection's input buffer, if any. Buffers grown
-// past a loop buffer are left to the collector rather than pooled.
+// past a loop buffer are left to the collector rather than pooled. The
+// table is dropped once empty after it held many (a Go map keeps its size),
+// so a burst of partial frames leaves no memory behind.
 func (l *loop) dropLeftover(c *Conn) {
-	if c.leftover == nil {
+	lo := l.leftover(c)
+	if lo == nil {
 		return
 	}
-	if cap(c.leftover.B) > len(l.buf) {
-		c.leftover.B = nil
+	if cap(lo.B) > len(l.buf) {
+		lo.B = nil
 	}
-	l.leftovers.Put(c.leftover)
-	c.leftover = nil
+	l.leftovers.Put(lo)
+	delete(l.held, c)
+	if len(l.held) == 0 && l.heldPeak > heldKeep {
+		l.held, l.heldPeak = nil, 0
+	}
 }
+
+// heldKeep is how many entries the table of unconsumed input may have had
+// and still be kept once empty.
+const heldKeep = 64
 
 // fire runs for every wheel entry that came due.
 func (l *loop) fire(e *timerwheel.Entry[uint32]) {

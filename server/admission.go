@@ -16,7 +16,7 @@ import (
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := c.Now()
 	w := &wsConn{c: c, since: now}
-	c.SetContext(w)
+	poller.SetContext(c, w)
 	s.m.ConnectionsTotal.Inc()
 	s.accepted.Add(1)
 	s.m.SocketsOpen.Inc()

@@ -102,7 +102,7 @@ func (w *wsConn) upgraded() bool { return w.up&1 != 0 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
-	w := c.Context().(*wsConn)
+	w := poller.Context[wsConn](c)
 	if w.tls() != nil {
 		n, err := w.feedTLS(buf)
 		s.flushStats(c.LoopID())
@@ -192,8 +192,8 @@ var errStop = errors.New("stop")
 
 // OnClose releases everything the connection held, exactly once.
 func (s *Server) OnClose(c *poller.Conn, err error) {
-	w, ok := c.Context().(*wsConn)
-	if !ok {
+	w := poller.Context[wsConn](c)
+	if w == nil {
 		return
 	}
 	s.m.SocketsOpen.Dec()

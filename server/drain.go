@@ -44,8 +44,8 @@ func spreadWindow(n int, spread, left, closeTimeout time.Duration) time.Duration
 func (s *Server) closeSpread(ctx context.Context, deadline time.Time) {
 	perLoop := make([][]*poller.Conn, s.poll.Config().Loops)
 	s.poll.Each(func(c *poller.Conn) { // each loop appends to its own slice
-		w, ok := c.Context().(*wsConn)
-		if !ok {
+		w := poller.Context[wsConn](c)
+		if w == nil {
 			return
 		}
 		switch w.state {
@@ -112,7 +112,7 @@ func (s *Server) closeBatch(batch []*poller.Conn) {
 				if c.Closed() {
 					continue
 				}
-				if w, ok := c.Context().(*wsConn); ok {
+				if w := poller.Context[wsConn](c); w != nil {
 					w.drainClose()
 				}
 			}

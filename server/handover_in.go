@@ -88,11 +88,12 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	if r.sess != nil {
 		remote = netip.AddrPortFrom(r.client, remote.Port())
 	}
-	c, err := s.poll.Adopt(poller.Detached{FD: fd, Remote: remote, Input: r.input, Timer: r.timer, Idle: r.idle}, w)
+	c, err := s.poll.Adopt(poller.Detached{FD: fd, Remote: remote, Input: r.input, Timer: r.timer, Idle: r.idle})
 	if c == nil {
 		w.dec.Reset()
 		return fmt.Errorf("adopt: %w", err)
 	}
+	poller.SetContext(c, w) // parked: no callback runs before StartAdopted
 	_ = unix.Close(hc.FD)
 	w.c = c
 	now := s.poll.Now()
@@ -164,7 +165,7 @@ func (a *adopter) Event(id uint64, b []byte) {
 	case evFinal:
 		_ = c.WriteFinal(nil)
 		c.Do(func() {
-			if w, ok := c.Context().(*wsConn); ok {
+			if w := poller.Context[wsConn](c); w != nil {
 				w.state = stDone
 			}
 		})
@@ -173,8 +174,8 @@ func (a *adopter) Event(id uint64, b []byte) {
 	case evSubscribe, evUnsubscribe:
 		channel, on := string(b[1:]), b[0] == evSubscribe
 		c.Do(func() {
-			w, ok := c.Context().(*wsConn)
-			if !ok || w.sess == nil {
+			w := poller.Context[wsConn](c)
+			if w == nil || w.sess == nil {
 				return
 			}
 			if err := a.s.router.ApplySubscription(w.sess, channel, on); err != nil {
@@ -223,7 +224,7 @@ func (a *adopter) Abort(err error) {
 	a.conns = nil
 	a.mu.Unlock()
 	for _, c := range conns {
-		w := c.Context().(*wsConn)
+		w := poller.Context[wsConn](c)
 		if w.sess != nil {
 			s.router.Forget(w.sess)
 		}

@@ -372,8 +372,8 @@ func (s *Server) exportAll(ctx context.Context, tx *handover.Transfer) (moved []
 				more.Add(1)
 				return
 			}
-			w, ok := c.Context().(*wsConn)
-			if !ok {
+			w := poller.Context[wsConn](c)
+			if w == nil {
 				return
 			}
 			switch err := s.export(w, tx); {

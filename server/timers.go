@@ -12,7 +12,7 @@ import (
 
 // OnTimer enforces the handshake, idle and read timeouts and sends pings.
 func (s *Server) OnTimer(c *poller.Conn, now int64) {
-	w := c.Context().(*wsConn)
+	w := poller.Context[wsConn](c)
 	switch w.state {
 	case stHandshake:
 		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) && w.ep == epKeptAlive {

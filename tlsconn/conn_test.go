@@ -39,17 +39,17 @@ type lineConn struct {
 func (s *lineServer) OnOpen(c *poller.Conn) {
 	lc := &lineConn{s: s}
 	lc.t = Server(c, s.cfg, lc, 5*time.Second)
-	c.SetContext(lc)
+	poller.SetContext(c, lc)
 }
 
 func (s *lineServer) OnData(c *poller.Conn, b []byte) (int, error) {
-	return c.Context().(*lineConn).t.Feed(b)
+	return poller.Context[lineConn](c).t.Feed(b)
 }
 
 func (s *lineServer) OnTimer(*poller.Conn, int64) {}
 
 func (s *lineServer) OnClose(c *poller.Conn, err error) {
-	c.Context().(*lineConn).t.Release()
+	poller.Context[lineConn](c).t.Release()
 	s.mu.Lock()
 	s.closed = append(s.closed, err)
 	s.mu.Unlock()
