@@ -40,7 +40,7 @@ func (r *Router) ExportSession(s *Session) (SessionState, error) {
 	if id := s.ident.Load(); id != nil {
 		st.User, st.Info, st.Expires = id.user(), id.info(), int64(id.expires.Load())
 	}
-	s.eachSub(func(t *topic) { st.Channels = append(st.Channels, t.name) })
+	s.eachSub(func(t *topic) { st.Channels = append(st.Channels, t.name()) })
 	return st, nil
 }
 
@@ -71,7 +71,7 @@ func (r *Router) ImportSession(conn Conn, st SessionState) (*Session, error) {
 			continue
 		}
 		if first {
-			r.hub.interest(KindChannel, t.name, true)
+			r.hub.interest(KindChannel, t.name(), true)
 		}
 	}
 	return s, errors.Join(errs...)
@@ -93,7 +93,7 @@ func (r *Router) ApplySubscription(s *Session, channel string, on bool) error {
 	if on {
 		t, first, err := r.hub.subscribe(s, []byte(channel), nil)
 		if first {
-			r.hub.interest(KindChannel, t.name, true)
+			r.hub.interest(KindChannel, t.name(), true)
 		}
 		return err
 	}
@@ -106,7 +106,7 @@ func (r *Router) ApplySubscription(s *Session, channel string, on bool) error {
 	}
 	s.mu.Unlock()
 	if last {
-		r.hub.interest(KindChannel, t.name, false)
+		r.hub.interest(KindChannel, t.name(), false)
 	}
 	return nil
 }

@@ -62,10 +62,10 @@ func (h *Hub) shardOf(channel string) (*hubShard, uint64) {
 
 // lookup is the topic of channel in sh, nil if none. sh.mu held.
 func (sh *hubShard) lookup(hash uint64, channel string) *topic {
-	return sh.topics.get(hash, func(t *topic) bool { return t.name == channel })
+	return sh.topics.get(hash, func(t *topic) bool { return t.name() == channel })
 }
 
-func (h *Hub) topicHash(t *topic) uint64 { return maphash.String(h.seed, t.name) }
+func (h *Hub) topicHash(t *topic) uint64 { return maphash.String(h.seed, t.name()) }
 
 func (h *Hub) interest(kind Kind, target string, on bool) {
 	if h.cluster != nil {
@@ -96,10 +96,10 @@ func (h *Hub) SubscribeNotice(s *Session, channel, notice []byte) (added bool, e
 		s.conn.FlushSoon()
 	}
 	if first {
-		h.interest(KindChannel, t.name, true) // after every lock is released: it may wait
+		h.interest(KindChannel, t.name(), true) // after every lock is released: it may wait
 	}
 	if t != nil && h.member != nil {
-		h.member(s, t.name, true)
+		h.member(s, t.name(), true)
 	}
 	return t != nil, err
 }
@@ -171,10 +171,10 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 	}
 	s.mu.Unlock()
 	if last {
-		h.interest(KindChannel, t.name, false)
+		h.interest(KindChannel, t.name(), false)
 	}
 	if removed && h.member != nil {
-		h.member(s, t.name, false)
+		h.member(s, t.name(), false)
 	}
 	return removed, nil
 }
@@ -192,10 +192,10 @@ func (h *Hub) drop(s *Session, member bool) {
 			}
 			removed, last := h.unlink(c, i, t)
 			if last {
-				h.interest(KindChannel, t.name, false)
+				h.interest(KindChannel, t.name(), false)
 			}
 			if removed && member && h.member != nil {
-				h.member(s, t.name, false)
+				h.member(s, t.name(), false)
 			}
 		}
 	}
@@ -212,7 +212,7 @@ func (h *Hub) OnMembership(f func(s *Session, channel string, joined bool)) { h.
 // unlink takes a session out of t, whose record of it is c.t[i], and reports whether it did
 // (false: a racing Unsubscribe or close did) and whether it was t's last local subscriber.
 func (h *Hub) unlink(c *subChunk, i int, t *topic) (removed, last bool) {
-	sh, hash := h.shardOf(t.name)
+	sh, hash := h.shardOf(t.name())
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if c.t[i].Load() != t {
@@ -348,7 +348,7 @@ func (h *Hub) Channels(f func(name string, subscribers int) bool) {
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
-		more := sh.topics.each(func(t *topic) bool { return f(t.name, int(t.n)) })
+		more := sh.topics.each(func(t *topic) bool { return f(t.name(), int(t.n)) })
 		sh.mu.RUnlock()
 		if !more {
 			return

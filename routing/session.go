@@ -138,7 +138,7 @@ func (s *Session) Channels() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, subsPerChunk)
-	s.eachSub(func(t *topic) { out = append(out, t.name) })
+	s.eachSub(func(t *topic) { out = append(out, t.name()) })
 	return out
 }
 

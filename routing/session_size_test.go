@@ -58,24 +58,43 @@ func BenchmarkSessionMemory(b *testing.B) {
 	}
 }
 
-// A new channel's topic carries a name of up to 48 bytes in its own allocation: one object per
-// personal channel, and the name reads back whole whatever its length.
+// A new channel's topic carries its name in its own allocation, whatever its length (up to
+// the 255 a length byte holds): one object per channel, 32 bytes for a name of up to 15 bytes
+// (a personal channel's), and the name reads back whole.
 func TestNewTopicName(t *testing.T) {
-	for _, n := range []int{1, 14, 16, 17, 32, 33, 48, 49, 200} {
-		name := make([]byte, n)
+	for _, tc := range []struct{ n, size int }{
+		{0, 32}, {1, 32}, {14, 32}, {15, 32}, {16, 48}, {31, 48}, {32, 64}, {47, 64}, {48, 80},
+		{63, 80}, {64, 112}, {95, 112}, {96, 144}, {127, 144}, {MaxChannelLen, 160}, {143, 160}, {144, 288}, {255, 288},
+	} {
+		name := make([]byte, tc.n)
 		for i := range name {
 			name[i] = byte('a' + i%26)
 		}
 		want := string(name)
 		tp := newTopic(name)
-		name[0] = '!' // the topic holds a copy
-		if tp.name != want || tp.c != 1 || tp.n != 0 {
-			t.Errorf("len %d: topic name %q c %d n %d, want %q c 1 n 0", n, tp.name, tp.c, tp.n, want)
+		if tc.n > 0 {
+			name[0] = '!' // the topic holds a copy
 		}
-		name[0] = want[0]
+		if tp.name() != want || tp.c != 1 || tp.n != 0 {
+			t.Errorf("len %d: topic name %q c %d n %d, want %q c 1 n 0", tc.n, tp.name(), tp.c, tp.n, want)
+		}
+		copy(name, want)
 		allocs := testing.AllocsPerRun(20, func() { tp = newTopic(name) })
-		if allocs != 1 && n <= 48 {
-			t.Errorf("len %d: %v allocations for a new topic, want 1 (name inside the topic)", n, allocs)
+		if allocs != 1 {
+			t.Errorf("len %d: %v allocations for a new topic, want 1 (name inside the topic)", tc.n, allocs)
+		}
+		// The bytes it takes: many topics kept, measured by the heap's count.
+		const many = 1000
+		keep := make([]*topic, many)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range keep {
+			keep[i] = newTopic(name)
+		}
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(keep)
+		if per := int(after.TotalAlloc-before.TotalAlloc) / many; per != tc.size {
+			t.Errorf("len %d: %d bytes a topic, want %d", tc.n, per, tc.size)
 		}
 	}
 }

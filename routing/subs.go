@@ -11,49 +11,73 @@ import (
 // keeps, in a record of its own, where in that array it sits (its slot). Removing a session
 // swaps the array's last element into its slot and updates the moved session's record, so
 // there is no per-channel index. A subscription is then 8 bytes in the channel's array and
-// 12 in the session's record; a channel is a 32-byte topic with a short name in the same
-// object (48 bytes with a personal channel's name) and 8 bytes in its shard's table; a
-// channel with one subscriber keeps it inside the topic.
+// 12 in the session's record; a channel is a topic with its name in the same object (32
+// bytes for a name of up to 15 bytes, such as a personal channel's) and 8 bytes in its
+// shard's table; a channel with one subscriber keeps it inside the topic.
 
-// topic is one channel's local subscribers. Its fields are guarded by its hub shard's lock.
+// topic is one channel's local subscribers. Its fields are guarded by its hub shard's lock;
+// its name never changes.
 type topic struct {
-	name string
 	// p is the subscriber array's first element; while c == 1 it is the only subscriber
 	// itself, so a channel of one (a personal channel) allocates no array.
 	p    unsafe.Pointer
 	n, c uint32 // subscribers, and the array's capacity
+	// The channel's name: its length, then its bytes, the first topicInline of them here and
+	// the rest right after the topic, in the same allocation (newTopic). No string header:
+	// a channel named in up to 15 bytes ("personal.12345") is one 32-byte object (issue 19).
+	nlen uint8
+	nb   [topicInline]byte
 }
 
-// newTopic makes the topic of a new channel. A name of up to 48 bytes is kept in the topic's
-// own allocation: a personal channel ("personal.12345") is one 48-byte object instead of a
-// 32-byte topic and a 16-byte string (the same bytes, one allocation fewer, and no small
-// string left among the garbage of the same size class when the channel ends).
+const topicInline = 15
+
+// A name's length is a byte, and newTopic has room for every valid name.
+var _ = [1]struct{}{}[max(0, MaxChannelLen-topicInline-240)]
+
+// name is the channel's name. The string points into the topic: holding it keeps the topic
+// (not more) allocated.
+func (t *topic) name() string { return unsafe.String(&t.nb[0], int(t.nlen)) }
+
+// newTopic makes the topic of a new channel, its name in the same allocation: 32 bytes for a
+// name of up to 15 bytes, then the size class that fits. name is a valid channel name (at
+// most MaxChannelLen bytes).
 func newTopic(name []byte) *topic {
 	switch n := len(name); {
-	case n == 0:
-		return &topic{c: 1}
-	case n <= 16:
+	case n <= topicInline:
+		t := &topic{c: 1, nlen: uint8(n)}
+		copy(t.nb[:], name)
+		return t
+	case n <= topicInline+16:
 		return topicWithName[[16]byte](name)
-	case n <= 32:
+	case n <= topicInline+32:
 		return topicWithName[[32]byte](name)
-	case n <= 48:
+	case n <= topicInline+48:
 		return topicWithName[[48]byte](name)
+	case n <= topicInline+80:
+		return topicWithName[[80]byte](name)
+	case n <= topicInline+112:
+		return topicWithName[[112]byte](name)
+	case n <= topicInline+128:
+		return topicWithName[[128]byte](name)
 	}
-	return &topic{name: string(name), c: 1}
+	return topicWithName[[240]byte](name)
 }
 
-// topicWithName allocates a topic followed by B, copies name (len(name) <= len(B)) into B and
-// points the topic's name at it: the string keeps the whole object, and only it, alive.
-func topicWithName[B [16]byte | [32]byte | [48]byte](name []byte) *topic {
+// topicWithName allocates a topic followed by B (the topic is 32 bytes and 8-aligned, so B
+// starts where its inline bytes end) and copies name, at most topicInline+len(B) bytes, across
+// both.
+func topicWithName[B [16]byte | [32]byte | [48]byte | [80]byte | [112]byte | [128]byte | [240]byte](name []byte) *topic {
 	x := new(struct {
-		t topic
-		b B
+		t    topic
+		more B
 	})
-	b := unsafe.Slice((*byte)(unsafe.Pointer(&x.b)), len(name))
-	copy(b, name)
-	x.t.name, x.t.c = unsafe.String(&b[0], len(b)), 1
+	x.t.c, x.t.nlen = 1, uint8(len(name))
+	copy(unsafe.Slice(&x.t.nb[0], len(name)), name)
 	return &x.t
 }
+
+// The inline bytes end the topic exactly, so the rest of a name continues them.
+var _ = [1]struct{}{}[unsafe.Sizeof(topic{})-unsafe.Offsetof(topic{}.nb)-topicInline]
 
 // all is the whole array, capacity included (its elements past n are nil).
 func (t *topic) all() []*Session {
@@ -149,7 +173,7 @@ func (s *Session) findName(name []byte) (found subRef, used int, free subRef) {
 				if free.c == nil {
 					free = subRef{c: k, i: j}
 				}
-			case t.name == string(name):
+			case t.name() == string(name):
 				return subRef{c: k, i: j, t: t}, used, free
 			default:
 				used++

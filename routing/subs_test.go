@@ -93,17 +93,17 @@ func checkSlots(t *testing.T, r *Router) {
 		sh.mu.RLock()
 		sh.topics.each(func(tp *topic) bool {
 			if tp.n == 0 {
-				t.Errorf("channel %s is empty but indexed", tp.name)
+				t.Errorf("channel %s is empty but indexed", tp.name())
 			}
 			for k, s := range tp.list() {
 				c, ci := s.findSub(tp)
 				if c == nil || c.slot[ci] != uint32(k) {
-					t.Errorf("channel %s: session %d at slot %d has no record of it, or a wrong slot", tp.name, s.id, k)
+					t.Errorf("channel %s: session %d at slot %d has no record of it, or a wrong slot", tp.name(), s.id, k)
 				}
 			}
 			for _, s := range tp.all()[tp.n:] {
 				if s != nil {
-					t.Errorf("channel %s: a session past the end of the array", tp.name)
+					t.Errorf("channel %s: a session past the end of the array", tp.name())
 				}
 			}
 			records += int(tp.n)
@@ -115,8 +115,8 @@ func checkSlots(t *testing.T, r *Router) {
 	r.Registry().Range(func(s *Session) bool {
 		s.eachSub(func(tp *topic) {
 			n++
-			if h.Subscribers(tp.name) == 0 {
-				t.Errorf("session %d has a record of %s, which has no subscribers", s.id, tp.name)
+			if h.Subscribers(tp.name()) == 0 {
+				t.Errorf("session %d has a record of %s, which has no subscribers", s.id, tp.name())
 			}
 		})
 		return true

@@ -28,7 +28,7 @@ var (
 
 // wsConn is the WebSocket state of one connection. Its fields belong to the
 // connection's loop goroutine. 80 bytes, a size class of its own (with the
-// poller's 128-byte Conn, what an idle /echo connection costs on the heap):
+// poller's 112-byte Conn, what an idle /echo connection costs on the heap):
 // the small fields stay together at the end, the server is found through the
 // poller and rare state goes to the spill.
 type wsConn struct {
