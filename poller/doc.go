@@ -10,7 +10,7 @@
 //   - epoll (Linux, the default there): each loop is one goroutine in
 //     epoll_wait on its own epoll instance, every loop also watches the
 //     shared listener (EPOLLEXCLUSIVE). An idle connection costs one
-//     144-byte Conn, an 8-byte slot in the descriptor table, and no
+//     112-byte Conn, an 8-byte slot in the descriptor table, and no
 //     goroutine, buffer or timer of its own. Events carry the connection's
 //     generation, so an event left over from a closed connection never
 //     reaches the one that reuses its descriptor.
@@ -20,9 +20,11 @@
 //     the socket cannot take what is queued.
 //
 // Reads go into the loop's shared buffer. The Handler consumes what it can and
-// the loop keeps only the unconsumed tail (a partial frame) with the
-// connection, grown with what has arrived (never with what a header
-// announced), so memory is spent only on connections that are mid-frame.
+// the loop keeps only the unconsumed tail (a partial frame) in its table of
+// held input, by connection, grown with what has arrived (never with what a
+// header announced), so memory is spent only on connections that are
+// mid-frame. A handler keeps its per-connection state with SetContext (one
+// pointer, read back with Context).
 //
 // Writes may come from any goroutine, into each Conn's bounded queue:
 //
