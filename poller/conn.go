@@ -77,9 +77,8 @@ func Context[T any](c *Conn) *T { return (*T)(c.ctx) }
 func SetContext[T any](c *Conn, v *T) { c.ctx = unsafe.Pointer(v) }
 
 // RemoteAddr is the TCP peer's address, or the one given to AttributeTo.
-// An IPv4 peer reached through an
-// IPv6 socket (::ffff:a.b.c.d) is the IPv4 address it is, so per-IP limits
-// and logs see one address per client.
+// An IPv4 peer reached through an IPv6 socket (::ffff:a.b.c.d) is the IPv4
+// address it is, so per-IP limits and logs see one address per client.
 func (c *Conn) RemoteAddr() netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(c.raddr).Unmap(), c.rport)
 }

@@ -233,11 +233,11 @@ func (c *Conn) forget() {
 
 // Adopt takes a connection handed over by another process, parked: not
 // polled, no timer, nothing written, until StartAdopted; writes are queued
-// meanwhile; the caller sets its context (SetContext) before
-// StartAdopted. d.Input is presented to the handler
-// with the first bytes read after the start; d.Output is queued first; the
-// timer and the last read are restored from their durations. The Poller
-// owns d.FD from this call on, even on an error.
+// meanwhile; the caller sets its context (SetContext) before StartAdopted.
+// d.Input is presented to the handler with the first bytes read after the
+// start; d.Output is queued first; the timer and the last read are restored
+// from their durations. The Poller owns d.FD from this call on, even on an
+// error.
 func (p *Poller) Adopt(d Detached) (*Conn, error) {
 	dt, err := p.detacher()
 	if err != nil {
@@ -261,7 +261,7 @@ func (p *Poller) Adopt(d Detached) (*Conn, error) {
 	l.post(task{kind: taskFunc, fn: func() {
 		l.count.Add(1)
 		l.parked = append(l.parked, c)
-		if len(input) > 0 {
+		if len(input) > 0 && !c.loopClosed {
 			l.keep(c, input, false)
 		}
 	}})
