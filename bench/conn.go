@@ -163,7 +163,7 @@ func (l *loop) readOnce(c *conn) (more bool) {
 			return false
 		}
 	}
-	consumed, err := c.dec.Feed(data, c)
+	consumed, err := c.dec.Feed(&clientCodec, data, c)
 	if c.deflate != nil {
 		c.deflate.consumed(consumed)
 	}
@@ -311,7 +311,7 @@ func (l *loop) release(c *conn) {
 	l.conns[c.fd] = nil
 	unix.Close(c.fd)
 	c.fd = -1
-	c.dec.Reset()
+	c.dec.Reset(&clientCodec)
 }
 
 // fail ends a connection that never opened.

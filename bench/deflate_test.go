@@ -89,7 +89,7 @@ func serverFrames(big int) ([]byte, []msgStart) {
 func scanFeed(t testing.TB, stream []byte, step int) ([]msgStart, [][]byte) {
 	d := &deflateConn{}
 	var dec codec.Decoder
-	dec.Init(&clientCodec)
+	dec.Reset(&clientCodec)
 	h := &collect{d: d}
 	var tail []byte
 	for off := 0; off < len(stream); off += step {
@@ -97,7 +97,7 @@ func scanFeed(t testing.TB, stream []byte, step int) ([]msgStart, [][]byte) {
 		if err := d.scan(data); err != nil {
 			t.Fatal(err)
 		}
-		n, err := dec.Feed(data, h)
+		n, err := dec.Feed(&clientCodec, data, h)
 		if err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}

@@ -46,9 +46,9 @@ func TestTemplateStamp(t *testing.T) {
 			for _, ts := range []int64{0, 1, 123456789, 1<<62 + 5} {
 				frame := tpl.appendTo(nil, ts)
 				var d codec.Decoder
-				d.Init(&codec.Config{})
+				d.Reset(nil)
 				var h capture
-				n, err := d.Feed(frame, &h)
+				n, err := d.Feed(nil, frame, &h)
 				if err != nil || n != len(frame) {
 					t.Fatalf("decode: %d/%d %v", n, len(frame), err)
 				}
@@ -150,13 +150,13 @@ func BenchmarkReceive(b *testing.B) {
 	e.record.Store(true)
 	l := &loop{e: e, lat: NewHistogram(), sendOn: true, now: 1 << 40}
 	c := &conn{l: l}
-	c.dec.Init(&clientCodec)
+	c.dec.Reset(&clientCodec)
 	payload := make([]byte, 64)
 	frame := codec.AppendFrame(nil, codec.OpBinary, true, payload)
 	b.ReportAllocs()
 	for i := int64(0); b.Loop(); i++ {
 		binary.LittleEndian.PutUint64(frame[2:], uint64(l.now-1000-i%100000)) // 1-101 µs ago
-		if _, err := c.dec.Feed(frame, c); err != nil {
+		if _, err := c.dec.Feed(&clientCodec, frame, c); err != nil {
 			b.Fatal(err)
 		}
 		c.owed = 0
@@ -171,7 +171,7 @@ func BenchmarkReceiveCompressed(b *testing.B) {
 	e.record.Store(true)
 	l := &loop{e: e, lat: NewHistogram(), sendOn: true, now: 1 << 40}
 	c := &conn{l: l, deflate: &deflateConn{params: deflateParams{serverNoContext: true, serverWindow: 1 << 15}}}
-	c.dec.Init(&clientCodec)
+	c.dec.Reset(&clientCodec)
 	tpl, err := NewJSONTemplate(1024)
 	if err != nil {
 		b.Fatal(err)
@@ -194,7 +194,7 @@ func BenchmarkReceiveCompressed(b *testing.B) {
 		if err := c.deflate.scan(buf); err != nil {
 			b.Fatal(err)
 		}
-		n, err := c.dec.Feed(buf, c)
+		n, err := c.dec.Feed(&clientCodec, buf, c)
 		if err != nil || n != len(buf) {
 			b.Fatal(n, err)
 		}

@@ -211,7 +211,7 @@ func (l *loop) dial() {
 		return
 	}
 	c := &conn{l: l, fd: fd, state: stConnecting, t0: l.e.now(), id: int32(e.seq.Add(1) - 1)}
-	c.dec.Init(&clientCodec)
+	c.dec.Reset(&clientCodec)
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLRDHUP, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)

@@ -170,7 +170,7 @@ func TestInflateNoAlloc(t *testing.T) {
 	}
 	msgs := jsonMessages(2, 1024, 25)
 	for _, p := range []Params{pNCT, pCT} {
-		var d Decoder
+		var d tdec
 		d.Init(server)
 		d.SetDeflate(p)
 		var h nopHandler

@@ -8,8 +8,9 @@ import (
 	"github.com/valyala/bytebufferpool"
 )
 
-// Config is shared by every Decoder of a server (or of a client): decoders
-// keep a pointer to it, so it must not change while they use it.
+// Config is shared by every Decoder of a server (or of a client): each call
+// that needs it takes it, the same one for every call on a decoder, and it
+// must not change while decoders use it.
 type Config struct {
 	// MaxMessageSize is the inclusive limit on an assembled data message
 	// (the sum of its fragments); 0 means unlimited. A frame whose header
@@ -44,60 +45,50 @@ type Handler interface {
 }
 
 // Decoder is one connection's incremental frame decoder. Its zero value
-// (after Init) holds no buffer; it holds one only while a fragmented message
-// is being assembled, and, with permessage-deflate and a peer that uses
-// context takeover, the peer's recent bytes (see SetDeflate). It is not safe
-// for concurrent use.
+// holds no buffer; it holds one only while a fragmented message is being
+// assembled, and, with permessage-deflate and a peer that uses context
+// takeover, the peer's recent bytes (see SetDeflate). It keeps no pointer to
+// its Config: the calls that need it take it, the same for every call on one
+// decoder (16 bytes in every connection, issue 19). It is not safe for
+// concurrent use.
 type Decoder struct {
-	cfg *Config
 	// x holds what few connections need (a fragmented message's assembly,
 	// the peer's LZ77 window), allocated on first use and kept: one
 	// pointer where two would keep every idle connection's decoder, and
 	// its wsConn, a size class larger.
 	x *spill
-	// need is the size of the unfinished frame at the start of the
-	// unconsumed tail, header included, once its header has arrived.
-	// Frames are refused past 2 GiB (no event loop buffers one), so 32
-	// bits hold it and the decoder stays 40 bytes.
-	need int32
-	// done counts payload bytes of that unfinished frame already unmasked
-	// in place (and UTF-8 checked): the caller presents them again.
+	// done counts payload bytes of the unfinished frame at the start of
+	// the unconsumed tail already unmasked in place (and UTF-8 checked):
+	// the caller presents them again. Frames are refused past 2 GiB (no
+	// event loop buffers one), so 32 bits hold it.
 	done int32
 	// text validates the current text message across frames and prefixes.
 	text UTF8
 	// msg is the opcode of the fragmented message in progress, or 0.
-	msg     OpCode
-	stopped bool
-	// ext holds the ext* flags of permessage-deflate; wbits the peer's
-	// window bits.
+	msg OpCode
+	// ext holds the dec* and ext* flags; wbits the peer's window bits.
 	ext, wbits uint8
 }
 
-// Init prepares d to decode with cfg (nil: server side, no size limit).
-func (d *Decoder) Init(cfg *Config) {
-	d.Reset()
-	d.cfg = cfg
+// run is a decoder at work with its Config, which the decoder does not keep.
+type run struct {
+	*Decoder
+	cfg *Config
 }
 
 // Reset returns the assembly buffer, if any, and makes d ready for a new
-// connection with the same Config.
-func (d *Decoder) Reset() {
-	d.release()
-	*d = Decoder{cfg: d.cfg}
+// connection decoded with cfg (nil: server side, no size limit).
+func (d *Decoder) Reset(cfg *Config) {
+	run{d, cfg}.release()
+	*d = Decoder{}
 }
-
-// Need returns how many bytes, counted from the start of the unconsumed
-// tail, the current unfinished frame occupies in total; 0 when there is no
-// unfinished frame or its length has not arrived yet. A caller can size a
-// buffer for a big frame with it.
-func (d *Decoder) Need() int { return int(d.need) }
 
 // InMessage reports whether a fragmented message has started and not ended
 // (its assembly buffer is held): a read deadline should be running.
 func (d *Decoder) InMessage() bool { return d.msg != 0 }
 
 // Stopped reports whether a close frame or a protocol error ended decoding.
-func (d *Decoder) Stopped() bool { return d.stopped }
+func (d *Decoder) Stopped() bool { return d.ext&decStopped != 0 }
 
 // Feed decodes the complete frames at the start of buf, calling h for each
 // message and control frame, and returns how many bytes it consumed. The
@@ -106,16 +97,17 @@ func (d *Decoder) Stopped() bool { return d.stopped }
 // next, at the following Feed. A protocol violation returns an *Error (the
 // consumed count then stops before the offending frame) and stops the
 // decoder; so does a close frame, after OnClose. A Handler error is returned
-// as is, with the frame it was given counted as consumed.
-func (d *Decoder) Feed(buf []byte, h Handler) (consumed int, err error) {
-	if d.stopped {
+// as is, with the frame it was given counted as consumed. cfg is the
+// decoder's Config (nil: server side, no size limit), the same at every call.
+func (d *Decoder) Feed(cfg *Config, buf []byte, h Handler) (consumed int, err error) {
+	if d.Stopped() {
 		return 0, ErrStopped
 	}
-	d.need = 0
+	r := run{d, cfg}
 	for consumed < len(buf) {
-		n, err := d.frame(buf[consumed:], h)
+		n, err := r.frame(buf[consumed:], h)
 		consumed += n
-		if err != nil || n == 0 || d.stopped {
+		if err != nil || n == 0 || d.Stopped() {
 			return consumed, err
 		}
 	}
@@ -126,7 +118,7 @@ func (d *Decoder) Feed(buf []byte, h Handler) (consumed int, err error) {
 // was delivered (or assembled), 0 if it is unfinished. Checks run in the
 // order of the bytes they need, so the verdict on a byte sequence does not
 // depend on how it was split between Feeds.
-func (d *Decoder) frame(b []byte, h Handler) (int, error) {
+func (d run) frame(b []byte, h Handler) (int, error) {
 	b0 := b[0]
 	rsv1 := b0&bitRSV1 != 0
 	if b0&bitsRSV23 != 0 || (rsv1 && d.ext&extOn == 0) {
@@ -215,7 +207,6 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 	}
 	size := hl + int(n)
 	if len(b) < hl {
-		d.need = int32(size)
 		return 0, nil
 	}
 
@@ -235,8 +226,7 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 
 	if op.IsControl() {
 		if !complete {
-			d.need = int32(size) // at most 131 bytes: wait for all of it
-			return 0, nil
+			return 0, nil // at most 131 bytes: wait for all of it
 		}
 		return d.control(op, p, masked, key, size, h)
 	}
@@ -254,7 +244,6 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 		return d.fail(CloseInvalidPayload, "invalid UTF-8 in a text message")
 	}
 	if !complete {
-		d.need = int32(size)
 		return 0, nil
 	}
 	d.done = 0
@@ -296,7 +285,7 @@ func (d *Decoder) frame(b []byte, h Handler) (int, error) {
 }
 
 // control delivers a complete control frame of size bytes.
-func (d *Decoder) control(op OpCode, p []byte, masked bool, key [4]byte, size int, h Handler) (int, error) {
+func (d run) control(op OpCode, p []byte, masked bool, key [4]byte, size int, h Handler) (int, error) {
 	if masked {
 		maskBytes(key, 0, p)
 	}
@@ -323,17 +312,17 @@ func (d *Decoder) control(op OpCode, p []byte, masked bool, key [4]byte, size in
 	return size, h.OnClose(code, reason)
 }
 
-func (d *Decoder) fail(code CloseCode, reason string) (int, error) {
+func (d run) fail(code CloseCode, reason string) (int, error) {
 	d.stop()
 	return 0, protocolError(code, reason)
 }
 
 // stop ends decoding for good and gives the assembly buffer and the
 // window back at once.
-func (d *Decoder) stop() {
+func (d run) stop() {
 	d.release()
-	d.stopped = true
-	d.need, d.done, d.msg = 0, 0, 0
+	d.ext |= decStopped
+	d.done, d.msg = 0, 0
 	if d.x != nil {
 		d.x.win = nil
 	}
@@ -341,23 +330,23 @@ func (d *Decoder) stop() {
 	d.text.Reset()
 }
 
-func (d *Decoder) release() {
+func (d run) release() {
 	if a := d.asmBuf(); a != nil {
 		d.pool().Put(a)
 		d.x.asm = nil
 	}
 }
 
-func (d *Decoder) assembled() int {
+func (d run) assembled() int {
 	if a := d.asmBuf(); a != nil {
 		return len(a.B)
 	}
 	return 0
 }
 
-func (d *Decoder) client() bool { return d.cfg != nil && d.cfg.Client }
+func (d run) client() bool { return d.cfg != nil && d.cfg.Client }
 
-func (d *Decoder) limit() int64 {
+func (d run) limit() int64 {
 	if d.cfg == nil {
 		return 0
 	}
@@ -367,7 +356,7 @@ func (d *Decoder) limit() int64 {
 // pool hides the choice between the configured and the default pool.
 type pool struct{ p *bytebufferpool.Pool }
 
-func (d *Decoder) pool() pool {
+func (d run) pool() pool {
 	if d.cfg == nil {
 		return pool{}
 	}

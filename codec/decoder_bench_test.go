@@ -23,7 +23,7 @@ func asciiPayload(n int) []byte {
 }
 
 func benchFeed(b *testing.B, buf []byte, payload int) {
-	var d Decoder
+	var d tdec
 	d.Init(&Config{MaxMessageSize: 1 << 20})
 	var h nopHandler
 	b.SetBytes(int64(payload))
@@ -66,7 +66,7 @@ func BenchmarkDecodeFragmented(b *testing.B) {
 func BenchmarkDecodeSplitFrame(b *testing.B) {
 	buf := AppendClientFrame(nil, OpText, true, benchMask, asciiPayload(4096))
 	half := len(buf) / 2
-	var d Decoder
+	var d tdec
 	d.Init(&Config{})
 	var h nopHandler
 	b.SetBytes(4096)

@@ -211,8 +211,8 @@ func TestPayloadLengths(t *testing.T) {
 func TestDecoderSize(t *testing.T) {
 	size := unsafe.Sizeof(Decoder{})
 	t.Logf("unsafe.Sizeof(Decoder{}) = %d", size)
-	if size > 32 {
-		t.Fatalf("Decoder is %d bytes, budget 32 (wsConn embeds it in every connection; rare state goes to spill)", size)
+	if size > 16 {
+		t.Fatalf("Decoder is %d bytes, budget 16 (wsConn embeds it in every connection; rare state goes to spill, the Config is passed per call)", size)
 	}
 }
 
@@ -242,7 +242,7 @@ func TestFailFast(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var d Decoder
+			var d tdec
 			d.Init(tc.cfg)
 			r := &recorder{}
 			_, err := d.Feed(slices.Clone(tc.in), r)
@@ -258,7 +258,7 @@ func TestFailFast(t *testing.T) {
 	// Fragments: 7 bytes assembled, then a continuation header announcing 4.
 	cfg := &Config{MaxMessageSize: 10}
 	cont := AppendClientFrame(nil, OpContinuation, true, testMask, []byte("7890"))
-	var d Decoder
+	var d tdec
 	d.Init(cfg)
 	_, err := d.Feed(cat(cf(OpBinary, false, "0123456"), cont[:2]), &recorder{})
 	if pe := (*Error)(nil); !errors.As(err, &pe) || pe.Code != CloseTooBig {
@@ -266,13 +266,13 @@ func TestFailFast(t *testing.T) {
 	}
 }
 
-// TestPartialPrefix: an unfinished frame is unmasked in place and its Need is
-// reported; the rest completes it correctly, and a valid but unfinished
+// TestPartialPrefix: an unfinished frame is unmasked in place; the rest
+// completes it correctly, and a valid but unfinished
 // UTF-8 character at the cut is not an error.
 func TestPartialPrefix(t *testing.T) {
 	text := "αβγδ" + strings.Repeat("ε", 200)
 	frame := AppendClientFrame(nil, OpText, true, testMask, []byte(text))
-	var d Decoder
+	var d tdec
 	d.Init(server)
 	r := &recorder{}
 	var tail []byte // what the caller keeps: nothing is consumed until the end
@@ -281,13 +281,6 @@ func TestPartialPrefix(t *testing.T) {
 		n, err := d.Feed(buf, r)
 		if err != nil || n != 0 {
 			t.Fatalf("cut %d: consumed %d, err %v", cut, n, err)
-		}
-		want := 0
-		if cut >= 4 { // 2-byte header + 16-bit length
-			want = len(frame)
-		}
-		if d.Need() != want {
-			t.Fatalf("cut %d: Need() = %d, want %d", cut, d.Need(), want)
 		}
 		if cut > 8 && bytes.Equal(buf[8:], frame[8:cut]) {
 			t.Fatalf("cut %d: prefix not unmasked in place", cut)
@@ -298,9 +291,6 @@ func TestPartialPrefix(t *testing.T) {
 	n, err := d.Feed(buf, r)
 	if err != nil || n != len(frame) || len(r.events) != 1 || r.events[0].data != text {
 		t.Fatalf("completion: consumed %d of %d, err %v, events %v", n, len(frame), err, r.events)
-	}
-	if d.Need() != 0 {
-		t.Fatalf("Need() = %d after a complete frame", d.Need())
 	}
 }
 
@@ -332,7 +322,7 @@ func TestUTF8AcrossFragments(t *testing.T) {
 func TestHandlerErrorReturnedAsIs(t *testing.T) {
 	sentinel := errors.New("queue full")
 	in := cat(cf(OpText, true, "one"), cf(OpText, true, "two"))
-	var d Decoder
+	var d tdec
 	d.Init(server)
 	r := &recorder{failMsg: sentinel}
 	n, err := d.Feed(in, r)
@@ -351,7 +341,7 @@ func TestHandlerErrorReturnedAsIs(t *testing.T) {
 }
 
 func TestStopAndReset(t *testing.T) {
-	var d Decoder
+	var d tdec
 	d.Init(server)
 	r := &recorder{}
 	if _, err := d.Feed(cf(OpBinary, false, "part"), r); err != nil || d.asmBuf() == nil || !d.InMessage() {
@@ -381,7 +371,7 @@ func TestStopAndReset(t *testing.T) {
 
 func TestTailChanged(t *testing.T) {
 	frame := AppendClientFrame(nil, OpBinary, true, testMask, make([]byte, 100))
-	var d Decoder
+	var d tdec
 	d.Init(server)
 	if _, err := d.Feed(frame[:50], &recorder{}); err != nil {
 		t.Fatal(err)
@@ -392,7 +382,7 @@ func TestTailChanged(t *testing.T) {
 }
 
 func TestErrorType(t *testing.T) {
-	var d Decoder
+	var d tdec
 	d.Init(nil) // nil config: server side
 	_, err := d.Feed(sf(OpText, true, "x"), &recorder{})
 	var pe *Error
@@ -410,7 +400,7 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	single := cf(OpText, true, strings.Repeat("a", 100))
 	frag := cat(cf(OpText, false, "ab"), cf(OpPing, true, "p"), cf(OpContinuation, true, "cd"))
-	var d Decoder
+	var d tdec
 	d.Init(server)
 	var h nopHandler
 	for name, in := range map[string][]byte{"single": single, "fragmented": frag} {

@@ -71,7 +71,7 @@ func BenchmarkInflate1KiBJSON(b *testing.B) {
 		{"context-takeover", pCT, zf(OpText, true, true, z)},
 	} {
 		b.Run(m.name, func(b *testing.B) {
-			var d Decoder
+			var d tdec
 			d.Init(&Config{MaxMessageSize: 1 << 20})
 			d.SetDeflate(m.p)
 			var h nopHandler
@@ -235,17 +235,16 @@ func TestMemoryPerConnection(t *testing.T) {
 		decs := make([]*Decoder, n)
 		for i := range decs {
 			d := new(Decoder)
-			d.Init(server)
-			d.SetDeflate(m.p)
+			d.SetDeflate(server, m.p)
 			copy(buf, frames)
-			if _, err := d.Feed(buf, &nopHandler{}); err != nil {
+			if _, err := d.Feed(server, buf, &nopHandler{}); err != nil {
 				t.Fatal(err)
 			}
 			decs[i] = d
 		}
 		per := float64(int64(heapAfterGC())-int64(before)) / n
 		runtime.KeepAlive(decs)
-		base := float64(8 + 40) // the slice slot and the Decoder itself
+		base := float64(8 + 16) // the slice slot and the Decoder itself
 		t.Logf("%-45s %8.0f B per idle connection (Decoder struct included)", m.name, per)
 		if per-base > float64(m.bound)+8 {
 			t.Errorf("%s: %.0f B per connection beyond the decoder, bound %d", m.name, per-base, m.bound)

@@ -46,15 +46,16 @@ func TestBombWork(t *testing.T) {
 	const limit = 100_000
 	const size = 2 << 20
 	z := append(stdDeflate(t, 9, make([]byte, size)), deflateEnd...)
-	var d Decoder
+	var d tdec
 	d.Init(&Config{MaxMessageSize: limit, Pool: new(bytebufferpool.Pool)}) // empty: its buffers start at 0 bytes
 	d.SetDeflate(pNCT)
+	r := run{&d.Decoder, d.cfg}
 	inf := inflaters.Get().(*inflater)
-	out := d.pool().Get()
-	code, _ := d.inflate(inf, z, false, out)
+	out := r.pool().Get()
+	code, _ := r.inflate(inf, z, false, out)
 	read := len(z) - inf.br.Len()
 	inflaters.Put(inf)
-	defer d.pool().Put(out)
+	defer r.pool().Put(out)
 	if code != CloseTooBig || len(out.B) != limit+1 || cap(out.B) > limit+1 {
 		t.Fatalf("code %d, output %d bytes (cap %d), want 1009 at %d", code, len(out.B), cap(out.B), limit+1)
 	}

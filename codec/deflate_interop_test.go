@@ -112,7 +112,7 @@ func serveCodec(ln net.Listener, c *Deflate, n int) ([][]byte, []OpCode, error) 
 	if _, err := conn.Write([]byte(resp)); err != nil {
 		return nil, nil, err
 	}
-	var dec Decoder
+	var dec tdec
 	dec.Init(&Config{MaxMessageSize: 1 << 20})
 	dec.SetDeflate(p)
 	h := &echoHandler{c: c, p: p}

@@ -182,7 +182,7 @@ func TestWindowBounded(t *testing.T) {
 	msgs := jsonMessages(20, 3000, 3)
 	for _, bits := range []uint8{8, 9, 10, 12, 15} {
 		p := Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: bits}
-		var d Decoder
+		var d tdec
 		d.Init(server)
 		d.SetDeflate(p)
 		max := 1 << max(bits, 9)
@@ -200,7 +200,7 @@ func TestWindowBounded(t *testing.T) {
 			t.Fatalf("after close: %v, window %d", err, d.WindowBytes())
 		}
 	}
-	var d Decoder
+	var d tdec
 	d.Init(server)
 	d.SetDeflate(pNCT)
 	if _, err := d.Feed(zf(OpText, true, true, stdDeflate(t, 6, msgs[0])), &recorder{}); err != nil || d.WindowBytes() != 0 {
@@ -225,7 +225,7 @@ func TestWindowTooSmallForPeer(t *testing.T) {
 
 func TestInflateObserver(t *testing.T) {
 	z := stdDeflate(t, 6, bytes.Repeat([]byte("x"), 1000))
-	var d Decoder
+	var d tdec
 	d.Init(server)
 	d.SetDeflate(pNCT)
 	o := &observer{}
@@ -248,7 +248,7 @@ func TestSetDeflateClientSide(t *testing.T) {
 	// A client inflates what the server sends: the server's parameters
 	// apply (here: the server keeps its window, limited to 9 bits).
 	p := Params{ClientNoContextTakeover: true, ServerMaxWindowBits: 9, ClientMaxWindowBits: 15}
-	var d Decoder
+	var d tdec
 	d.Init(client)
 	d.SetDeflate(p)
 	m := jsonMessages(2, 2000, 4)

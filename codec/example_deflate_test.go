@@ -26,15 +26,15 @@ func ExampleDeflate_Negotiate() {
 	fmt.Printf("Sec-WebSocket-Extensions: %s\n", p.AppendResponse(nil))
 
 	// The connection's decoder inflates what the client compresses.
+	dcfg := &codec.Config{MaxMessageSize: 1 << 20}
 	var d codec.Decoder
-	d.Init(&codec.Config{MaxMessageSize: 1 << 20})
-	d.SetDeflate(p)
+	d.SetDeflate(dcfg, p)
 
 	// A client compresses too (here: the same encoder, masked).
 	msg := []byte(`{"type":"echo","data":[` + strings.Repeat(`{"user":"ada","text":"hello"},`, 8) + `{}]}`)
 	frame, compressed := cfg.AppendClientMessage(nil, p, codec.OpText, [4]byte{1, 2, 3, 4}, msg)
 	fmt.Println("client sent compressed:", compressed, len(frame) < len(msg))
-	if _, err := d.Feed(frame, textPrinter{}); err != nil {
+	if _, err := d.Feed(dcfg, frame, textPrinter{}); err != nil {
 		fmt.Println(err)
 	}
 

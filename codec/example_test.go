@@ -21,9 +21,8 @@ func (printer) OnClose(c codec.CloseCode, r []byte) error {
 // it again in front of the next read.
 func Example() {
 	cfg := &codec.Config{MaxMessageSize: 64 << 10} // shared by all connections
-	var d codec.Decoder                            // one per connection
-	d.Init(cfg)
-	defer d.Reset()
+	var d codec.Decoder                            // one per connection, 16 bytes
+	defer d.Reset(cfg)
 
 	mask := [4]byte{1, 2, 3, 4}
 	stream := codec.AppendClientFrame(nil, codec.OpText, false, mask, []byte("hel"))
@@ -34,7 +33,7 @@ func Example() {
 	var tail []byte
 	for _, read := range [][]byte{stream[:5], stream[5:17], stream[17:]} { // socket reads
 		buf := append(tail, read...)
-		n, err := d.Feed(buf, printer{})
+		n, err := d.Feed(cfg, buf, printer{})
 		var pe *codec.Error
 		if errors.As(err, &pe) {
 			reply := codec.AppendClose(nil, pe.Code, pe.Reason) // then close the socket

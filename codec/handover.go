@@ -46,7 +46,7 @@ func (d *Decoder) State() DecoderState {
 		Message:    d.msg,
 		Compressed: d.ext&extMsgCompress != 0,
 		UTF8:       d.text.state,
-		Stopped:    d.stopped,
+		Stopped:    d.Stopped(),
 
 		PeerNoContext: d.ext&extPeerNoCtx != 0,
 	}
@@ -60,25 +60,28 @@ func (d *Decoder) State() DecoderState {
 	return st
 }
 
-// Restore sets the state captured by State in another decoder, after Init
-// and SetDeflate with the same configuration and agreement. The slices are
-// copied. A state that cannot occur in such a decoder is refused (wrapping
-// ErrBadState) and d is left as it was.
-func (d *Decoder) Restore(st DecoderState) error {
-	if err := d.checkState(&st); err != nil {
+// Restore sets the state captured by State in another decoder, after Reset
+// and SetDeflate with the same configuration (cfg) and agreement. The slices
+// are copied. A state that cannot occur in such a decoder is refused
+// (wrapping ErrBadState) and d is left as it was.
+func (d *Decoder) Restore(cfg *Config, st DecoderState) error {
+	r := run{d, cfg}
+	if err := r.checkState(&st); err != nil {
 		return err
 	}
-	d.release()
+	r.release()
 	d.done = int32(st.Done)
 	d.msg = st.Message
 	d.text.state = st.UTF8
-	d.stopped = st.Stopped
-	d.ext &^= extMsgCompress
+	d.ext &^= extMsgCompress | decStopped
+	if st.Stopped {
+		d.ext |= decStopped
+	}
 	if st.Compressed {
 		d.ext |= extMsgCompress
 	}
 	if st.Message != 0 {
-		a := d.pool().Get()
+		a := r.pool().Get()
 		a.B = append(a.B[:0], st.Assembled...)
 		d.spill().asm = a
 	}
@@ -92,7 +95,7 @@ func (d *Decoder) Restore(st DecoderState) error {
 	return nil
 }
 
-func (d *Decoder) checkState(st *DecoderState) error {
+func (d run) checkState(st *DecoderState) error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrBadState, what) }
 	bits := uint8(0)
 	if d.ext&extOn != 0 {

@@ -11,12 +11,12 @@ import (
 func moveAt(t *testing.T, p Params, input []byte, cut, step int) outcome {
 	t.Helper()
 	cfg := &Config{MaxMessageSize: 1 << 20}
-	var a, b Decoder
+	var a, b tdec
 	a.Init(cfg)
 	a.SetDeflate(p)
 	r := &recorder{}
 	var tail []byte
-	feed := func(d *Decoder, from, to int) error {
+	feed := func(d *tdec, from, to int) error {
 		for off := from; off < to; {
 			k := min(step, to-off)
 			buf := append(tail, input[off:off+k]...)
@@ -107,7 +107,7 @@ func TestRestoreRefuses(t *testing.T) {
 		{"message over the limit", Params{}, DecoderState{Message: OpBinary, Assembled: make([]byte, 2000)}},
 	}
 	for i := range cases {
-		var d Decoder
+		var d tdec
 		d.SetDeflate(cases[i].p)
 		st := d.State()
 		cases[i].st.PeerNoContext, cases[i].st.PeerWindowBits = st.PeerNoContext, st.PeerWindowBits
@@ -119,7 +119,7 @@ func TestRestoreRefuses(t *testing.T) {
 	}{"another deflate agreement", Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: 10}, DecoderState{PeerWindowBits: 15}})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var d Decoder
+			var d tdec
 			d.Init(&Config{MaxMessageSize: 1000})
 			d.SetDeflate(tc.p)
 			if err := d.Restore(tc.st); !errors.Is(err, ErrBadState) {

@@ -53,19 +53,20 @@ type InflateObserver interface {
 	OnInflated(compressed, inflated int)
 }
 
-// Decoder flags for permessage-deflate (Decoder.ext).
+// Decoder flags (Decoder.ext): permessage-deflate's, and the decoder's end.
 const (
 	extOn          = 1 << iota // negotiated: RSV1 allowed on a message's first frame
 	extPeerNoCtx               // the peer compresses each message on its own
 	extMsgCompress             // the message being assembled is compressed
+	decStopped                 // a close frame or a protocol error ended decoding
 )
 
 // SetDeflate enables permessage-deflate with the agreed p (from
 // Deflate.Negotiate on a server, ParseResponse on a client); call it after
-// Init and before the first Feed. The zero Params leaves it off, so RSV1
-// stays a protocol error (1002).
-func (d *Decoder) SetDeflate(p Params) {
-	d.ext, d.wbits = 0, 0
+// Reset and before the first Feed, with the decoder's Config. The zero Params
+// leaves it off, so RSV1 stays a protocol error (1002).
+func (d *Decoder) SetDeflate(cfg *Config, p Params) {
+	d.ext, d.wbits = d.ext&decStopped, 0
 	if d.x != nil {
 		d.x.win = nil
 	}
@@ -73,10 +74,10 @@ func (d *Decoder) SetDeflate(p Params) {
 		return
 	}
 	noCtx, bits := p.ClientNoContextTakeover, p.ClientMaxWindowBits
-	if d.client() {
+	if (run{d, cfg}).client() {
 		noCtx, bits = p.ServerNoContextTakeover, p.ServerMaxWindowBits
 	}
-	d.ext = extOn
+	d.ext |= extOn
 	if noCtx {
 		d.ext |= extPeerNoCtx
 	}
@@ -100,7 +101,7 @@ func wireLimit(limit int64) int64 { return limit + limit/8 + 64 }
 // the compressed bytes; when asm is not nil it is the assembly buffer
 // holding them (the bytes needed to finish the stream are appended to it),
 // else src is copied. size is what the caller reports as consumed.
-func (d *Decoder) inflateMessage(op OpCode, src []byte, asm *bytebufferpool.ByteBuffer, size int, h Handler) (int, error) {
+func (d run) inflateMessage(op OpCode, src []byte, asm *bytebufferpool.ByteBuffer, size int, h Handler) (int, error) {
 	if len(src) == 0 {
 		// Not a deflate stream (an empty message compresses to 0x00), but
 		// zlib, which most peers use, inflates it to nothing: so do we.
@@ -140,7 +141,7 @@ func (d *Decoder) inflateMessage(op OpCode, src []byte, asm *bytebufferpool.Byte
 // inflate decompresses src (ending with deflateEnd) into out, checking the
 // size limit and, for text, UTF-8 on each piece as it comes out. It returns
 // the close code and reason of a failure, or 0.
-func (d *Decoder) inflate(inf *inflater, src []byte, text bool, out *bytebufferpool.ByteBuffer) (CloseCode, string) {
+func (d run) inflate(inf *inflater, src []byte, text bool, out *bytebufferpool.ByteBuffer) (CloseCode, string) {
 	inf.br.Reset(src)
 	dict := d.window()
 	_ = inf.fr.(flate.Resetter).Reset(&inf.br, dict) // never fails
@@ -199,7 +200,7 @@ func growOutput(b []byte, compressed int, limit int64) []byte {
 
 // keepWindow appends a message's inflated bytes to the connection's window
 // and keeps its last 2^bits bytes (at least 512, see above).
-func (d *Decoder) keepWindow(msg []byte) {
+func (d run) keepWindow(msg []byte) {
 	size := 1 << max(d.wbits, 9)
 	w := d.window()
 	if len(msg) >= size {

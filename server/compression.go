@@ -55,11 +55,11 @@ func (u *upgrader) deflateHeader() ws.HandshakeHeader {
 // inflates (and keeps the client's window if the client uses context
 // takeover), and the write side needs only the server window bits. Loop
 // only, before the connection is visible to any other goroutine.
-func (w *wsConn) setDeflate(p codec.Params) {
+func (w *wsConn) setDeflate(cfg *codec.Config, p codec.Params) {
 	if !p.Enabled() {
 		return
 	}
-	w.dec.SetDeflate(p)
+	w.dec.SetDeflate(cfg, p)
 	w.up = w.up&1 | p.ServerMaxWindowBits<<4
 }
 

@@ -27,10 +27,11 @@ var (
 )
 
 // wsConn is the WebSocket state of one connection. Its fields belong to the
-// connection's loop goroutine. 80 bytes, a size class of its own (with the
+// connection's loop goroutine. 64 bytes, a size class of its own (with the
 // poller's 112-byte Conn, what an idle /echo connection costs on the heap):
 // the small fields stay together at the end, the server is found through the
-// poller and rare state goes to the spill.
+// poller, the decoder (16 bytes) is given the server's codec Config per call
+// and rare state goes to the spill.
 type wsConn struct {
 	c    *poller.Conn
 	dec  codec.Decoder
@@ -56,13 +57,13 @@ type wsConn struct {
 }
 
 // srv is the server the connection belongs to: the poller's handler, so
-// that no connection spends a pointer on it (issue 19: wsConn stays at 80
+// that no connection spends a pointer on it (issue 19: wsConn stays at 64
 // bytes).
 func (w *wsConn) srv() *Server { return w.c.Handler().(*Server) }
 
 // wsSpill is the state few connections need, allocated on first use and
 // kept: a plain connection on a node without -msg-rate that never sends a
-// fragmented message has none, so its wsConn stays in the 80-byte size
+// fragmented message has none, so its wsConn stays in the 64-byte size
 // class.
 type wsSpill struct {
 	tls   *tlsconn.Conn    // the TLS layer, from accept on a wss:// node
@@ -134,7 +135,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 		return len(buf), nil
 	}
 	w.srv().stats[w.c.LoopID()].inRoom = cap(buf) - len(buf)
-	m, err := w.dec.Feed(buf[n:], w)
+	m, err := w.dec.Feed(&w.srv().codec, buf[n:], w)
 	n += m
 	w.srv().stats[w.c.LoopID()].bytesIn += uint64(m)
 	if err != nil {
@@ -202,7 +203,7 @@ func (s *Server) OnClose(c *poller.Conn, err error) {
 		s.router.Closed(w.sess)
 		w.sess = nil
 	}
-	w.dec.Reset()
+	w.dec.Reset(&s.codec)
 	if w.tls() != nil {
 		w.tls().Release()
 	}

@@ -64,9 +64,9 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 		w.up |= 1
 	}
 	if r.state == stOpen {
-		w.dec.Init(&s.codec)
-		w.setDeflate(codec.Params{ServerMaxWindowBits: r.zbits, ClientMaxWindowBits: r.dec.PeerWindowBits, ClientNoContextTakeover: r.dec.PeerNoContext})
-		if err := w.dec.Restore(r.dec); err != nil {
+		w.dec.Reset(&s.codec)
+		w.setDeflate(&s.codec, codec.Params{ServerMaxWindowBits: r.zbits, ClientMaxWindowBits: r.dec.PeerWindowBits, ClientNoContextTakeover: r.dec.PeerNoContext})
+		if err := w.dec.Restore(&s.codec, r.dec); err != nil {
 			return fmt.Errorf("%w: %w", errRecord, err)
 		}
 	}
@@ -90,7 +90,7 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	}
 	c, err := s.poll.Adopt(poller.Detached{FD: fd, Remote: remote, Input: r.input, Timer: r.timer, Idle: r.idle})
 	if c == nil {
-		w.dec.Reset()
+		w.dec.Reset(&s.codec)
 		return fmt.Errorf("adopt: %w", err)
 	}
 	poller.SetContext(c, w) // parked: no callback runs before StartAdopted
@@ -229,7 +229,7 @@ func (a *adopter) Abort(err error) {
 			s.router.Forget(w.sess)
 		}
 		s.adm.Release(&w.ticket)
-		w.dec.Reset()
+		w.dec.Reset(&s.codec)
 	}
 	s.log.Warn("handover abandoned: the adopted connections are left to the old process", zap.Error(err), zap.Int("connections", len(conns)))
 }

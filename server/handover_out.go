@@ -475,7 +475,7 @@ func (s *Server) release(ws []*wsConn) {
 			s.router.Forget(w.sess)
 			w.sess = nil
 		}
-		w.dec.Reset()
+		w.dec.Reset(&s.codec)
 		if w.upgraded() {
 			s.open.Add(-1)
 			s.m.ConnectionsActive.Dec()

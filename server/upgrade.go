@@ -65,8 +65,8 @@ func (w *wsConn) handshake(buf []byte) int {
 	// The frame decoder with the compression agreed, now: the per-loop
 	// upgrader's scratch is another connection's by the time an identity
 	// check held off the loop ends.
-	w.dec.Init(&s.codec)
-	w.setDeflate(up.deflate)
+	w.dec.Reset(&s.codec)
+	w.setDeflate(&s.codec, up.deflate)
 	if s.id.on || len(s.id.keep) > 0 {
 		// Identity (upgrade_auth.go): at once, or held while it is checked.
 		w.authenticate(buf[:end], resp, client)
