@@ -12,7 +12,9 @@
 // frame and remembers how far it got, so a bad text frame or an oversized
 // header is refused before the rest arrives. Only fragmented messages are
 // copied, into a bytebufferpool buffer held from the first fragment to the
-// last; an idle Decoder holds no buffer and is a few machine words in size.
+// last; an idle Decoder holds no buffer and is 16 bytes: it keeps no pointer
+// to its Config, which every call that needs it takes (one Config serves all
+// of a server's decoders).
 // All protocol checks (reserved bits and opcodes, masking direction, control
 // frame rules, fragmentation order, close codes, UTF-8, message size) end in
 // an *Error carrying the close code the connection must be closed with.
