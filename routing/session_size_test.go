@@ -93,7 +93,9 @@ func TestNewTopicName(t *testing.T) {
 		}
 		runtime.ReadMemStats(&after)
 		runtime.KeepAlive(keep)
-		if per := int(after.TotalAlloc-before.TotalAlloc) / many; per != tc.size {
+		// Other goroutines may allocate meanwhile: a few bytes on top are
+		// theirs; the next size class is 16 bytes or more away.
+		if per := int(after.TotalAlloc-before.TotalAlloc) / many; per < tc.size || per >= tc.size+8 {
 			t.Errorf("len %d: %d bytes a topic, want %d", tc.n, per, tc.size)
 		}
 	}
