@@ -169,19 +169,10 @@ func (w *wsc) idle(id string) {
 	w.exchange(`{"type":"ping","id":"`+id+`"}`, `{"type":"pong","id":"`+id+`"}`)
 }
 
-// embeddedNATS runs a NATS server in the test process.
+// embeddedNATS runs a NATS server in the test process on a free port.
 func embeddedNATS(t *testing.T) *natsserver.Server {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
+	return natsOn(t, -1)
 }
 
 // waitInfo waits until the API of addr lists n nodes.
