@@ -88,27 +88,26 @@ func (b *Broker) deliver(m *nats.Msg) {
 		b.ho.marks.Done()
 		return
 	}
-	b.ho.mu.RLock()
-	defer b.ho.mu.RUnlock()
-	switch b.ho.mode {
-	case modeNormal:
-		b.deliverNow(m)
-	case modeRelay:
-		b.relayOut(m)
-	case modeSwitch:
-		b.switchIn(m)
-	default:
-		b.ho.relayDropped.Add(1)
-	}
+	b.route(m, false)
 }
 
 // onCommand is deliver for the command subject (nats.go's goroutine of its subscription).
-func (b *Broker) onCommand(m *nats.Msg) {
+func (b *Broker) onCommand(m *nats.Msg) { b.route(m, true) }
+
+// route sends a cluster message where the handover mode says, under the mode's read lock so
+// that each message takes exactly one path at COMMIT: handled here (a command, or delivered to
+// the node), relayed to the successor, or into the Switch. command is a bool rather than a
+// handler func so that no method value is made per message.
+func (b *Broker) route(m *nats.Msg, command bool) {
 	b.ho.mu.RLock()
 	defer b.ho.mu.RUnlock()
 	switch b.ho.mode {
 	case modeNormal:
-		b.handleCommand(m)
+		if command {
+			b.handleCommand(m)
+		} else {
+			b.deliverNow(m)
+		}
 	case modeRelay:
 		b.relayOut(m)
 	case modeSwitch:
