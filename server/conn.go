@@ -61,10 +61,10 @@ type wsConn struct {
 // bytes).
 func (w *wsConn) srv() *Server { return w.c.Handler().(*Server) }
 
-// wsSpill is the state few connections need, allocated on first use and
-// kept: a plain connection on a node without -msg-rate that never sends a
-// fragmented message has none, so its wsConn stays in the 64-byte size
-// class.
+// wsSpill is the state few connections need, in an object of its own so
+// that wsConn stays in the 64-byte size class; allocated on first use and
+// kept. A plain connection on a node without -msg-rate that never sends a
+// fragmented message has none.
 type wsSpill struct {
 	tls   *tlsconn.Conn    // the TLS layer, from accept on a wss:// node
 	msg   limits.MsgBucket // -msg-rate: from the first message
