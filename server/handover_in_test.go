@@ -91,7 +91,9 @@ func TestAdopterServesOn(t *testing.T) {
 		state: stOpen, ep: epWS, upgraded: true, remote: netip.MustParseAddrPort(client.LocalAddr().String()),
 		input: ping[:7], timer: time.Minute, idle: time.Second,
 		sess:   &routing.SessionState{ConnectedAt: time.Now().UnixNano(), User: "alice", Channels: []string{"news"}},
-		client: netip.MustParseAddr("127.0.0.1"),
+		// The client a trusted proxy named in the old process: the adopted
+		// session answers with it, not with the socket's peer.
+		client: netip.MustParseAddr("203.0.113.7"),
 	}
 	committed := false
 	a := s.Adopter(nil, handover.Start{}, func() { committed = true })
@@ -130,6 +132,11 @@ func TestAdopterServesOn(t *testing.T) {
 	}
 	if hub.UserConnections("alice") != 1 || s.Connections() != 1 {
 		t.Fatalf("user connections %d, node connections %d", hub.UserConnections("alice"), s.Connections())
+	}
+	var ips []netip.Addr
+	s.Router().Registry().Range(func(sess *routing.Session) bool { ips = append(ips, sess.RemoteIP()); return true })
+	if len(ips) != 1 || ips[0] != rec.client {
+		t.Fatalf("adopted sessions' client addresses %v, want [%v]", ips, rec.client)
 	}
 	// An unknown record version is refused (the old process keeps that one).
 	bad := appendRecord(nil, rec)
