@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -80,7 +79,7 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 		j.via = viaToken
 		n := len(j.buf)
 		j.buf = append(j.buf, resp...)
-		j.token, j.resp = unsafe.String(unsafe.SliceData(j.buf), n), j.buf[n:]
+		j.token, j.resp = bytesView(j.buf[:n]), j.buf[n:]
 	case s.opts.ProxyConnectURL != "" && a.proxy != nil:
 		j = &authJob{via: viaProxy}
 		j.preq = &proxy.ConnectRequest{
