@@ -90,7 +90,7 @@ func TestAdopterServesOn(t *testing.T) {
 	rec := &connRecord{
 		state: stOpen, ep: epWS, upgraded: true, remote: netip.MustParseAddrPort(client.LocalAddr().String()),
 		input: ping[:7], timer: time.Minute, idle: time.Second,
-		sess:   &routing.SessionState{ConnectedAt: time.Now().UnixNano(), User: "alice", Channels: []string{"news"}},
+		sess: &routing.SessionState{ConnectedAt: time.Now().UnixNano(), User: "alice", Channels: []string{"news"}},
 		// The client a trusted proxy named in the old process: the adopted
 		// session answers with it, not with the socket's peer.
 		client: netip.MustParseAddr("203.0.113.7"),
