@@ -12,6 +12,9 @@
 // by measurement, see docs/auth.md); JWKS documents are decoded by
 // github.com/go-jose/go-jose/v4, since golang-jwt has no JWK support. Nothing
 // here parses JOSE by hand: the only code before the library is a size check.
+// For HS256/384/512 the package registers with the library a method that
+// computes the same crypto/hmac but keeps its HMAC state between checks
+// (hmac.go): a quarter less garbage per token, see BenchmarkVerify.
 //
 // Errors are typed so the caller can answer correctly: errors.Is(err,
 // ErrExpired) and errors.Is(err, ErrInvalid) are a 401 or close 4001,
