@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -53,6 +54,35 @@ func TestIdentityExpiry(t *testing.T) {
 func TestIdentitySize(t *testing.T) {
 	if n := unsafe.Sizeof(identity{}); n > 32 {
 		t.Fatalf("identity is %d bytes, budget 32", n)
+	}
+}
+
+// TestNewIdentityBytes: an identity holds its user id and info in its own allocation, 32 bytes
+// for up to 16 bytes of them and the size class that fits beyond; a larger info (over 496
+// bytes with the user id) takes a string of its own. Both read back whole.
+func TestNewIdentityBytes(t *testing.T) {
+	for _, tc := range []struct {
+		user, info   int
+		size, allocs int
+	}{
+		{1, 0, 32, 1}, {9, 0, 32, 1}, {16, 0, 32, 1}, {8, 8, 32, 1}, {17, 0, 48, 1},
+		{36, 0, 64, 1}, {10, 30, 64, 1}, {36, 100, 160, 1}, {100, 396, 512, 1},
+		{100, 397, 64 + 512, 2}, {20, 5000, 64 + 5376, 2},
+	} {
+		user, info := strings.Repeat("u", tc.user), []byte(strings.Repeat("i", tc.info))
+		if tc.info > 0 {
+			info[0] = '{'
+		}
+		id := newIdentity(user, info, 77)
+		if id.user() != user || string(id.info()) != string(info) || (tc.info == 0) != (id.info() == nil) || id.expires.Load() != 77 {
+			t.Errorf("user %d info %d: read back user %q info %q expires %d", tc.user, tc.info, id.user(), id.info(), id.expires.Load())
+		}
+		if a := testing.AllocsPerRun(20, func() { id = newIdentity(user, info, 0) }); int(a) != tc.allocs {
+			t.Errorf("user %d info %d: %v allocations, want %d", tc.user, tc.info, a, tc.allocs)
+		}
+		if per := bytesEach(func() any { return newIdentity(user, info, 0) }); per < tc.size || per >= tc.size+8 {
+			t.Errorf("user %d info %d: %d bytes an identity, want %d", tc.user, tc.info, per, tc.size)
+		}
 	}
 }
 

@@ -32,48 +32,20 @@ type topic struct {
 const topicInline = 15
 
 // A name's length is a byte, and newTopic has room for every valid name.
-var _ = [1]struct{}{}[max(0, MaxChannelLen-topicInline-240)]
+var _ = [1]struct{}{}[max(0, MaxChannelLen-255, MaxChannelLen-topicInline-maxTail)]
 
 // name is the channel's name. The string points into the topic: holding it keeps the topic
 // (not more) allocated.
 func (t *topic) name() string { return unsafe.String(&t.nb[0], int(t.nlen)) }
 
-// newTopic makes the topic of a new channel, its name in the same allocation: 32 bytes for a
-// name of up to 15 bytes, then the size class that fits. name is a valid channel name (at
-// most MaxChannelLen bytes).
+// newTopic makes the topic of a new channel, its name in the same allocation (tailed): 32
+// bytes for a name of up to 15 bytes, then the size class that fits. name is a valid channel
+// name (at most MaxChannelLen bytes).
 func newTopic(name []byte) *topic {
-	switch n := len(name); {
-	case n <= topicInline:
-		t := &topic{c: 1, nlen: uint8(n)}
-		copy(t.nb[:], name)
-		return t
-	case n <= topicInline+16:
-		return topicWithName[[16]byte](name)
-	case n <= topicInline+32:
-		return topicWithName[[32]byte](name)
-	case n <= topicInline+48:
-		return topicWithName[[48]byte](name)
-	case n <= topicInline+80:
-		return topicWithName[[80]byte](name)
-	case n <= topicInline+112:
-		return topicWithName[[112]byte](name)
-	case n <= topicInline+128:
-		return topicWithName[[128]byte](name)
-	}
-	return topicWithName[[240]byte](name)
-}
-
-// topicWithName allocates a topic followed by B (the topic is 32 bytes and 8-aligned, so B
-// starts where its inline bytes end) and copies name, at most topicInline+len(B) bytes, across
-// both.
-func topicWithName[B [16]byte | [32]byte | [48]byte | [80]byte | [112]byte | [128]byte | [240]byte](name []byte) *topic {
-	x := new(struct {
-		t    topic
-		more B
-	})
-	x.t.c, x.t.nlen = 1, uint8(len(name))
-	copy(unsafe.Slice(&x.t.nb[0], len(name)), name)
-	return &x.t
+	t := tailed[topic](len(name) - topicInline)
+	t.c, t.nlen = 1, uint8(len(name))
+	copy(unsafe.Slice(&t.nb[0], len(name)), name)
+	return t
 }
 
 // The inline bytes end the topic exactly, so the rest of a name continues them.

@@ -9,35 +9,79 @@ import (
 )
 
 // What an identity costs a connection: very many identified, idle connections live on a node,
-// so an identity is 32 bytes, one allocation for the user id and the info together, and a
-// slot of 8 bytes in the user index (an open-addressing table, table.go). The index holds the
-// first session of each user; the user's other sessions follow through identity.next.
+// so an identity is one allocation holding the user id and the info too (32 bytes for up to
+// 16 bytes of them, then the size class that fits: tailed), and a slot of 8 bytes in the user
+// index (an open-addressing table, table.go). The index holds the first session of each user;
+// the user's other sessions follow through identity.next.
 
 // identity is who a connection belongs to. Its user and info never change (a new info makes a
 // new identity); expires moves with a refresh; next is the hub's, guarded by the user shard's
 // lock.
 type identity struct {
-	ui      string        // the user id followed by the info bytes: one allocation
 	next    *Session      // the user's next session in the user index
-	split   uint32        // len(user)
 	expires atomic.Uint32 // unix seconds when the identity ends (a token's exp); 0: never
+	split   uint16        // len(user)
+	n       uint16        // len(user)+len(info); identFar: both are in an identityFar
+	// The user id then the info: the first identInline bytes here, the rest right after the
+	// identity in the same allocation (newIdentity).
+	ub [identInline]byte
 }
 
-func (id *identity) user() string { return id.ui[:id.split] }
+const (
+	identInline = 16
+	identFar    = math.MaxUint16 // identity.n of an identityFar
+)
+
+// The inline bytes end the identity exactly, so a tail continues them.
+var _ = [1]struct{}{}[unsafe.Sizeof(identity{})-unsafe.Offsetof(identity{}.ub)-identInline]
+
+// identityFar is an identity whose user id and info do not fit a tail (over
+// identInline+maxTail bytes: a large info): a string holds them.
+type identityFar struct {
+	id    identity
+	ui    string
+	split int
+}
+
+// ui is the user id followed by the info, and the user id's length. The string points into
+// the identity: holding it keeps the identity (not more) allocated.
+func (id *identity) ui() (string, int) {
+	if id.n == identFar {
+		f := (*identityFar)(unsafe.Pointer(id))
+		return f.ui, f.split
+	}
+	return unsafe.String(&id.ub[0], int(id.n)), int(id.split)
+}
+
+func (id *identity) user() string {
+	ui, split := id.ui()
+	return ui[:split]
+}
 
 // info is the raw JSON kept after the user id, read only; nil when none.
 func (id *identity) info() []byte {
-	if int(id.split) == len(id.ui) {
+	ui, split := id.ui()
+	if split == len(ui) {
 		return nil
 	}
-	return unsafe.Slice(unsafe.StringData(id.ui[id.split:]), len(id.ui)-int(id.split))
+	return unsafe.Slice(unsafe.StringData(ui[split:]), len(ui)-split)
 }
 
-// newIdentity copies user and info into one string.
+// newIdentity copies user and info into one new identity.
 func newIdentity(user string, info []byte, expires int64) *identity {
-	b := make([]byte, 0, len(user)+len(info))
-	b = append(append(b, user...), info...)
-	id := &identity{ui: unsafe.String(unsafe.SliceData(b), len(b)), split: uint32(len(user))}
+	var id *identity
+	if n := len(user) + len(info); n <= identInline+maxTail {
+		id = tailed[identity](n - identInline)
+		id.split, id.n = uint16(len(user)), uint16(n)
+		b := unsafe.Slice(&id.ub[0], n)
+		copy(b[copy(b, user):], info)
+	} else {
+		b := make([]byte, 0, n)
+		b = append(append(b, user...), info...)
+		f := &identityFar{ui: unsafe.String(unsafe.SliceData(b), n), split: len(user)}
+		f.id.n = identFar
+		id = &f.id
+	}
 	id.expires.Store(clampExpires(expires))
 	return id
 }
