@@ -47,7 +47,8 @@ func (e *epoll) accept(l *loop, now int64) {
 		if !e.nodelay {
 			_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
-		c := &Conn{fd: int32(fd), loop: l, lastRead: now}
+		c := p.lay.newConn()
+		c.fd, c.loop, c.lastRead = int32(fd), l, now
 		c.timer.Value = e.nextGen()
 		c.setRemote(peer)
 		if fd >= len(e.conns) {

@@ -38,6 +38,7 @@ type ownerHandler struct {
 }
 
 type ownerState struct {
+	opened  bool
 	loop    uint64
 	closed  bool
 	closing atomic.Bool
@@ -49,9 +50,9 @@ func (h *ownerHandler) fail(n *atomic.Int64, what string, c *Conn) {
 }
 
 func (h *ownerHandler) check(c *Conn) *ownerState {
-	st := Context[ownerState](c)
+	st := State[ownerState](c)
 	switch {
-	case st == nil:
+	case !st.opened:
 		h.fail(&h.beforeOpen, "callback before OnOpen", c)
 	case c.Handler() != Handler(h):
 		h.fail(&h.wrongLoop, "Handler is not the poller's handler", c)
@@ -64,10 +65,11 @@ func (h *ownerHandler) check(c *Conn) *ownerState {
 }
 
 func (h *ownerHandler) OnOpen(c *Conn) {
-	if Context[ownerState](c) != nil {
-		h.fail(&h.beforeOpen, "OnOpen on a connection that has state", c)
+	st := State[ownerState](c)
+	if *st != (ownerState{}) || ConnOf(st) != c {
+		h.fail(&h.beforeOpen, "OnOpen on a connection whose state is not new", c)
 	}
-	SetContext(c, &ownerState{loop: goid()})
+	st.opened, st.loop = true, goid()
 	h.opened.Add(1)
 }
 
@@ -103,7 +105,7 @@ func TestChurnEventsStayWithTheirLoop(t *testing.T) {
 
 func testChurnEventsStayWithTheirLoop(t *testing.T, backend string) {
 	h := &ownerHandler{}
-	p := startPoller(t, Config{Backend: backend, Loops: 4}, h)
+	p := startPollerFor[ownerState](t, Config{Backend: backend, Loops: 4}, h)
 	const clients = 16
 	dur := 3 * time.Second
 	if testing.Short() {

@@ -21,8 +21,7 @@ type Conn struct {
 	// connection's events from an earlier one's on fd), kept in what would
 	// be the entry's padding.
 	timer timerwheel.Entry[uint32]
-	loop  *loop
-	ctx   unsafe.Pointer // the handler's state: SetContext, Context
+	loop  *loop // the handler's state follows the Conn in its allocation (state.go)
 
 	// Loop-owned state: touched only by the loop goroutine. (Unconsumed
 	// input, rare, is in the loop's table: loop.held.)
@@ -54,7 +53,7 @@ type Conn struct {
 func connOf(e *timerwheel.Entry[uint32]) *Conn { return (*Conn)(unsafe.Pointer(e)) }
 
 // std is the std backend's part of c (c.fd is -1 there, and only there).
-func (c *Conn) std() *stdConn { return (*stdConn)(unsafe.Pointer(c)) }
+func (c *Conn) std() *stdConn { return c.loop.p.lay.std(c) }
 
 // isStd reports whether c belongs to the std backend.
 func (c *Conn) isStd() bool { return c.fd < 0 }
@@ -64,17 +63,6 @@ func (c *Conn) gen() uint32 { return c.timer.Value }
 
 // The compiler checks that the timer stays the first field.
 var _ = [1]struct{}{}[unsafe.Offsetof(Conn{}.timer)]
-
-// Context returns the handler's per-connection state set with SetContext,
-// as the type it was set with; nil before.
-func Context[T any](c *Conn) *T { return (*T)(c.ctx) }
-
-// SetContext attaches the handler's per-connection state, one pointer read
-// back with Context as the same type: a handler keeps one type for all its
-// connections (another type would be misread; the compiler cannot see it).
-// A pointer rather than an interface keeps 8 bytes out of every connection
-// (issue 19). Loop only, or before StartAdopted for an adopted connection.
-func SetContext[T any](c *Conn, v *T) { c.ctx = unsafe.Pointer(v) }
 
 // RemoteAddr is the TCP peer's address, or the one given to AttributeTo.
 // An IPv4 peer reached through an IPv6 socket (::ffff:a.b.c.d) is the IPv4

@@ -23,8 +23,10 @@
 // the loop keeps only the unconsumed tail (a partial frame) in its table of
 // held input, by connection, grown with what has arrived (never with what a
 // header announced), so memory is spent only on connections that are
-// mid-frame. A handler keeps its per-connection state with SetContext (one
-// pointer, read back with Context).
+// mid-frame. A handler keeps its per-connection state in the connection's
+// own allocation: a Poller made with NewFor[T] allocates each connection with
+// a zero T after it, reached with State[T] (and back with ConnOf), so a
+// connection and its state are one object with no pointer between them.
 //
 // Writes may come from any goroutine, into each Conn's bounded queue:
 //

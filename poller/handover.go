@@ -233,7 +233,7 @@ func (c *Conn) forget() {
 
 // Adopt takes a connection handed over by another process, parked: not
 // polled, no timer, nothing written, until StartAdopted; writes are queued
-// meanwhile; the caller sets its context (SetContext) before StartAdopted.
+// meanwhile; the caller fills its State before StartAdopted.
 // d.Input is presented to the handler with the first bytes read after the
 // start; d.Output is queued first; the timer and the last read are restored
 // from their durations. The Poller owns d.FD from this call on, even on an
@@ -246,7 +246,8 @@ func (p *Poller) Adopt(d Detached) (*Conn, error) {
 	}
 	l := p.loops[int(p.adopted.Add(1))%len(p.loops)]
 	now := p.Now()
-	c := &Conn{loop: l, fd: int32(d.FD), lastRead: now - int64(d.Idle), detach: parked}
+	c := p.lay.newConn()
+	c.loop, c.fd, c.lastRead, c.detach = l, int32(d.FD), now-int64(d.Idle), parked
 	// While parked, deadline holds the time left; StartAdopted makes it
 	// a deadline again.
 	c.deadline = int64(d.Timer)

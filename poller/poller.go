@@ -102,6 +102,7 @@ type driver interface {
 type Poller struct {
 	cfg       Config
 	h         Handler
+	lay       layout // allocates connections with the handler's state (state.go)
 	d         driver
 	loops     []*loop
 	addr      net.Addr
@@ -123,18 +124,38 @@ type Poller struct {
 // Backends lists the backends this build offers, the default first.
 func Backends() []string { return backends }
 
-// Listen opens addr and prepares the loops; Serve starts them.
+// Listen opens addr and prepares the loops; Serve starts them. Its
+// connections carry no state of the handler's: see ListenFor.
 func Listen(addr string, cfg Config, h Handler) (*Poller, error) {
+	return ListenFor[struct{}](addr, cfg, h)
+}
+
+// ListenFor is Listen for a handler that keeps a T for each connection
+// (NewFor).
+func ListenFor[T any](addr string, cfg Config, h Handler) (*Poller, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("poller: listen %s: %w", addr, err)
 	}
-	return New(ln, cfg, h)
+	return NewFor[T](ln, cfg, h)
 }
 
 // New serves an open listener (a TCP listener, for instance one inherited
-// from a previous process); the Poller owns it from then on.
+// from a previous process); the Poller owns it from then on. Its connections
+// carry no state of the handler's: see NewFor.
 func New(ln net.Listener, cfg Config, h Handler) (*Poller, error) {
+	return NewFor[struct{}](ln, cfg, h)
+}
+
+// NewFor is New for a handler that keeps a T for each connection: each
+// connection is allocated with a zero T after it, reached with State[T]
+// (and back with ConnOf), so the two are one object and hold no pointer to
+// each other.
+func NewFor[T any](ln net.Listener, cfg Config, h Handler) (*Poller, error) {
+	return newPoller(ln, cfg, h, layoutOf[T]{})
+}
+
+func newPoller(ln net.Listener, cfg Config, h Handler, lay layout) (*Poller, error) {
 	if cfg.Backend == "" {
 		cfg.Backend = backends[0]
 	}
@@ -150,7 +171,7 @@ func New(ln net.Listener, cfg Config, h Handler) (*Poller, error) {
 	if cfg.LingerTimeout <= 0 {
 		cfg.LingerTimeout = 2 * time.Second
 	}
-	p := &Poller{cfg: cfg, h: h, addr: ln.Addr(), start: time.Now()}
+	p := &Poller{cfg: cfg, h: h, lay: lay, addr: ln.Addr(), start: time.Now()}
 	p.queues.New = func() any { return new(outQueue) }
 	for i := 0; i < cfg.Loops; i++ {
 		p.loops = append(p.loops, newLoop(p, i))

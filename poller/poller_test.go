@@ -77,7 +77,17 @@ func forEachBackend(t *testing.T, test func(t *testing.T, backend string)) {
 
 func startPoller(t *testing.T, cfg Config, h Handler) *Poller {
 	t.Helper()
-	p, err := Listen("127.0.0.1:0", cfg, h)
+	return startPollerFor[struct{}](t, cfg, h)
+}
+
+// startPollerFor serves a Poller whose connections carry a T (NewFor).
+func startPollerFor[T any](t *testing.T, cfg Config, h Handler) *Poller {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewFor[T](ln, cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,14 +372,22 @@ func testWriteFinalIsLast(t *testing.T, backend string) {
 	}
 }
 
-// TestConnSize: an idle connection's cost starts with this struct; 112
-// bytes is a size class, one byte more costs 16 (128). (The std backend's
-// socket lives beside it, the epoll generation in the timer entry's
+// TestConnSize: an idle connection's cost starts with this struct, 104
+// bytes, and the handler's state follows it in the same object (NewFor):
+// with the server's 56 bytes that is 160, a size class. (The std backend's
+// socket lives after the state, the epoll generation in the timer entry's
 // padding, the queued byte count in the queue lent while there is one,
-// unconsumed input in the loop's table; the handler's state is a pointer.)
+// unconsumed input in the loop's table.)
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 112 {
-		t.Fatalf("poller.Conn is %d bytes, budget 112", n)
+	if n := unsafe.Sizeof(Conn{}); n > 104 {
+		t.Fatalf("poller.Conn is %d bytes, budget 104", n)
+	}
+	var c *Conn
+	if a := testing.AllocsPerRun(10, func() { c = layoutOf[[56]byte]{}.newConn() }); a != 1 {
+		t.Fatalf("a connection with its state is %v allocations, want 1", a)
+	}
+	if st := State[[56]byte](c); ConnOf(st) != c || uintptr(unsafe.Pointer(st))-uintptr(unsafe.Pointer(c)) != unsafe.Sizeof(Conn{}) {
+		t.Fatalf("the state is not right after its Conn")
 	}
 }
 

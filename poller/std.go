@@ -27,12 +27,10 @@ type std struct {
 	next     atomic.Uint32 // round-robin loop choice
 }
 
-// stdConn is a connection's socket and its reader's hand-over. The Conn
-// is its first field: the std backend allocates the two together and finds
-// its part from the Conn (stdOf), so epoll connections carry no pointer
-// for it.
+// stdConn is a connection's socket and its reader's hand-over. It follows
+// the Conn and the handler's state in their allocation (state.go), so epoll
+// connections carry no pointer for it.
 type stdConn struct {
-	Conn
 	nc    net.Conn
 	taken chan struct{} // the loop has taken the last read: read again
 	gone  chan struct{} // closed with the connection
@@ -89,8 +87,9 @@ func (s *std) accept() {
 			_ = tc.SetNoDelay(true)
 		}
 		l := s.p.loops[int(s.next.Add(1))%len(s.p.loops)]
-		sc := &stdConn{Conn: Conn{loop: l, fd: -1}, nc: nc, taken: make(chan struct{}, 1), gone: make(chan struct{})}
-		c := &sc.Conn
+		c := s.p.lay.newStd()
+		c.loop, c.fd = l, -1
+		*c.std() = stdConn{nc: nc, taken: make(chan struct{}, 1), gone: make(chan struct{})}
 		if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.setRemote(a.AddrPort())
 		}

@@ -15,8 +15,8 @@ import (
 // trusted proxy) the per-IP rate and caps, before anything is read.
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := c.Now()
-	w := &wsConn{c: c, since: now}
-	poller.SetContext(c, w)
+	w := poller.State[wsConn](c) // zero: this connection's, allocated with it
+	w.since = now
 	s.m.ConnectionsTotal.Inc()
 	s.accepted.Add(1)
 	s.m.SocketsOpen.Inc()

@@ -75,7 +75,7 @@ func (w *wsConn) deflateParams() codec.Params {
 // OnInflated counts a compressed message received (codec.InflateObserver,
 // called by the decoder on the loop).
 func (w *wsConn) OnInflated(compressed, inflated int) {
-	st := &w.srv().stats[w.c.LoopID()]
+	st := &w.srv().stats[w.conn().LoopID()]
 	st.zMsgsIn++
 	st.zBytesIn += uint64(compressed)
 	st.zRawIn += uint64(inflated)

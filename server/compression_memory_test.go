@@ -62,7 +62,7 @@ func TestCompressionIdleMemory(t *testing.T) {
 		var mu sync.Mutex // Each runs fn on every loop at once
 		n, sum := 0, 0
 		s.poll.Each(func(c *poller.Conn) {
-			if w := poller.Context[wsConn](c); w != nil && w.upgraded() {
+			if w := poller.State[wsConn](c); w != nil && w.upgraded() {
 				mu.Lock()
 				n++
 				sum += w.dec.WindowBytes()

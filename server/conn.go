@@ -27,13 +27,14 @@ var (
 )
 
 // wsConn is the WebSocket state of one connection. Its fields belong to the
-// connection's loop goroutine. 64 bytes, a size class of its own (with the
-// poller's 112-byte Conn, what an idle /echo connection costs on the heap):
-// the small fields stay together at the end, the server is found through the
+// connection's loop goroutine. It is the poller's state of the connection
+// (poller.NewFor): allocated with the poller's 104-byte Conn, right after
+// it, 56 bytes that make the pair 160, a size class (what an idle /echo
+// connection costs on the heap). So neither points to the other (conn), the
+// small fields stay together at the end, the server is found through the
 // poller, the decoder (16 bytes) is given the server's codec Config per call
 // and rare state goes to the spill.
 type wsConn struct {
-	c    *poller.Conn
 	dec  codec.Decoder
 	sess *routing.Session
 	x    *wsSpill // what few connections need: nil on a plain node without -msg-rate
@@ -56,10 +57,13 @@ type wsConn struct {
 	flags uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go); loop only
 }
 
+// conn is the poller's connection: wsConn is its state (poller.State).
+func (w *wsConn) conn() *poller.Conn { return poller.ConnOf(w) }
+
 // srv is the server the connection belongs to: the poller's handler, so
 // that no connection spends a pointer on it (issue 19: wsConn stays at 64
 // bytes).
-func (w *wsConn) srv() *Server { return w.c.Handler().(*Server) }
+func (w *wsConn) srv() *Server { return w.conn().Handler().(*Server) }
 
 // wsSpill is the state few connections need, in an object of its own so
 // that wsConn stays in the 64-byte size class; allocated on first use and
@@ -103,7 +107,7 @@ func (w *wsConn) upgraded() bool { return w.up&1 != 0 }
 
 // OnData feeds the TLS layer, the handshake parser or the frame decoder.
 func (s *Server) OnData(c *poller.Conn, buf []byte) (int, error) {
-	w := poller.Context[wsConn](c)
+	w := poller.State[wsConn](c)
 	if w.tls() != nil {
 		n, err := w.feedTLS(buf)
 		s.flushStats(c.LoopID())
@@ -134,10 +138,10 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	if w.state == stDone {
 		return len(buf), nil
 	}
-	w.srv().stats[w.c.LoopID()].inRoom = cap(buf) - len(buf)
+	w.srv().stats[w.conn().LoopID()].inRoom = cap(buf) - len(buf)
 	m, err := w.dec.Feed(&w.srv().codec, buf[n:], w)
 	n += m
-	w.srv().stats[w.c.LoopID()].bytesIn += uint64(m)
+	w.srv().stats[w.conn().LoopID()].bytesIn += uint64(m)
 	if err != nil {
 		var pe *codec.Error
 		if errors.As(err, &pe) {
@@ -157,18 +161,18 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	// fragmented message, began to arrive. A frame left over after complete
 	// ones (m > 0) began in this read, not when an earlier leftover did.
 	if w.dec.InMessage() && w.msgAt() == 0 {
-		w.spill().msgAt = w.c.LastRead()
+		w.spill().msgAt = w.conn().LastRead()
 	}
 	switch {
 	case n == len(buf):
 		w.since = 0
 	case m > 0 || w.since == 0:
-		w.since = w.c.LastRead()
+		w.since = w.conn().LastRead()
 	}
 	if rt := w.srv().opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
-			if at := started + int64(rt); w.c.Timer() == 0 || at < w.c.Timer() {
-				w.c.SetTimer(at)
+			if at := started + int64(rt); w.conn().Timer() == 0 || at < w.conn().Timer() {
+				w.conn().SetTimer(at)
 			}
 		}
 	}
@@ -193,10 +197,7 @@ var errStop = errors.New("stop")
 
 // OnClose releases everything the connection held, exactly once.
 func (s *Server) OnClose(c *poller.Conn, err error) {
-	w := poller.Context[wsConn](c)
-	if w == nil {
-		return
-	}
+	w := poller.State[wsConn](c)
 	s.m.SocketsOpen.Dec()
 	s.adm.Release(&w.ticket)
 	if w.sess != nil {
@@ -257,7 +258,7 @@ func (w *wsConn) out() byteConn {
 	if w.tls() != nil {
 		return w.tls()
 	}
-	return w.c
+	return w.conn()
 }
 
 // writeMessage queues p as one final, unmasked, uncompressed frame of type
@@ -269,7 +270,7 @@ func (w *wsConn) writeMessage(op codec.OpCode, p []byte) error {
 		return w.writeMessageTLS(op, p)
 	}
 	var h [14]byte
-	return w.c.Write2(codec.AppendHeader(h[:0], op, true, len(p)), p)
+	return w.conn().Write2(codec.AppendHeader(h[:0], op, true, len(p)), p)
 }
 
 // sendMessage is writeMessage from the connection's loop, answering the
@@ -282,7 +283,7 @@ func (w *wsConn) sendMessage(op codec.OpCode, p []byte) error {
 		return w.writeMessageTLS(op, p)
 	}
 	var h [14]byte
-	return w.c.Send2(codec.AppendHeader(h[:0], op, true, len(p)), p)
+	return w.conn().Send2(codec.AppendHeader(h[:0], op, true, len(p)), p)
 }
 
 func (w *wsConn) writeMessageTLS(op codec.OpCode, p []byte) error {

@@ -148,9 +148,9 @@ func (a *idState) handleRefresh(c *routing.Context) error {
 	}
 	if w, ok := sess.Conn().(*wsConn); ok {
 		// The wheel entry may sit at the old end, later than the new one.
-		w.c.Do(func() {
-			if !w.c.Closed() && w.state == stOpen {
-				w.rearm(w.c.Now())
+		w.conn().Do(func() {
+			if !w.conn().Closed() && w.state == stOpen {
+				w.rearm(w.conn().Now())
 			}
 		})
 	}

@@ -44,13 +44,10 @@ func spreadWindow(n int, spread, left, closeTimeout time.Duration) time.Duration
 func (s *Server) closeSpread(ctx context.Context, deadline time.Time) {
 	perLoop := make([][]*poller.Conn, s.poll.Config().Loops)
 	s.poll.Each(func(c *poller.Conn) { // each loop appends to its own slice
-		w := poller.Context[wsConn](c)
-		if w == nil {
-			return
-		}
+		w := poller.State[wsConn](c)
 		switch w.state {
 		case stHandshake:
-			if w.ep == epKeptAlive && w.c.Buffered() == 0 {
+			if w.ep == epKeptAlive && w.conn().Buffered() == 0 {
 				w.closeKeptAlive() // between requests: HTTP lets the server just close
 				return
 			}
@@ -112,9 +109,7 @@ func (s *Server) closeBatch(batch []*poller.Conn) {
 				if c.Closed() {
 					continue
 				}
-				if w := poller.Context[wsConn](c); w != nil {
-					w.drainClose()
-				}
+				poller.State[wsConn](c).drainClose()
 			}
 		})
 	}
@@ -132,5 +127,5 @@ func (w *wsConn) drainClose() {
 		w.srv().router.CloseAfterReplies(w.sess, closeServiceRestart, drainReason)
 		return
 	}
-	w.closeWith(closeServiceRestart, drainReason, w.c.Now()+int64(w.srv().opts.CloseTimeout))
+	w.closeWith(closeServiceRestart, drainReason, w.conn().Now()+int64(w.srv().opts.CloseTimeout))
 }

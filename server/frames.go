@@ -19,7 +19,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 	if w.x != nil {
 		w.x.msgAt = 0 // a fragmented message, if this was one, is complete
 	}
-	s.stats[w.c.LoopID()].msgsIn++
+	s.stats[w.conn().LoopID()].msgsIn++
 	if w.state != stOpen || s.draining.Load() && !s.state.spreading.Load() {
 		// Closing: data is no longer processed. (During a drain, only
 		// while the worker queue runs dry: connections waiting for their
@@ -27,7 +27,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 		return nil
 	}
 	if s.msgRate.PerSecond > 0 {
-		switch w.spill().msg.Check(w.c.Now(), &s.msgRate) {
+		switch w.spill().msg.Check(w.conn().Now(), &s.msgRate) {
 		case limits.VerdictRateLimited:
 			if w.ep == epWS {
 				w.rateLimited(p)
@@ -59,7 +59,7 @@ func (w *wsConn) OnMessage(op codec.OpCode, p []byte) error {
 // loop's stats. A failure needs no handling here: a slow consumer is being
 // closed (and counted once, in OnClose).
 func (w *wsConn) sendOnLoop(op codec.OpCode, p []byte) {
-	st := &w.srv().stats[w.c.LoopID()]
+	st := &w.srv().stats[w.conn().LoopID()]
 	if n, err := w.writeData(op, p, st); err == nil {
 		st.msgsOut++
 		st.bytesOut += uint64(n)
@@ -79,7 +79,7 @@ func (w *wsConn) OnPong(p []byte) error {
 	w.srv().m.PongsReceived.Inc()
 	if len(p) == 8 && w.pingAt != 0 {
 		if sent := int64(binary.BigEndian.Uint64(p)); sent == w.pingAt {
-			w.srv().m.PingRTT.Observe(time.Duration(w.c.Now() - sent).Seconds())
+			w.srv().m.PingRTT.Observe(time.Duration(w.conn().Now() - sent).Seconds())
 		}
 		w.pingAt = 0
 	}
@@ -96,8 +96,8 @@ func (w *wsConn) OnClose(code codec.CloseCode, reason []byte) error {
 		w.sendClose(code, "")
 	}
 	w.state = stDone
-	w.c.SetTimer(0)
-	w.c.CloseAfterFlush(false) // the handshake is complete: the peer sends nothing more
+	w.conn().SetTimer(0)
+	w.conn().CloseAfterFlush(false) // the handshake is complete: the peer sends nothing more
 	return errStop
 }
 
@@ -119,9 +119,9 @@ func (w *wsConn) fail(code codec.CloseCode, reason string) {
 	}
 	w.sendClose(code, reason)
 	w.state = stDone
-	w.c.SetTimer(0)
-	w.c.CloseAfterFlush(true) // the peer may still be sending: let it read our close
-	w.srv().log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.c.RemoteAddr().String()))
+	w.conn().SetTimer(0)
+	w.conn().CloseAfterFlush(true) // the peer may still be sending: let it read our close
+	w.srv().log.Debug("connection failed", zap.Uint16("code", uint16(code)), zap.String("reason", reason), zap.String("peer", w.conn().RemoteAddr().String()))
 }
 
 // closeWith starts a close handshake: the peer has -close-timeout (or until
@@ -132,6 +132,6 @@ func (w *wsConn) closeWith(code codec.CloseCode, reason string, deadline int64) 
 	}
 	w.sendClose(code, reason)
 	w.state = stClosing
-	w.c.SetTimer(deadline)
-	w.c.Flush()
+	w.conn().SetTimer(deadline)
+	w.conn().Flush()
 }

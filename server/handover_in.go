@@ -59,14 +59,17 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	if err != nil {
 		return err
 	}
-	w := &wsConn{state: r.state, ep: r.ep, flags: r.flags}
+	// The state is prepared here and moved into the connection's own once
+	// the poller has it (poller.State): until then nothing may ask it for
+	// its connection.
+	pre := wsConn{state: r.state, ep: r.ep, flags: r.flags}
 	if r.upgraded {
-		w.up |= 1
+		pre.up |= 1
 	}
 	if r.state == stOpen {
-		w.dec.Reset(&s.codec)
-		w.setDeflate(&s.codec, codec.Params{ServerMaxWindowBits: r.zbits, ClientMaxWindowBits: r.dec.PeerWindowBits, ClientNoContextTakeover: r.dec.PeerNoContext})
-		if err := w.dec.Restore(&s.codec, r.dec); err != nil {
+		pre.dec.Reset(&s.codec)
+		pre.setDeflate(&s.codec, codec.Params{ServerMaxWindowBits: r.zbits, ClientMaxWindowBits: r.dec.PeerWindowBits, ClientNoContextTakeover: r.dec.PeerNoContext})
+		if err := pre.dec.Restore(&s.codec, r.dec); err != nil {
 			return fmt.Errorf("%w: %w", errRecord, err)
 		}
 	}
@@ -90,12 +93,12 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	}
 	c, err := s.poll.Adopt(poller.Detached{FD: fd, Remote: remote, Input: r.input, Timer: r.timer, Idle: r.idle})
 	if c == nil {
-		w.dec.Reset(&s.codec)
+		pre.dec.Reset(&s.codec)
 		return fmt.Errorf("adopt: %w", err)
 	}
-	poller.SetContext(c, w) // parked: no callback runs before StartAdopted
+	w := poller.State[wsConn](c) // parked: no callback runs before StartAdopted
+	*w = pre
 	_ = unix.Close(hc.FD)
-	w.c = c
 	now := s.poll.Now()
 	back := func(age int64) int64 {
 		if age == 0 {
@@ -165,17 +168,15 @@ func (a *adopter) Event(id uint64, b []byte) {
 	case evFinal:
 		_ = c.WriteFinal(nil)
 		c.Do(func() {
-			if w := poller.Context[wsConn](c); w != nil {
-				w.state = stDone
-			}
+			poller.State[wsConn](c).state = stDone
 		})
 	case evCloseAfterFlush:
 		c.CloseAfterFlush(len(b) > 1 && b[1] == 1)
 	case evSubscribe, evUnsubscribe:
 		channel, on := string(b[1:]), b[0] == evSubscribe
 		c.Do(func() {
-			w := poller.Context[wsConn](c)
-			if w == nil || w.sess == nil {
+			w := poller.State[wsConn](c)
+			if w.sess == nil {
 				return
 			}
 			if err := a.s.router.ApplySubscription(w.sess, channel, on); err != nil {
@@ -224,7 +225,7 @@ func (a *adopter) Abort(err error) {
 	a.conns = nil
 	a.mu.Unlock()
 	for _, c := range conns {
-		w := poller.Context[wsConn](c)
+		w := poller.State[wsConn](c)
 		if w.sess != nil {
 			s.router.Forget(w.sess)
 		}

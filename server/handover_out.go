@@ -75,7 +75,7 @@ func (s *Server) handoverSubscription(sess *routing.Session, ev byte, channel st
 	if !ok {
 		return
 	}
-	if id, tx := s.ho.sink.id(w.c); tx != nil {
+	if id, tx := s.ho.sink.id(w.conn()); tx != nil {
 		_ = tx.Event(id, append([]byte{ev}, channel...))
 	}
 }
@@ -295,7 +295,7 @@ func (s *Server) handOver(ctx context.Context, succ *handover.Successor, cfg Han
 		}
 		kept := moved[:0]
 		for _, w := range moved {
-			if id, _ := s.ho.sink.id(w.c); no[id] {
+			if id, _ := s.ho.sink.id(w.conn()); no[id] {
 				refused = append(refused, w)
 			} else {
 				kept = append(kept, w)
@@ -372,7 +372,7 @@ func (s *Server) exportAll(ctx context.Context, tx *handover.Transfer) (moved []
 				more.Add(1)
 				return
 			}
-			w := poller.Context[wsConn](c)
+			w := poller.State[wsConn](c)
 			if w == nil {
 				return
 			}
@@ -426,11 +426,11 @@ func (s *Server) export(w *wsConn, tx *handover.Transfer) error {
 		st = &ss
 	}
 	id := s.ho.ids.Add(1)
-	return w.c.Export(func(d *poller.Detached) error {
+	return w.conn().Export(func(d *poller.Detached) error {
 		rec := appendRecord(nil, w.captureRecord(d, st))
-		s.ho.sink.add(w.c, id)
+		s.ho.sink.add(w.conn(), id)
 		if err := tx.Add(handover.Conn{ID: id, FD: d.FD, State: rec}); err != nil {
-			s.ho.sink.drop(w.c)
+			s.ho.sink.drop(w.conn())
 			return err
 		}
 		if len(d.Output) > 0 {
@@ -445,7 +445,7 @@ func (s *Server) onLoops(ws []*wsConn, fn func(w *wsConn)) {
 	var wg sync.WaitGroup
 	for _, w := range ws {
 		wg.Add(1)
-		w.c.Do(func() {
+		w.conn().Do(func() {
 			defer wg.Done()
 			fn(w)
 		})
@@ -456,8 +456,8 @@ func (s *Server) onLoops(ws []*wsConn, fn func(w *wsConn)) {
 // resume serves exported connections on (an abort, or refused ones).
 func (s *Server) resume(ws []*wsConn) {
 	s.onLoops(ws, func(w *wsConn) {
-		s.ho.sink.drop(w.c)
-		if err := w.c.Resume(); err != nil {
+		s.ho.sink.drop(w.conn())
+		if err := w.conn().Resume(); err != nil {
 			s.log.Warn("handover: cannot resume a connection", zap.Error(err))
 		}
 	})
@@ -467,8 +467,8 @@ func (s *Server) resume(ws []*wsConn) {
 // descriptor, and the session, slots and counts without a disconnect.
 func (s *Server) release(ws []*wsConn) {
 	s.onLoops(ws, func(w *wsConn) {
-		w.c.Release()
-		s.ho.sink.drop(w.c)
+		w.conn().Release()
+		s.ho.sink.drop(w.conn())
 		s.m.SocketsOpen.Dec()
 		s.adm.Release(&w.ticket)
 		if w.sess != nil {

@@ -290,7 +290,7 @@ func (r *connRecord) check() error {
 // captureRecord fills a record of w, paused by Export with d, and its
 // session state st (nil without a session). Loop only.
 func (w *wsConn) captureRecord(d *poller.Detached, st *routing.SessionState) *connRecord {
-	now := w.c.Now()
+	now := w.conn().Now()
 	r := &connRecord{
 		state: w.state, ep: w.ep, upgraded: w.upgraded(), flags: w.flags, remote: d.Remote,
 		ticket: w.ticket.Held(),

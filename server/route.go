@@ -63,7 +63,7 @@ func (w *wsConn) SendPrepared(m *codec.Prepared) error {
 // RemoteIP is the client address the connection is attributed to: the
 // peer, or the client a trusted proxy named (the poller keeps it; see
 // opened).
-func (w *wsConn) RemoteIP() netip.Addr { return w.c.RemoteAddr().Addr() }
+func (w *wsConn) RemoteIP() netip.Addr { return w.conn().RemoteAddr().Addr() }
 
 // Flush writes what is queued.
 func (w *wsConn) Flush() error { return w.out().Flush() }
@@ -75,11 +75,11 @@ func (w *wsConn) FlushSoon() { w.out().FlushSoon() }
 // queued. A drain's 1012 is a close handshake (the peer answers with its
 // close frame, then the server closes TCP), not a failure.
 func (w *wsConn) Close(code codec.CloseCode, reason string) {
-	w.c.Do(func() {
+	w.conn().Do(func() {
 		switch {
-		case w.c.Closed():
+		case w.conn().Closed():
 		case code == closeServiceRestart:
-			w.closeWith(code, reason, w.c.Now()+int64(w.srv().opts.CloseTimeout))
+			w.closeWith(code, reason, w.conn().Now()+int64(w.srv().opts.CloseTimeout))
 		default:
 			w.fail(code, reason)
 		}

@@ -206,9 +206,9 @@ func (s *Server) start(ln net.Listener) error {
 	var err error
 	if ln != nil {
 		cfg.PauseAtStart = true
-		p, err = poller.New(ln, cfg, s)
+		p, err = poller.NewFor[wsConn](ln, cfg, s)
 	} else {
-		p, err = poller.Listen(s.opts.Addr, cfg, s)
+		p, err = poller.ListenFor[wsConn](s.opts.Addr, cfg, s)
 	}
 	if err != nil {
 		return err

@@ -129,7 +129,7 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 		st = 1
 	}
 	// The Date line, in the loop's scratch (Write2 copies it).
-	up := s.ups[w.c.LoopID()]
+	up := s.ups[w.conn().LoopID()]
 	up.date = append(time.Now().UTC().AppendFormat(append(up.date[:0], "Date: "...), http.TimeFormat), "\r\n\r\n"...)
 	out := w.out()
 	err := out.Write2(a.head[st][boolInt(ka)], up.date)
@@ -149,7 +149,7 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 	}
 	if err != nil || !ka {
 		w.state = stDone
-		w.c.SetTimer(0)
+		w.conn().SetTimer(0)
 		out.CloseAfterFlush(true) // the client may still be sending
 		return false
 	}
@@ -161,10 +161,10 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 	// the first one had to; a quiet client is then closed without counting
 	// as a refusal (epKeptAlive).
 	w.ep = epKeptAlive
-	now := w.c.Now()
+	now := w.conn().Now()
 	w.since = now
 	if d := s.opts.HandshakeTimeout; d > 0 {
-		w.c.SetTimer(now + int64(d))
+		w.conn().SetTimer(now + int64(d))
 	}
 	return true
 }
@@ -173,6 +173,6 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 // once what was queued is written.
 func (w *wsConn) closeKeptAlive() {
 	w.state = stDone
-	w.c.SetTimer(0)
+	w.conn().SetTimer(0)
 	w.out().CloseAfterFlush(true)
 }

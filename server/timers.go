@@ -12,7 +12,7 @@ import (
 
 // OnTimer enforces the handshake, idle and read timeouts and sends pings.
 func (s *Server) OnTimer(c *poller.Conn, now int64) {
-	w := poller.Context[wsConn](c)
+	w := poller.State[wsConn](c)
 	switch w.state {
 	case stHandshake:
 		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) && w.ep == epKeptAlive {
@@ -62,7 +62,7 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 // earliest of the next ping, the idle timeout and the read timeout.
 func (w *wsConn) rearm(now int64) {
 	o := &w.srv().opts
-	last := w.c.LastRead()
+	last := w.conn().LastRead()
 	next := int64(0)
 	earliest := func(at int64) {
 		if at > 0 && (next == 0 || at < next) {
@@ -86,5 +86,5 @@ func (w *wsConn) rearm(now int64) {
 	if next != 0 && next <= now {
 		next = now + 1
 	}
-	w.c.SetTimer(next)
+	w.conn().SetTimer(next)
 }

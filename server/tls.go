@@ -79,7 +79,7 @@ func (w *wsConn) startTLS() {
 	if w.srv().opts.HandshakeTimeout <= 0 {
 		own = time.Minute
 	}
-	w.spill().tls = tlsconn.Server(w.c, w.srv().tlsConf, w, own)
+	w.spill().tls = tlsconn.Server(w.conn(), w.srv().tlsConf, w, own)
 }
 
 // OnHandshake is the end of the TLS handshake (tlsconn.Upper). Loop only.
@@ -99,19 +99,19 @@ func (w *wsConn) OnHandshake(err error) {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.m.Timeouts.WithLabelValues("handshake").Inc()
-		s.refused(refHandshakeTimeout, w.c.RemoteAddr().String())
+		s.refused(refHandshakeTimeout, w.conn().RemoteAddr().String())
 	} else {
-		s.refused(refBadRequest, w.c.RemoteAddr().String())
+		s.refused(refBadRequest, w.conn().RemoteAddr().String())
 	}
-	s.log.Debug("TLS handshake failed", zap.String("peer", w.c.RemoteAddr().String()), zap.Error(err))
+	s.log.Debug("TLS handshake failed", zap.String("peer", w.conn().RemoteAddr().String()), zap.Error(err))
 	w.state = stDone
-	w.c.Close(fmt.Errorf("tls handshake: %w", err))
+	w.conn().Close(fmt.Errorf("tls handshake: %w", err))
 }
 
 // OnPlain takes decrypted bytes (tlsconn.Upper). Loop only.
 func (w *wsConn) OnPlain(b []byte) (int, error) {
 	n, err := w.onPlain(b)
-	w.srv().flushStats(w.c.LoopID())
+	w.srv().flushStats(w.conn().LoopID())
 	if w.state == stDone {
 		return len(b), err // nothing more is read: drop the rest
 	}
@@ -123,7 +123,7 @@ func (w *wsConn) OnPlain(b []byte) (int, error) {
 // on a plain connection. Loop only.
 func (w *wsConn) feedTLS(buf []byte) (int, error) {
 	n, err := w.tls().Feed(buf)
-	if err != nil || w.state != stOpen || w.c.Closed() {
+	if err != nil || w.state != stOpen || w.conn().Closed() {
 		return n, err
 	}
 	// A record that has begun to arrive counts as a frame under way for
@@ -133,12 +133,12 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 	switch {
 	case n < len(buf) || w.tls().HeldInput():
 		if w.since == 0 {
-			w.since = w.c.LastRead()
+			w.since = w.conn().LastRead()
 		}
 	case !w.tls().HeldPlain():
 		w.since = 0
 	}
-	next := w.tls().IdleDeadline(w.c.LastRead())
+	next := w.tls().IdleDeadline(w.conn().LastRead())
 	if rt := w.srv().opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
 			if at := started + int64(rt); next == 0 || at < next {
@@ -146,8 +146,8 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 			}
 		}
 	}
-	if next != 0 && (w.c.Timer() == 0 || next < w.c.Timer()) {
-		w.c.SetTimer(next)
+	if next != 0 && (w.conn().Timer() == 0 || next < w.conn().Timer()) {
+		w.conn().SetTimer(next)
 	}
 	return n, nil
 }

@@ -98,7 +98,7 @@ func cipherHeld(s *Server) []bool {
 	var mu sync.Mutex
 	var held []bool
 	s.poll.Each(func(c *poller.Conn) {
-		if w := poller.Context[wsConn](c); w != nil && w.tls() != nil && w.upgraded() {
+		if w := poller.State[wsConn](c); w != nil && w.tls() != nil && w.upgraded() {
 			mu.Lock()
 			held = append(held, w.tls().CipherHeld())
 			mu.Unlock()

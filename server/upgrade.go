@@ -52,13 +52,13 @@ func (w *wsConn) handshake(buf []byte) int {
 		w.refuse(refNotWebSocket, 0)
 		return len(buf)
 	}
-	up := s.ups[w.c.LoopID()]
-	resp, reason, client, ticket := up.upgrade(buf[:end], w.c.RemoteAddr().Addr(), s.opts.TLSCert != "")
+	up := s.ups[w.conn().LoopID()]
+	resp, reason, client, ticket := up.upgrade(buf[:end], w.conn().RemoteAddr().Addr(), s.opts.TLSCert != "")
 	if ticket.Held() { // a client behind a trusted proxy, admitted now
 		w.ticket = ticket
 	}
 	if reason != refNone {
-		s.refused(reason, w.c.RemoteAddr().String())
+		s.refused(reason, w.conn().RemoteAddr().String())
 		w.answer(resp)
 		return len(buf)
 	}
@@ -91,12 +91,12 @@ func (w *wsConn) opened(resp []byte, client netip.Addr, id *Identity, kept http.
 	w.flags |= flags
 	s.open.Add(1)
 	s.m.ConnectionsActive.Inc()
-	now := w.c.Now()
+	now := w.conn().Now()
 	s.m.Handshake.Observe(time.Duration(now - w.since).Seconds())
 	w.since = 0
 	if w.ep == epWS {
-		if client != w.c.RemoteAddr().Addr() {
-			w.c.AttributeTo(client) // before the session makes it visible to workers
+		if client != w.conn().RemoteAddr().Addr() {
+			w.conn().AttributeTo(client) // before the session makes it visible to workers
 		}
 		w.sess = s.router.Open(w)
 		if kept != nil {
@@ -122,11 +122,11 @@ func boolInt(b bool) int {
 // doing a handshake just to refuse would spend CPU exactly under a flood, so
 // such connections are closed without an answer.
 func (w *wsConn) refuse(r refusal, retryAfter int) {
-	w.srv().refused(r, w.c.RemoteAddr().String())
+	w.srv().refused(r, w.conn().RemoteAddr().String())
 	if w.srv().tlsConf != nil && (w.tls() == nil || !w.tls().Ready()) {
 		w.state = stDone
-		w.c.SetTimer(0)
-		w.c.Close(nil)
+		w.conn().SetTimer(0)
+		w.conn().Close(nil)
 		return
 	}
 	w.answer(appendRefusal(nil, r, retryAfter))
@@ -136,6 +136,6 @@ func (w *wsConn) refuse(r refusal, retryAfter int) {
 func (w *wsConn) answer(resp []byte) {
 	w.state = stDone
 	_ = w.out().WriteFinal(resp)
-	w.c.SetTimer(0)
-	w.c.CloseAfterFlush(true) // the client may still be sending its request
+	w.conn().SetTimer(0)
+	w.conn().CloseAfterFlush(true) // the client may still be sending its request
 }

@@ -108,7 +108,7 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 		j.resp = append([]byte(nil), resp...)
 	}
 	if d := s.opts.HandshakeTimeout; d > 0 {
-		j.until = time.Now().Add(time.Duration(w.since + int64(d) - w.c.Now()))
+		j.until = time.Now().Add(time.Duration(w.since + int64(d) - w.conn().Now()))
 	}
 	if r := j.start(); r != refNone {
 		j.recycle()
@@ -212,7 +212,7 @@ func validInfo(b []byte) bool { return utf8.Valid(b) && routing.ValidJSON(b) }
 // loop.
 func (j *authJob) done() {
 	a := j.w.srv().id
-	c := j.w.c
+	c := j.w.conn()
 	if j.via == viaConnect {
 		if j.err == nil {
 			if err := a.setIdentity(j.sess, &j.ident); err == nil {
@@ -247,13 +247,13 @@ func (j *authJob) done() {
 func (j *authJob) upgradeDone() {
 	defer j.recycle()
 	w := j.w
-	if w.c.Closed() || w.state != stHandshake {
+	if w.conn().Closed() || w.state != stHandshake {
 		return // the handshake timeout or a drain ended it meanwhile
 	}
 	w.flags &^= fHold
 	if j.err != nil {
 		r, retry := refusalOf(j.err)
-		w.srv().log.Debug("upgrade refused by the identity check", zap.Stringer("reason", r), zap.String("peer", w.c.RemoteAddr().String()), zap.Error(j.err))
+		w.srv().log.Debug("upgrade refused by the identity check", zap.Stringer("reason", r), zap.String("peer", w.conn().RemoteAddr().String()), zap.Error(j.err))
 		w.refuse(r, retry)
 		return
 	}
@@ -267,7 +267,7 @@ func (j *authJob) upgradeDone() {
 func (j *authJob) openHeld() {
 	defer close(j.opened)
 	w := j.w
-	if w.c.Closed() || w.state != stHandshake {
+	if w.conn().Closed() || w.state != stHandshake {
 		return
 	}
 	if w.opened(j.resp, j.client, &j.ident, j.kept, 0) {
@@ -279,7 +279,7 @@ func (j *authJob) openHeld() {
 // release hands over the input held while the channels were subscribed. Loop.
 func (j *authJob) release() {
 	w := j.w
-	if w.c.Closed() || w.state != stOpen || w.sess != j.sess {
+	if w.conn().Closed() || w.state != stOpen || w.sess != j.sess {
 		return
 	}
 	w.flags &^= fHold
@@ -289,7 +289,7 @@ func (j *authJob) release() {
 // connectDone answers a connect message: connected, or close. Loop.
 func (j *authJob) connectDone() {
 	w := j.w
-	if w.c.Closed() || w.state != stOpen || w.sess != j.sess {
+	if w.conn().Closed() || w.state != stOpen || w.sess != j.sess {
 		return
 	}
 	w.flags &^= fHold | fNeedID
@@ -299,7 +299,7 @@ func (j *authJob) connectDone() {
 		return
 	}
 	_ = w.Send(appendConnected(nil, j.id, j.sess))
-	w.rearm(w.c.Now()) // the identity's end, if it has one
+	w.rearm(w.conn().Now()) // the identity's end, if it has one
 	w.flushAndRedeliver()
 }
 
@@ -311,7 +311,7 @@ func (w *wsConn) flushAndRedeliver() {
 		w.tls().Redeliver()
 		return
 	}
-	w.c.Redeliver()
+	w.conn().Redeliver()
 }
 
 // refusalOf maps a failed check at the upgrade to its HTTP refusal and

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -37,19 +38,19 @@ type lineConn struct {
 }
 
 func (s *lineServer) OnOpen(c *poller.Conn) {
-	lc := &lineConn{s: s}
+	lc := poller.State[lineConn](c)
+	lc.s = s
 	lc.t = Server(c, s.cfg, lc, 5*time.Second)
-	poller.SetContext(c, lc)
 }
 
 func (s *lineServer) OnData(c *poller.Conn, b []byte) (int, error) {
-	return poller.Context[lineConn](c).t.Feed(b)
+	return poller.State[lineConn](c).t.Feed(b)
 }
 
 func (s *lineServer) OnTimer(*poller.Conn, int64) {}
 
 func (s *lineServer) OnClose(c *poller.Conn, err error) {
-	poller.Context[lineConn](c).t.Release()
+	poller.State[lineConn](c).t.Release()
 	s.mu.Lock()
 	s.closed = append(s.closed, err)
 	s.mu.Unlock()
@@ -134,7 +135,11 @@ func startLineServer(t testing.TB, layer Layer, backend string) (*lineServer, st
 	}
 	base := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s := &lineServer{cfg: NewConfig(base, layer, 0)}
-	p, err := poller.Listen("127.0.0.1:0", poller.Config{Backend: backend, Loops: 2}, s)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := poller.NewFor[lineConn](ln, poller.Config{Backend: backend, Loops: 2}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
