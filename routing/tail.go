@@ -8,8 +8,8 @@ package routing
 // withTail is a T followed by the bytes B. B is a byte array (alignment 1), so it starts
 // exactly where T ends.
 type withTail[T any, B any] struct {
-	v    T
-	tail B
+	v T
+	_ B // room only: reached past v by pointer (tailed)
 }
 
 // maxTail is the most bytes tailed places after a T: the tail steps below put a 32-byte T in
