@@ -11,10 +11,10 @@ import (
 // Conn is one accepted connection. Methods marked "loop only" may be called
 // only from Handler callbacks; the write methods are safe from any goroutine.
 //
-// 112 bytes (a size class of its own): the field order keeps the small
-// fields together so no padding pushes it into the next class; the
-// handler's state is one pointer, and unconsumed input, which few
-// connections have at a time, lives in the loop's table.
+// 104 bytes: the field order keeps the small fields together so no
+// padding grows it; the handler's state follows it in the same allocation
+// (state.go), and unconsumed input, which few connections have at a time,
+// lives in the loop's table.
 type Conn struct {
 	// timer is the first field: connOf maps an entry back to its Conn. Its
 	// value is the connection's generation (epoll, uring: tells this

@@ -52,7 +52,7 @@ type wsConn struct {
 	// permessage-deflate agreed (8..15), 0 without the extension: all the
 	// write side needs (compression.go). Both are written on the loop before
 	// the connection is visible to workers, which read the window; one byte
-	// keeps wsConn in its size class.
+	// keeps wsConn at 56 bytes.
 	up    uint8
 	flags uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go); loop only
 }
@@ -61,14 +61,14 @@ type wsConn struct {
 func (w *wsConn) conn() *poller.Conn { return poller.ConnOf(w) }
 
 // srv is the server the connection belongs to: the poller's handler, so
-// that no connection spends a pointer on it (issue 19: wsConn stays at 64
-// bytes).
+// that no connection spends a pointer on it (issue 19: wsConn stays at 56
+// bytes, the Conn and it 160).
 func (w *wsConn) srv() *Server { return w.conn().Handler().(*Server) }
 
 // wsSpill is the state few connections need, in an object of its own so
-// that wsConn stays in the 64-byte size class; allocated on first use and
-// kept. A plain connection on a node without -msg-rate that never sends a
-// fragmented message has none.
+// that wsConn stays at 56 bytes (with the Conn, the 160-byte class);
+// allocated on first use and kept. A plain connection on a node without
+// -msg-rate that never sends a fragmented message has none.
 type wsSpill struct {
 	tls   *tlsconn.Conn    // the TLS layer, from accept on a wss:// node
 	msg   limits.MsgBucket // -msg-rate: from the first message
