@@ -138,10 +138,12 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	if w.state == stDone {
 		return len(buf), nil
 	}
-	w.srv().stats[w.conn().LoopID()].inRoom = cap(buf) - len(buf)
-	m, err := w.dec.Feed(&w.srv().codec, buf[n:], w)
+	s, c := w.srv(), w.conn()
+	st := &s.stats[c.LoopID()]
+	st.inRoom = cap(buf) - len(buf)
+	m, err := w.dec.Feed(&s.codec, buf[n:], w)
 	n += m
-	w.srv().stats[w.conn().LoopID()].bytesIn += uint64(m)
+	st.bytesIn += uint64(m)
 	if err != nil {
 		var pe *codec.Error
 		if errors.As(err, &pe) {
@@ -161,18 +163,18 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	// fragmented message, began to arrive. A frame left over after complete
 	// ones (m > 0) began in this read, not when an earlier leftover did.
 	if w.dec.InMessage() && w.msgAt() == 0 {
-		w.spill().msgAt = w.conn().LastRead()
+		w.spill().msgAt = c.LastRead()
 	}
 	switch {
 	case n == len(buf):
 		w.since = 0
 	case m > 0 || w.since == 0:
-		w.since = w.conn().LastRead()
+		w.since = c.LastRead()
 	}
-	if rt := w.srv().opts.ReadTimeout; rt > 0 {
+	if rt := s.opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
-			if at := started + int64(rt); w.conn().Timer() == 0 || at < w.conn().Timer() {
-				w.conn().SetTimer(at)
+			if at := started + int64(rt); c.Timer() == 0 || at < c.Timer() {
+				c.SetTimer(at)
 			}
 		}
 	}

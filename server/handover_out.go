@@ -373,9 +373,6 @@ func (s *Server) exportAll(ctx context.Context, tx *handover.Transfer) (moved []
 				return
 			}
 			w := poller.State[wsConn](c)
-			if w == nil {
-				return
-			}
 			switch err := s.export(w, tx); {
 			case err == nil:
 				counts[l]++
