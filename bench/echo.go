@@ -109,7 +109,7 @@ func Echo(ctx context.Context, cfg EchoConfig) (EchoResult, error) {
 	e.SetSending(false)
 	f := e.Close()
 
-	r.Msgs = k1.Received - k0.Received
+	r.Msgs = k1.Recorded - k0.Recorded // the messages whose latency was recorded (Counters.Recorded)
 	r.Wire = wire(k0, k1)
 	r.Seconds = d.Seconds()
 	r.MsgsPerSec = Rate(r.Msgs, d)

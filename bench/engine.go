@@ -78,6 +78,12 @@ type Counters struct {
 	Sent      int64 `json:"sent"`     // messages sent
 	Received  int64 `json:"received"` // data messages received
 	Timed     int64 `json:"timed"`    // received messages carrying a timestamp
+	// Recorded is the data messages received while latency recording was
+	// on (SetRecording), counted by the same reading of the switch that
+	// decides whether a message's latency is recorded: a run's count and
+	// its latency samples cover the same messages, however the switch
+	// races the loops.
+	Recorded int64 `json:"recorded"`
 }
 
 // Open is the number of connections open now.
@@ -279,6 +285,7 @@ func (e *Engine) Counters() Counters {
 		c.Sent += l.sent.Load()
 		c.Received += l.received.Load()
 		c.Timed += l.timed.Load()
+		c.Recorded += l.recorded.Load()
 	}
 	return c
 }

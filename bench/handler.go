@@ -26,9 +26,13 @@ func (c *conn) OnMessage(op codec.OpCode, p []byte) error {
 	}
 	l.received.Add(1)
 	l.rxPayload.Add(int64(len(p)))
+	rec := l.e.record.Load()
+	if rec {
+		l.recorded.Add(1)
+	}
 	if ts, ok := parseStamp(op, p); ok {
 		l.timed.Add(1)
-		if l.e.record.Load() {
+		if rec {
 			// The loop's clock is read once per round: a message stamped
 			// after that reading arrived within the round, latency ~0 (left
 			// out, the percentiles would lose their fastest samples).

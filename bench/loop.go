@@ -49,6 +49,7 @@ type loop struct {
 	lastEnd   atomic.Int64 // engine clock when a churn cycle last ended
 	dialed, opened, failed, dropped, closedN,
 	acked, refused, sent, received, timed atomic.Int64
+	recorded                                         atomic.Int64 // data messages received while recording
 	compressed, rxWire, rxPayload, txWire, txPayload atomic.Int64
 
 	inflater inflater // for compressed messages, one at a time
