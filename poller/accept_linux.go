@@ -48,7 +48,7 @@ func (e *epoll) accept(l *loop, now int64) {
 			_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
 		c := p.lay.newConn()
-		c.fd, c.loop, c.lastRead = int32(fd), l, now
+		c.fd, c.loop, c.lastRead = int32(fd), l, StampOf(now)
 		c.timer.Value = e.nextGen()
 		c.setRemote(peer)
 		if fd >= len(e.conns) {

@@ -11,8 +11,8 @@ import (
 // Conn is one accepted connection. Methods marked "loop only" may be called
 // only from Handler callbacks; the write methods are safe from any goroutine.
 //
-// 104 bytes: the field order keeps the small fields together so no
-// padding grows it; the handler's state follows it in the same allocation
+// 96 bytes: the field order keeps the small fields together so no
+// padding grows it, and its times are 32-bit stamps (clock.go); the handler's state follows it in the same allocation
 // (state.go), and unconsumed input, which few connections have at a time,
 // lives in the loop's table.
 type Conn struct {
@@ -25,8 +25,8 @@ type Conn struct {
 
 	// Loop-owned state: touched only by the loop goroutine. (Unconsumed
 	// input, rare, is in the loop's table: loop.held.)
-	lastRead int64
-	deadline int64
+	lastRead Stamp // the last successful read
+	deadline Stamp // the owner's timer (SetTimer); 0: none
 	fd       int32 // epoll, uring: the socket; std: -1
 
 	raddr      [16]byte // the peer, kept unpacked (IPv4 as mapped): netip.AddrPort would cost 12 more bytes
@@ -103,8 +103,9 @@ func (c *Conn) Closed() bool { return c.loopClosed }
 // logs and tests).
 func (c *Conn) Fd() int { return int(c.fd) }
 
-// LastRead is the loop time of the last successful read. Loop only.
-func (c *Conn) LastRead() int64 { return c.lastRead }
+// LastRead is the loop time of the last successful read, to a Stamp's unit
+// (about a millisecond). Loop only.
+func (c *Conn) LastRead() int64 { return c.lastRead.Before(c.loop.p.Now()) }
 
 // Now is the poller's monotonic clock in nanoseconds.
 func (c *Conn) Now() int64 { return c.loop.p.Now() }
@@ -130,17 +131,36 @@ func (c *Conn) Redeliver() {
 	if n := len(lo.B); n <= len(l.buf) {
 		// As a read would: the held bytes go through the loop's buffer,
 		// and only what stays unconsumed is kept.
-		l.deliver(c, l.buf[:copy(l.buf, lo.B)], false, c.lastRead)
+		l.deliver(c, l.buf[:copy(l.buf, lo.B)], false, c.LastRead())
 		return
 	}
-	l.deliver(c, lo.B, true, c.lastRead)
+	l.deliver(c, lo.B, true, c.LastRead())
 }
 
-// SetTimer asks for OnTimer at the loop time at (0 cancels). Loop only.
+// SetTimer asks for OnTimer at the loop time at (0 cancels), or at
+// MaxTimer from now if at is later. It keeps at to a Stamp's unit (about a
+// millisecond), rounded up: OnTimer never comes early. Loop only.
 func (c *Conn) SetTimer(at int64) {
-	c.deadline = at
+	c.setDeadline(at, c.loop.p.Now())
 	c.loop.schedule(c)
 }
 
-// Timer returns the deadline set with SetTimer (0 if none). Loop only.
-func (c *Conn) Timer() int64 { return c.deadline }
+func (c *Conn) setDeadline(at, now int64) {
+	if at == 0 {
+		c.deadline = 0
+		return
+	}
+	c.deadline = deadlineOf(min(at, now+MaxTimer))
+}
+
+// Timer returns the deadline set with SetTimer (0 if none), to a Stamp's
+// unit. Loop only.
+func (c *Conn) Timer() int64 { return c.timerAt(c.loop.p.Now()) }
+
+// timerAt is the deadline as a loop time near now; 0 if none.
+func (c *Conn) timerAt(now int64) int64 {
+	if c.deadline == 0 {
+		return 0
+	}
+	return c.deadline.Near(now)
+}

@@ -10,7 +10,7 @@
 //   - epoll (Linux, the default there): each loop is one goroutine in
 //     epoll_wait on its own epoll instance, every loop also watches the
 //     shared listener (EPOLLEXCLUSIVE). An idle connection costs one
-//     104-byte Conn (and the handler's state, in the same object), an
+//     96-byte Conn (and the handler's state, in the same object), an
 //     8-byte slot in the descriptor table, and no goroutine, buffer or
 //     timer of its own. Events carry the connection's
 //     generation, so an event left over from a closed connection never

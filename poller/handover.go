@@ -147,9 +147,9 @@ func (c *Conn) Export(add func(d *Detached) error) error {
 		}
 	}
 	now := p.Now()
-	d := Detached{FD: int(c.fd), Remote: c.RemoteAddr(), Idle: time.Duration(now - c.lastRead)}
+	d := Detached{FD: int(c.fd), Remote: c.RemoteAddr(), Idle: time.Duration(now - c.lastRead.Before(now))}
 	if c.deadline != 0 {
-		d.Timer = max(time.Duration(c.deadline-now), 1)
+		d.Timer = max(time.Duration(c.timerAt(now)-now), 1)
 	}
 	if lo := c.loop.leftover(c); lo != nil {
 		d.Input = lo.B
@@ -247,10 +247,12 @@ func (p *Poller) Adopt(d Detached) (*Conn, error) {
 	l := p.loops[int(p.adopted.Add(1))%len(p.loops)]
 	now := p.Now()
 	c := p.lay.newConn()
-	c.loop, c.fd, c.lastRead, c.detach = l, int32(d.FD), now-int64(d.Idle), parked
-	// While parked, deadline holds the time left; StartAdopted makes it
-	// a deadline again.
-	c.deadline = int64(d.Timer)
+	c.loop, c.fd, c.lastRead, c.detach = l, int32(d.FD), StampOf(now-int64(d.Idle)), parked
+	// While parked, deadline holds the time left (in a Stamp's units,
+	// rounded up); StartAdopted makes it a deadline again.
+	if d.Timer > 0 {
+		c.deadline = deadlineOf(int64(min(d.Timer, MaxTimer)))
+	}
 	c.setRemote(d.Remote)
 	if err := dt.install(c); err != nil {
 		closeFD(d.FD)
@@ -289,7 +291,7 @@ func (p *Poller) StartAdopted() {
 				continue
 			}
 			if c.deadline != 0 {
-				c.deadline += now
+				c.deadline = max(c.deadline+StampOf(now), 1)
 			}
 			if err := dt.attach(c); err != nil {
 				l.closeConn(c, err)

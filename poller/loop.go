@@ -187,7 +187,7 @@ func (l *loop) opened(c *Conn) {
 // was just read, to the handler and keeps what it leaves. own says data lies
 // in the connection's own buffer rather than the loop's. Loop only.
 func (l *loop) deliver(c *Conn, data []byte, own bool, now int64) {
-	c.lastRead = now
+	c.lastRead = StampOf(now)
 	consumed, err := l.p.h.OnData(c, data)
 	if c.loopClosed {
 		return
@@ -330,7 +330,7 @@ func (l *loop) fire(e *timerwheel.Entry[uint32]) {
 		l.closeConn(c, nil)
 		return
 	}
-	if c.deadline != 0 && now >= c.deadline {
+	if c.deadline != 0 && due(c.deadline, now) {
 		c.deadline = 0
 		l.p.h.OnTimer(c, now)
 		if c.loopClosed {
@@ -343,7 +343,10 @@ func (l *loop) fire(e *timerwheel.Entry[uint32]) {
 
 // schedule arms the connection's wheel entry at its earliest deadline.
 func (l *loop) schedule(c *Conn) {
-	at := c.deadline
+	at := int64(0)
+	if c.deadline != 0 {
+		at = c.deadline.Near(l.p.Now())
+	}
 	if wt := l.p.cfg.WriteTimeout; wt > 0 {
 		since := c.blockedSince()
 		if since != 0 && (at == 0 || since+int64(wt) < at) {
@@ -393,6 +396,7 @@ func (l *loop) linger(c *Conn) {
 	c.lingering = true
 	l.p.d.shutdownWrite(c)
 	l.dropLeftover(c)
-	c.deadline = l.p.Now() + int64(l.p.cfg.LingerTimeout)
+	t := l.p.Now()
+	c.setDeadline(t+int64(l.p.cfg.LingerTimeout), t)
 	l.schedule(c)
 }

@@ -372,21 +372,21 @@ func testWriteFinalIsLast(t *testing.T, backend string) {
 	}
 }
 
-// TestConnSize: an idle connection's cost starts with this struct, 104
+// TestConnSize: an idle connection's cost starts with this struct, 96
 // bytes, and the handler's state follows it in the same object (NewFor):
-// with the server's 56 bytes that is 160, a size class. (The std backend's
+// with the server's 48 bytes that is 144, a size class. (The std backend's
 // socket lives after the state, the epoll generation in the timer entry's
 // padding, the queued byte count in the queue lent while there is one,
 // unconsumed input in the loop's table.)
 func TestConnSize(t *testing.T) {
-	if n := unsafe.Sizeof(Conn{}); n > 104 {
-		t.Fatalf("poller.Conn is %d bytes, budget 104", n)
+	if n := unsafe.Sizeof(Conn{}); n > 96 {
+		t.Fatalf("poller.Conn is %d bytes, budget 96", n)
 	}
 	var c *Conn
-	if a := testing.AllocsPerRun(10, func() { c = layoutOf[[56]byte]{}.newConn() }); a != 1 {
+	if a := testing.AllocsPerRun(10, func() { c = layoutOf[[48]byte]{}.newConn() }); a != 1 {
 		t.Fatalf("a connection with its state is %v allocations, want 1", a)
 	}
-	if st := State[[56]byte](c); ConnOf(st) != c || uintptr(unsafe.Pointer(st))-uintptr(unsafe.Pointer(c)) != unsafe.Sizeof(Conn{}) {
+	if st := State[[48]byte](c); ConnOf(st) != c || uintptr(unsafe.Pointer(st))-uintptr(unsafe.Pointer(c)) != unsafe.Sizeof(Conn{}) {
 		t.Fatalf("the state is not right after its Conn")
 	}
 }

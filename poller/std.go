@@ -99,7 +99,7 @@ func (s *std) accept() {
 
 // stdOpen adopts a new connection on its loop. Loop only.
 func (l *loop) stdOpen(c *Conn) {
-	c.lastRead = l.p.Now()
+	c.lastRead = StampOf(l.p.Now())
 	l.conns[c] = struct{}{}
 	l.opened(c)
 	if !c.loopClosed {

@@ -16,7 +16,7 @@ import (
 func (s *Server) OnOpen(c *poller.Conn) {
 	now := c.Now()
 	w := poller.State[wsConn](c) // zero: this connection's, allocated with it
-	w.since = now
+	w.setAccepted(now)
 	s.m.ConnectionsTotal.Inc()
 	s.accepted.Add(1)
 	s.m.SocketsOpen.Inc()

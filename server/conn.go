@@ -28,22 +28,24 @@ var (
 
 // wsConn is the WebSocket state of one connection. Its fields belong to the
 // connection's loop goroutine. It is the poller's state of the connection
-// (poller.NewFor): allocated with the poller's 104-byte Conn, right after
-// it, 56 bytes that make the pair 160, a size class (what an idle /echo
+// (poller.NewFor): allocated with the poller's 96-byte Conn, right after
+// it, 48 bytes that make the pair 144, a size class (what an idle /echo
 // connection costs on the heap). So neither points to the other (conn), the
 // small fields stay together at the end, the server is found through the
-// poller, the decoder (16 bytes) is given the server's codec Config per call
-// and rare state goes to the spill.
+// poller, the decoder (16 bytes) is given the server's codec Config per call,
+// times are 32-bit stamps and rare state goes to the spill.
 type wsConn struct {
 	dec  codec.Decoder
 	sess *routing.Session
 	x    *wsSpill // what few connections need: nil on a plain node without -msg-rate
 
-	// since is the loop clock at accept while in stHandshake, and when the
-	// partial frame now held started arriving (0: none) while open. The
-	// close and handshake deadlines live in the poller's timer.
-	since  int64
-	pingAt int64 // when the unanswered ping went out (0: none outstanding)
+	// While open, since is when the partial frame now held started
+	// arriving and pingAt when the unanswered ping went out, as stamps (0:
+	// none); during the handshake the two hold the accept time to the
+	// nanosecond (accepted). The close and handshake deadlines live in the
+	// poller's timer.
+	since  poller.Stamp
+	pingAt poller.Stamp
 
 	ticket limits.Ticket // the connection slots it holds, given back at close
 	state  connState
@@ -52,21 +54,56 @@ type wsConn struct {
 	// permessage-deflate agreed (8..15), 0 without the extension: all the
 	// write side needs (compression.go). Both are written on the loop before
 	// the connection is visible to workers, which read the window; one byte
-	// keeps wsConn at 56 bytes.
+	// keeps wsConn at 48 bytes.
 	up    uint8
 	flags uint8 // identity: fHold, fFirst, fNeedID (upgrade_auth.go); loop only
+}
+
+// setAccepted keeps t, the loop time of the accept, for the handshake's
+// timeout and its duration (a histogram from 100 µs): while in stHandshake
+// since and pingAt are its low and high halves.
+func (w *wsConn) setAccepted(t int64) {
+	w.since, w.pingAt = poller.Stamp(uint64(t)), poller.Stamp(uint64(t)>>32)
+}
+
+// accepted is the time given to setAccepted. stHandshake only.
+func (w *wsConn) accepted() int64 { return int64(uint64(w.since) | uint64(w.pingAt)<<32) }
+
+// stamp is t as a stamp for since and pingAt, where 0 is none: the one stamp
+// that would be 0 reads as the unit before it.
+func stamp(t int64) poller.Stamp {
+	if s := poller.StampOf(t); s != 0 {
+		return s
+	}
+	return ^poller.Stamp(0)
+}
+
+// stampBack is stamp for a time that may be 0 (none).
+func stampBack(t int64) poller.Stamp {
+	if t == 0 {
+		return 0
+	}
+	return stamp(t)
+}
+
+// when is the time a stamp of since or pingAt names (at or before now); 0 for none.
+func when(s poller.Stamp, now int64) int64 {
+	if s == 0 {
+		return 0
+	}
+	return s.Before(now)
 }
 
 // conn is the poller's connection: wsConn is its state (poller.State).
 func (w *wsConn) conn() *poller.Conn { return poller.ConnOf(w) }
 
 // srv is the server the connection belongs to: the poller's handler, so
-// that no connection spends a pointer on it (issue 19: wsConn stays at 56
-// bytes, the Conn and it 160).
+// that no connection spends a pointer on it (issue 19: wsConn stays at 48
+// bytes, the Conn and it 144).
 func (w *wsConn) srv() *Server { return w.conn().Handler().(*Server) }
 
 // wsSpill is the state few connections need, in an object of its own so
-// that wsConn stays at 56 bytes (with the Conn, the 160-byte class);
+// that wsConn stays at 48 bytes (with the Conn, the 144-byte class);
 // allocated on first use and kept. A plain connection on a node without
 // -msg-rate that never sends a fragmented message has none.
 type wsSpill struct {
@@ -169,7 +206,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	case n == len(buf):
 		w.since = 0
 	case m > 0 || w.since == 0:
-		w.since = c.LastRead()
+		w.since = stamp(c.LastRead())
 	}
 	if rt := s.opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
@@ -184,14 +221,15 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 // readStarted is when the input the read timeout waits on began to arrive:
 // the earlier of the unfinished frame and the fragmented message, 0 if none.
 func (w *wsConn) readStarted() int64 {
-	switch msgAt := w.msgAt(); {
-	case w.since == 0:
+	msgAt := w.msgAt()
+	if w.since == 0 {
 		return msgAt
-	case msgAt == 0:
-		return w.since
-	default:
-		return min(w.since, msgAt)
 	}
+	since := w.since.Before(w.conn().Now())
+	if msgAt == 0 {
+		return since
+	}
+	return min(since, msgAt)
 }
 
 // errStop ends a Feed after the connection was closed from a callback.

@@ -78,7 +78,8 @@ func (w *wsConn) OnPing(p []byte) error {
 func (w *wsConn) OnPong(p []byte) error {
 	w.srv().m.PongsReceived.Inc()
 	if len(p) == 8 && w.pingAt != 0 {
-		if sent := int64(binary.BigEndian.Uint64(p)); sent == w.pingAt {
+		// The payload is the ping's time to the nanosecond; pingAt its stamp.
+		if sent := int64(binary.BigEndian.Uint64(p)); stamp(sent) == w.pingAt {
 			w.srv().m.PingRTT.Observe(time.Duration(w.conn().Now() - sent).Seconds())
 		}
 		w.pingAt = 0

@@ -106,7 +106,11 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 		}
 		return now - age
 	}
-	w.since, w.pingAt = back(int64(r.since)), back(int64(r.pingAt))
+	if w.state == stHandshake {
+		w.setAccepted(now - int64(r.since))
+	} else {
+		w.since, w.pingAt = stampBack(back(int64(r.since))), stampBack(back(int64(r.pingAt)))
+	}
 	if r.msgAt != 0 {
 		w.spill().msgAt = back(int64(r.msgAt))
 	}

@@ -294,9 +294,13 @@ func (w *wsConn) captureRecord(d *poller.Detached, st *routing.SessionState) *co
 	r := &connRecord{
 		state: w.state, ep: w.ep, upgraded: w.upgraded(), flags: w.flags, remote: d.Remote,
 		ticket: w.ticket.Held(),
-		since:  age(now, w.since), msgAt: age(now, w.msgAt()), pingAt: age(now, w.pingAt),
-		input: d.Input, timer: d.Timer, idle: d.Idle,
+		msgAt:  age(now, w.msgAt()), input: d.Input, timer: d.Timer, idle: d.Idle,
 		zbits: w.zbits(), dec: w.dec.State(), sess: st,
+	}
+	if w.state == stHandshake {
+		r.since = age(now, w.accepted())
+	} else {
+		r.since, r.pingAt = age(now, when(w.since, now)), age(now, when(w.pingAt, now))
 	}
 	if w.sess != nil {
 		r.client = w.sess.RemoteIP()

@@ -237,6 +237,19 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("%s: must not be negative", c.name)
 		}
 	}
+	// A connection's times are 32-bit stamps read within poller.MaxTimer (24 days).
+	for _, c := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"-ping-interval", o.PingInterval}, {"-idle-timeout", o.IdleTimeout}, {"-read-timeout", o.ReadTimeout},
+		{"-write-timeout", o.WriteTimeout}, {"-handshake-timeout", o.HandshakeTimeout},
+		{"-close-timeout", o.CloseTimeout}, {"-tls-cipher-idle", o.TLSCipherIdle},
+	} {
+		if c.d > poller.MaxTimer {
+			return fmt.Errorf("%s: %v is over the 576h (24 days) a connection's timer reaches", c.name, c.d)
+		}
+	}
 	if o.MaxHeaderBytes < 1<<10 || o.MaxHeaderBytes > 1<<20 {
 		return fmt.Errorf("-max-header-size: %d bytes is outside 1KiB..1MiB", o.MaxHeaderBytes)
 	}

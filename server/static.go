@@ -162,7 +162,7 @@ func (w *wsConn) static(a *asset, method, req []byte) (keptAlive bool) {
 	// as a refusal (epKeptAlive).
 	w.ep = epKeptAlive
 	now := w.conn().Now()
-	w.since = now
+	w.setAccepted(now)
 	if d := s.opts.HandshakeTimeout; d > 0 {
 		w.conn().SetTimer(now + int64(d))
 	}

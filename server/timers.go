@@ -15,11 +15,11 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 	w := poller.State[wsConn](c)
 	switch w.state {
 	case stHandshake:
-		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) && w.ep == epKeptAlive {
+		if d := s.opts.HandshakeTimeout; d > 0 && now-w.accepted() >= int64(d) && w.ep == epKeptAlive {
 			w.closeKeptAlive() // a kept-alive HTTP client gone quiet: not a refusal
 			return
 		}
-		if d := s.opts.HandshakeTimeout; d > 0 && now-w.since >= int64(d) {
+		if d := s.opts.HandshakeTimeout; d > 0 && now-w.accepted() >= int64(d) {
 			s.m.Timeouts.WithLabelValues("handshake").Inc()
 			s.refused(refHandshakeTimeout, c.RemoteAddr().String())
 			w.state = stDone
@@ -47,11 +47,11 @@ func (s *Server) OnTimer(c *poller.Conn, now int64) {
 		w.fail(codec.ClosePolicyViolation, "read timeout")
 		return
 	}
-	if d := s.opts.PingInterval; d > 0 && now-last >= int64(d) && (w.pingAt == 0 || now-w.pingAt >= int64(d)) {
+	if d := s.opts.PingInterval; d > 0 && now-last >= int64(d) && (w.pingAt == 0 || now-when(w.pingAt, now) >= int64(d)) {
 		var b [8]byte
 		binary.BigEndian.PutUint64(b[:], uint64(now))
 		if w.writeMessage(codec.OpPing, b[:]) == nil {
-			w.pingAt = now
+			w.pingAt = stamp(now)
 			s.m.PingsSent.Inc()
 		}
 	}
@@ -73,7 +73,7 @@ func (w *wsConn) rearm(now int64) {
 		earliest(last + int64(o.IdleTimeout))
 	}
 	if d := int64(o.PingInterval); d > 0 {
-		earliest(max(last, w.pingAt) + d)
+		earliest(max(last, when(w.pingAt, now)) + d)
 	}
 	if started := w.readStarted(); o.ReadTimeout > 0 && started != 0 {
 		earliest(started + int64(o.ReadTimeout))

@@ -133,7 +133,7 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 	switch {
 	case n < len(buf) || w.tls().HeldInput():
 		if w.since == 0 {
-			w.since = w.conn().LastRead()
+			w.since = stamp(w.conn().LastRead())
 		}
 	case !w.tls().HeldPlain():
 		w.since = 0

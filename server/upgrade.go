@@ -92,8 +92,8 @@ func (w *wsConn) opened(resp []byte, client netip.Addr, id *Identity, kept http.
 	s.open.Add(1)
 	s.m.ConnectionsActive.Inc()
 	now := w.conn().Now()
-	s.m.Handshake.Observe(time.Duration(now - w.since).Seconds())
-	w.since = 0
+	s.m.Handshake.Observe(time.Duration(now - w.accepted()).Seconds())
+	w.since, w.pingAt = 0, 0
 	if w.ep == epWS {
 		if client != w.conn().RemoteAddr().Addr() {
 			w.conn().AttributeTo(client) // before the session makes it visible to workers

@@ -108,7 +108,7 @@ func (w *wsConn) authenticate(head, resp []byte, client netip.Addr) {
 		j.resp = append([]byte(nil), resp...)
 	}
 	if d := s.opts.HandshakeTimeout; d > 0 {
-		j.until = time.Now().Add(time.Duration(w.since + int64(d) - w.conn().Now()))
+		j.until = time.Now().Add(time.Duration(w.accepted() + int64(d) - w.conn().Now()))
 	}
 	if r := j.start(); r != refNone {
 		j.recycle()

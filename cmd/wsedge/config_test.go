@@ -130,6 +130,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{[]string{"-path", "ws"}, nil, `-path: "ws" must start with /`},
 		{nil, map[string]string{"WSEDGE_PATH": "ws"}, `-path: "ws" must start with / (set by WSEDGE_PATH)`},
 		{[]string{"-max-conns", "-1"}, nil, `-max-conns: must not be negative`},
+		{[]string{"-idle-timeout", "577h"}, nil, `-idle-timeout: 577h0m0s is over the 576h (24 days) a connection's timer reaches`},
+		{[]string{"-ping-interval", "1000h"}, nil, `-ping-interval: 1000h0m0s is over the 576h (24 days) a connection's timer reaches`},
 		{[]string{"-msg-rate", "5"}, nil, `-msg-burst must be at least 1 when -msg-rate is on`},
 		{[]string{"-nope"}, nil, `flag provided but not defined: -nope (wsedge -h lists the flags)`},
 		{[]string{"-addr"}, nil, `flag needs an argument: -addr (wsedge -h lists the flags)`},
