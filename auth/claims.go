@@ -52,13 +52,32 @@ func (id *Identity) ExpiresAt() time.Time {
 	return time.Unix(id.Expires, 0)
 }
 
-// tokenClaims is the JSON shape decoded by the library. RegisteredClaims
-// gives it exp, nbf, iat, aud, iss and sub with their validation.
+// tokenClaims is the JSON shape decoded by the library, which validates exp,
+// nbf, iat, aud and iss through its getters (jwt.Claims). It holds what
+// jwt.RegisteredClaims does (less jti, which nothing reads), but keeps its
+// dates inside itself and decodes them and a single-string aud without a
+// second encoding/json pass each (claims_decode.go): about a third of a
+// check's garbage, which a ramp of connections leaves as holes between the
+// connections' long-lived objects (issue 19; BenchmarkVerify).
 type tokenClaims struct {
-	jwt.RegisteredClaims
-	Channels []string        `json:"channels,omitempty"`
-	Info     json.RawMessage `json:"info,omitempty"`
-	Channel  string          `json:"channel,omitempty"`
+	Issuer    string          `json:"iss,omitempty"`
+	Subject   string          `json:"sub,omitempty"`
+	Audience  audience        `json:"aud,omitempty"`
+	ExpiresAt date            `json:"exp,omitempty"`
+	NotBefore date            `json:"nbf,omitempty"`
+	IssuedAt  date            `json:"iat,omitempty"`
+	Channels  []string        `json:"channels,omitempty"`
+	Info      json.RawMessage `json:"info,omitempty"`
+	Channel   string          `json:"channel,omitempty"`
+}
+
+func (t *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return t.ExpiresAt.get(), nil }
+func (t *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return t.NotBefore.get(), nil }
+func (t *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return t.IssuedAt.get(), nil }
+func (t *tokenClaims) GetIssuer() (string, error)                   { return t.Issuer, nil }
+func (t *tokenClaims) GetSubject() (string, error)                  { return t.Subject, nil }
+func (t *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings(t.Audience), nil
 }
 
 func (t *tokenClaims) claims() Claims {
@@ -66,8 +85,8 @@ func (t *tokenClaims) claims() Claims {
 	if len(t.Info) > 0 && string(t.Info) != "null" {
 		c.Info = t.Info
 	}
-	if t.ExpiresAt != nil {
-		c.Expires = t.ExpiresAt.Time
+	if t.ExpiresAt.set {
+		c.Expires = t.ExpiresAt.t.Time
 	}
 	return c
 }

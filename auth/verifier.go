@@ -52,6 +52,7 @@ type Config struct {
 // Verifier checks tokens against a Config. Safe for concurrent use.
 type Verifier struct {
 	hmac    []byte
+	hmacKey any // hmac, boxed once: the key function returns it per check
 	pub     *verifyKey
 	jwks    *jwks
 	parser  *jwt.Parser
@@ -91,6 +92,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	var algs []string
 	if len(c.HMACSecret) > 0 {
 		v.hmac = append([]byte(nil), c.HMACSecret...)
+		v.hmacKey = v.hmac
 		algs = append(algs, hmacAlgs...)
 	}
 	if len(c.PublicKeyPEM) > 0 {
@@ -231,7 +233,7 @@ func (v *Verifier) key(ctx context.Context, t *jwt.Token) (any, error) {
 		if v.hmac == nil {
 			return nil, invalid(alg+" token but no HMAC secret is configured", nil)
 		}
-		return v.hmac, nil
+		return v.hmacKey, nil
 	}
 	kid, isString := t.Header["kid"].(string)
 	if _, has := t.Header["kid"]; has && !isString {
