@@ -52,7 +52,7 @@ func TestDeadlineStamp(t *testing.T) {
 			t.Errorf("at %d: due a nanosecond early", at)
 		}
 		if !due(d, at+2*unit) {
-			t.Errorf("at %d: not due a unit late", at)
+			t.Errorf("at %d: not due two units late", at)
 		}
 		if got := d.Near(at); got < at-unit || got > at+2*unit {
 			t.Errorf("at %d: reads back as %d", at, got)

@@ -12,9 +12,10 @@ import (
 // only from Handler callbacks; the write methods are safe from any goroutine.
 //
 // 96 bytes: the field order keeps the small fields together so no
-// padding grows it, and its times are 32-bit stamps (clock.go); the handler's state follows it in the same allocation
-// (state.go), and unconsumed input, which few connections have at a time,
-// lives in the loop's table.
+// padding grows it, and its times are 32-bit stamps (clock.go); the
+// handler's state follows it in the same allocation (state.go), and
+// unconsumed input, which few connections have at a time, lives in the
+// loop's table.
 type Conn struct {
 	// timer is the first field: connOf maps an entry back to its Conn. Its
 	// value is the connection's generation (epoll, uring: tells this
