@@ -58,7 +58,6 @@ func (a *idState) registerMetrics(r prometheus.Registerer) {
 // result counts a check's outcome.
 func (m *idMetrics) result(v via, err error) {
 	res := resOK
-	var refused *proxy.RefusedError
 	switch {
 	case err == nil:
 	case errors.Is(err, errOverloaded), errors.Is(err, proxy.ErrOverloaded):
@@ -67,7 +66,7 @@ func (m *idMetrics) result(v via, err error) {
 		res = resExpired
 	case errors.Is(err, auth.ErrWrongUser):
 		res = resWrongUser
-	case errors.Is(err, auth.ErrInvalid), errors.Is(err, errNoConnect), errors.As(err, &refused),
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, errNoConnect), isRefused(err),
 		errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
 		res = resInvalid
 	default:
@@ -76,6 +75,14 @@ func (m *idMetrics) result(v via, err error) {
 	if c := m.checks[v][res]; c != nil {
 		c.Inc()
 	}
+}
+
+// isRefused reports whether err is the backend's refusal. Its own function:
+// errors.As takes the target's address, which puts it on the heap, and in
+// result that allocation would come with every check, successful ones too.
+func isRefused(err error) bool {
+	var refused *proxy.RefusedError
+	return errors.As(err, &refused)
 }
 
 func (m *idMetrics) denied(op int) {
