@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -51,9 +54,30 @@ func wsedgeBinary(t *testing.T) string {
 	return built.path
 }
 
-// freePort asks the kernel for a free loopback port.
+// freePort finds a free loopback port for a process started later (and
+// restarted on the same port), below the kernel's ephemeral range: a port
+// the kernel hands out (a listener on :0, the local end of an outgoing
+// connection) can be taken by the other test packages running meanwhile
+// before the process binds it, as CI saw ("bind: address already in use").
 func freePort(t *testing.T) int {
 	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
+	}
+	if lo > 12000 {
+		for range 50 {
+			port := 10000 + rand.IntN(lo-10000)
+			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				ln.Close()
+				return port
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +105,7 @@ func (s *syncBuffer) String() string {
 
 type wsedgeProc struct {
 	t      *testing.T
+	extra  []string // the test's flags, after -addr and -admin-addr
 	args   []string
 	addr   string // main listener, host:port
 	admin  string // admin listener, host:port
@@ -92,18 +117,37 @@ type wsedgeProc struct {
 }
 
 func newWsedge(t *testing.T, extra ...string) *wsedgeProc {
-	p := &wsedgeProc{
-		t:     t,
-		addr:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		admin: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-	}
-	p.args = append([]string{"-addr", p.addr, "-admin-addr", p.admin, "-shutdown-timeout", "3s", "-log-level", "warn"}, extra...)
+	p := &wsedgeProc{t: t, extra: extra}
+	p.pickPorts()
 	t.Cleanup(func() { p.stop(syscall.SIGKILL) })
 	return p
 }
 
-// start runs the binary and waits until /health answers 200.
+func (p *wsedgeProc) pickPorts() {
+	p.addr = fmt.Sprintf("127.0.0.1:%d", freePort(p.t))
+	p.admin = fmt.Sprintf("127.0.0.1:%d", freePort(p.t))
+	p.args = append([]string{"-addr", p.addr, "-admin-addr", p.admin, "-shutdown-timeout", "3s", "-log-level", "warn"}, p.extra...)
+}
+
+// start runs the binary and waits until /health answers 200. A first start
+// whose port was taken meanwhile (freePort can only make that unlikely) is
+// tried again on new ports; later starts keep theirs.
 func (p *wsedgeProc) start() error {
+	for try := 1; ; try++ {
+		err := p.startOnce()
+		if err == nil || p.starts > 1 || try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		p.t.Logf("wsedge could not bind (%v); new ports", err)
+		p.mu.Lock()
+		p.starts = 0
+		p.log = syncBuffer{}
+		p.pickPorts()
+		p.mu.Unlock()
+	}
+}
+
+func (p *wsedgeProc) startOnce() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cmd := exec.Command(wsedgeBinary(p.t), p.args...)
