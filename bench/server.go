@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/freeport"
 )
 
 // ServerSpec says how to build and start one server under comparison.
@@ -133,8 +136,21 @@ func (r *Running) PID() int { return r.cmd.Process.Pid }
 
 // Start runs bin on free loopback ports with extra flags after its own,
 // logging to logPath, and waits until it accepts TCP connections (10 s at
-// most).
+// most). A server that exits at once because a port was taken meanwhile is
+// started again on new ones (three tries).
 func (s ServerSpec) Start(ctx context.Context, bin, logPath string, extra ...string) (*Running, error) {
+	for try := 1; ; try++ {
+		r, err := s.start(ctx, bin, logPath, extra...)
+		if !errors.Is(err, errPortTaken) || try == 3 {
+			return r, err
+		}
+	}
+}
+
+// errPortTaken: the server exited before listening and its log says a port was in use.
+var errPortTaken = errors.New("a port was taken before the server bound it")
+
+func (s ServerSpec) start(ctx context.Context, bin, logPath string, extra ...string) (*Running, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -150,6 +166,7 @@ func (s ServerSpec) Start(ctx context.Context, bin, logPath string, extra ...str
 		return nil, fmt.Errorf("server log: %w", err)
 	}
 	defer logf.Close()
+	logStart, _ := logf.Seek(0, io.SeekEnd)
 	cmd := exec.Command(bin, append(s.Args(addr, admin), extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -167,6 +184,9 @@ func (s ServerSpec) Start(ctx context.Context, bin, logPath string, extra ...str
 		}
 		select {
 		case err := <-r.done:
+			if logSays(logPath, logStart, "address already in use") {
+				return nil, fmt.Errorf("%s exited before listening (see %s): %w", s.Name, logPath, errPortTaken)
+			}
 			return nil, fmt.Errorf("%s exited before listening (see %s): %v", s.Name, logPath, err)
 		case <-ctx.Done():
 			r.Stop()
@@ -192,14 +212,23 @@ func (r *Running) Stop() {
 	<-r.done
 }
 
-// freePort returns a 127.0.0.1 address with a port that was just free.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
+// logSays reports whether the log at path, from offset on, contains s.
+func logSays(path string, offset int64, s string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || offset > int64(len(b)) {
+		return false
 	}
-	defer ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
+	return strings.Contains(string(b[offset:]), s)
+}
+
+// freePort returns a 127.0.0.1 address with a port that was just free
+// (below the kernel's ephemeral range: package freeport).
+func freePort() (string, error) {
+	port, err := freeport.Loopback()
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
 // MainModule is the module path of the product (go.mod's module line).

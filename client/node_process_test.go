@@ -5,19 +5,18 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/freeport"
 )
 
 // A real wsedge process for the browser tests, built from ../cmd/wsedge,
@@ -55,35 +54,15 @@ func wsedgeBinary(t *testing.T) string {
 }
 
 // freePort finds a free loopback port for a process started later (and
-// restarted on the same port), below the kernel's ephemeral range: a port
-// the kernel hands out (a listener on :0, the local end of an outgoing
-// connection) can be taken by the other test packages running meanwhile
-// before the process binds it, as CI saw ("bind: address already in use").
+// restarted on the same port), below the kernel's ephemeral range (package
+// freeport: CI once saw "bind: address already in use" with a :0 port).
 func freePort(t *testing.T) int {
 	t.Helper()
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				lo = n
-			}
-		}
-	}
-	if lo > 12000 {
-		for range 50 {
-			port := 10000 + rand.IntN(lo-10000)
-			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-				ln.Close()
-				return port
-			}
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 type syncBuffer struct {
