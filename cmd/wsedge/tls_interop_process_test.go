@@ -241,10 +241,22 @@ func opensslClient(t *testing.T, url, caFile string, _ *x509.CertPool) string {
 	cmd := exec.Command(bin, "s_client", "-connect", addr, "-tls1_3", "-CAfile", caFile, "-verify_return_error",
 		"-brief", "-msg", "-msgfile", msgFile)
 	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
+	// Its stdout is a pipe of the test's own, not StdoutPipe: Wait (below,
+	// concurrent with the reads) closes a StdoutPipe once s_client exits,
+	// which it does as soon as the server closes after its close frame, so
+	// the frame could be lost unread ("read |0: file already closed", seen
+	// in CI). Here the read end stays open until every byte is read.
+	stdout, stdoutW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	cmd.Stdout = stdoutW
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	stdoutW.Close() // s_client has its copy
+	if err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
