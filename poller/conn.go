@@ -146,6 +146,18 @@ func (c *Conn) SetTimer(at int64) {
 	c.loop.schedule(c)
 }
 
+// SetTimerBefore moves the timer to at if there is none or it is later, to
+// a Stamp's unit: asked again for the same at (a read that finds the same
+// partial frame held), it leaves the wheel alone. Loop only.
+func (c *Conn) SetTimerBefore(at int64) {
+	d := deadlineOf(min(at, c.loop.p.Now()+MaxTimer))
+	if c.deadline != 0 && int32(d-c.deadline) >= 0 {
+		return
+	}
+	c.deadline = d
+	c.loop.schedule(c)
+}
+
 func (c *Conn) setDeadline(at, now int64) {
 	if at == 0 {
 		c.deadline = 0
@@ -153,10 +165,6 @@ func (c *Conn) setDeadline(at, now int64) {
 	}
 	c.deadline = deadlineOf(min(at, now+MaxTimer))
 }
-
-// Timer returns the deadline set with SetTimer (0 if none), to a Stamp's
-// unit. Loop only.
-func (c *Conn) Timer() int64 { return c.timerAt(c.loop.p.Now()) }
 
 // timerAt is the deadline as a loop time near now; 0 if none.
 func (c *Conn) timerAt(now int64) int64 {

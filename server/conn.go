@@ -78,14 +78,6 @@ func stamp(t int64) poller.Stamp {
 	return ^poller.Stamp(0)
 }
 
-// stampBack is stamp for a time that may be 0 (none).
-func stampBack(t int64) poller.Stamp {
-	if t == 0 {
-		return 0
-	}
-	return stamp(t)
-}
-
 // when is the time a stamp of since or pingAt names (at or before now); 0 for none.
 func when(s poller.Stamp, now int64) int64 {
 	if s == 0 {
@@ -210,9 +202,7 @@ func (w *wsConn) onPlain(buf []byte) (int, error) {
 	}
 	if rt := s.opts.ReadTimeout; rt > 0 {
 		if started := w.readStarted(); started != 0 {
-			if at := started + int64(rt); c.Timer() == 0 || at < c.Timer() {
-				c.SetTimer(at)
-			}
+			c.SetTimerBefore(started + int64(rt))
 		}
 	}
 	return n, nil

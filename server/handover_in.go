@@ -109,7 +109,12 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	if w.state == stHandshake {
 		w.setAccepted(now - int64(r.since))
 	} else {
-		w.since, w.pingAt = stampBack(back(int64(r.since))), stampBack(back(int64(r.pingAt)))
+		if r.since != 0 {
+			w.since = stamp(now - int64(r.since))
+		}
+		if r.pingAt != 0 {
+			w.pingAt = stamp(now - int64(r.pingAt))
+		}
 	}
 	if r.msgAt != 0 {
 		w.spill().msgAt = back(int64(r.msgAt))

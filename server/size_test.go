@@ -17,3 +17,15 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("wsConn is %d bytes, budget 48", n)
 	}
 }
+
+// TestAcceptedTime: during the handshake the accept time is kept whole (to
+// the nanosecond, for the handshake histogram) in the two stamp fields.
+func TestAcceptedTime(t *testing.T) {
+	for _, at := range []int64{0, 1, 123_456_789, 1 << 40, 1<<62 + 12345, -5_000_000_000} {
+		var w wsConn
+		w.setAccepted(at)
+		if got := w.accepted(); got != at {
+			t.Errorf("setAccepted(%d): accepted %d", at, got)
+		}
+	}
+}

@@ -146,8 +146,8 @@ func (w *wsConn) feedTLS(buf []byte) (int, error) {
 			}
 		}
 	}
-	if next != 0 && (w.conn().Timer() == 0 || next < w.conn().Timer()) {
-		w.conn().SetTimer(next)
+	if next != 0 {
+		w.conn().SetTimerBefore(next)
 	}
 	return n, nil
 }
