@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -57,45 +58,11 @@ func numericDate(f float64) jwt.NumericDate {
 	return *jwt.NewNumericDate(time.Unix(int64(round), int64(frac*1e9)))
 }
 
-// isJSONNumber reports whether b is exactly a JSON number:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// isJSONNumber reports whether b is exactly a JSON number (encoding/json's
+// own check, whose scanner is pooled: no allocation).
 func isJSONNumber(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i == len(b) || !isDigit(b[i]) {
-			return false
-		}
-		for ; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i == len(b) || !isDigit(b[i]) {
-			return false
-		}
-		for ; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	return i == len(b)
+	return len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') && json.Valid(b)
 }
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // audience is the aud claim: one string or an array of them.
 type audience []string
