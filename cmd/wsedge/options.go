@@ -33,7 +33,7 @@ func options(o *server.Options) []option {
 		{"loops", "Processing", "N", "event loops; 0 = GOMAXPROCS", intValue{&o.Loops}},
 		{"workers", "Processing", "N", "goroutines running message handlers; 0 = 4 x GOMAXPROCS", intValue{&o.Workers}},
 		{"queue", "Processing", "N", "messages waiting for a worker; when full, clients get OVERLOADED", intValue{&o.Queue}},
-		{"memory-trim-after", "Processing", "DUR", "after a burst of connections: once none was accepted for this long and the process grew by -memory-trim-growth, return the heap's free pages to the OS (one forced GC; at most one per this interval); 0 = never", durationValue{&o.MemoryTrimAfter}},
+		{"memory-trim-after", "Processing", "DUR", "after a burst of connections: once none was accepted for this long and the process grew by -memory-trim-growth, return the heap's free pages to the OS (two forced GCs; at most one per this interval); 0 = never", durationValue{&o.MemoryTrimAfter}},
 		{"memory-trim-growth", "Processing", "SIZE", "how much the memory the Go runtime retains must have grown since the last trim before -memory-trim-after trims again", sizeValue{p: &o.MemoryTrimGrowth}},
 		{"queue-per-conn", "Processing", "N", "one connection's share of -queue; past it that connection alone gets OVERLOADED", intValue{&o.QueuePerConn}},
 

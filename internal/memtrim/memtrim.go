@@ -7,11 +7,15 @@
 // in the process's RSS long after the connections went idle. A Trimmer
 // watches an activity counter and the memory the process retains; when the
 // counter has not moved for Config.After and the retained memory grew by
-// Config.MinGrowth since the last trim, it calls debug.FreeOSMemory once (a
-// forced GC, then every free page returned).
+// Config.MinGrowth since the last trim, it forces a GC and then calls
+// debug.FreeOSMemory (a second GC, then every free page returned): two
+// cycles, because what the burst left in sync.Pools (buffers, decoder
+// states) survives one in the pools' victim caches, and keeps the spans it
+// sits in resident.
 package memtrim
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -98,6 +102,7 @@ func (t *Trimmer) check(st *state) bool {
 	if r < st.base+t.cfg.MinGrowth {
 		return false
 	}
+	runtime.GC() // pooled objects move to the victim caches
 	debug.FreeOSMemory()
 	after := t.read()
 	st.base, st.trimmed = after, t.now()
