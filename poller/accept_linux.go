@@ -47,7 +47,7 @@ func (e *epoll) accept(l *loop, now int64) {
 		if !e.nodelay {
 			_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		}
-		c := p.lay.newConn()
+		c := l.fresh.Get(int(l.count.Load()))
 		c.fd, c.loop, c.lastRead = int32(fd), l, StampOf(now)
 		c.timer.Value = e.nextGen()
 		c.setRemote(peer)

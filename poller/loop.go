@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/wsedge/wsedge/internal/runalloc"
 	"github.com/wsedge/wsedge/timerwheel"
 )
 
@@ -45,6 +46,11 @@ type loop struct {
 	buf   []byte // the shared read buffer
 	wheel *timerwheel.Wheel[uint32]
 	count atomic.Int64
+	// fresh is the connections allocated for the next accepts: in runs, so
+	// that a ramp's connections share spans with each other rather than with
+	// its garbage (internal/runalloc; at most 64 KiB, a sixteenth of the
+	// loop's connections).
+	fresh runalloc.Reserve[*Conn]
 
 	mu      sync.Mutex
 	tasks   []task
@@ -82,6 +88,7 @@ type loop struct {
 func newLoop(p *Poller, id int) *loop {
 	l := &loop{p: p, id: id, buf: make([]byte, p.cfg.ReadBuffer), epfd: -1, efd: -1}
 	l.wheel = timerwheel.New[uint32](p.cfg.Tick, p.Now())
+	l.fresh = runalloc.New(p.lay.connSize(), p.lay.newConns)
 	return l
 }
 

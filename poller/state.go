@@ -27,6 +27,10 @@ type stdWithState[T any] struct {
 // layout allocates a Poller's connections and finds the std backend's part.
 type layout interface {
 	newConn() *Conn
+	// newConns appends n new connections to dst, each its own allocation:
+	// a loop takes the connections it accepts from such runs (newLoop).
+	newConns(dst []*Conn, n int) []*Conn
+	connSize() uintptr
 	newStd() *Conn
 	std(c *Conn) *stdConn
 }
@@ -34,6 +38,15 @@ type layout interface {
 type layoutOf[T any] struct{}
 
 func (layoutOf[T]) newConn() *Conn { return &new(withState[T]).c }
+
+func (layoutOf[T]) newConns(dst []*Conn, n int) []*Conn {
+	for range n {
+		dst = append(dst, &new(withState[T]).c)
+	}
+	return dst
+}
+
+func (layoutOf[T]) connSize() uintptr { return unsafe.Sizeof(withState[T]{}) }
 
 func (layoutOf[T]) newStd() *Conn { return &new(stdWithState[T]).c }
 

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"sync"
 	"unsafe"
+
+	"github.com/wsedge/wsedge/internal/runalloc"
 )
 
 const hubShards = 32 // independent locks for unrelated channels
@@ -26,6 +28,15 @@ type Hub struct {
 	hashUser        func(string) uint64                           // tests: collisions in the user index; nil: maphash
 	hashTopic       func(*topic) uint64                           // topicHash, as a value made once
 	hashUserSession func(*Session) uint64                         // sessionUserHash, likewise
+
+	// recs is the subscription records allocated for the next sessions to
+	// subscribe: in runs, so that a ramp's records share spans with each
+	// other rather than with its garbage (internal/runalloc; at most 64 KiB,
+	// a sixteenth of the records held). recLive counts the records open
+	// sessions hold.
+	recMu   sync.Mutex
+	recs    runalloc.Reserve[*subChunk]
+	recLive int
 }
 
 type hubShard struct {
@@ -40,6 +51,7 @@ func NewHub(maxPerSession int) *Hub {
 		maxPerSession = DefaultMaxChannels
 	}
 	h := &Hub{maxPerSession: maxPerSession, seed: maphash.MakeSeed()}
+	h.recs = runalloc.New(unsafe.Sizeof(subChunk{}), newChunks)
 	h.hashTopic = h.topicHash
 	h.hashUserSession = h.sessionUserHash
 	h.scratch.New = func() any { return new([]*Session) }
@@ -122,7 +134,7 @@ func (h *Hub) subscribe(s *Session, channel, notice []byte) (t *topic, first boo
 		return nil, false, errTooManyChans
 	}
 	if rec.c == nil {
-		rec = subRef{c: s.newRecord()}
+		rec = subRef{c: h.newRecord(s)}
 	}
 	// The shard is found from the bytes; the name is copied only for a new channel.
 	name := unsafe.String(unsafe.SliceData(channel), len(channel))
@@ -184,7 +196,9 @@ func (h *Hub) UnsubscribeNotice(s *Session, channel, notice []byte) (removed boo
 // membership hook may not be called under it); an Unsubscribe racing with it removes each
 // channel once between them (unlink).
 func (h *Hub) drop(s *Session, member bool) {
+	chunks := 0
 	for c := s.subs.Load(); c != nil; c = c.next.Load() {
+		chunks++
 		for i := range c.t {
 			t := c.t[i].Load()
 			if t == nil {
@@ -200,6 +214,11 @@ func (h *Hub) drop(s *Session, member bool) {
 		}
 	}
 	s.subs.Store(nil) // no longer in any array: nobody looks for its records
+	if chunks > 0 {
+		h.recMu.Lock()
+		h.recLive -= chunks
+		h.recMu.Unlock()
+	}
 }
 
 // OnMembership sets f to be called each time a session joins a channel (a subscribe that

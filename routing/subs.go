@@ -156,8 +156,11 @@ func (s *Session) findName(name []byte) (found subRef, used int, free subRef) {
 }
 
 // newRecord links a new chunk at the end of s's list and returns it. s.mu held.
-func (s *Session) newRecord() *subChunk {
-	c := new(subChunk)
+func (h *Hub) newRecord(s *Session) *subChunk {
+	h.recMu.Lock()
+	c := h.recs.Get(h.recLive)
+	h.recLive++
+	h.recMu.Unlock()
 	last := s.subs.Load()
 	if last == nil {
 		s.subs.Store(c)
@@ -168,6 +171,14 @@ func (s *Session) newRecord() *subChunk {
 	}
 	last.next.Store(c)
 	return c
+}
+
+// newChunks appends n new chunks to dst: the hub's reserve of records (recs).
+func newChunks(dst []*subChunk, n int) []*subChunk {
+	for range n {
+		dst = append(dst, new(subChunk))
+	}
+	return dst
 }
 
 // eachSub calls f with every channel s subscribes to. s.mu held, or s closed.

@@ -137,7 +137,7 @@ type Options struct {
 	Compression codec.Deflate
 	// MemoryTrimAfter: once no connection has been accepted for this long
 	// and the memory the process retains grew by MemoryTrimGrowth bytes
-	// since the last trim, the heap's free pages go back to the OS (a
+	// since the last trim, the heap's free pages go back to the OS (two
 	// forced GCs; at most one trim per MemoryTrimAfter; memtrim.go). 0: never.
 	MemoryTrimAfter  time.Duration
 	MemoryTrimGrowth int
