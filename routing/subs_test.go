@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -252,6 +253,36 @@ func TestSubscriptionIndexConcurrent(t *testing.T) {
 	for ch, v := range net {
 		if v != 0 {
 			t.Errorf("%s: %d more joins than leaves", ch, v)
+		}
+	}
+}
+
+// TestTableSizeClass: a table's slot array fills its size class. The runtime
+// puts an 8-byte header before a pointer-holding object over 512 bytes, so
+// a power of two of slots past 64 would take the next class up (512 slots:
+// 4,864 bytes); one slot less takes the class exactly.
+func TestTableSizeClass(t *testing.T) {
+	for _, c := range []struct{ size, slots, bytes int }{
+		{8, 8, 64},
+		{64, 64, 512},
+		{128, 127, 1024},
+		{512, 511, 4096},
+		{1024, 1023, 8192},
+	} {
+		var tab ptrTable[tkey]
+		tab.resize(c.size, nil)
+		if len(tab.slots) != c.slots {
+			t.Errorf("nominal size %d: %d slots, want %d", c.size, len(tab.slots), c.slots)
+		}
+		const n = 64
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range n {
+			tab.resize(c.size, nil)
+		}
+		runtime.ReadMemStats(&after)
+		if got := int(after.TotalAlloc-before.TotalAlloc) / n; got < c.bytes || got > c.bytes+64 {
+			t.Errorf("nominal size %d: %d bytes a table, want %d", c.size, got, c.bytes)
 		}
 	}
 }
