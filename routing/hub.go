@@ -221,6 +221,28 @@ func (h *Hub) drop(s *Session, member bool) {
 	}
 }
 
+// Compact gives back what a burst of subscriptions left unused: each channel's subscriber
+// array moves to the smallest size class that holds it when that is smaller (an array grows
+// by a quarter or more at a time, and a channel that stopped growing keeps the rest). It
+// takes each shard's lock in turn, so publishes and subscribes wait at most for one shard's
+// channels. It returns how many arrays moved. The server calls it after a burst of
+// connections, before giving free memory back to the OS (-memory-trim-after).
+func (h *Hub) Compact() int {
+	moved := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		sh.topics.each(func(t *topic) bool {
+			if t.fit() {
+				moved++
+			}
+			return true
+		})
+		sh.mu.Unlock()
+	}
+	return moved
+}
+
 // OnMembership sets f to be called each time a session joins a channel (a subscribe that
 // added it) or leaves one (an unsubscribe that removed it, or its connection closing), after
 // the hub's locks are released: the server sends join and leave events from it. f runs on

@@ -96,6 +96,22 @@ func (t *topic) removeAt(i uint32) (moved *Session) {
 	return moved
 }
 
+// fit moves the subscribers to an array of the smallest size class that holds them when that
+// is smaller, and reports whether it did: append's growth leaves up to a third of an array
+// unused, which a channel that stopped growing keeps (Hub.Compact). The order, and so every
+// record's slot, stays. Under the topic's shard lock.
+func (t *topic) fit() bool {
+	if t.c == 1 || t.n < 2 || t.n*4 >= t.c*3 {
+		return false // inline, or at most a quarter unused: not worth a copy
+	}
+	a := append([]*Session(nil), t.list()...) // append rounds the capacity up to the size class
+	if uint32(cap(a)) >= t.c {
+		return false
+	}
+	t.p, t.c = unsafe.Pointer(unsafe.SliceData(a)), uint32(cap(a))
+	return true
+}
+
 const subsPerChunk = 3 // 48 bytes, a size class: one chunk holds the common one to three
 
 // subChunk is a session's record of up to three subscriptions: the channel and the slot the

@@ -167,6 +167,9 @@ func TestSubscriptionIndex(t *testing.T) {
 			}
 		}
 		if step%50 == 0 {
+			if step%100 == 0 {
+				h.Compact() // moves arrays, keeping every record's slot
+			}
 			checkSlots(t, r)
 			counts := map[string]int{}
 			for s, chans := range model {
@@ -237,7 +240,22 @@ func TestSubscriptionIndexConcurrent(t *testing.T) {
 			sessions[g] = mine
 		}()
 	}
+	stop := make(chan struct{})
+	compacted := make(chan struct{})
+	go func() { // Compact races with all of it
+		defer close(compacted)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.Compact()
+			}
+		}
+	}()
 	wg.Wait()
+	close(stop)
+	<-compacted
 	checkSlots(t, r)
 	for _, mine := range sessions {
 		for _, s := range mine {
@@ -284,5 +302,56 @@ func TestTableSizeClass(t *testing.T) {
 		if got := int(after.TotalAlloc-before.TotalAlloc) / n; got < c.bytes || got > c.bytes+64 {
 			t.Errorf("nominal size %d: %d bytes a table, want %d", c.size, got, c.bytes)
 		}
+	}
+}
+
+// TestCompact: after a burst of subscriptions a channel's array holds only
+// what its size class needs, and every subscriber is still there, in its
+// slot: publishes reach them all and unsubscribes find them.
+func TestCompact(t *testing.T) {
+	r := New(Options{Workers: 1})
+	defer r.Close()
+	h := r.Hub()
+	var subs []*Session
+	for range 380 {
+		s := r.Open(&fakeConn{discard: true})
+		if err := h.Subscribe(s, []byte("big")); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	small := r.Open(&fakeConn{discard: true})
+	_ = h.Subscribe(small, []byte("small")) // one subscriber: inside the topic, nothing to move
+	capOf := func(ch string) uint32 {
+		sh, hash := h.shardOf(ch)
+		sh.mu.RLock()
+		defer sh.mu.RUnlock()
+		return sh.topics.get(hash, func(t *topic) bool { return t.name() == ch }).c
+	}
+	before := capOf("big")
+	if moved := h.Compact(); moved != 1 {
+		t.Fatalf("Compact moved %d arrays, want 1 (380 subscribers in an array of %d)", moved, before)
+	}
+	after := capOf("big")
+	if after >= before || after < 380 || after > 384 {
+		t.Fatalf("array of %d for 380 subscribers after Compact (%d before), want the 3,072-byte class's 383", after, before)
+	}
+	if moved := h.Compact(); moved != 0 {
+		t.Fatalf("a second Compact moved %d arrays", moved)
+	}
+	checkSlots(t, r)
+	if got := len(h.channelSnapshot(nil, "big")); got != 380 {
+		t.Fatalf("%d receivers of big after Compact, want 380", got)
+	}
+	for i, s := range subs {
+		if i%2 == 0 {
+			if removed, err := h.UnsubscribeNotice(s, []byte("big"), nil); !removed || err != nil {
+				t.Fatalf("unsubscribe %d after Compact: removed %v, %v", i, removed, err)
+			}
+		}
+	}
+	checkSlots(t, r)
+	if got := h.Subscribers("big"); got != 190 {
+		t.Fatalf("%d subscribers left, want 190", got)
 	}
 }

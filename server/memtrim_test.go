@@ -2,16 +2,20 @@ package server
 
 import (
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/wsedge/wsedge/codec"
 	"github.com/wsedge/wsedge/internal/memtrim"
 )
 
-// TestMemoryTrimAfterBurst: a burst of /ws connections grows the process;
-// once no connection has arrived for -memory-trim-after the server returns
-// the free heap (one trim, counted), and without new growth it does not
-// trim again. -memory-trim-after 0 never trims.
+// TestMemoryTrimAfterBurst: a burst of /ws connections, each subscribing to
+// one channel, grows the process; once no connection has arrived for
+// -memory-trim-after the server moves the channel's subscriber array to the
+// size class that fits it and returns the free heap (one trim, counted and
+// logged), and without new growth it does not trim again.
+// -memory-trim-after 0 never trims.
 func TestMemoryTrimAfterBurst(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -28,12 +32,17 @@ func TestMemoryTrimAfterBurst(t *testing.T) {
 			o := testOptions()
 			o.MemoryTrimAfter = tc.after
 			o.MemoryTrimGrowth = 256 << 10
-			s := startServer(t, o)
+			s := startIDServer(t, o) // its log lines are the test's to read
 			trims := func() float64 { return counterValue(t, s.Metrics().MemoryTrims) }
 			start := memtrim.Retained()
 			clients := make([]*rawClient, 0, 300)
 			for range cap(clients) {
-				clients = append(clients, dialRaw(t, s, "/ws"))
+				c := dialRaw(t, s, "/ws")
+				c.send(msgFrame(codec.OpText, true, `{"type":"subscribe","id":"s","channel":"burst"}`))
+				if f, err := c.next(); err != nil || string(f.payload) != `{"type":"ack","id":"s"}` {
+					t.Fatalf("subscribe: %q, %v", f.payload, err)
+				}
+				clients = append(clients, c)
 			}
 			defer func() {
 				for _, c := range clients {
@@ -50,6 +59,10 @@ func TestMemoryTrimAfterBurst(t *testing.T) {
 			time.Sleep(10 * max(tc.after, 50*time.Millisecond)) // quiet: no new growth, no new trim
 			if got := trims(); got != tc.want {
 				t.Fatalf("wsedge_memory_trims_total %v after the burst and a quiet %v, want %v", got, 10*tc.after, tc.want)
+			}
+			// 300 subscribers had grown the array to 607 slots (4,864 B).
+			if moved := strings.Count(testLogs(t), `"channel_arrays_compacted":1`); moved != int(tc.want) {
+				t.Fatalf("%d trims logged one channel array moved, want %v:\n%s", moved, tc.want, testLogs(t))
 			}
 		})
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	// Activity is a counter that moves while the process is busy with what
 	// makes garbage (accepted connections). Required.
 	Activity func() uint64
+	// Before, when set, runs first in each trim: to give back what the
+	// burst left unused but allocated (Hub.Compact), so that the trim
+	// returns it.
+	Before func()
 	// Trimmed, when set, is called after each trim with the retained
 	// memory before and after it (for a metric and a log line).
 	Trimmed func(before, after uint64)
@@ -101,6 +105,9 @@ func (t *Trimmer) check(st *state) bool {
 	st.base = min(st.base, r)
 	if r < st.base+t.cfg.MinGrowth {
 		return false
+	}
+	if t.cfg.Before != nil {
+		t.cfg.Before()
 	}
 	runtime.GC() // pooled objects move to the victim caches
 	debug.FreeOSMemory()

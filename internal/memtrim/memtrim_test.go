@@ -161,9 +161,9 @@ func TestDisabled(t *testing.T) {
 }
 
 // TestTrimFreesPooled: what a burst left in a sync.Pool (buffers, decoder
-// states) goes too. A pool keeps its objects across one GC (its victim
-// cache), so a trim of one forced GC would keep them, and the spans they sit
-// in, resident.
+// states) goes too, and so does what Before (the server's Hub.Compact) let
+// go. A pool keeps its objects across one GC (its victim cache), so a trim
+// of one forced GC would keep them, and the spans they sit in, resident.
 func TestTrimFreesPooled(t *testing.T) {
 	f := &fake{now: time.Unix(1000, 0), retained: 10 << 20}
 	tr := f.trimmer(time.Second, 1<<20)
@@ -173,16 +173,23 @@ func TestTrimFreesPooled(t *testing.T) {
 	const n = 8
 	var pool sync.Pool
 	freed := make(chan int, n)
-	for i := range n {
-		buf := make([]byte, 64<<10)
-		runtime.AddCleanup(&buf[0], func(i int) { freed <- i }, i)
-		pool.Put(buf)
+	calls := 0
+	tr.cfg.Before = func() { // lets go of the buffers: the trim's GCs come after
+		calls++
+		for i := range n {
+			buf := make([]byte, 64<<10)
+			runtime.AddCleanup(&buf[0], func(i int) { freed <- i }, i)
+			pool.Put(buf)
+		}
 	}
 
 	f.retained += 2 << 20
 	f.now = f.now.Add(2 * time.Second)
 	if !tr.check(&st) {
 		t.Fatal("no trim after the growth and a quiet second")
+	}
+	if calls != 1 {
+		t.Fatalf("Before ran %d times in one trim", calls)
 	}
 	timeout := time.After(5 * time.Second)
 	for range n {
