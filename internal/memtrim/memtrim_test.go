@@ -179,7 +179,7 @@ func TestTrimFreesPooled(t *testing.T) {
 		for i := range n {
 			buf := make([]byte, 64<<10)
 			runtime.AddCleanup(&buf[0], func(i int) { freed <- i }, i)
-			pool.Put(buf)
+			pool.Put(&buf)
 		}
 	}
 

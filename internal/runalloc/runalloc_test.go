@@ -6,9 +6,8 @@ import (
 )
 
 type obj struct {
-	a, b uint64
-	p    *obj
-	n    int
+	n int
+	_ [3]uint64 // 32 bytes in all
 }
 
 func fillObj(dst []*obj, n int) []*obj {
