@@ -97,9 +97,9 @@ func (t *topic) removeAt(i uint32) (moved *Session) {
 }
 
 // fit moves the subscribers to an array of the smallest size class that holds them when that
-// is smaller, and reports whether it did: append's growth leaves up to a third of an array
-// unused, which a channel that stopped growing keeps (Hub.Compact). The order, and so every
-// record's slot, stays. Under the topic's shard lock.
+// is smaller, and reports whether it did: append's growth leaves much of an array unused
+// (over half right after it grows), which a channel that stopped growing keeps
+// (Hub.Compact). The order, and so every record's slot, stays. Under the shard's lock.
 func (t *topic) fit() bool {
 	if t.c == 1 || t.n < 2 || t.n*4 >= t.c*3 {
 		return false // inline, or at most a quarter unused: not worth a copy
