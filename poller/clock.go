@@ -51,5 +51,10 @@ func deadlineOf(at int64) Stamp {
 	return s
 }
 
+// timerStamp is the stamp of a timer set at now for at (not 0): at, or
+// MaxTimer from now if at is later (the owner then gets OnTimer early and
+// sets it again).
+func timerStamp(at, now int64) Stamp { return deadlineOf(min(at, now+MaxTimer)) }
+
 // due reports whether the deadline d (not 0) has come at now.
 func due(d Stamp, now int64) bool { return int32(StampOf(now)-d) >= 0 }

@@ -150,7 +150,7 @@ func (c *Conn) SetTimer(at int64) {
 // a Stamp's unit: asked again for the same at (a read that finds the same
 // partial frame held), it leaves the wheel alone. Loop only.
 func (c *Conn) SetTimerBefore(at int64) {
-	d := deadlineOf(min(at, c.loop.p.Now()+MaxTimer))
+	d := timerStamp(at, c.loop.p.Now())
 	if c.deadline != 0 && int32(d-c.deadline) >= 0 {
 		return
 	}
@@ -163,7 +163,7 @@ func (c *Conn) setDeadline(at, now int64) {
 		c.deadline = 0
 		return
 	}
-	c.deadline = deadlineOf(min(at, now+MaxTimer))
+	c.deadline = timerStamp(at, now)
 }
 
 // timerAt is the deadline as a loop time near now; 0 if none.

@@ -100,24 +100,19 @@ func (a *adopter) Adopt(hc handover.Conn) error {
 	*w = pre
 	_ = unix.Close(hc.FD)
 	now := s.poll.Now()
-	back := func(age int64) int64 {
+	stampAgo := func(age int64) poller.Stamp { // an age of 0 is none
 		if age == 0 {
 			return 0
 		}
-		return now - age
+		return stamp(now - age)
 	}
 	if w.state == stHandshake {
 		w.setAccepted(now - int64(r.since))
 	} else {
-		if r.since != 0 {
-			w.since = stamp(now - int64(r.since))
-		}
-		if r.pingAt != 0 {
-			w.pingAt = stamp(now - int64(r.pingAt))
-		}
+		w.since, w.pingAt = stampAgo(int64(r.since)), stampAgo(int64(r.pingAt))
 	}
 	if r.msgAt != 0 {
-		w.spill().msgAt = back(int64(r.msgAt))
+		w.spill().msgAt = now - int64(r.msgAt)
 	}
 	ip := remote.Addr()
 	if r.ticket {
