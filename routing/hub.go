@@ -51,7 +51,7 @@ func NewHub(maxPerSession int) *Hub {
 		maxPerSession = DefaultMaxChannels
 	}
 	h := &Hub{maxPerSession: maxPerSession, seed: maphash.MakeSeed()}
-	h.recs = runalloc.New(unsafe.Sizeof(subChunk{}), newChunks)
+	h.recs = runalloc.New(unsafe.Sizeof(subChunk{}), runalloc.Fill[subChunk])
 	h.hashTopic = h.topicHash
 	h.hashUserSession = h.sessionUserHash
 	h.scratch.New = func() any { return new([]*Session) }

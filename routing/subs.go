@@ -189,14 +189,6 @@ func (h *Hub) newRecord(s *Session) *subChunk {
 	return c
 }
 
-// newChunks appends n new chunks to dst: the hub's reserve of records (recs).
-func newChunks(dst []*subChunk, n int) []*subChunk {
-	for range n {
-		dst = append(dst, new(subChunk))
-	}
-	return dst
-}
-
 // eachSub calls f with every channel s subscribes to. s.mu held, or s closed.
 func (s *Session) eachSub(f func(*topic)) {
 	for c := s.subs.Load(); c != nil; c = c.next.Load() {

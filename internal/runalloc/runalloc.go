@@ -37,6 +37,15 @@ func New[P any](size uintptr, fill func(dst []P, n int) []P) Reserve[P] {
 	return Reserve[P]{fill: fill, max: max(1, int(spanBytes/size))}
 }
 
+// Fill appends n new T to dst, each its own allocation: the fill of a
+// Reserve of *T.
+func Fill[T any](dst []*T, n int) []*T {
+	for range n {
+		dst = append(dst, new(T))
+	}
+	return dst
+}
+
 // Get returns a new object. When the run is used up it allocates the next:
 // live/16 objects (live: how many the owner holds now), at least 1 and at
 // most eight spans' worth, so that what waits unused is never more than a

@@ -10,13 +10,6 @@ type obj struct {
 	_ [3]uint64 // 32 bytes in all
 }
 
-func fillObj(dst []*obj, n int) []*obj {
-	for range n {
-		dst = append(dst, new(obj))
-	}
-	return dst
-}
-
 func TestRunLen(t *testing.T) {
 	for _, c := range []struct{ live, most, want int }{
 		{0, 100, 1},      // an empty owner: one at a time, like new
@@ -34,7 +27,7 @@ func TestRunLen(t *testing.T) {
 // A Reserve hands out distinct zeroed objects, keeps no more than one run
 // and no reference to what it handed out.
 func TestReserve(t *testing.T) {
-	r := New(unsafe.Sizeof(obj{}), fillObj)
+	r := New(unsafe.Sizeof(obj{}), Fill[obj])
 	if r.max != spanBytes/32 {
 		t.Fatalf("max run %d, want %d (eight spans of 32-byte objects)", r.max, spanBytes/32)
 	}
@@ -71,7 +64,7 @@ func TestReserve(t *testing.T) {
 // Getting from a reserve allocates only when a run starts: per object
 // that is the run's allocation, amortized.
 func BenchmarkGet(b *testing.B) {
-	r := New(unsafe.Sizeof(obj{}), fillObj)
+	r := New(unsafe.Sizeof(obj{}), Fill[obj])
 	keep := make([]*obj, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
