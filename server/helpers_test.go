@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -28,9 +29,19 @@ func testOptions() Options {
 // startServer runs a real server until the test ends.
 func startServer(t testing.TB, o Options) *Server {
 	t.Helper()
-	s, err := New(o, zaptest.NewLogger(t), nil)
+	return startWith(t, o, zaptest.NewLogger(t), nil)
+}
+
+// startWith starts a server logging to log, after setup (nil: none) has
+// seen it, and closes it when the test ends.
+func startWith(t testing.TB, o Options, log *zap.Logger, setup func(*Server)) *Server {
+	t.Helper()
+	s, err := New(o, log, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if setup != nil {
+		setup(s)
 	}
 	if err := s.Start(); err != nil {
 		t.Fatalf("Start: %v", err)

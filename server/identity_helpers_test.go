@@ -62,16 +62,7 @@ func userToken(t testing.TB, user string) string { return hs256(t, jwt.MapClaims
 // session's identity: {"user","info","expires","headers"}.
 func startIDServer(t testing.TB, o Options) *Server {
 	t.Helper()
-	s, err := New(o, logger(t), nil)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	s.Router().Handle("whoami", whoami)
-	if err := s.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s
+	return startWith(t, o, logger(t), func(s *Server) { s.Router().Handle("whoami", whoami) })
 }
 
 func whoami(c *routing.Context) error {

@@ -32,7 +32,7 @@ func TestMemoryTrimAfterBurst(t *testing.T) {
 			o := testOptions()
 			o.MemoryTrimAfter = tc.after
 			o.MemoryTrimGrowth = 256 << 10
-			s := startIDServer(t, o) // its log lines are the test's to read
+			s := startWith(t, o, logger(t), nil) // its log lines are the test's to read
 			trims := func() float64 { return counterValue(t, s.Metrics().MemoryTrims) }
 			start := memtrim.Retained()
 			clients := make([]*rawClient, 0, 300)
